@@ -1,0 +1,547 @@
+"""Benchmark: signed citypay-bank-v1 callbacks, each for a distinct pending payment request and each fully
+committed (inbox, request, ledger) before its answer, against an empty aiohttp handler and pgbench's TPC-B
+measured in the same run on the same machine and PostgreSQL.
+
+    .venv/bin/python bench/callbacks.py --seconds 10 --clients 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    CitypayDatabase,
+    CpuMeter,
+    LoadResult,
+    LoadSpec,
+    PgbenchResult,
+    PgServer,
+    Processes,
+    Sampler,
+    bench_var_dir,
+    exit_on_signals,
+    machine_info,
+    prepare_citypay_database,
+    print_table,
+    run_load,
+    run_pgbench,
+    start_baseline,
+    start_citypay,
+    write_results,
+)
+
+SCOPES = ["payment-requests:read"]  # the harness makes a token; callbacks are authenticated by signature
+FEE_CODE, AMOUNT = "LLTP", 200_000
+COLLECTION_BIN, COLLECTION_ACCOUNT = "970436", "0011001234567"
+CREATED_BY = "bench-callbacks"
+WARMUP_SHARE = 0.2  # of the pre-created requests, kept for the warm-up phase
+AIM = 0.5  # issue: callbacks/s ≥ 0.5 × pgbench tps
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/callbacks.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase (default 10)")
+    p.add_argument("--clients", type=int, default=32, help="concurrent clients (banks' senders), default 32")
+    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each phase")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=30_000,
+        help="pending payment requests created beforehand, one per callback (default 30000)",
+    )
+    p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes (default 1)")
+    p.add_argument("--pgbench-clients", type=int, default=8)
+    p.add_argument("--pgbench-threads", type=int, default=2)
+    p.add_argument("--pgbench-scale", type=int, default=10)
+    p.add_argument("--no-pgbench", action="store_true", help="skip pgbench (no ratio to it then)")
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the citypay server, e.g. CITYPAY_DB_POOL_MAX=20 (repeatable)",
+    )
+    p.add_argument("--keep-db", action="store_true", help="keep the citypay_bench database afterwards")
+    return p.parse_args(argv)
+
+
+# In the load generator -----------------------------------------------------------------------------------
+
+
+def callback_body(reference: str, bank_txn_id: str) -> bytes:
+    """A credit of one request's exact amount, as docs/bank-protocol.md §7 and the tests' v1_body write it."""
+    return json.dumps(
+        {
+            "bank_txn_id": bank_txn_id,
+            "credited_bin": COLLECTION_BIN,
+            "credited_account": COLLECTION_ACCOUNT,
+            "amount": AMOUNT,
+            "currency": "VND",
+            "booked_at": datetime.now(UTC).isoformat(),
+            "narrative": f"{reference} NGUYEN VAN AN chuyen tien",
+            "payer_name": "NGUYEN VAN AN",
+            "payer_account_masked": "****6789",
+        }
+    ).encode()
+
+
+def signed_callbacks(params: dict[str, Any], worker: int) -> Sampler:
+    """One sample = one callback for the worker's next reference, signed now with the bank's key; ok when the
+    answer is 200 `accepted` for that bank transaction id."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from payments.banks import sign_v1_headers
+
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(params["private_key"]))
+    key_id, path, run_id = params["key_id"], params["path"], params["run_id"]
+    references: list[str] = params["references"][worker]
+
+    async def sample(session: Any, seq: int) -> tuple[bool, str, str]:
+        if seq >= len(references):  # the run outlived the pre-created requests: say so, do not spin
+            await asyncio.sleep(0.05)
+            return False, "no reference left", f"worker {worker} used all {len(references)}; raise --requests"
+        reference = references[seq]
+        txn = f"BENCH{run_id}-{worker}-{seq}"
+        body = callback_body(reference, txn)
+        headers = {
+            **sign_v1_headers(key, key_id, body, now=datetime.now(UTC)),
+            "Content-Type": "application/json",
+        }
+        async with session.post(path, data=body, headers=headers) as resp:
+            payload, status = await resp.read(), resp.status
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        if status == 200 and answer.get("status") == "accepted" and answer.get("bank_txn_id") == txn:
+            return True, "200 accepted", ""
+        label = f"{status} {answer.get('status', '?')}" + (
+            f" {answer['reason']}" if answer.get("reason") else ""
+        )
+        return False, label, f"POST {path} {reference}: {payload[:300].decode(errors='replace')}"
+
+    return sample
+
+
+# In the benchmark process --------------------------------------------------------------------------------
+
+
+async def create_pending_requests(db: CitypayDatabase, count: int) -> list[str]:
+    """`count` pending LLTP requests (200,000 đồng to 970436/0011001234567): the first through the service,
+    the rest copied from it in one INSERT … SELECT with their own valid references and VietQR payloads."""
+    from datetime import timedelta
+
+    from core.db import connect
+    from core.keys import parse_env_keys
+    from payments.reference import new_reference
+    from payments.requests import NewRequest, issue_payment_request
+    from payments.vietqr import VietQR, build_payload
+
+    conn = await connect(db.dsn)
+    try:
+        first = await issue_payment_request(
+            conn,
+            parse_env_keys(db.keys_env),
+            NewRequest(kind="service_fee", fee_code=FEE_CODE),
+            created_by=CREATED_BY,
+            amount_cap=10**9,
+            default_expiry=timedelta(days=1),
+        )
+        if first["amount_due"] != AMOUNT or (first["collection_bin"], first["collection_account"]) != (
+            COLLECTION_BIN,
+            COLLECTION_ACCOUNT,
+        ):
+            raise RuntimeError(f"unexpected demo terms for {FEE_CODE}: {dict(first)}")
+        references: set[str] = {first["reference"]}
+        while len(references) < count:
+            references.add(new_reference())
+        others = sorted(references - {first["reference"]})
+        payloads = [
+            build_payload(VietQR(bin=COLLECTION_BIN, account=COLLECTION_ACCOUNT, amount=AMOUNT, purpose=r))
+            for r in others
+        ]
+        await conn.execute(
+            """INSERT INTO payment_requests (reference, kind, fee_code, purpose_vi, purpose_en, fee_amount,
+                   subsidy_amount, amount_due, revenue_account, collection_bin, collection_account,
+                   collection_holder, qr_payload, created_by, created_at, expires_at)
+               SELECT u.reference, t.kind, t.fee_code, t.purpose_vi, t.purpose_en, t.fee_amount,
+                      t.subsidy_amount, t.amount_due, t.revenue_account, t.collection_bin,
+                      t.collection_account, t.collection_holder, u.qr_payload, t.created_by, t.created_at,
+                      t.expires_at
+                 FROM unnest($1::text[], $2::text[]) AS u(reference, qr_payload), payment_requests t
+                WHERE t.id = $3""",
+            others,
+            payloads,
+            first["id"],
+        )
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM payment_requests WHERE created_by = $1 AND status = 'pending'", CREATED_BY
+        )
+        # Now rather than by autovacuum in the middle of a measured phase.
+        await conn.execute("VACUUM (ANALYZE) payment_requests")
+    finally:
+        await conn.close()
+    if pending != count:
+        raise RuntimeError(f"{pending} pending bench requests, expected {count}")
+    refs = [first["reference"], *others]
+    secrets.SystemRandom().shuffle(refs)  # spread over the reference index, like real payments
+    return refs
+
+
+async def bank_key_registered(db: CitypayDatabase, key_id: str) -> bool:
+    from core.db import connect
+    from core.demo_bank_key import DEMO_BANK_CODE
+
+    conn = await connect(db.dsn)
+    try:
+        return bool(
+            await conn.fetchval(
+                "SELECT 1 FROM bank_keys WHERE bank_code = $1 AND key_id = $2 AND retired_at IS NULL",
+                DEMO_BANK_CODE,
+                key_id,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def verify_database(db: CitypayDatabase, accepted: int) -> dict[str, Any]:
+    """What the accepted answers promised, checked in SQL once the server has stopped."""
+    from core.db import connect
+    from core.demo_bank_key import DEMO_BANK_CODE
+
+    conn = await connect(db.dsn)
+    try:
+        received = await conn.fetchval(
+            "SELECT count(*) FROM payments_received WHERE bank_code = $1", DEMO_BANK_CODE
+        )
+        outcomes = dict(
+            await conn.fetch(
+                "SELECT outcome, count(*) FROM payments_received WHERE bank_code = $1 GROUP BY outcome",
+                DEMO_BANK_CODE,
+            )
+        )
+        inbox = {
+            f"{r['status']}/{r['outcome']}": r["count"]
+            for r in await conn.fetch(
+                "SELECT status, outcome, count(*) FROM callback_inbox WHERE bank_code = $1 GROUP BY 1, 2",
+                DEMO_BANK_CODE,
+            )
+        }
+        paid = await conn.fetchval(
+            "SELECT count(*) FROM payment_requests WHERE created_by = $1 AND status = 'paid' "
+            "AND amount_received = amount_due",
+            CREATED_BY,
+        )
+        receipts = await conn.fetchval(
+            "SELECT count(*) FROM receipts r JOIN payment_requests p ON p.id = r.payment_request_id "
+            "WHERE p.created_by = $1",
+            CREATED_BY,
+        )
+        settled_entries = await conn.fetchval(
+            "SELECT count(*) FROM journal_entries WHERE kind = 'credit.settled'"
+        )
+        trial_total = await conn.fetchval("SELECT coalesce(sum(amount), 0)::bigint FROM postings")
+        unbalanced = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT entry_id FROM postings GROUP BY entry_id "
+            "HAVING sum(amount) <> 0 OR count(*) < 2) e"
+        )
+        bank = await conn.fetchval(
+            "SELECT coalesce(sum(p.amount), 0)::bigint FROM postings p JOIN ledger_accounts a "
+            "ON a.id = p.account_id WHERE a.path = $1",
+            f"asset:bank:{COLLECTION_BIN}:{COLLECTION_ACCOUNT}",
+        )
+    finally:
+        await conn.close()
+    settled = outcomes.get("settled", 0)
+    checks = {
+        "payments_received rows = accepted answers": received == accepted,
+        "every one settled": settled == received,
+        "inbox rows processed/settled = accepted": inbox.get("processed/settled", 0) == accepted
+        and sum(inbox.values()) == accepted,
+        "requests paid = accepted": paid == accepted,
+        "receipts issued = accepted": receipts == accepted,
+        "credit.settled journal entries = accepted": settled_entries == accepted,
+        f"bank account debited {AMOUNT:,} × accepted": bank == AMOUNT * accepted,
+        "trial balance balances (all postings sum to 0, every entry balanced)": trial_total == 0
+        and unbalanced == 0,
+    }
+    return {
+        "accepted_answers": accepted,
+        "payments_received": received,
+        "outcomes": outcomes,
+        "inbox": inbox,
+        "requests_paid": paid,
+        "receipts": receipts,
+        "credit_settled_entries": settled_entries,
+        "bank_account_balance": bank,
+        "postings_total": trial_total,
+        "unbalanced_entries": unbalanced,
+        "checks": checks,
+        "ok": all(checks.values()),
+    }
+
+
+def _phase(name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter) -> tuple[LoadResult, dict]:
+    print(f"… {name}: {spec.describe()}", flush=True)
+    result = run_load(procs, spec, meter)
+    s = result.summary()
+    print(
+        f"  {s['ok_per_s']:,.0f} ok/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, errors {s['errors']}"
+        + (f" {s['statuses']}" if s["errors"] else "")
+        + f"; busy cores {s['cpu_cores']}",
+        flush=True,
+    )
+    for sample in s["error_samples"]:
+        print(f"  error: {sample}")
+    return result, s
+
+
+COST_KEYS = ["server", "postgres", "loadgen"]
+
+
+def _cpu_ms(cores: float | None, per_s: float) -> float | None:
+    return round(cores * 1000 / per_s, 3) if cores is not None and per_s else None
+
+
+def report(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    phases: dict[str, dict],
+    check: dict[str, Any],
+    pgbench: PgbenchResult | None,
+) -> dict[str, Any]:
+    cores = ["server", "postgres", "loadgen", "others"]
+    headers = ["phase", "ok/s", "p50 ms", "p90 ms", "p99 ms", "errors", *cores]
+    rows = []
+    labels = {
+        "baseline": f"empty aiohttp handler, {args.clients} clients",
+        "callbacks": f"signed callback → settled, {args.clients} clients",
+    }
+    for key, label in labels.items():
+        s = phases.get(key)
+        if s:
+            cpu = s["cpu_cores"]
+            rows.append(
+                [label, s["ok_per_s"], s["p50_ms"], s["p90_ms"], s["p99_ms"], s["errors"]]
+                + [cpu.get(k) for k in cores]
+            )
+    if pgbench:
+        cpu = pgbench.cpu_cores
+        rows.append(
+            [f"pgbench TPC-B, {pgbench.clients} clients", pgbench.tps, None, None, None, pgbench.failed]
+            + [cpu.get(k) for k in ("server", "postgres", "pgbench", "others")]
+        )
+    print_table("Results (last four columns: average busy cores in the measured window)", headers, rows)
+
+    cost_rows = []
+    for key, label in (("baseline", "empty handler request"), ("callbacks", "callback, committed")):
+        s = phases.get(key)
+        if s and s["ok_per_s"]:
+            cost_rows.append([label, *(_cpu_ms(s["cpu_cores"].get(k), s["ok_per_s"]) for k in COST_KEYS)])
+    if pgbench and pgbench.tps:
+        cpu = pgbench.cpu_cores
+        cost_rows.append(["pgbench TPC-B transaction", None, _cpu_ms(cpu.get("postgres"), pgbench.tps), None])
+    print_table("CPU per operation, ms (busy cores ÷ operations/s)", ["operation", *COST_KEYS], cost_rows)
+
+    print("\nDatabase check after the run (warm-up and measured callbacks together)")
+    for name, ok in check["checks"].items():
+        print(f"  {'ok    ' if ok else 'FAILED'} {name}")
+    print(
+        f"  accepted answers {check['accepted_answers']:,}; payments_received {check['payments_received']:,} "
+        f"{check['outcomes']}; inbox {check['inbox']}; paid {check['requests_paid']:,}; "
+        f"receipts {check['receipts']:,}; postings sum {check['postings_total']}, "
+        f"unbalanced entries {check['unbalanced_entries']}"
+    )
+
+    base, cb = phases.get("baseline"), phases.get("callbacks")
+    ratios: dict[str, Any] = {}
+    if base and cb and base["ok_per_s"]:
+        ratios["callbacks_per_empty_handler"] = round(cb["ok_per_s"] / base["ok_per_s"], 3)
+    if pgbench and cb and pgbench.tps:
+        ratios["callbacks_per_pgbench_tps"] = round(cb["ok_per_s"] / pgbench.tps, 3)
+    aims = {}
+    if "callbacks_per_pgbench_tps" in ratios:
+        aims[f"callbacks_at_least_{AIM}_pgbench"] = ratios["callbacks_per_pgbench_tps"] >= AIM
+    aims["every_accepted_callback_committed"] = check["ok"]
+    print("\nRatios (same run)")
+    for k, v in ratios.items():
+        print(f"  {k.replace('_', ' ')}: {v:.3f}")
+    print("Aims")
+    for k, v in aims.items():
+        print(f"  {k.replace('_', ' ')}: {'met' if v else 'NOT met'}")
+    print(
+        f"\nmachine: {info['machine']['cpu_count']} CPUs, Python {info['machine']['python']}; "
+        f"PostgreSQL {info['postgres'].get('version')} "
+        f"({'embedded' if info['embedded'] else 'DATABASE_URL'}), "
+        f"synchronous_commit={info['postgres'].get('synchronous_commit')}, "
+        f"shared_buffers={info['postgres'].get('shared_buffers')}"
+    )
+    print(f"load generator: {info['loadgen']}")
+    print(
+        f"callbacks: Ed25519-signed citypay-bank-v1 to /api/v1/bank-callbacks/vcb-sim, one per pending "
+        f"{FEE_CODE} request ({AMOUNT:,} đồng; {info['requests']:,} created beforehand); ok = 200 accepted"
+    )
+    if pgbench:
+        print(f"pgbench: {pgbench.describe()}; latency avg {pgbench.latency_avg_ms} ms")
+    if info["server_env"]:
+        print(f"server env: {info['server_env']}")
+    print(
+        "note: server, load generator and PostgreSQL share these CPUs; "
+        "figures are for this machine and this run only."
+    )
+    busy = {k: v["cpu_cores"].get("others", 0.0) for k, v in phases.items()}
+    if pgbench:
+        busy["pgbench"] = pgbench.cpu_cores.get("others", 0.0)
+    disturbed = {k: v for k, v in busy.items() if v > 0.2}
+    if disturbed:
+        print(
+            f"WARNING: other processes kept CPUs busy during {disturbed} (cores); "
+            "these figures are disturbed — run again on a quiet machine."
+        )
+    return {"ratios": ratios, "aims": aims, "disturbed_by_other_processes": disturbed}
+
+
+def _split(items: list[str], parts: int) -> list[list[str]]:
+    return [items[i::parts] for i in range(parts)]
+
+
+def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDatabase) -> dict[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+
+    from core.demo_bank_key import DEMO_BANK_CODE, ensure_demo_bank_key
+
+    server_env = dict(item.split("=", 1) for item in args.server_env)
+    info: dict[str, Any] = {
+        "machine": machine_info(),
+        "embedded": pg.embedded,
+        "postgres": asyncio.run(pg.describe()),
+        "server_env": server_env,
+        "requests": args.requests,
+    }
+    print(
+        f"cpu_count={info['machine']['cpu_count']}; server: python main.py serve (one process, log level "
+        f"warning); load generator: {args.loadgen_procs} process(es), {args.clients} clients",
+        flush=True,
+    )
+    started = time.perf_counter()
+    references = asyncio.run(create_pending_requests(db, args.requests))
+    print(f"… {len(references):,} pending payment requests created in {time.perf_counter() - started:.1f} s")
+    # The simulated bank's key, as the demo data registered it; it goes to the load generator on stdin only.
+    key_id, key = ensure_demo_bank_key(db.var_dir)
+    if not asyncio.run(bank_key_registered(db, key_id)):
+        raise RuntimeError(f"the demo bank key {key_id} is not an active key of {DEMO_BANK_CODE}")
+    raw_key = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    phases: dict[str, dict] = {}
+    common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
+
+    baseline = start_baseline(procs)
+    spec = LoadSpec(baseline.url, "common:fixed_request", {"path": "/"}, procs=args.loadgen_procs, **common)
+    _, phases["baseline"] = _phase("empty handler", procs, spec, CpuMeter(baseline.proc.pid, None))
+    info["loadgen"] = spec.describe()
+    procs.stop(baseline.proc)
+
+    citypay = start_citypay(procs, db, extra_env=server_env, log_name="callbacks-server")
+    meter = CpuMeter(citypay.proc.pid, pg.postmaster_pid(), (db.name,))
+    run_id = secrets.token_hex(4)
+    cut = int(len(references) * WARMUP_SHARE)
+    accepted = 0
+    # The warm-up is a phase of its own, and neither phase discards anything (warmup=0): every callback sent
+    # is counted, so the accepted answers can be checked against the database row for row.
+    for key_name, label, refs, seconds in (
+        ("callbacks_warmup", "callbacks, warm-up", references[:cut], args.warmup),
+        ("callbacks", "callbacks", references[cut:], args.seconds),
+    ):
+        params = {
+            "path": f"/api/v1/bank-callbacks/{DEMO_BANK_CODE}",
+            "key_id": key_id,
+            "private_key": base64.b64encode(raw_key).decode(),
+            "references": _split(refs, args.loadgen_procs),
+            "run_id": f"{run_id}{key_name[-1]}",
+        }
+        spec = LoadSpec(
+            citypay.url,
+            "callbacks:signed_callbacks",
+            params,
+            seconds=seconds,
+            warmup=0,
+            clients=args.clients,
+            procs=args.loadgen_procs,
+        )
+        if key_name == "callbacks":
+            asyncio.run(pg.checkpoint())
+        result, phases[key_name] = _phase(label, procs, spec, meter)
+        accepted += result.statuses.get("200 accepted", 0)
+        if result.statuses.get("no reference left"):
+            print(f"  WARNING: the phase ran out of pending requests; raise --requests (now {args.requests})")
+    procs.stop(citypay.proc)
+
+    check = asyncio.run(verify_database(db, accepted))
+
+    pgbench = None
+    if not args.no_pgbench:
+        seconds = max(1, round(args.seconds))
+        print(f"… pgbench: init -s {args.pgbench_scale}, then TPC-B for {seconds} s", flush=True)
+        pgbench = run_pgbench(
+            procs,
+            pg,
+            seconds=seconds,
+            clients=args.pgbench_clients,
+            threads=args.pgbench_threads,
+            scale=args.pgbench_scale,
+            postmaster_pid=pg.postmaster_pid(),
+        )
+        print(f"  {pgbench.tps:,.0f} tps; busy cores {pgbench.cpu_cores}", flush=True)
+
+    verdict = report(args, info, phases, check, pgbench)
+    path = write_results(
+        "callbacks",
+        {
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "args": vars(args),
+            **info,
+            "phases": phases,
+            "database_check": check,
+            "pgbench": pgbench.__dict__ if pgbench else None,
+            **verdict,
+        },
+    )
+    print(f"\nwritten: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return verdict
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with exit_on_signals(), Processes() as procs, bench_var_dir() as var_dir:
+            pg = PgServer.resolve()
+            db = asyncio.run(prepare_citypay_database(pg, var_dir, scopes=SCOPES))
+            try:
+                verdict = run(args, procs, pg, db)
+            finally:
+                procs.stop_all()
+                if not args.keep_db:
+                    asyncio.run(pg.drop(db.name))
+    except KeyboardInterrupt:
+        print("\ninterrupted; every process this benchmark started has been stopped", file=sys.stderr)
+        return 130
+    return 0 if verdict["aims"].get("every_accepted_callback_committed") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Admin API for staff accounts and API tokens (tokens are shown once, at creation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.api import Routes, path_id, staff
+from core.appkeys import POOL
+from core.auth import create_api_token, create_staff_user, principal_of, revoke_api_token
+from core.errors import Conflict, NotFound, map_constraint
+
+routes = Routes(tags=("admin",))
+ADMIN = staff("admin")
+
+map_constraint("staff_users_username_key", Conflict, "username", "this username is taken")
+
+
+class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")
+    display_name: str = Field(min_length=1, max_length=200)
+    role: str = Field(pattern=r"^(admin|attendant|finance|approver)$")
+    password: str = Field(min_length=10, max_length=200)
+
+
+class StaffOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+
+
+class StaffList(BaseModel):
+    items: list[StaffOut]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=20)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    scopes: list[str]
+    prefix: str
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret, shown this once; only its hash is stored.")
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+@routes.get("/api/v1/admin/staff", access=ADMIN, summary="List staff accounts", response=StaffList)
+async def list_staff(request: web.Request) -> web.Response:
+    rows = await request.app[POOL].fetch(
+        "SELECT id, username, display_name, role, active FROM staff_users ORDER BY username"
+    )
+    return web.json_response({"items": [dict(r) for r in rows]})
+
+
+@routes.post(
+    "/api/v1/admin/staff",
+    access=ADMIN,
+    summary="Create a staff account",
+    body=StaffIn,
+    response=StaffOut,
+    status=201,
+    responses={409: "Username taken"},
+)
+async def create_staff(request: web.Request, body: StaffIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        user_id = await create_staff_user(
+            conn,
+            username=body.username,
+            display_name=body.display_name,
+            role=body.role,
+            password=body.password,
+            actor=principal_of(request).actor,
+        )
+    out = {
+        "id": user_id,
+        "username": body.username,
+        "display_name": body.display_name,
+        "role": body.role,
+        "active": True,
+    }
+    return web.json_response(out, status=201)
+
+
+_TOKEN_COLUMNS = "id, name, scopes, token_prefix AS prefix, created_by, created_at, revoked_at, last_used_at"  # noqa: S105 (column list)
+
+
+def _token_json(row) -> dict:
+    out = dict(row)
+    for k in ("created_at", "revoked_at", "last_used_at"):
+        out[k] = out[k].isoformat() if out[k] else None
+    out["scopes"] = list(out["scopes"])
+    return out
+
+
+@routes.get(
+    "/api/v1/admin/tokens", access=ADMIN, summary="List API tokens (never their secrets)", response=TokenList
+)
+async def list_tokens(request: web.Request) -> web.Response:
+    rows = await request.app[POOL].fetch(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY id")
+    return web.json_response({"items": [_token_json(r) for r in rows]})
+
+
+@routes.post(
+    "/api/v1/admin/tokens",
+    access=ADMIN,
+    summary="Create an API token",
+    body=TokenIn,
+    response=TokenCreated,
+    status=201,
+)
+async def create_token(request: web.Request, body: TokenIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        token_id, secret = await create_api_token(
+            conn, name=body.name, scopes=body.scopes, actor=principal_of(request).actor
+        )
+        row = await conn.fetchrow(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1", token_id)
+    return web.json_response({**_token_json(row), "token": secret}, status=201)
+
+
+@routes.delete(
+    "/api/v1/admin/tokens/{token_id:[0-9]+}", access=ADMIN, summary="Revoke an API token", response=TokenOut
+)
+async def revoke_token(request: web.Request) -> web.Response:
+    token_id = path_id(request, "token_id")
+    async with request.app[POOL].acquire() as conn:
+        if not await revoke_api_token(conn, token_id=token_id, actor=principal_of(request).actor):
+            raise NotFound("no active token with this id", field="token_id")
+        row = await conn.fetchrow(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1", token_id)
+    return web.json_response(_token_json(row))

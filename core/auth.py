@@ -1,0 +1,360 @@
+"""Staff sessions (argon2 passwords, HTTP-only cookies, CSRF), API tokens with scopes, and the access check
+every declared endpoint runs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.api import ROLES, Access
+from core.appkeys import POOL, PRINCIPAL, SETTINGS
+from core.audit import record_audit
+from core.errors import Forbidden, TooManyRequests, Unauthorized, ValidationFailed
+
+SESSION_COOKIE = "citypay_session"
+LOGIN_CSRF_COOKIE = "citypay_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+TOKEN_PREFIX = "cpt_"  # noqa: S105 (a public marker, not a secret)
+SCOPE_RE = re.compile(r"^[a-z][a-z-]*:(read|write)$")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+MIN_PASSWORD_LENGTH = 10
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps the timing of "no such user" and "wrong password"
+# the same.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "staff" | "token"
+    id: int
+    name: str
+    role: str | None = None
+    scopes: frozenset[str] = frozenset()
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names who did something."""
+        # Tokens by id: names are labels and need not be unique.
+        return f"staff:{self.name}" if self.kind == "staff" else f"token:{self.id}"
+
+
+def _sha256(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+# Staff accounts ---------------------------------------------------------------------------------------------
+
+
+def validate_new_staff(username: str, display_name: str, role: str, password: str) -> None:
+    if not USERNAME_RE.match(username):
+        raise ValidationFailed("2–63 lower-case letters, digits, dot, dash or underscore", field="username")
+    if role not in ROLES:
+        raise ValidationFailed(f"role is one of {', '.join(ROLES)}", field="role")
+    if not 1 <= len(display_name) <= 200:
+        raise ValidationFailed("1–200 characters", field="display_name")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"at least {MIN_PASSWORD_LENGTH} characters", field="password")
+
+
+async def create_staff_user(
+    conn: asyncpg.Connection, *, username: str, display_name: str, role: str, password: str, actor: str
+) -> int:
+    validate_new_staff(username, display_name, role, password)
+    async with conn.transaction():
+        user_id = await conn.fetchval(
+            """INSERT INTO staff_users (username, display_name, role, password_hash)
+               VALUES ($1, $2, $3, $4) RETURNING id""",
+            username,
+            display_name,
+            role,
+            _hasher.hash(password),
+        )
+        await record_audit(
+            conn,
+            actor=actor,
+            action="staff.create",
+            subject=f"staff:{username}",
+            after={"username": username, "display_name": display_name, "role": role},
+        )
+    return user_id
+
+
+# Login and sessions -----------------------------------------------------------------------------------------
+
+
+class LoginFailed(Exception):
+    pass
+
+
+class LoginThrottled(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("too many failed logins")
+        self.retry_after_s = retry_after_s
+
+
+async def login(
+    pool: asyncpg.Pool,
+    *,
+    username: str,
+    password: str,
+    address: str,
+    session_hours: int,
+    max_per_account: int,
+    max_per_address: int,
+    window_minutes: int,
+) -> tuple[str, Principal]:
+    """Check the password (rate-limited per account and per address); return a new session cookie value."""
+    username = username.strip().lower()[:100]
+    window = timedelta(minutes=window_minutes)
+    async with pool.acquire() as conn:
+        counts = await conn.fetchrow(
+            """SELECT count(*) FILTER (WHERE username = $1) AS by_account,
+                      count(*) FILTER (WHERE address = $2) AS by_address
+                 FROM login_attempts
+                WHERE NOT success AND at > now() - $3::interval AND (username = $1 OR address = $2)""",
+            username,
+            address,
+            window,
+        )
+        if counts["by_account"] >= max_per_account or counts["by_address"] >= max_per_address:
+            raise LoginThrottled(window_minutes * 60)
+        user = await conn.fetchrow(
+            "SELECT id, username, display_name, role, password_hash FROM staff_users "
+            "WHERE username = $1 AND active",
+            username,
+        )
+        ok = False
+        try:
+            ok = _hasher.verify(user["password_hash"] if user else _DUMMY_HASH, password) and user is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        await conn.execute(
+            "INSERT INTO login_attempts (username, address, success) VALUES ($1, $2, $3)",
+            username,
+            address,
+            ok,
+        )
+        if not ok or user is None:
+            raise LoginFailed()
+        if _hasher.check_needs_rehash(user["password_hash"]):
+            await conn.execute(
+                "UPDATE staff_users SET password_hash = $2 WHERE id = $1", user["id"], _hasher.hash(password)
+            )
+        cookie = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(24)
+        await conn.execute(
+            """INSERT INTO staff_sessions (id_hash, user_id, csrf_token, expires_at)
+               VALUES ($1, $2, $3, now() + $4::interval)""",
+            _sha256(cookie),
+            user["id"],
+            csrf,
+            timedelta(hours=session_hours),
+        )
+    return cookie, Principal("staff", user["id"], user["username"], user["role"], csrf_token=csrf)
+
+
+async def end_session(pool: asyncpg.Pool, cookie: str) -> None:
+    await pool.execute("DELETE FROM staff_sessions WHERE id_hash = $1", _sha256(cookie))
+
+
+def _via_trusted_proxy(request: web.Request) -> bool:
+    return (request.remote or "") in request.app[SETTINGS].trusted_proxies
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address: the proxy's word for it when the request came through a trusted proxy (so the
+    per-address login limit does not lock out everyone behind the load balancer)."""
+    if _via_trusted_proxy(request):
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-1][:100]
+    return request.remote or "unknown"
+
+
+def cookie_is_secure(request: web.Request) -> bool:
+    mode = request.app[SETTINGS].cookie_secure
+    if mode in ("true", "1"):
+        return True
+    if mode in ("false", "0"):
+        return False
+    if _via_trusted_proxy(request) and request.headers.get("X-Forwarded-Proto") == "https":
+        return True
+    # auto: Secure unless this is plain HTTP on the loopback interface (the `make run` demo).
+    remote = request.remote or ""
+    return request.secure or not (remote.startswith("127.") or remote == "::1")
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, cookie: str) -> None:
+    hours = request.app[SETTINGS].session_hours
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=hours * 3600,
+        httponly=True,
+        secure=cookie_is_secure(request),
+        samesite="Lax",
+        path="/",
+    )
+
+
+# API tokens -------------------------------------------------------------------------------------------------
+
+
+def validate_scopes(scopes: list[str]) -> None:
+    if not scopes:
+        raise ValidationFailed("at least one scope", field="scopes")
+    for s in scopes:
+        if not SCOPE_RE.match(s):
+            raise ValidationFailed(f"scope {s!r} is not of the form area:read or area:write", field="scopes")
+
+
+async def create_api_token(
+    conn: asyncpg.Connection, *, name: str, scopes: list[str], actor: str
+) -> tuple[int, str]:
+    """Returns (id, the token). Only a hash is kept: the token is shown this once."""
+    validate_scopes(scopes)
+    if not 1 <= len(name) <= 200:
+        raise ValidationFailed("1–200 characters", field="name")
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    async with conn.transaction():
+        token_id = await conn.fetchval(
+            """INSERT INTO api_tokens (token_prefix, secret_hash, name, scopes, created_by)
+               VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            prefix,
+            _sha256(secret),
+            name,
+            sorted(set(scopes)),
+            actor,
+        )
+        await record_audit(
+            conn,
+            actor=actor,
+            action="token.create",
+            subject=f"token:{token_id}",
+            after={"name": name, "scopes": sorted(set(scopes)), "prefix": prefix},
+        )
+    return token_id, f"{TOKEN_PREFIX}{prefix}_{secret}"
+
+
+async def revoke_api_token(conn: asyncpg.Connection, *, token_id: int, actor: str) -> bool:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL "
+            "RETURNING name, scopes",
+            token_id,
+        )
+        if row is None:
+            return False
+        await record_audit(
+            conn,
+            actor=actor,
+            action="token.revoke",
+            subject=f"token:{token_id}",
+            before={"name": row["name"], "scopes": list(row["scopes"])},
+        )
+    return True
+
+
+async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal | None:
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    prefix, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
+    if not sep or len(prefix) != 8:
+        return None
+    row = await conn.fetchrow(
+        "SELECT id, name, scopes, secret_hash, last_used_at FROM api_tokens "
+        "WHERE token_prefix = $1 AND revoked_at IS NULL",
+        prefix,
+    )
+    if row is None or not hmac.compare_digest(row["secret_hash"], _sha256(secret)):
+        return None
+    # Touch last_used_at at most once a minute so busy clients do not write on every call.
+    if row["last_used_at"] is None or row["last_used_at"] < datetime.now(UTC) - timedelta(minutes=1):
+        await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", row["id"])
+    return Principal("token", row["id"], row["name"], scopes=frozenset(row["scopes"]))
+
+
+async def _principal_from_session(conn: asyncpg.Connection, cookie: str) -> Principal | None:
+    row = await conn.fetchrow(
+        """SELECT u.id, u.username, u.role, s.csrf_token
+             FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
+            WHERE s.id_hash = $1 AND s.expires_at > now() AND u.active""",
+        _sha256(cookie),
+    )
+    if row is None:
+        return None
+    return Principal("staff", row["id"], row["username"], row["role"], csrf_token=row["csrf_token"])
+
+
+async def current_principal(request: web.Request) -> Principal | None:
+    if PRINCIPAL in request:
+        return request[PRINCIPAL]
+    principal = None
+    auth = request.headers.get("Authorization", "")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if auth or cookie:
+        async with request.app[POOL].acquire() as conn:
+            if auth.startswith("Bearer "):
+                principal = await _principal_from_token(conn, auth[7:].strip())
+            elif cookie:
+                principal = await _principal_from_session(conn, cookie)
+    request[PRINCIPAL] = principal
+    return principal
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The caller of an endpoint that has already passed `authorize`."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+async def check_csrf(request: web.Request, expected: str | None, *, form: bool) -> None:
+    supplied = request.headers.get(CSRF_HEADER)
+    if supplied is None and form:
+        supplied = (await request.post()).get(CSRF_FIELD)
+    if not expected or not isinstance(supplied, str) or not hmac.compare_digest(supplied, expected):
+        raise Forbidden("missing or wrong CSRF token", field=CSRF_FIELD)
+
+
+async def authorize(request: web.Request, access: Access, *, form: bool = False) -> Principal:
+    principal = await current_principal(request)
+    if principal is None:
+        raise Unauthorized(
+            "log in, or send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="citypay"'},
+        )
+    if principal.kind == "staff":
+        if principal.role not in access.roles:
+            raise Forbidden(f"your role ({principal.role}) may not do this; needs {access.describe()}")
+        if request.method not in _SAFE_METHODS:
+            await check_csrf(request, principal.csrf_token, form=form)
+    elif not (principal.scopes & access.scopes):
+        raise Forbidden(
+            f"this token's scopes ({', '.join(sorted(principal.scopes))}) do not allow this; "
+            f"needs {access.describe()}"
+        )
+    return principal
+
+
+def login_throttled_problem(exc: LoginThrottled) -> TooManyRequests:
+    return TooManyRequests(
+        "too many failed logins; wait and try again", headers={"Retry-After": str(exc.retry_after_s)}
+    )

@@ -1,0 +1,85 @@
+"""Demo data for `make run`: one staff account per role and an agency API token.
+
+Passwords and the token are generated on first load and written to var/demo-logins.json (mode 0600), never
+kept in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from core.auth import _hasher, create_api_token, create_staff_user
+from core.db import connect
+from core.keys import AppKeys
+from core.settings import Settings
+
+DEMO_STAFF = [
+    ("admin", "Quản trị viên (demo)", "admin"),
+    ("attendant", "Nguyễn Văn Trông (demo)", "attendant"),
+    ("finance", "Trần Thị Kế Toán (demo)", "finance"),
+    ("approver", "Lê Văn Duyệt (demo)", "approver"),
+]
+DEMO_TOKEN_NAME = "demo agency (judicial records)"  # noqa: S105
+DEMO_TOKEN_SCOPES = ["payment-requests:read", "payment-requests:write"]
+
+DemoLoader = Callable[[asyncpg.Connection, Settings, AppKeys], Awaitable[None]]
+
+
+def _write_private(path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+async def load_demo_data(
+    dsn: str, *, settings: Settings, keys: AppKeys, loaders: tuple[DemoLoader, ...] = ()
+) -> dict:
+    """Each capability passes its own loader (main.py lists them), so core needs to know none of them."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    creds_path = settings.var_dir / "demo-logins.json"
+    creds = json.loads(creds_path.read_text()) if creds_path.exists() else {"staff": {}, "token": None}
+    conn = await connect(dsn)
+    try:
+        for username, name, role in DEMO_STAFF:
+            exists = await conn.fetchval("SELECT id FROM staff_users WHERE username = $1", username)
+            password = creds["staff"].get(username)
+            if exists and password:
+                continue
+            password = secrets.token_urlsafe(9)
+            if exists:  # the database outlived var/: give the demo account a password we know again
+                await conn.execute(
+                    "UPDATE staff_users SET password_hash = $2 WHERE id = $1", exists, _hasher.hash(password)
+                )
+            else:
+                await create_staff_user(
+                    conn, username=username, display_name=name, role=role, password=password, actor="demo"
+                )
+            creds["staff"][username] = password
+        token_ok = False
+        if creds.get("token"):
+            prefix = creds["token"][4:12]
+            token_ok = bool(
+                await conn.fetchval(
+                    "SELECT 1 FROM api_tokens WHERE token_prefix = $1 AND revoked_at IS NULL", prefix
+                )
+            )
+        if not token_ok:
+            _, creds["token"] = await create_api_token(
+                conn, name=DEMO_TOKEN_NAME, scopes=DEMO_TOKEN_SCOPES, actor="demo"
+            )
+        for loader in loaders:
+            await loader(conn, settings, keys)
+    finally:
+        await conn.close()
+    _write_private(creds_path, json.dumps(creds, indent=1))
+    _write_private(settings.var_dir / "demo-token", creds["token"] + "\n")
+    print("demo: staff logins (also in var/demo-logins.json):")
+    for username, _, role in DEMO_STAFF:
+        print(f"  {role:<10} user {username:<10} password {creds['staff'][username]}")
+    print("demo: agency API token in var/demo-token")
+    return creds

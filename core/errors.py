@@ -1,0 +1,212 @@
+"""Domain errors and the one middleware that turns every error into application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from core.i18n import request_language
+
+log = structlog.get_logger("citypay.errors")
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """Base of every error a caller may see. Subclasses fix status, a stable type slug and a vi/en title."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title_vi: ClassVar[str] = "Yêu cầu không hợp lệ"
+    title_en: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title_en)
+        self.detail = detail
+        self.field = field
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return f"/problems/{self.slug}"
+
+    def body(self, lang: str = "vi", instance: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title_en if lang == "en" else self.title_vi,
+            "status": self.status,
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        if self.field:
+            out["field"] = self.field
+        if self.errors:
+            out["errors"] = self.errors
+        if instance:
+            out["instance"] = instance
+        out.update(self.extra)
+        return out
+
+
+class MalformedJSON(Problem):
+    slug, title_vi, title_en = "malformed-json", "Nội dung JSON không hợp lệ", "Malformed JSON body"
+
+
+class ValidationFailed(Problem):
+    status, slug = 422, "validation-failed"
+    title_vi, title_en = "Dữ liệu không hợp lệ", "Invalid input"
+
+
+class Unauthorized(Problem):
+    status, slug = 401, "unauthorized"
+    title_vi, title_en = "Cần đăng nhập hoặc mã truy cập", "Authentication required"
+
+
+class Forbidden(Problem):
+    status, slug = 403, "forbidden"
+    title_vi, title_en = "Không có quyền", "Not allowed for your role"
+
+
+class NotFound(Problem):
+    status, slug = 404, "not-found"
+    title_vi, title_en = "Không tìm thấy", "Not found"
+
+
+class MethodNotAllowed(Problem):
+    status, slug = 405, "method-not-allowed"
+    title_vi, title_en = "Phương thức không được hỗ trợ", "Method not allowed"
+
+
+class Conflict(Problem):
+    status, slug = 409, "conflict"
+    title_vi, title_en = "Xung đột dữ liệu", "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    slug = "idempotency-key-reused"
+    title_vi = "Idempotency-Key đã dùng cho một yêu cầu khác"
+    title_en = "Idempotency-Key was used with a different request"
+
+
+class PayloadTooLarge(Problem):
+    status, slug = 413, "payload-too-large"
+    title_vi, title_en = "Nội dung quá lớn", "Request body too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug = 415, "unsupported-media-type"
+    title_vi, title_en = "Kiểu nội dung không được hỗ trợ", "Unsupported content type"
+
+
+class TooManyRequests(Problem):
+    status, slug = 429, "too-many-requests"
+    title_vi, title_en = "Quá nhiều yêu cầu", "Too many requests"
+
+
+class ServiceUnavailable(Problem):
+    status, slug = 503, "service-unavailable"
+    title_vi, title_en = "Dịch vụ tạm thời không sẵn sàng", "Service temporarily unavailable"
+
+
+class InternalError(Problem):
+    status, slug = 500, "internal-error"
+    title_vi, title_en = "Lỗi hệ thống", "Internal error"
+
+
+_HTTP_TO_PROBLEM: dict[int, type[Problem]] = {
+    400: Problem,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+    429: TooManyRequests,
+}
+
+# Constraint names → the problem a caller should see. Packages add their own with map_constraint.
+_CONSTRAINT_PROBLEMS: dict[str, tuple[type[Problem], str | None, str]] = {}
+
+
+def map_constraint(name: str, problem: type[Problem], field: str | None, detail: str) -> None:
+    _CONSTRAINT_PROBLEMS[name] = (problem, field, detail)
+
+
+def problem_from_database_error(exc: asyncpg.PostgresError) -> Problem | None:
+    constraint = getattr(exc, "constraint_name", None)
+    if constraint and constraint in _CONSTRAINT_PROBLEMS:
+        cls, field, detail = _CONSTRAINT_PROBLEMS[constraint]
+        return cls(detail, field=field)
+    return None
+
+
+def problem_response(problem: Problem, request: web.Request) -> web.Response:
+    body = problem.body(request_language(request), instance=request.path)
+    resp = web.Response(
+        status=problem.status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type=PROBLEM_CONTENT_TYPE,
+        charset="utf-8",
+    )
+    resp.headers.update(problem.headers)
+    return resp
+
+
+def _wants_html(request: web.Request) -> bool:
+    return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return await _render(request, problem)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and 2xx raised by handlers pass through
+        cls = _HTTP_TO_PROBLEM.get(exc.status, Problem)
+        problem = cls(exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None)
+        problem.headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        if exc.status not in _HTTP_TO_PROBLEM:
+            problem.status = exc.status  # type: ignore[misc]
+        return await _render(request, problem)
+    except asyncpg.PostgresError as exc:
+        mapped = problem_from_database_error(exc)
+        if mapped is not None:
+            return await _render(request, mapped)
+        if exc.sqlstate == "22021":  # a NUL byte the input checks did not catch (a form field, a header)
+            return await _render(request, ValidationFailed("text may not contain NUL characters"))
+        log.exception("database_error", sqlstate=exc.sqlstate)
+        return await _render(request, InternalError())
+    except Exception:
+        log.exception("unhandled_error")
+        return await _render(request, InternalError())
+
+
+async def _render(request: web.Request, problem: Problem) -> web.StreamResponse:
+    if _wants_html(request) and problem.status == 401 and request.method == "GET":
+        # A person opening a staff page without a session: take them to the login form, then back here.
+        from urllib.parse import quote
+
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+    if _wants_html(request):
+        from core.pages import render_error_page  # pages import errors; keep this edge lazy
+
+        return render_error_page(request, problem)
+    return problem_response(problem, request)

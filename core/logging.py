@@ -1,0 +1,63 @@
+"""structlog set-up: JSON lines in production, a console renderer on a terminal, personal data masked."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from core.pii import mask_account, mask_citizen_id, mask_text
+
+# Keys whose whole value is personal data, whatever it looks like.
+_ACCOUNT_KEYS = {"account", "account_number", "credited_account", "payer_account", "beneficiary_account"}
+_CITIZEN_KEYS = {"citizen_id", "cccd", "national_id"}
+# Identifiers that are long digit runs by design and are not personal data.
+_NOT_PII = {"request_id", "bank_txn_id", "reference", "entry_id", "idempotency_key", "timestamp"}
+
+
+def _mask_value(key: str, value: Any) -> Any:
+    if key in _NOT_PII:
+        return value
+    if key in _ACCOUNT_KEYS and isinstance(value, str | int):
+        return mask_account(str(value))
+    if key in _CITIZEN_KEYS and isinstance(value, str | int):
+        return mask_citizen_id(str(value))
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_value(key, v) for v in value]
+    return value
+
+
+def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: masks citizen ids and account numbers anywhere in the event."""
+    return {k: _mask_value(k, v) for k, v in event_dict.items()}
+
+
+def configure_logging(fmt: str = "auto", level: str = "info") -> None:
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=True)
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if fmt == "json" else structlog.dev.set_exc_info,
+        mask_personal_data,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        # Look stderr up per logger, not once: tests swap it out, and a stale stream must not break requests.
+        logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,51 @@
+"""Prometheus metrics: requests and latency per route, and database pool usage. One registry per app, so
+several apps (tests) in one process do not collide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _PoolCollector(Collector):
+    def __init__(self) -> None:
+        self.pool: asyncpg.Pool | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.pool is None:
+            return
+        size = GaugeMetricFamily(
+            "citypay_db_pool_connections", "Connections held by the pool", labels=["state"]
+        )
+        total, idle = self.pool.get_size(), self.pool.get_idle_size()
+        size.add_metric(["in_use"], total - idle)
+        size.add_metric(["idle"], idle)
+        yield size
+        yield GaugeMetricFamily("citypay_db_pool_max", "Pool maximum size", value=self.pool.get_max_size())
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "citypay_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "citypay_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self._pool = _PoolCollector()
+        self.registry.register(self._pool)
+
+    def watch_pool(self, pool: asyncpg.Pool) -> None:
+        self._pool.pool = pool

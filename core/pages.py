@@ -1,0 +1,107 @@
+"""Server-rendered pages: one Jinja2 environment, a shared base template, vi/en text, money, local times."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import jinja2
+from aiohttp import web
+
+from core.appkeys import PRINCIPAL, TEMPLATES
+from core.errors import Problem
+from core.i18n import request_language, translate
+from core.money import format_local_time, format_vnd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_templates(package_dirs: list[str]) -> jinja2.Environment:
+    """Each capability keeps its templates in <package>/templates; names are unique across packages."""
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(ROOT / p / "templates")) for p in package_dirs])
+    env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]), enable_async=False)
+    env.filters["vnd"] = format_vnd
+    env.filters["localtime"] = format_local_time
+    env.filters["urlquote"] = lambda s: quote(str(s), safe="")
+    return env
+
+
+def _context(request: web.Request, extra: dict[str, Any]) -> dict[str, Any]:
+    lang = request_language(request)
+    principal = request.get(PRINCIPAL)
+    return {
+        "lang": lang,
+        "t": lambda key, **kw: translate(key, lang, **kw),
+        "principal": principal,
+        "csrf_token": principal.csrf_token if principal else None,
+        "current_path": request.path_qs,
+        **extra,
+    }
+
+
+def render_html(request: web.Request, template: str, *, status: int = 200, **ctx: Any) -> web.Response:
+    html = request.app[TEMPLATES].get_template(template).render(_context(request, ctx))
+    resp = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+    # Pages carry no third-party content: forbid it outright.
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
+    )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    return resp
+
+
+def render_error_page(request: web.Request, problem: Problem) -> web.Response:
+    lang = request_language(request)
+    return render_html(
+        request,
+        "error.html",
+        status=problem.status,
+        problem=problem,
+        title=problem.title_en if lang == "en" else problem.title_vi,
+    )
+
+
+async def run_form_action(
+    request: web.Request,
+    action: Callable[[asyncpg.Connection, Any], Awaitable[Any]],
+    *,
+    page: Callable[..., Awaitable[web.Response]],
+    back: str,
+    keep_values: bool = False,
+) -> web.Response:
+    """An admin form's write: on success back to `back?saved=1` (303); on refusal the page again with the
+    reason, in the caller's language, and the status an API caller would get (and, for create forms, what was
+    typed). `action(conn, form)` runs its own transaction."""
+    from pydantic import ValidationError
+
+    from core.api import validation_problem
+    from core.appkeys import POOL
+    from core.errors import problem_from_database_error
+
+    form = await request.post()
+    try:
+        async with request.app[POOL].acquire() as conn:
+            await action(conn, form)
+    except (Problem, ValidationError, asyncpg.PostgresError) as exc:
+        if isinstance(exc, ValidationError):
+            problem: Problem | None = validation_problem(exc)
+        elif isinstance(exc, asyncpg.PostgresError):
+            problem = problem_from_database_error(exc)
+            if problem is None:
+                raise
+        else:
+            problem = exc
+        text = problem.detail or (problem.title_en if request_language(request) == "en" else problem.title_vi)
+        extra = {"values": form} if keep_values else {}
+        return await page(
+            request,
+            error=f"{problem.field}: {text}" if problem.field else text,
+            status=problem.status,
+            **extra,
+        )
+    raise web.HTTPSeeOther(f"{back}?saved=1")

@@ -1,0 +1,344 @@
+"""citypay's one entry point: `python main.py serve|migrate|demo|up|create-user|create-token|audit verify|…`.
+
+`create_app` assembles the capabilities; each contributes a `Routes` table and its templates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from aiohttp import web
+
+from core import admin_api, ops, staff_pages
+from core.api import Registry
+from core.appkeys import CLOCK, KEYS, METRICS, POOL, PUBLIC_LINKS, REGISTRY, SETTINGS, STAFF_LINKS, TEMPLATES
+from core.clock import Clock
+from core.db import MigrationError, connect, create_pool, migrate, pending_migrations
+from core.errors import problem_middleware
+from core.keys import AppKeys, MissingKeys, keys_as_env, load_keys
+from core.logging import configure_logging
+from core.metrics import Metrics
+from core.middleware import request_context_middleware
+from core.pages import create_templates
+from core.settings import Settings
+from parking import admin as parking_admin
+from parking import console as parking_console
+from parking import kpi_routes as parking_kpis
+from parking import public_pages as parking_public
+from parking import routes as parking_routes
+from parking.demo import load_parking_demo
+from payments import bank_profiles, callback_routes, catalogue_routes, ledger_routes, live_status, pay_pages
+from payments import routes as payment_routes
+from payments.demo import load_payments_demo
+from payments.sweeper import expiry_sweeper
+
+log = structlog.get_logger("citypay")
+DEMO_LOADERS = (load_payments_demo, load_parking_demo)
+
+STAFF_LINKS_ALL = [
+    {"label": "link.parking_console", "href": "/parking/console", "roles": {"attendant", "admin"}},
+    {"label": "link.trial_balance", "href": "/ledger/trial-balance", "roles": {"finance", "admin"}},
+    {
+        "label": "link.openapi",
+        "href": "/openapi.json",
+        "roles": {"admin", "finance", "approver", "attendant"},
+    },
+    {"label": "link.metrics", "href": "/metrics", "roles": {"admin"}},
+    {"label": "link.banks", "href": "/admin/banks", "roles": {"admin"}},
+    {"label": "link.parking_kpis", "href": "/parking/kpis", "roles": {"finance", "admin"}},
+    {"label": "link.parking_admin", "href": "/admin/parking", "roles": {"admin"}},
+]
+
+
+def _database(dsn: str, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        app[POOL] = pool
+        app[METRICS].watch_pool(pool)
+        yield
+        await pool.close()
+
+    return ctx
+
+
+def create_app(
+    *, settings: Settings, keys: AppKeys, database_url: str, background: bool = True
+) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context_middleware, problem_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[KEYS] = keys
+    app[METRICS] = Metrics()
+    app[CLOCK] = Clock()
+    app[REGISTRY] = Registry()
+    app[TEMPLATES] = create_templates(["core", "payments", "parking"])
+    app[STAFF_LINKS] = list(STAFF_LINKS_ALL) + list(catalogue_routes.STAFF_LINKS)
+    app[PUBLIC_LINKS] = [{"label": "link.parking_search", "href": "/parking"}]
+    for routes in (
+        ops.routes,
+        staff_pages.routes,
+        admin_api.routes,
+        ledger_routes.routes,
+        payment_routes.routes,
+        callback_routes.routes,
+        bank_profiles.routes,
+        parking_routes.routes,
+        parking_console.routes,
+        parking_kpis.routes,
+        parking_admin.routes,
+        parking_public.routes,
+        pay_pages.routes,
+        catalogue_routes.routes,
+    ):
+        app[REGISTRY].add(app, routes)
+    app.cleanup_ctx.append(_database(database_url, settings))
+    app.cleanup_ctx.append(live_status.status_listener(database_url))
+    if background:
+        app.cleanup_ctx.append(expiry_sweeper)
+    return app
+
+
+# Commands -------------------------------------------------------------------------------------------------
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from core.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(settings.var_dir)
+
+
+async def _migrate(dsn: str) -> list[str]:
+    conn = await connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def _pending(dsn: str) -> list[str]:
+    conn = await connect(dsn)
+    try:
+        return await pending_migrations(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    dsn = resolve_database_url(settings)
+    try:
+        applied = asyncio.run(_migrate(dsn))
+    except MigrationError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return 1
+    print("migrate: applied " + (", ".join(applied) if applied else "nothing (database is current)"))
+    return 0
+
+
+def _serve(settings: Settings, dsn: str) -> int:
+    try:
+        pending = asyncio.run(_pending(dsn))
+    except MigrationError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
+    if pending:
+        print(
+            f"serve: the database is behind by {len(pending)} migration(s) ({', '.join(pending)}). "
+            "Run `python main.py migrate` first.",
+            file=sys.stderr,
+        )
+        return 1
+    keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
+    app = create_app(settings=settings, keys=keys, database_url=dsn)
+    log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded_db=settings.embedded)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    return _serve(settings, resolve_database_url(settings))
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from core.demo import load_demo_data
+
+    dsn = resolve_database_url(settings)
+    keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
+    asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    """`make run`: migrate, load demo data, start the bank simulator beside us (demo), serve."""
+    import dataclasses
+    import os
+    import subprocess
+
+    from core.demo import load_demo_data
+
+    dsn = resolve_database_url(settings)
+    try:
+        applied = asyncio.run(_migrate(dsn))
+    except MigrationError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return 1
+    if applied:
+        print("migrate: applied " + ", ".join(applied))
+    keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
+    asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+    simulator = None
+    if settings.demo:
+        sim_port = os.environ.get("BANKSIM_PORT", "8081")
+        env = {**os.environ, "BANKSIM_CITYPAY_URL": settings.public_base_url, "BANKSIM_PORT": sim_port}
+        simulator = subprocess.Popen([sys.executable, __file__, "bank-sim"], env=env)  # noqa: S603
+        settings = dataclasses.replace(
+            settings, banksim_url=settings.banksim_url or f"http://127.0.0.1:{sim_port}"
+        )
+        print(f"demo: simulated bank on {settings.banksim_url}/sim (pay pages offer it)")
+    try:
+        return _serve(settings, dsn)
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(timeout=15)
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from core.auth import create_staff_user
+    from core.errors import Problem
+
+    password = args.password or getpass.getpass(f"password for {args.username}: ")
+
+    async def run() -> int:
+        conn = await connect(resolve_database_url(settings))
+        try:
+            user_id = await create_staff_user(
+                conn,
+                username=args.username,
+                display_name=args.name or args.username,
+                role=args.role,
+                password=password,
+                actor=f"cli:{getpass.getuser()}",
+            )
+        finally:
+            await conn.close()
+        print(f"created staff user {args.username} (id {user_id}, role {args.role})")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except Problem as exc:
+        print(f"create-user: {exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if getattr(exc, "constraint_name", None) == "staff_users_username_key":
+            print(f"create-user: username {args.username!r} is taken", file=sys.stderr)
+            return 1
+        raise
+
+
+def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
+    from core.auth import create_api_token
+    from core.errors import Problem
+
+    async def run() -> int:
+        conn = await connect(resolve_database_url(settings))
+        try:
+            token_id, secret = await create_api_token(
+                conn, name=args.name, scopes=args.scope, actor=f"cli:{getpass.getuser()}"
+            )
+        finally:
+            await conn.close()
+        print(f"token {token_id} ({args.name}; scopes {', '.join(args.scope)}). Shown once — store it now:")
+        print(secret)
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except Problem as exc:
+        print(f"create-token: {exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from core.audit import verify_audit_chain
+
+    async def run() -> int:
+        conn = await connect(resolve_database_url(settings))
+        try:
+            report = await verify_audit_chain(conn)
+        finally:
+            await conn.close()
+        if report.ok:
+            print(f"audit: chain intact ({report.rows} rows)")
+            return 0
+        print(f"audit: BROKEN at row {report.first_broken}: {report.reason}")
+        return 2
+
+    return asyncio.run(run())
+
+
+def cmd_gen_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints a fresh key set as environment assignments, for a deployment's secret store."""
+    for name, value in keys_as_env(AppKeys.generate()).items():
+        print(f"{name}={value}")
+    return 0
+
+
+def cmd_bank_sim(settings: Settings, args: argparse.Namespace) -> int:
+    """The simulated bank (banksim/): its own port (BANKSIM_PORT) and database (BANKSIM_DATABASE_URL)."""
+    from banksim.app import serve_bank_sim
+
+    return serve_bank_sim(settings.var_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="citypay")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve HTTP (refuses when migrations are behind)").set_defaults(
+        func=cmd_serve
+    )
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
+    sub.add_parser("up", help="migrate, load demo data and serve (make run)").set_defaults(func=cmd_up)
+    p = sub.add_parser("create-user", help="create a staff account")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=["admin", "attendant", "finance", "approver"])
+    p.add_argument("--name", help="display name")
+    p.add_argument("--password", help="omit to be asked (keeps it out of shell history)")
+    p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("create-token", help="create an API token for a machine client")
+    p.add_argument("name")
+    p.add_argument("--scope", action="append", required=True, help="e.g. payment-requests:write (repeatable)")
+    p.set_defaults(func=cmd_create_token)
+    p = sub.add_parser("audit", help="audit log tools")
+    p.add_argument("action", choices=["verify"])
+    p.set_defaults(func=cmd_audit)
+    sub.add_parser("gen-keys", help="print a new key set for the environment").set_defaults(func=cmd_gen_keys)
+    sub.add_parser("bank-sim", help="run the simulated bank (demos and tests)").set_defaults(
+        func=cmd_bank_sim
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        return args.func(settings, args)
+    except MissingKeys as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

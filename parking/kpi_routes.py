@@ -1,0 +1,321 @@
+"""Parking KPIs over HTTP for finance and admin: JSON, CSV for Excel, and a page with a table and an SVG chart
+drawn by the service (no scripts, no third-party content)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from core.api import Routes, staff, validation_problem
+from core.appkeys import CLOCK, POOL, SETTINGS
+from core.auth import current_principal
+from core.errors import ValidationFailed
+from core.i18n import register_messages, request_language, translate
+from core.money import LOCAL_TZ, format_vnd
+from core.pages import render_html
+from parking.kpis import (
+    CASHLESS_TARGET,
+    COUNT_FIELDS,
+    MONEY_FIELDS,
+    KpiFilter,
+    KpiRangeError,
+    format_share,
+    parking_kpis,
+    total_row,
+)
+from parking.lots import wards
+
+routes = Routes(tags=("parking-kpis",))
+KPI_READERS = staff("finance", "admin")
+VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
+_EARLIEST, _LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+register_messages(
+    {
+        "link.parking_kpis": ("Chỉ tiêu gửi xe không tiền mặt", "Cashless parking KPIs"),
+        "pkpi.title": ("Chỉ tiêu gửi xe", "Parking KPIs"),
+        "pkpi.from": ("Từ ngày", "From"),
+        "pkpi.to": ("Đến ngày", "To"),
+        "pkpi.group": ("Theo", "By"),
+        "pkpi.group.lot": ("Bãi xe", "Lot"),
+        "pkpi.group.ward": ("Phường", "Ward"),
+        "pkpi.group.day": ("Ngày", "Day"),
+        "pkpi.class": ("Loại xe", "Vehicle class"),
+        "pkpi.class_all": ("Tất cả", "All"),
+        "pkpi.ward": ("Phường", "Ward"),
+        "pkpi.ward_all": ("Tất cả các phường", "All wards"),
+        "pkpi.show": ("Xem", "Show"),
+        "pkpi.csv": ("Tải CSV (Excel)", "Download CSV (Excel)"),
+        "pkpi.chart": ("Tỷ lệ không dùng tiền mặt", "Cashless share"),
+        "pkpi.target": ("Mục tiêu {share}", "Target {share}"),
+        "pkpi.total": ("Tổng cộng", "Total"),
+        "pkpi.by_class": ("Theo loại xe", "By vehicle class"),
+        "pkpi.turns": ("Lượt xe", "Turns"),
+        "pkpi.cashless_share": ("Không tiền mặt", "Cashless"),
+        "pkpi.cash_turns": ("Tiền mặt", "Cash"),
+        "pkpi.pass_turns": ("Vé tháng", "Pass"),
+        "pkpi.unpaid_turns": ("Ra chưa trả", "Left unpaid"),
+        "pkpi.pending_turns": ("Đang chờ trả", "Paying now"),
+        "pkpi.revenue": ("Doanh thu", "Revenue"),
+        "pkpi.cashless_revenue": ("Thu qua ngân hàng", "Cashless revenue"),
+        "pkpi.unpaid_amount": ("Chưa thu được", "Not collected"),
+        "pkpi.avg_stay": ("Gửi TB (phút)", "Avg stay (min)"),
+        "pkpi.no_turns": ("Không có lượt xe nào trong khoảng này.", "No turns in this range."),
+        "pkpi.definitions": (
+            "Lượt xe: xe đã cho ra trong ngày (giờ Hà Nội), không tính lượt bị hủy. Tỷ lệ không tiền mặt = "
+            "(chuyển khoản + vé tháng) / (chuyển khoản + vé tháng + tiền mặt). Ra chưa trả: mã thanh toán "
+            "đã hết hạn hoặc bị hủy mà chưa thu được tiền.",
+            "Turns: vehicles checked out on the day (Hà Nội time), voided sessions excluded. "
+            "Cashless share = (paid + pass) / (paid + pass + cash). "
+            "Left unpaid: the payment code expired or was cancelled with nothing received.",
+        ),
+        "pclass.bicycle": ("Xe đạp", "Bicycle"),
+        "pclass.motorbike": ("Xe máy", "Motorbike"),
+        "pclass.car": ("Ô tô đến 9 chỗ", "Car up to 9 seats"),
+        "pclass.large_car": ("Ô tô trên 9 chỗ", "Larger car"),
+    }
+)
+
+
+def _bounded(value: date) -> date:
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValueError(f"between {_EARLIEST} and {_LATEST}")
+    return value
+
+
+BusinessDay = Annotated[date, AfterValidator(_bounded)]
+
+
+class KpiQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date_from: BusinessDay = Field(alias="from", description="First business day, YYYY-MM-DD (Hà Nội)")
+    date_to: BusinessDay = Field(alias="to", description="Last business day, inclusive; at most 366 days")
+    group: Literal["lot", "ward", "day"] = "lot"
+    vehicle_class: VehicleClass | None = None
+    ward: str | None = Field(default=None, min_length=1, max_length=100, description="Only this ward")
+
+    def kpi_filter(self) -> KpiFilter:
+        try:
+            return KpiFilter(self.date_from, self.date_to, self.group, self.vehicle_class, self.ward)
+        except KpiRangeError as exc:
+            raise ValidationFailed(str(exc), field="to") from None
+
+
+class KpiRow(BaseModel):
+    key: str | None = Field(description="Lot id, ward or YYYY-MM-DD; null on the totals")
+    label: str | None
+    vehicle_class: str | None = Field(description="null: all classes")
+    turns: int
+    closed_turns: int
+    paid_turns: int
+    pass_turns: int
+    cash_turns: int
+    free_turns: int
+    unpaid_turns: int
+    pending_turns: int
+    cashless_share: float | None = Field(description="(paid + pass) / (paid + pass + cash), 0–1")
+    revenue: int
+    cashless_revenue: int
+    cash_revenue: int
+    unpaid_amount: int
+    avg_stay_minutes: float | None
+
+
+class KpiReport(BaseModel):
+    date_from: date = Field(serialization_alias="from")
+    date_to: date = Field(serialization_alias="to")
+    group: str
+    vehicle_class: str | None
+    ward: str | None
+    generated_at: datetime
+    cashless_target: float
+    rows: list[KpiRow]
+    total: KpiRow
+
+
+async def _report(request: web.Request, kpi: KpiFilter) -> dict:
+    now = request.app[CLOCK].now()
+    expiry = timedelta(minutes=request.app[SETTINGS].expiry_parking_minutes)
+    async with request.app[POOL].acquire() as conn:
+        rows = await parking_kpis(conn, kpi, now=now, payment_expiry=expiry)
+    return {
+        "from": kpi.date_from.isoformat(),
+        "to": kpi.date_to.isoformat(),
+        "group": kpi.group,
+        "vehicle_class": kpi.vehicle_class,
+        "ward": kpi.ward,
+        "generated_at": now.isoformat(),
+        "cashless_target": float(CASHLESS_TARGET),
+        "rows": rows,
+        "total": total_row(rows),
+    }
+
+
+@routes.get(
+    "/api/v1/parking/kpis",
+    access=KPI_READERS,
+    summary="Parking KPIs: turns, cashless share, cash, revenue, stay, unpaid — per lot, ward or day",
+    query=KpiQuery,
+    response=KpiReport,
+)
+async def kpis_api(request: web.Request, query: KpiQuery) -> web.Response:
+    return web.json_response(await _report(request, query.kpi_filter()))
+
+
+CSV_COLUMNS = (
+    "key",
+    "label",
+    "vehicle_class",
+    *COUNT_FIELDS,
+    "cashless_share",
+    *MONEY_FIELDS,
+    "avg_stay_minutes",
+)
+
+
+def kpi_csv(rows: list[dict]) -> str:
+    """RFC 4180 CSV with a header row, led by a UTF-8 byte-order mark so Excel reads Vietnamese names right.
+    Totals carry the key `TOTAL` and classes `ALL`; shares are fractions 0–1 with a dot, money whole đồng."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        line = []
+        for col in CSV_COLUMNS:
+            value = r[col]
+            if col == "key" and value is None:
+                value = "TOTAL"
+            elif col == "vehicle_class" and value is None:
+                value = "ALL"
+            elif col == "cashless_share" and value is not None:
+                value = f"{value:.4f}"
+            line.append("" if value is None else value)
+        writer.writerow(line)
+    return out.getvalue()
+
+
+@routes.get(
+    "/api/v1/parking/kpis.csv",
+    access=KPI_READERS,
+    summary="Parking KPIs as CSV (UTF-8 with BOM, header row) for Excel",
+    query=KpiQuery,
+    produces="text/csv",
+)
+async def kpis_csv(request: web.Request, query: KpiQuery) -> web.Response:
+    kpi = query.kpi_filter()
+    report = await _report(request, kpi)
+    name = f"parking-kpis_{kpi.group}_{kpi.date_from}_{kpi.date_to}.csv"
+    return web.Response(
+        text=kpi_csv(report["rows"]),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# The page -----------------------------------------------------------------------------------------------
+
+
+def format_count(n: int) -> str:
+    """843892 → '843.892', grouped like money."""
+    return f"{n:,}".replace(",", ".")
+
+
+def format_minutes(minutes: float | None) -> str:
+    return "—" if minutes is None else f"{minutes:.1f}".replace(".", ",")
+
+
+CHART_WIDTH, CHART_LABEL_W, CHART_BAR_W, CHART_ROW_H = 640, 210, 360, 26
+
+
+def share_chart(rows: list[dict], *, lang: str) -> dict:
+    """Geometry of the horizontal bar chart (cashless share per key over all classes, target line); the
+    template draws it as inline SVG, so every label goes through the template's escaping."""
+    bars = []
+    for i, r in enumerate(x for x in rows if x["key"] is not None and x["vehicle_class"] is None):
+        share = r["cashless_share"]
+        bars.append(
+            {
+                "label": r["label"] if len(r["label"]) <= 30 else r["label"][:29] + "…",
+                "title": f"{r['label']}: {format_share(share)} · {r['turns']}",
+                "y": 8 + i * CHART_ROW_H,
+                "width": round(CHART_BAR_W * share, 1) if share is not None else 0,
+                "text": format_share(share),
+                "ok": share is not None and share >= float(CASHLESS_TARGET),
+                "empty": share is None,
+            }
+        )
+    height = 8 + len(bars) * CHART_ROW_H + 24
+    target_x = CHART_LABEL_W + CHART_BAR_W * float(CASHLESS_TARGET)
+    return {
+        "bars": bars,
+        "width": CHART_WIDTH,
+        "height": height,
+        "label_w": CHART_LABEL_W,
+        "bar_w": CHART_BAR_W,
+        "row_h": CHART_ROW_H,
+        "target_x": round(target_x, 1),
+        "target_text": translate("pkpi.target", lang, share=format_share(CASHLESS_TARGET)),
+        "axis_y": height - 18,
+    }
+
+
+def _page_filter(request: web.Request) -> tuple[KpiFilter, str | None]:
+    """The page's filters, leniently: an empty field means its default; a bad range is shown, not a 422."""
+    today = request.app[CLOCK].now().astimezone(LOCAL_TZ).date()
+    default = KpiFilter(today - timedelta(days=6), today)
+    raw = {k: v for k, v in request.query.items() if v != ""}
+    raw.setdefault("from", default.date_from.isoformat())
+    raw.setdefault("to", default.date_to.isoformat())
+    try:
+        return KpiQuery.model_validate(raw).kpi_filter(), None
+    except ValidationError as exc:
+        return default, validation_problem(exc).detail
+    except ValidationFailed as exc:
+        return default, exc.detail
+
+
+@routes.get(
+    "/parking/kpis",
+    access=KPI_READERS,
+    summary="Parking KPI page",
+    in_openapi=False,
+    produces="text/html",
+)
+async def kpis_page(request: web.Request) -> web.Response:
+    await current_principal(request)
+    kpi, error = _page_filter(request)
+    report = await _report(request, kpi)
+    lang = request_language(request)
+    async with request.app[POOL].acquire() as conn:
+        ward_list = await wards(conn)
+    params = {"from": kpi.date_from.isoformat(), "to": kpi.date_to.isoformat(), "group": kpi.group}
+    if kpi.vehicle_class:
+        params["vehicle_class"] = kpi.vehicle_class
+    if kpi.ward:
+        params["ward"] = kpi.ward
+    csv_url = str(request.app.router["kpis_csv"].url_for().with_query(params))
+    groups = [r for r in report["rows"] if r["key"] is not None]
+    totals = [r for r in report["rows"] if r["key"] is None]
+    return render_html(
+        request,
+        "kpis.html",
+        kpi=kpi,
+        error=error,
+        groups=groups,
+        totals=totals,
+        total=report["total"],
+        chart=share_chart(report["rows"], lang=lang),
+        wards=ward_list,
+        csv_url=csv_url,
+        share=format_share,
+        money=format_vnd,
+        count=format_count,
+        minutes=format_minutes,
+    )

@@ -1,0 +1,374 @@
+"""HTTP API of parking: public lot search, attendant check-in/check-out, cash exceptions, admin voids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Literal
+
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.api import PUBLIC, Routes, staff
+from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
+from core.auth import principal_of
+from core.errors import NotFound
+from parking.lots import search_lots
+from parking.sessions import PlateInput, check_in, check_out, ensure_attendant_of, record_cash, void_session
+from payments import payment_summary
+
+routes = Routes(tags=("parking",))
+ATTENDANTS = staff("attendant", "admin")
+VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
+_LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore"
+    )  # engines send extra fields (boxes, regions); we keep what we use
+    plate: str = Field(min_length=1, max_length=20)
+    score: float = Field(ge=0, le=1)
+
+
+class PlateBody(BaseModel):
+    plate: str | None = Field(default=None, min_length=1, max_length=20, description="As typed or written")
+    candidates: list[Candidate] | None = Field(
+        default=None, min_length=1, max_length=20, description="Plate-recognition results with scores 0–1"
+    )
+
+    def plate_input(self, override_reason: str | None = None) -> PlateInput:
+        return PlateInput(
+            self.plate, tuple((c.plate, c.score) for c in self.candidates or ()), override_reason
+        )
+
+
+class CheckInBody(PlateBody):
+    model_config = ConfigDict(extra="forbid")
+    vehicle_class: VehicleClass
+    override_reason: str | None = Field(
+        default=None, min_length=5, max_length=200, description="Needed when the plate fits no rule"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.plate is None) == (self.candidates is None):
+            raise ValueError("send either plate or candidates")
+        return self
+
+
+class CheckOutBody(PlateBody):
+    model_config = ConfigDict(extra="forbid")
+    session_id: uuid.UUID | None = Field(default=None, description="Confirm one of the suggested sessions")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if sum(x is not None for x in (self.plate, self.candidates, self.session_id)) != 1:
+            raise ValueError("send exactly one of plate, candidates or session_id")
+        return self
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=5, max_length=500)
+
+
+class PaymentOut(BaseModel):
+    id: str
+    reference: str
+    status: str
+    amount_due: int
+    pay_url: str
+    qr_png_url: str | None
+    qr_payload: str | None
+    expires_at: datetime
+
+
+class FeeLineOut(BaseModel):
+    code: str
+    description: str
+    quantity: int
+    unit_price: int
+    amount: int
+
+
+class SessionOut(BaseModel):
+    id: str
+    lot_id: str
+    plate: str
+    plate_written: str
+    vehicle_class: str
+    status: Literal["inside", "awaiting_payment", "closed", "voided"]
+    entered_at: datetime
+    exit_requested_at: datetime | None
+    fee_amount: int | None
+    fee_lines: list[FeeLineOut] | None
+    close_reason: str | None
+    closed_at: datetime | None
+    plate_override_reason: str | None
+    payment: PaymentOut | None
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
+
+
+class SpacesOut(BaseModel):
+    capacity: int
+    free: int
+
+
+class LotOut(BaseModel):
+    id: str
+    name: str
+    address: str
+    ward: str
+    lat: float
+    lon: float
+    zone: str
+    opening_hours: str
+    distance_m: int | None
+    spaces: dict[str, SpacesOut]
+
+
+class LotList(BaseModel):
+    items: list[LotOut]
+
+
+class LotSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    near: str | None = Field(default=None, description="lat,lon in decimal degrees", max_length=60)
+    radius_m: int = Field(default=2000, ge=1, le=50_000)
+    vehicle_class: VehicleClass | None = None
+    available: bool = False
+    ward: str | None = Field(default=None, max_length=100)
+    limit: int = Field(default=20, ge=1, le=100)
+
+    @field_validator("near")
+    @classmethod
+    def _point(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            lat, lon = (float(x) for x in v.split(","))
+        except ValueError:
+            raise ValueError("near is lat,lon, e.g. 21.0285,105.8542") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("lat in −90…90, lon in −180…180")
+        return f"{lat},{lon}"
+
+
+class SessionQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "closed", "all"] = "open"
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+async def session_json(conn: asyncpg.Connection, row: asyncpg.Record, base_url: str) -> dict:
+    payment = None
+    if row["payment_request_id"]:
+        payment = await payment_summary(conn, row["payment_request_id"], base_url)
+
+    def iso(v):
+        return v.isoformat() if v else None
+
+    return {
+        "id": str(row["id"]),
+        "lot_id": row["lot_id"],
+        "plate": row["plate"],
+        "plate_written": row["plate_written"],
+        "vehicle_class": row["vehicle_class"],
+        "status": row["status"],
+        "entered_at": iso(row["entered_at"]),
+        "exit_requested_at": iso(row["exit_requested_at"]),
+        "fee_amount": row["fee_amount"],
+        "fee_lines": row["fee_lines"],
+        "close_reason": row["close_reason"],
+        "closed_at": iso(row["closed_at"]),
+        "plate_override_reason": row["plate_override_reason"],
+        "payment": payment,
+    }
+
+
+def _uuid(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(f"no such {name}", field=name) from None
+
+
+@routes.get(
+    "/api/v1/parking/lots",
+    access=PUBLIC,
+    summary="Find lots near a point with free spaces",
+    query=LotSearch,
+    response=LotList,
+)
+async def find_lots(request: web.Request, query: LotSearch) -> web.Response:
+    lat = lon = None
+    if query.near:
+        lat, lon = (float(x) for x in query.near.split(","))
+    async with request.app[POOL].acquire() as conn:
+        items = await search_lots(
+            conn,
+            lat=lat,
+            lon=lon,
+            radius_m=query.radius_m if query.near else None,
+            vehicle_class=query.vehicle_class,
+            available=query.available,
+            ward=query.ward,
+            limit=query.limit,
+        )
+    return web.json_response({"items": items})
+
+
+@routes.post(
+    f"/api/v1/parking/lots/{_LOT}/check-ins",
+    access=ATTENDANTS,
+    summary="Check a vehicle in",
+    body=CheckInBody,
+    response=SessionOut,
+    status=201,
+    responses={404: "No such lot", 409: "Class full, plate inside, or lot closed"},
+)
+async def check_in_route(request: web.Request, body: CheckInBody) -> web.Response:
+    principal = principal_of(request)
+    lot_id = request.match_info["lot_id"]
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal)
+        row = await check_in(
+            conn,
+            lot_id=lot_id,
+            vehicle_class=body.vehicle_class,
+            entry=body.plate_input(body.override_reason),
+            actor=principal.actor,
+            now=request.app[CLOCK].now(),
+        )
+        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
+    return web.json_response(out, status=201)
+
+
+@routes.post(
+    f"/api/v1/parking/lots/{_LOT}/check-outs",
+    access=ATTENDANTS,
+    summary="Check a vehicle out: quote the fee and issue the exit payment request",
+    body=CheckOutBody,
+    response=SessionOut,
+    responses={404: "Plate not inside (with suggestions of close readings)"},
+)
+async def check_out_route(request: web.Request, body: CheckOutBody) -> web.Response:
+    principal = principal_of(request)
+    lot_id = request.match_info["lot_id"]
+    settings = request.app[SETTINGS]
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal)
+        result = await check_out(
+            conn,
+            request.app[KEYS],
+            lot_id=lot_id,
+            entry=body.plate_input(),
+            actor=principal.actor,
+            now=request.app[CLOCK].now(),
+            session_id=body.session_id,
+            amount_cap=settings.amount_cap,
+            payment_expiry=timedelta(minutes=settings.expiry_parking_minutes),
+        )
+        out = await session_json(conn, result.session, settings.public_base_url)
+    return web.json_response(out)
+
+
+@routes.get(
+    f"/api/v1/parking/lots/{_LOT}/sessions",
+    access=ATTENDANTS,
+    summary="Vehicles in a lot",
+    query=SessionQuery,
+    response=SessionList,
+)
+async def lot_sessions(request: web.Request, query: SessionQuery) -> web.Response:
+    lot_id = request.match_info["lot_id"]
+    statuses = {
+        "open": ["inside", "awaiting_payment"],
+        "closed": ["closed", "voided"],
+        "all": ["inside", "awaiting_payment", "closed", "voided"],
+    }[query.status]
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal_of(request))
+        rows = await conn.fetch(
+            "SELECT * FROM parking_sessions WHERE lot_id = $1 AND status = ANY($2::text[]) "
+            "ORDER BY entered_at DESC LIMIT $3",
+            lot_id,
+            statuses,
+            query.limit,
+        )
+        base = request.app[SETTINGS].public_base_url
+        items = [await session_json(conn, r, base) for r in rows]
+    return web.json_response({"items": items})
+
+
+@routes.post(
+    f"/api/v1/parking/lots/{_LOT}/sessions/{{session_id}}/cash",
+    access=ATTENDANTS,
+    summary="Record a cash exception (with a reason)",
+    body=ReasonBody,
+    response=SessionOut,
+    responses={409: "Not awaiting payment, or already paid"},
+)
+async def cash_route(request: web.Request, body: ReasonBody) -> web.Response:
+    principal = principal_of(request)
+    lot_id = request.match_info["lot_id"]
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal)
+        row = await record_cash(
+            conn,
+            session_id=_uuid(request, "session_id"),
+            lot_id=lot_id,
+            reason=body.reason,
+            actor=principal.actor,
+            now=request.app[CLOCK].now(),
+        )
+        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
+    return web.json_response(out)
+
+
+@routes.post(
+    "/api/v1/parking/sessions/{session_id}/void",
+    access=staff("admin"),
+    summary="Void a session (admin, with a reason)",
+    body=ReasonBody,
+    response=SessionOut,
+    responses={409: "Already closed"},
+)
+async def void_route(request: web.Request, body: ReasonBody) -> web.Response:
+    principal = principal_of(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await void_session(
+            conn,
+            session_id=_uuid(request, "session_id"),
+            reason=body.reason,
+            actor=principal.actor,
+            now=request.app[CLOCK].now(),
+        )
+        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
+    return web.json_response(out)
+
+
+@routes.get(
+    f"/api/v1/parking/lots/{_LOT}/sessions/{{session_id}}",
+    access=ATTENDANTS,
+    summary="One session of a lot (the console's fallback when live updates fail)",
+    response=SessionOut,
+)
+async def lot_session(request: web.Request) -> web.Response:
+    lot_id = request.match_info["lot_id"]
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal_of(request))
+        row = await conn.fetchrow(
+            "SELECT * FROM parking_sessions WHERE id = $1 AND lot_id = $2",
+            _uuid(request, "session_id"),
+            lot_id,
+        )
+        if row is None:
+            raise NotFound("no such session in this lot", field="session_id")
+        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
+    return web.json_response(out)

@@ -1,0 +1,453 @@
+"""Parking sessions: check-in and check-out by plate, the exit payment request, cash exceptions and voids.
+
+Every write takes the session (or the lot's capacity row) FOR UPDATE, so two attendants acting on the same
+vehicle at once produce one outcome; every action is recorded in the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from core.audit import record_audit
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
+from core.keys import AppKeys
+from core.money import LOCAL_TZ
+from parking.plates import InvalidPlate, closest_by_confusion, normalise_plate, parse_plate
+from parking.tariffs import ClassTariff, FeeQuote, Tariff, quote_exit_fee
+from payments import NewRequest, business_date_of, cancel_payment_request, issue_payment_request, post_entry
+
+
+class ClassFull(Conflict):
+    slug = "vehicle-class-full"
+    title_vi, title_en = "Bãi đã hết chỗ cho loại xe này", "No free space for this vehicle class"
+
+
+class PlateAlreadyInside(Conflict):
+    slug = "plate-already-inside"
+    title_vi, title_en = "Xe này đang ở trong bãi", "This vehicle is already inside"
+
+
+class PlateNotInside(NotFound):
+    slug = "plate-not-inside"
+    title_vi, title_en = "Không có xe mang biển này trong bãi", "No vehicle with this plate is inside"
+
+
+class UnrecognisedPlate(ValidationFailed):
+    slug = "plate-needs-override"
+    title_vi = "Biển số không đúng quy định: cần xác nhận kèm lý do"
+    title_en = "Plate fits no rule: confirm it with a reason"
+
+
+class LotClosed(Conflict):
+    slug = "lot-closed"
+    title_vi, title_en = "Bãi đang đóng cửa", "The lot is closed now"
+
+
+# Two lots checking the same plate in at once: the unique index decides, the caller sees a clear 409.
+map_constraint(
+    "parking_sessions_one_open_per_plate", PlateAlreadyInside, "plate", "this vehicle is already inside"
+)
+
+
+@dataclass(frozen=True)
+class PlateInput:
+    """A typed plate, or plate-recognition candidates [(text, score)]; the best valid candidate wins."""
+
+    text: str | None = None
+    candidates: tuple[tuple[str, float], ...] = ()
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedPlate:
+    compact: str
+    written: str
+    override_reason: str | None
+
+
+def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
+    options = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
+    if not options:
+        raise ValidationFailed("send a plate or plate-recognition candidates", field="plate")
+    for text in options:
+        try:
+            plate = parse_plate(text, vehicle_class)
+        except InvalidPlate:
+            continue
+        return ResolvedPlate(plate.compact, plate.written, None)
+    compact = normalise_plate(options[0])
+    if not entry.override_reason or len(entry.override_reason.strip()) < 5:
+        raise UnrecognisedPlate(
+            f"{options[0]!r} is not a valid {vehicle_class} plate; check it, or confirm it "
+            "with override_reason",
+            field="plate",
+        )
+    if not 1 <= len(compact) <= 15:
+        raise ValidationFailed("1–15 letters and digits", field="plate")
+    return ResolvedPlate(compact, compact, entry.override_reason.strip())
+
+
+async def ensure_attendant_of(conn: asyncpg.Connection, lot_id: str, principal) -> None:
+    lot = await conn.fetchrow("SELECT id FROM parking_lots WHERE id = $1 AND active", lot_id)
+    if lot is None:
+        raise NotFound("no such lot", field="lot_id")
+    if principal.role == "admin":
+        return
+    bound = await conn.fetchval(
+        "SELECT 1 FROM lot_attendants WHERE lot_id = $1 AND staff_user_id = $2", lot_id, principal.id
+    )
+    if not bound:
+        raise Forbidden("you are not an attendant of this lot", field="lot_id")
+
+
+def _lot_open(row: asyncpg.Record, now: datetime) -> bool:
+    if row["opens_at"] is None:
+        return True
+    local = now.astimezone(LOCAL_TZ).time()
+    opens, closes = row["opens_at"], row["closes_at"]
+    return opens <= local < closes if opens < closes else (local >= opens or local < closes)
+
+
+async def check_in(
+    conn: asyncpg.Connection, *, lot_id: str, vehicle_class: str, entry: PlateInput, actor: str, now: datetime
+) -> asyncpg.Record:
+    plate = resolve_plate(entry, vehicle_class)
+    async with conn.transaction():
+        lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1 AND active", lot_id)
+        if lot is None:
+            raise NotFound("no such lot", field="lot_id")
+        if not _lot_open(lot, now):
+            raise LotClosed(f"open {lot['opens_at']:%H:%M}–{lot['closes_at']:%H:%M}", field="lot_id")
+        # The capacity row is the lock that makes "count, then insert" safe against a concurrent check-in.
+        capacity = await conn.fetchval(
+            "SELECT capacity FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = $2 FOR UPDATE",
+            lot_id,
+            vehicle_class,
+        )
+        if capacity is None:
+            raise ValidationFailed(f"this lot takes no {vehicle_class}", field="vehicle_class")
+        inside = await conn.fetchval(
+            "SELECT count(*) FROM parking_sessions WHERE lot_id = $1 AND vehicle_class = $2 "
+            "AND status IN ('inside', 'awaiting_payment')",
+            lot_id,
+            vehicle_class,
+        )
+        if inside >= capacity:
+            raise ClassFull(f"{inside} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
+        where = await conn.fetchval(
+            "SELECT lot_id FROM parking_sessions "
+            "WHERE plate = $1 AND status IN ('inside', 'awaiting_payment')",
+            plate.compact,
+        )
+        if where is not None:
+            raise PlateAlreadyInside(f"{plate.written} is inside lot {where}", field="plate")
+        recognition = [{"plate": c, "score": s} for c, s in entry.candidates] or None
+        row = await conn.fetchrow(
+            """INSERT INTO parking_sessions (lot_id, plate, plate_written, vehicle_class,
+                   plate_override_reason, recognition, entered_at, checked_in_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
+            lot_id,
+            plate.compact,
+            plate.written,
+            vehicle_class,
+            plate.override_reason,
+            recognition,
+            now,
+            actor,
+        )
+        await record_audit(
+            conn,
+            actor=actor,
+            action="parking.check_in",
+            subject=f"session:{row['id']}",
+            after={
+                "lot": lot_id,
+                "plate": plate.written,
+                "class": vehicle_class,
+                "override_reason": plate.override_reason,
+            },
+        )
+    return row
+
+
+async def tariff_at(conn: asyncpg.Connection, zone_code: str, vehicle_class: str, at: datetime) -> Tariff:
+    row = await conn.fetchrow(
+        """SELECT * FROM tariffs WHERE zone_code = $1 AND vehicle_class = $2 AND effective_from <= $3
+            ORDER BY effective_from DESC LIMIT 1""",
+        zone_code,
+        vehicle_class,
+        at,
+    )
+    if row is None:
+        raise ValidationFailed(f"no tariff for {vehicle_class} in zone {zone_code}", field="vehicle_class")
+    prices = ClassTariff(
+        day_turn_price=row["day_turn_price"],
+        night_turn_price=row["night_turn_price"],
+        hourly_blocks=tuple(tuple(b) for b in row["hourly_blocks"]),
+        overnight_multiplier=Decimal(row["overnight_multiplier"]) if row["overnight_multiplier"] else None,
+        monthly_pass_price=row["monthly_pass_price"],
+    )
+    return Tariff(
+        zone=zone_code, effective_from=row["effective_from"].date(), classes={vehicle_class: prices}
+    )
+
+
+async def has_pass(conn: asyncpg.Connection, lot_id: str, plate: str, at: datetime) -> bool:
+    day = business_date_of(at)
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM monthly_passes "
+            "WHERE lot_id = $1 AND plate = $2 AND $3 BETWEEN valid_from AND valid_until",
+            lot_id,
+            plate,
+            day,
+        )
+    )
+
+
+def quote_json(quote: FeeQuote) -> list[dict]:
+    return [
+        {
+            "code": line.code,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "amount": line.amount,
+        }
+        for line in quote.lines
+    ]
+
+
+@dataclass(frozen=True)
+class CheckOut:
+    session: asyncpg.Record
+    payment_request_id: object | None
+
+
+async def find_open_session(
+    conn: asyncpg.Connection, lot_id: str, entry: PlateInput, vehicle_class: str | None
+) -> asyncpg.Record:
+    texts = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
+    if not texts:
+        raise ValidationFailed("send a plate or plate-recognition candidates", field="plate")
+    compacts = [normalise_plate(t) for t in texts]
+    row = await conn.fetchrow(
+        """SELECT * FROM parking_sessions WHERE lot_id = $1 AND plate = ANY($2::text[])
+              AND status IN ('inside', 'awaiting_payment')
+            ORDER BY array_position($2::text[], plate) LIMIT 1 FOR UPDATE""",
+        lot_id,
+        compacts,
+    )
+    if row is not None:
+        return row
+    open_rows = await conn.fetch(
+        "SELECT id, plate, plate_written, vehicle_class, entered_at FROM parking_sessions "
+        "WHERE lot_id = $1 AND status IN ('inside', 'awaiting_payment')",
+        lot_id,
+    )
+    by_plate = {r["plate"]: r for r in open_rows}
+    suggestions = []
+    for candidate in closest_by_confusion(compacts[0], list(by_plate)):
+        r = by_plate[candidate]
+        suggestions.append(
+            {
+                "session_id": str(r["id"]),
+                "plate": r["plate_written"],
+                "vehicle_class": r["vehicle_class"],
+                "entered_at": r["entered_at"].isoformat(),
+            }
+        )
+    raise PlateNotInside(f"{texts[0]} is not inside this lot", field="plate", suggestions=suggestions)
+
+
+async def check_out(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    *,
+    lot_id: str,
+    entry: PlateInput,
+    actor: str,
+    now: datetime,
+    session_id=None,
+    amount_cap: int,
+    payment_expiry: timedelta,
+) -> CheckOut:
+    async with conn.transaction():
+        if session_id is not None:  # the attendant confirmed one of the suggested sessions
+            session = await conn.fetchrow(
+                "SELECT * FROM parking_sessions WHERE id = $1 AND lot_id = $2 "
+                "AND status IN ('inside', 'awaiting_payment') FOR UPDATE",
+                session_id,
+                lot_id,
+            )
+            if session is None:
+                raise PlateNotInside("that session is not open in this lot", field="session_id")
+        else:
+            session = await find_open_session(conn, lot_id, entry, None)
+        if session["status"] == "awaiting_payment":
+            pending = await conn.fetchval(
+                "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
+            )
+            if pending == "pending":  # a second attendant (or a retry): the same request, not a new one
+                return CheckOut(session, session["payment_request_id"])
+        lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1", lot_id)
+        if await has_pass(conn, lot_id, session["plate"], now):
+            closed = await _close(conn, session, reason="pass", actor=actor, now=now, fee=0, lines=[])
+            return CheckOut(closed, None)
+        tariff = await tariff_at(conn, lot["zone_code"], session["vehicle_class"], now)
+        quote = quote_exit_fee(tariff, session["vehicle_class"], session["entered_at"], now)
+        if quote.amount == 0:
+            closed = await _close(
+                conn, session, reason="free", actor=actor, now=now, fee=0, lines=quote_json(quote)
+            )
+            return CheckOut(closed, None)
+        request = await issue_payment_request(
+            conn,
+            keys,
+            NewRequest(
+                kind="parking",
+                fee_code=None,
+                amount=quote.amount,
+                purpose_vi=f"Phí gửi xe {session['plate_written']} tại {lot['name']}"[:200],
+                purpose_en=f"Parking {session['plate_written']} at {lot['name']}"[:200],
+                revenue_account=f"revenue:parking:{lot_id}",
+                collection_account_code=lot["collection_account_code"],
+                expires_in=payment_expiry,
+                payer_reference=f"parking:{session['id']}",
+            ),
+            created_by=actor,
+            amount_cap=amount_cap,
+            default_expiry=payment_expiry,
+            now=now,  # the exit payment is dated at the check-out, on the same clock as the session
+        )
+        session = await conn.fetchrow(
+            """UPDATE parking_sessions SET status = 'awaiting_payment', exit_requested_at = $2,
+                   checked_out_by = $3, fee_amount = $4, fee_lines = $5, payment_request_id = $6
+             WHERE id = $1 RETURNING *""",
+            session["id"],
+            now,
+            actor,
+            quote.amount,
+            quote_json(quote),
+            request["id"],
+        )
+        await record_audit(
+            conn,
+            actor=actor,
+            action="parking.check_out",
+            subject=f"session:{session['id']}",
+            after={"fee": quote.amount, "payment_request": str(request["id"])},
+        )
+    return CheckOut(session, request["id"])
+
+
+async def _close(
+    conn: asyncpg.Connection,
+    session: asyncpg.Record,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    fee: int | None = None,
+    lines: list | None = None,
+    cash_reason: str | None = None,
+) -> asyncpg.Record:
+    closed = await conn.fetchrow(
+        """UPDATE parking_sessions SET status = 'closed', close_reason = $2, closed_at = $3, closed_by = $4,
+               fee_amount = coalesce($5, fee_amount), fee_lines = coalesce($6, fee_lines),
+               cash_reason = $7, exit_requested_at = coalesce(exit_requested_at, $3),
+               checked_out_by = coalesce(checked_out_by, $4)
+         WHERE id = $1 RETURNING *""",
+        session["id"],
+        reason,
+        now,
+        actor,
+        fee,
+        lines,
+        cash_reason,
+    )
+    await record_audit(
+        conn,
+        actor=actor,
+        action=f"parking.close_{reason}",
+        subject=f"session:{session['id']}",
+        after={"fee": closed["fee_amount"], "cash_reason": cash_reason},
+    )
+    return closed
+
+
+async def record_cash(
+    conn: asyncpg.Connection, *, session_id, lot_id: str, reason: str, actor: str, now: datetime
+) -> asyncpg.Record:
+    """An exception, not a way to pay: the attendant took cash and says why. The fee is booked as cash held by
+    the lot, so the money stays traceable and the turn counts against the lot's cashless share."""
+    if len(reason.strip()) < 5:
+        raise ValidationFailed("say why cash was taken (at least 5 characters)", field="reason")
+    async with conn.transaction():
+        session = await conn.fetchrow(
+            "SELECT * FROM parking_sessions WHERE id = $1 AND lot_id = $2 FOR UPDATE", session_id, lot_id
+        )
+        if session is None:
+            raise NotFound("no such session in this lot", field="session_id")
+        if session["status"] != "awaiting_payment":
+            raise Conflict("cash can only be recorded after check-out quoted a fee", field="session_id")
+        request = await conn.fetchrow(
+            "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
+        )
+        if request["status"] == "paid":
+            raise Conflict("this turn is already paid by transfer", field="session_id")
+        if request["status"] == "pending":
+            await cancel_payment_request(conn, session["payment_request_id"], actor=actor)
+        await post_entry(
+            conn,
+            idempotency_key=f"parking-cash:{session['id']}",
+            kind="parking.cash",
+            business_date=business_date_of(now),
+            lines=[
+                (f"asset:cash:lot:{lot_id}", session["fee_amount"]),
+                (f"revenue:parking:{lot_id}", -session["fee_amount"]),
+            ],
+            refs={"session": str(session["id"])},
+            memo=reason[:200],
+        )
+        return await _close(conn, session, reason="cash", actor=actor, now=now, cash_reason=reason.strip())
+
+
+async def void_session(
+    conn: asyncpg.Connection, *, session_id, reason: str, actor: str, now: datetime
+) -> asyncpg.Record:
+    if len(reason.strip()) < 5:
+        raise ValidationFailed("say why the session is voided (at least 5 characters)", field="reason")
+    async with conn.transaction():
+        session = await conn.fetchrow("SELECT * FROM parking_sessions WHERE id = $1 FOR UPDATE", session_id)
+        if session is None:
+            raise NotFound("no such session", field="session_id")
+        if session["status"] not in ("inside", "awaiting_payment"):
+            raise Conflict(f"the session is {session['status']}", field="session_id")
+        if session["payment_request_id"]:
+            status = await conn.fetchval(
+                "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
+            )
+            if status == "pending":
+                await cancel_payment_request(conn, session["payment_request_id"], actor=actor)
+        row = await conn.fetchrow(
+            """UPDATE parking_sessions SET status = 'voided', void_reason = $2, closed_at = $3, closed_by = $4
+             WHERE id = $1 RETURNING *""",
+            session_id,
+            reason.strip(),
+            now,
+            actor,
+        )
+        await record_audit(
+            conn,
+            actor=actor,
+            action="parking.void",
+            subject=f"session:{session_id}",
+            before={"status": session["status"]},
+            after={"reason": reason.strip()},
+        )
+    return row

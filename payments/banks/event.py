@@ -1,0 +1,75 @@
+"""The one internal event every bank adapter produces, and the one error every adapter raises.
+
+Adapters are pure: they verify and parse; storing, matching and booking happen in the callback service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")  # gateways send local wall-clock times without an offset
+
+# Machine reasons, stable strings for the security log and for our signed answers.
+UNKNOWN_BANK = "unknown_bank"
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+TOO_LARGE = "too_large"
+MISSING_HEADER = "missing_header"
+MALFORMED_TIMESTAMP = "malformed_timestamp"
+STALE_TIMESTAMP = "stale_timestamp"
+UNKNOWN_KEY = "unknown_key"
+MALFORMED_SIGNATURE = "malformed_signature"
+BAD_SIGNATURE = "bad_signature"
+MALFORMED_JSON = "malformed_json"
+MALFORMED = "malformed"
+NOT_A_CREDIT = "not_a_credit"
+SIGNATURE_REASONS = frozenset(
+    {MISSING_HEADER, MALFORMED_TIMESTAMP, STALE_TIMESTAMP, UNKNOWN_KEY, MALFORMED_SIGNATURE, BAD_SIGNATURE}
+)
+
+
+class CallbackRejected(Exception):
+    """A callback we refuse. `reason` is one of the constants above; `field` names the offending input."""
+
+    def __init__(self, reason: str, detail: str = "", *, field: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class BankCredit:
+    """The bank credited `credited_bin`/`credited_account` with `amount` đồng for `narrative`."""
+
+    bank_code: str
+    bank_txn_id: str
+    credited_bin: str
+    credited_account: str
+    amount: int  # đồng, > 0
+    currency: str  # always "VND"
+    booked_at: datetime  # timezone-aware
+    narrative: str
+    payer_name: str | None
+    payer_account_masked: str | None
+
+    def __post_init__(self) -> None:
+        # Adapters validate their own input; these guard the event itself against a buggy adapter.
+        if type(self.amount) is not int or self.amount <= 0:
+            raise ValueError("amount must be a positive int of đồng")
+        if self.currency != "VND":
+            raise ValueError("currency must be VND")
+        if self.booked_at.utcoffset() is None:
+            raise ValueError("booked_at must be timezone-aware")
+        if not self.bank_txn_id:
+            raise ValueError("bank_txn_id must not be empty")
+
+
+def mask_account(number: str | None) -> str | None:
+    """Keep at most the last four characters of a payer's account: we must not store the rest."""
+    if not number:
+        return None
+    if "*" in number:
+        return number
+    visible = number[-4:] if len(number) >= 8 else ""  # a short number would be given away by its last four
+    return "*" * (len(number) - len(visible)) + visible

@@ -1,0 +1,126 @@
+"""VNPay IPN adapter (API 2.1.0): HMAC-SHA512 checksum, parsing into a BankCredit, VNPay's RspCode answers.
+
+The checksum input is built exactly as VNPay's own Python sample (vnpay.py, validate_response) builds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import quote_plus
+
+from payments.banks.event import (
+    BAD_SIGNATURE,
+    MALFORMED,
+    MALFORMED_SIGNATURE,
+    NOT_A_CREDIT,
+    VIETNAM_TZ,
+    BankCredit,
+    CallbackRejected,
+)
+
+HASH_FIELDS = frozenset({"vnp_SecureHash", "vnp_SecureHashType"})
+_HEX128 = re.compile(r"[0-9A-Fa-f]{128}")
+_AMOUNT = re.compile(r"[1-9][0-9]{0,14}")
+_PAY_DATE = re.compile(r"[0-9]{14}")
+_TXN_NO = re.compile(r"[1-9][0-9]{0,19}")
+_TXN_REF = re.compile(r"[\x21-\x7e]{1,100}")
+
+
+class VnpayRspCode(StrEnum):
+    """The RspCode values VNPay defines for a merchant's answer to an IPN."""
+
+    CONFIRM_SUCCESS = "00"
+    ORDER_NOT_FOUND = "01"
+    ORDER_ALREADY_CONFIRMED = "02"
+    INVALID_AMOUNT = "04"
+    INVALID_SIGNATURE = "97"
+    UNKNOWN_ERROR = "99"
+
+
+# Messages verbatim from VNPay's IPN sample (vnpay_php/vnpay_ipn.php, API 2.1.0), typos included. VNPay
+# acts on RspCode only; the message is for people reading logs on either side.
+_MESSAGES = {
+    VnpayRspCode.CONFIRM_SUCCESS: "Confirm Success",
+    VnpayRspCode.ORDER_NOT_FOUND: "Order not found",
+    VnpayRspCode.ORDER_ALREADY_CONFIRMED: "Order already confirmed",
+    VnpayRspCode.INVALID_AMOUNT: "invalid amount",
+    VnpayRspCode.INVALID_SIGNATURE: "Invalid signature",
+    VnpayRspCode.UNKNOWN_ERROR: "Unknow error",
+}
+
+
+def vnpay_ipn_answer(code: VnpayRspCode) -> dict[str, str]:
+    """The JSON body VNPay expects back from the IPN URL (always with HTTP 200)."""
+    return {"RspCode": code.value, "Message": _MESSAGES[code]}
+
+
+def vnpay_hash_data(params: Mapping[str, str]) -> str:
+    """Checksum input: vnp_* parameters but the hash fields, sorted by key, `key=quote_plus(value)`, "&"."""
+    items = sorted((k, v) for k, v in params.items() if k.startswith("vnp_") and k not in HASH_FIELDS)
+    return "&".join(f"{k}={quote_plus(v)}" for k, v in items)
+
+
+def vnpay_signature(params: Mapping[str, str], secret: bytes) -> str:
+    """Lower-case hex HMAC-SHA512 of vnpay_hash_data(params) under the merchant's hash secret."""
+    return hmac.new(secret, vnpay_hash_data(params).encode("utf-8"), hashlib.sha512).hexdigest()
+
+
+def verify_vnpay(params: Mapping[str, str], secret: bytes) -> None:
+    """Raise CallbackRejected unless vnp_SecureHash is the checksum of the other vnp_* parameters."""
+    received = params.get("vnp_SecureHash", "")
+    if not _HEX128.fullmatch(received):
+        raise CallbackRejected(MALFORMED_SIGNATURE, "128 hex digits expected", field="vnp_SecureHash")
+    if not hmac.compare_digest(vnpay_signature(params, secret), received.lower()):
+        raise CallbackRejected(BAD_SIGNATURE, field="vnp_SecureHash")
+
+
+def parse_vnpay_ipn(
+    params: Mapping[str, str], *, bank_code: str, tmn_code: str, credited_bin: str, credited_account: str
+) -> BankCredit:
+    """A verified IPN as a credit to the merchant account VNPay settles to (from the bank profile).
+
+    Raises NOT_A_CREDIT for a well-formed IPN of a failed or pending payment: answered, never booked.
+    """
+    for name in ("vnp_TmnCode", "vnp_Amount", "vnp_PayDate", "vnp_TxnRef", "vnp_ResponseCode"):
+        if name not in params:
+            raise CallbackRejected(MALFORMED, "missing parameter", field=name)
+    if params["vnp_TmnCode"] != tmn_code:
+        raise CallbackRejected(MALFORMED, "IPN for another merchant", field="vnp_TmnCode")
+    if params["vnp_ResponseCode"] != "00" or params.get("vnp_TransactionStatus") != "00":
+        raise CallbackRejected(NOT_A_CREDIT, "payment not successful", field="vnp_ResponseCode")
+    amount_x100 = params["vnp_Amount"]
+    if not _AMOUNT.fullmatch(amount_x100) or int(amount_x100) % 100:
+        # VNPay sends đồng × 100; a remainder would be a fraction of a đồng, which VND does not have.
+        raise CallbackRejected(MALFORMED, "đồng × 100 expected", field="vnp_Amount")
+    txn_no = params.get("vnp_TransactionNo", "")
+    if not _TXN_NO.fullmatch(txn_no):
+        raise CallbackRejected(MALFORMED, "VNPay transaction number expected", field="vnp_TransactionNo")
+    txn_ref = params["vnp_TxnRef"]
+    if not _TXN_REF.fullmatch(txn_ref):
+        raise CallbackRejected(MALFORMED, "our payment reference expected", field="vnp_TxnRef")
+    return BankCredit(
+        bank_code=bank_code,
+        bank_txn_id=txn_no,
+        credited_bin=credited_bin,
+        credited_account=credited_account,
+        amount=int(amount_x100) // 100,
+        currency="VND",
+        booked_at=_pay_date(params["vnp_PayDate"]),
+        narrative=txn_ref,  # we put our payment reference in vnp_TxnRef; matching reads it from the narrative
+        payer_name=None,  # VNPay does not tell the merchant who paid
+        payer_account_masked=None,
+    )
+
+
+def _pay_date(value: str) -> datetime:
+    if not _PAY_DATE.fullmatch(value):
+        raise CallbackRejected(MALFORMED, "yyyyMMddHHmmss expected", field="vnp_PayDate")
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VIETNAM_TZ)  # VNPay times are GMT+7
+    except ValueError:
+        raise CallbackRejected(MALFORMED, "not a real date-time", field="vnp_PayDate") from None

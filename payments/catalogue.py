@@ -1,0 +1,595 @@
+"""What the city charges and who helps pay: the fee catalogue, subsidy programmes, the collection accounts and
+bank BINs they rest on (admin-maintained, every write audited), and the finance views of requests and of money
+waiting for a refund.
+
+Payment requests copy a fee's amount, names and account when they are issued, so editing the catalogue never
+changes a request already issued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from core.audit import record_audit
+from core.errors import Conflict, NotFound, ValidationFailed, map_constraint, problem_from_database_error
+from core.money import LOCAL_TZ
+
+FEE_CODE = r"^[A-Z0-9][A-Z0-9_-]{1,30}$"
+PROGRAMME_CODE = r"^[a-z0-9][a-z0-9_-]{1,40}$"
+ACCOUNT_CODE = r"^[a-z0-9][a-z0-9_-]{1,40}$"
+CHANNEL = r"^[a-z0-9_-]{1,30}$"
+FEE_REVENUE_ACCOUNT = r"^revenue:fee(:[A-Za-z0-9_.-]+)+$"
+BIN = r"^[0-9]{6}$"
+MAX_BIGINT = 2**63 - 1
+# Outcomes whose money the city holds for somebody: in suspense (late, cancelled, already paid, unknown)
+# or in refunds (the excess of an over-payment).
+REFUND_OUTCOMES = ("late", "cancelled", "already_paid", "unknown_reference", "overpaid")
+REQUEST_STATUSES = ("pending", "paid", "expired", "cancelled")
+
+map_constraint("fee_catalogue_pkey", Conflict, "code", "a fee with this code exists")
+map_constraint(
+    "fee_catalogue_window", ValidationFailed, "active_until", "the window must end after it starts"
+)
+map_constraint("subsidy_programmes_pkey", Conflict, "code", "a subsidy programme with this code exists")
+map_constraint("subsidy_programmes_fee_code_fkey", ValidationFailed, "fee_code", "no fee with this code")
+map_constraint(
+    "subsidy_budget_within_cap", Conflict, "budget_cap", "the cap cannot go below the budget already used"
+)
+map_constraint("subsidy_window", ValidationFailed, "valid_until", "the window must end after it starts")
+map_constraint("collection_accounts_code_key", Conflict, "code", "a collection account with this code exists")
+map_constraint(
+    "collection_accounts_bin_account_number_key",
+    Conflict,
+    "account_number",
+    "this account at this bank is already registered",
+)
+map_constraint("collection_accounts_bin_fkey", ValidationFailed, "bin", "unknown bank BIN")
+
+
+def _as_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+
+
+# Types shared by the API bodies and the HTML forms ----------------------------------------------------------
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+ShortName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+Amount = Annotated[int, Field(gt=0, le=MAX_BIGINT, description="Whole đồng, > 0 and ≤ the amount cap")]
+Budget = Annotated[int, Field(gt=0, le=MAX_BIGINT, description="Whole đồng")]
+Moment = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+FeeCode = Annotated[str, Field(pattern=FEE_CODE)]
+AccountCode = Annotated[str, Field(pattern=ACCOUNT_CODE)]
+Channel = Annotated[str, Field(pattern=CHANNEL, description="e.g. vneid; null = every channel")]
+# What banks' systems carry: ASCII capitals, digits and a little punctuation.
+HolderName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Z0-9][A-Z0-9 .,&()/-]*$"
+    ),
+]
+
+
+class FeeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: FeeCode
+    name_vi: Name
+    name_en: Name
+    amount: Amount
+    agency: Name
+    revenue_account: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=FEE_REVENUE_ACCOUNT,
+        description="revenue:fee:<…>; default revenue:fee:<code>",
+    )
+    collection_account_code: AccountCode
+    active_from: Moment | None = Field(default=None, description="Default: now")
+    active_until: Moment | None = Field(default=None, description="Exclusive end; null = open-ended")
+
+
+class FeeChange(BaseModel):
+    """Omitted fields stay as they are; `active_until: null` makes the fee open-ended."""
+
+    model_config = ConfigDict(extra="forbid")
+    name_vi: Name | None = None
+    name_en: Name | None = None
+    amount: Amount | None = None
+    agency: Name | None = None
+    collection_account_code: AccountCode | None = None
+    active_from: Moment | None = None
+    active_until: Moment | None = None
+
+
+class SubsidyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=PROGRAMME_CODE)
+    name_vi: Name
+    name_en: Name
+    fee_code: FeeCode
+    channel: Channel | None = None
+    per_request: Amount = Field(description="Paid per request (all of the fee when ≥ the fee)")
+    budget_cap: Budget
+    valid_from: Moment
+    valid_until: Moment
+
+
+class SubsidyChange(BaseModel):
+    """Omitted fields stay as they are; `channel: null` opens the programme to every channel."""
+
+    model_config = ConfigDict(extra="forbid")
+    name_vi: Name | None = None
+    name_en: Name | None = None
+    channel: Channel | None = None
+    per_request: Amount | None = None
+    budget_cap: Budget | None = None
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
+
+
+class CollectionAccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: AccountCode
+    bin: str = Field(pattern=BIN, description="NAPAS BIN of an active bank")
+    account_number: str = Field(pattern=r"^[A-Za-z0-9]{1,19}$")
+    holder_name: HolderName
+
+
+class CollectionAccountChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holder_name: HolderName | None = None
+    active: bool | None = None
+
+
+class BankChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    short_name: ShortName | None = None
+    name: Name | None = None
+    active: bool | None = None
+
+
+# Helpers ----------------------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """One transaction per action; a guard the database enforces comes back as the problem mapped to it."""
+    try:
+        async with conn.transaction():
+            yield
+    except asyncpg.PostgresError as exc:
+        mapped = problem_from_database_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _changes(change: BaseModel, *, nullable: set[str]) -> dict[str, Any]:
+    values = {name: getattr(change, name) for name in change.model_fields_set}
+    for name, value in values.items():
+        if value is None and name not in nullable:
+            raise ValidationFailed(f"{name} may be left out but not null", field=name)
+    if not values:
+        raise ValidationFailed("send at least one field to change")
+    return values
+
+
+def _check_amount(amount: int, amount_cap: int, field: str = "amount") -> None:
+    if amount > amount_cap:
+        raise ValidationFailed(f"at most {amount_cap} đồng (the amount cap)", field=field)
+
+
+def _check_window(start: datetime, end: datetime | None, field: str) -> None:
+    if end is not None and end <= start:
+        raise ValidationFailed("the window must end after it starts", field=field)
+
+
+async def _active_collection_account_id(conn: asyncpg.Connection, code: str) -> int:
+    account_id = await conn.fetchval("SELECT id FROM collection_accounts WHERE code = $1 AND active", code)
+    if account_id is None:
+        raise ValidationFailed("no active collection account with this code", field="collection_account_code")
+    return account_id
+
+
+# Fee catalogue ----------------------------------------------------------------------------------------------
+
+_FEE_SELECT = """SELECT f.code, f.name_vi, f.name_en, f.amount, f.agency, f.revenue_account,
+                        c.code AS collection_account_code, f.active_from, f.active_until, f.created_at
+                   FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id"""
+
+
+async def _fee(conn: asyncpg.Connection, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_FEE_SELECT + " WHERE f.code = $1" + (" FOR UPDATE OF f" if lock else ""), code)
+    return dict(row) if row else None
+
+
+async def fee_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_FEE_SELECT + " ORDER BY f.code")]
+
+
+def fee_is_active(fee: dict[str, Any], now: datetime) -> bool:
+    return fee["active_from"] <= now and (fee["active_until"] is None or now < fee["active_until"])
+
+
+async def create_fee(
+    conn: asyncpg.Connection, fee: FeeIn, *, actor: str, amount_cap: int, now: datetime | None = None
+) -> dict[str, Any]:
+    _check_amount(fee.amount, amount_cap)
+    active_from = fee.active_from or now or datetime.now(UTC)
+    _check_window(active_from, fee.active_until, "active_until")
+    async with _transaction(conn):
+        account_id = await _active_collection_account_id(conn, fee.collection_account_code)
+        await conn.execute(
+            """INSERT INTO fee_catalogue (code, name_vi, name_en, amount, agency, revenue_account,
+                   collection_account_id, active_from, active_until)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            fee.code,
+            fee.name_vi,
+            fee.name_en,
+            fee.amount,
+            fee.agency,
+            fee.revenue_account or f"revenue:fee:{fee.code}",
+            account_id,
+            active_from,
+            fee.active_until,
+        )
+        after = await _fee(conn, fee.code)
+        await record_audit(
+            conn, actor=actor, action="fee.create", subject=f"fee:{fee.code}", after=jsonable(after)
+        )
+    return after
+
+
+async def update_fee(
+    conn: asyncpg.Connection, code: str, change: FeeChange, *, actor: str, amount_cap: int
+) -> dict[str, Any]:
+    values = _changes(change, nullable={"active_until"})
+    if "amount" in values:
+        _check_amount(values["amount"], amount_cap)
+    async with _transaction(conn):
+        before = await _fee(conn, code, lock=True)
+        if before is None:
+            raise NotFound("no fee with this code", field="code")
+        new = {**before, **values}
+        _check_window(
+            new["active_from"],
+            new["active_until"],
+            "active_until" if "active_until" in values else "active_from",
+        )
+        account_id = None  # unchanged, even if that account has since been deactivated
+        if new["collection_account_code"] != before["collection_account_code"]:
+            account_id = await _active_collection_account_id(conn, values["collection_account_code"])
+        await conn.execute(
+            """UPDATE fee_catalogue SET name_vi = $2, name_en = $3, amount = $4, agency = $5,
+                   collection_account_id = COALESCE($6, collection_account_id), active_from = $7,
+                   active_until = $8
+             WHERE code = $1""",
+            code,
+            new["name_vi"],
+            new["name_en"],
+            new["amount"],
+            new["agency"],
+            account_id,
+            new["active_from"],
+            new["active_until"],
+        )
+        after = await _fee(conn, code)
+        if after != before:
+            await record_audit(
+                conn,
+                actor=actor,
+                action="fee.update",
+                subject=f"fee:{code}",
+                before=jsonable(before),
+                after=jsonable(after),
+            )
+    return after
+
+
+# Subsidy programmes -----------------------------------------------------------------------------------------
+
+_SUBSIDY_SELECT = """SELECT code, name_vi, name_en, fee_code, channel, per_request, budget_cap, budget_used,
+                            valid_from, valid_until, created_at
+                       FROM subsidy_programmes"""
+
+
+async def _subsidy(conn: asyncpg.Connection, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_SUBSIDY_SELECT + " WHERE code = $1" + (" FOR UPDATE" if lock else ""), code)
+    return dict(row) if row else None
+
+
+async def subsidy_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_SUBSIDY_SELECT + " ORDER BY valid_from DESC, code")]
+
+
+async def create_subsidy(
+    conn: asyncpg.Connection, programme: SubsidyIn, *, actor: str, amount_cap: int
+) -> dict[str, Any]:
+    _check_amount(programme.per_request, amount_cap, "per_request")
+    _check_window(programme.valid_from, programme.valid_until, "valid_until")
+    async with _transaction(conn):
+        if not await conn.fetchval("SELECT true FROM fee_catalogue WHERE code = $1", programme.fee_code):
+            raise ValidationFailed("no fee with this code", field="fee_code")
+        await conn.execute(
+            """INSERT INTO subsidy_programmes (code, name_vi, name_en, fee_code, channel, per_request,
+                   budget_cap, valid_from, valid_until)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            programme.code,
+            programme.name_vi,
+            programme.name_en,
+            programme.fee_code,
+            programme.channel,
+            programme.per_request,
+            programme.budget_cap,
+            programme.valid_from,
+            programme.valid_until,
+        )
+        after = await _subsidy(conn, programme.code)
+        await record_audit(
+            conn,
+            actor=actor,
+            action="subsidy.create",
+            subject=f"subsidy:{programme.code}",
+            after=jsonable(after),
+        )
+    return after
+
+
+async def update_subsidy(
+    conn: asyncpg.Connection, code: str, change: SubsidyChange, *, actor: str, amount_cap: int
+) -> dict[str, Any]:
+    values = _changes(change, nullable={"channel"})
+    if "per_request" in values:
+        _check_amount(values["per_request"], amount_cap, "per_request")
+    async with _transaction(conn):
+        # The row lock makes issuers wait: budget_used cannot grow between this check and the update.
+        before = await _subsidy(conn, code, lock=True)
+        if before is None:
+            raise NotFound("no subsidy programme with this code", field="code")
+        new = {**before, **values}
+        _check_window(
+            new["valid_from"], new["valid_until"], "valid_until" if "valid_until" in values else "valid_from"
+        )
+        if new["budget_cap"] < before["budget_used"]:
+            raise Conflict(
+                f"the cap cannot go below the {before['budget_used']} đồng already used", field="budget_cap"
+            )
+        await conn.execute(
+            """UPDATE subsidy_programmes SET name_vi = $2, name_en = $3, channel = $4, per_request = $5,
+                   budget_cap = $6, valid_from = $7, valid_until = $8
+             WHERE code = $1""",
+            code,
+            new["name_vi"],
+            new["name_en"],
+            new["channel"],
+            new["per_request"],
+            new["budget_cap"],
+            new["valid_from"],
+            new["valid_until"],
+        )
+        after = await _subsidy(conn, code)
+        if after != before:
+            await record_audit(
+                conn,
+                actor=actor,
+                action="subsidy.update",
+                subject=f"subsidy:{code}",
+                before=jsonable(before),
+                after=jsonable(after),
+            )
+    return after
+
+
+# Collection accounts and banks ------------------------------------------------------------------------------
+
+_ACCOUNT_SELECT = """SELECT a.code, a.bin, b.short_name AS bank_name, a.account_number, a.holder_name,
+                            a.active
+                       FROM collection_accounts a JOIN banks b ON b.bin = a.bin"""
+
+
+async def _collection_account(conn: asyncpg.Connection, code: str, *, lock: bool = False) -> dict | None:
+    row = await conn.fetchrow(
+        _ACCOUNT_SELECT + " WHERE a.code = $1" + (" FOR UPDATE OF a" if lock else ""), code
+    )
+    return dict(row) if row else None
+
+
+async def collection_account_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_ACCOUNT_SELECT + " ORDER BY a.code")]
+
+
+async def create_collection_account(
+    conn: asyncpg.Connection, account: CollectionAccountIn, *, actor: str
+) -> dict[str, Any]:
+    async with _transaction(conn):
+        # FOR SHARE: a concurrent deactivation of the bank waits for this insert (and then sees it).
+        if not await conn.fetchval("SELECT active FROM banks WHERE bin = $1 FOR SHARE", account.bin):
+            raise ValidationFailed("no active bank with this BIN", field="bin")
+        await conn.execute(
+            "INSERT INTO collection_accounts (code, bin, account_number, holder_name) "
+            "VALUES ($1, $2, $3, $4)",
+            account.code,
+            account.bin,
+            account.account_number,
+            account.holder_name,
+        )
+        after = await _collection_account(conn, account.code)
+        await record_audit(
+            conn,
+            actor=actor,
+            action="collection_account.create",
+            subject=f"collection_account:{account.code}",
+            after=after,
+        )
+    return after
+
+
+async def update_collection_account(
+    conn: asyncpg.Connection, code: str, change: CollectionAccountChange, *, actor: str
+) -> dict[str, Any]:
+    values = _changes(change, nullable=set())
+    async with _transaction(conn):
+        before = await _collection_account(conn, code, lock=True)
+        if before is None:
+            raise NotFound("no collection account with this code", field="code")
+        new = {**before, **values}
+        reactivating = new["active"] and not before["active"]
+        if reactivating and not await conn.fetchval(
+            "SELECT active FROM banks WHERE bin = $1 FOR SHARE", before["bin"]
+        ):
+            raise Conflict("its bank is no longer active", field="active")
+        await conn.execute(
+            "UPDATE collection_accounts SET holder_name = $2, active = $3 WHERE code = $1",
+            code,
+            new["holder_name"],
+            new["active"],
+        )
+        after = await _collection_account(conn, code)
+        if after != before:
+            await record_audit(
+                conn,
+                actor=actor,
+                action="collection_account.update",
+                subject=f"collection_account:{code}",
+                before=before,
+                after=after,
+            )
+    return after
+
+
+_BANK_SELECT = "SELECT bin, short_name, name, active, updated_at FROM banks"
+
+
+async def bank_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(_BANK_SELECT + " ORDER BY short_name, bin")]
+
+
+async def update_bank(
+    conn: asyncpg.Connection, bin_: str, change: BankChange, *, actor: str
+) -> dict[str, Any]:
+    values = _changes(change, nullable=set())
+    async with _transaction(conn):
+        row = await conn.fetchrow(_BANK_SELECT + " WHERE bin = $1 FOR UPDATE", bin_)
+        if row is None:
+            raise NotFound("no bank with this BIN", field="bin")
+        before = dict(row)
+        new = {**before, **values}
+        if before["active"] and not new["active"]:
+            in_use = await conn.fetch(
+                "SELECT code FROM collection_accounts WHERE bin = $1 AND active ORDER BY code", bin_
+            )
+            if in_use:
+                codes = ", ".join(r["code"] for r in in_use)
+                raise Conflict(
+                    f"active collection accounts use this bank ({codes}); deactivate them first",
+                    field="active",
+                )
+        if {k: new[k] for k in values} == {k: before[k] for k in values}:
+            return before
+        after = dict(
+            await conn.fetchrow(
+                "UPDATE banks SET short_name = $2, name = $3, active = $4, updated_at = now() WHERE bin = $1 "
+                "RETURNING bin, short_name, name, active, updated_at",
+                bin_,
+                new["short_name"],
+                new["name"],
+                new["active"],
+            )
+        )
+        drop = {"updated_at"}
+        await record_audit(
+            conn,
+            actor=actor,
+            action="bank.update",
+            subject=f"bin:{bin_}",
+            before={k: v for k, v in before.items() if k not in drop},
+            after={k: v for k, v in after.items() if k not in drop},
+        )
+    return after
+
+
+# Finance views ----------------------------------------------------------------------------------------------
+
+
+def local_day_start(day: date) -> datetime:
+    """The first moment of a Hà Nội calendar day."""
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
+
+
+def local_day_range(day_from: date | None, day_to: date | None) -> tuple[datetime | None, datetime | None]:
+    """[start of day_from, start of the day after day_to) in Hà Nội time; either end may be open."""
+    start = local_day_start(day_from) if day_from else None
+    end = local_day_start(day_to + timedelta(days=1)) if day_to else None
+    return start, end
+
+
+async def payment_requests_for_review(
+    conn: asyncpg.Connection,
+    *,
+    status: str | None = None,
+    fee_code: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    underpaid_only: bool = False,
+    limit: int = 200,
+) -> tuple[list[asyncpg.Record], int]:
+    """Requests newest first, and how many match in all. "Underpaid" = pending and holding a part payment."""
+    where = """WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR fee_code = $2)
+                 AND ($3::timestamptz IS NULL OR created_at >= $3)
+                 AND ($4::timestamptz IS NULL OR created_at < $4)
+                 AND (NOT $5 OR (status = 'pending' AND amount_received > 0))"""
+    args = (status, fee_code, created_from, created_to, underpaid_only)
+    total = await conn.fetchval(f"SELECT count(*) FROM payment_requests {where}", *args)
+    rows = await conn.fetch(
+        f"""SELECT id, reference, kind, fee_code, purpose_vi, purpose_en, subsidy_amount, amount_due,
+                   amount_received, status, created_at, expires_at
+              FROM payment_requests {where}
+             ORDER BY created_at DESC, id LIMIT $6""",
+        *args,
+        limit,
+    )
+    return rows, total
+
+
+async def money_to_refund(
+    conn: asyncpg.Connection,
+    *,
+    booked_from: datetime | None = None,
+    booked_to: datetime | None = None,
+    limit: int = 200,
+) -> list[asyncpg.Record]:
+    """Credits whose money sits in suspense or refunds. For an over-payment only the excess is owed back: the
+    request was settled by one credit, so the excess is what it received beyond what was due."""
+    return await conn.fetch(
+        """SELECT p.id, p.bank_code, p.bank_txn_id, p.amount, p.narrative, p.outcome, p.booked_at,
+                  p.received_at, pr.reference,
+                  CASE WHEN p.outcome = 'overpaid' THEN pr.amount_received - pr.amount_due ELSE p.amount END
+                      AS to_refund
+             FROM payments_received p LEFT JOIN payment_requests pr ON pr.id = p.payment_request_id
+            WHERE p.outcome = ANY($1::text[])
+              AND ($2::timestamptz IS NULL OR p.booked_at >= $2)
+              AND ($3::timestamptz IS NULL OR p.booked_at < $3)
+            ORDER BY p.booked_at DESC, p.id DESC LIMIT $4""",
+        list(REFUND_OUTCOMES),
+        booked_from,
+        booked_to,
+        limit,
+    )

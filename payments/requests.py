@@ -1,0 +1,297 @@
+"""Payment requests: issue (with subsidies and a VietQR payload), cancel, expire. Settlement of money received
+lives in settlement.py; both notify listeners (the pay page) through PostgreSQL NOTIFY."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+
+from core.db import own_or_joined_transaction
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.keys import AppKeys
+from core.money import LOCAL_TZ
+from payments.ledger import post_entry
+from payments.receipts import issue_receipt
+from payments.reference import new_reference
+from payments.vietqr import VietQR, build_payload
+
+STATUS_CHANNEL = "payment_request_status"
+KINDS = ("service_fee", "parking")
+
+
+class FeeNotAvailable(ValidationFailed):
+    slug = "fee-not-available"
+    title_vi, title_en = "Khoản phí không tồn tại hoặc chưa/không còn áp dụng", "Fee unknown or not active"
+
+
+class RequestNotPending(Conflict):
+    slug = "payment-request-not-pending"
+    title_vi, title_en = "Yêu cầu thanh toán không còn chờ thanh toán", "Payment request is no longer pending"
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    kind: str
+    fee_code: str | None
+    payer_reference: str | None = None
+    channel: str | None = None
+    expires_in: timedelta | None = None
+    # For kind parking (issued by the parking package): amount and purpose come from the quote.
+    amount: int | None = None
+    purpose_vi: str | None = None
+    purpose_en: str | None = None
+    revenue_account: str | None = None
+    collection_account_code: str | None = None
+
+
+def business_date_of(moment: datetime) -> date:
+    """The business day of a moment is its calendar date in Hà Nội."""
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def bank_account_path(bin_: str, account: str) -> str:
+    return f"asset:bank:{bin_}:{account}"
+
+
+async def notify_status(conn: asyncpg.Connection, reference: str) -> None:
+    # Delivered at commit, so listeners never see a state that was rolled back.
+    await conn.execute("SELECT pg_notify($1, $2)", STATUS_CHANNEL, reference)
+
+
+async def _consume_subsidy(
+    conn: asyncpg.Connection, fee_code: str, channel: str | None, fee: int, now: datetime
+) -> tuple[str | None, int]:
+    """Atomically take one request's subsidy from the first open programme with budget left.
+
+    FOR UPDATE makes concurrent issuers queue on the programme row; PostgreSQL re-checks the budget condition
+    on the row version it finally locks, so the cap is never overrun (and the CHECK constraint backs that up).
+    """
+    row = await conn.fetchrow(
+        """WITH p AS (
+               SELECT code, LEAST(per_request, $3) AS share FROM subsidy_programmes
+                WHERE fee_code = $1 AND (channel IS NULL OR channel = $2)
+                  AND $4 >= valid_from AND $4 < valid_until
+                  AND budget_used + LEAST(per_request, $3) <= budget_cap
+                ORDER BY valid_until, code
+                LIMIT 1
+                FOR UPDATE)
+           UPDATE subsidy_programmes sp SET budget_used = sp.budget_used + p.share
+             FROM p WHERE sp.code = p.code AND sp.budget_used + p.share <= sp.budget_cap
+           RETURNING sp.code, p.share""",
+        fee_code,
+        channel,
+        fee,
+        now,
+    )
+    return (row["code"], row["share"]) if row else (None, 0)
+
+
+async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -> dict:
+    if new.kind == "service_fee":
+        fee = await conn.fetchrow(
+            """SELECT f.*, c.bin, c.account_number, c.holder_name
+                 FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
+                WHERE f.code = $1 AND f.active_from <= $2 AND (f.active_until IS NULL OR f.active_until > $2)
+                  AND c.active""",
+            new.fee_code,
+            now,
+        )
+        if fee is None:
+            raise FeeNotAvailable(f"no active fee with code {new.fee_code!r}", field="fee_code")
+        return {
+            "fee_amount": fee["amount"],
+            "purpose_vi": fee["name_vi"],
+            "purpose_en": fee["name_en"],
+            "revenue_account": fee["revenue_account"],
+            "bin": fee["bin"],
+            "account": fee["account_number"],
+            "holder": fee["holder_name"],
+        }
+    account = await conn.fetchrow(
+        "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
+        new.collection_account_code,
+    )
+    if account is None or not new.amount or not new.revenue_account:
+        raise ValidationFailed(
+            "a parking request needs an amount, a revenue account and a collection account"
+        )
+    return {
+        "fee_amount": new.amount,
+        "purpose_vi": new.purpose_vi,
+        "purpose_en": new.purpose_en,
+        "revenue_account": new.revenue_account,
+        "bin": account["bin"],
+        "account": account["account_number"],
+        "holder": account["holder_name"],
+    }
+
+
+async def issue_payment_request(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    new: NewRequest,
+    *,
+    created_by: str,
+    amount_cap: int,
+    default_expiry: timedelta,
+    now: datetime | None = None,
+) -> asyncpg.Record:
+    """Create a request (one transaction). A fully subsidised request settles at once, without a QR."""
+    now = now or datetime.now(UTC)
+    async with own_or_joined_transaction(conn):
+        terms = await _fee_terms(conn, new, now)
+        if terms["fee_amount"] > amount_cap:
+            raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
+        subsidy_code, subsidy = (None, 0)
+        if new.kind == "service_fee":
+            subsidy_code, subsidy = await _consume_subsidy(
+                conn, new.fee_code, new.channel, terms["fee_amount"], now
+            )
+        due = terms["fee_amount"] - subsidy
+        reference = new_reference()
+        payload = None
+        if due > 0:
+            payload = build_payload(
+                VietQR(bin=terms["bin"], account=terms["account"], amount=due, purpose=reference)
+            )
+        row = await conn.fetchrow(
+            """INSERT INTO payment_requests (
+                   reference, kind, fee_code, purpose_vi, purpose_en, payer_reference, channel, fee_amount,
+                   subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin,
+                   collection_account, collection_holder, qr_payload, created_by, created_at, expires_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+               RETURNING *""",
+            reference,
+            new.kind,
+            new.fee_code,
+            terms["purpose_vi"],
+            terms["purpose_en"],
+            new.payer_reference,
+            new.channel,
+            terms["fee_amount"],
+            subsidy_code,
+            subsidy,
+            due,
+            terms["revenue_account"],
+            terms["bin"],
+            terms["account"],
+            terms["holder"],
+            payload,
+            created_by,
+            now,
+            now + (new.expires_in or default_expiry),
+        )
+        if due == 0:
+            row = await _settle_fully_subsidised(conn, keys, row, now)
+    return row
+
+
+async def _settle_fully_subsidised(
+    conn: asyncpg.Connection, keys: AppKeys, row: asyncpg.Record, now: datetime
+) -> asyncpg.Record:
+    await post_entry(
+        conn,
+        idempotency_key=f"subsidy:{row['id']}",
+        kind="subsidy",
+        business_date=business_date_of(now),
+        lines=[
+            (f"expense:subsidy:{row['subsidy_code']}", row["fee_amount"]),
+            (row["revenue_account"], -row["fee_amount"]),
+        ],
+        refs={"payment_request": str(row["id"]), "reference": row["reference"]},
+    )
+    row = await conn.fetchrow(
+        "UPDATE payment_requests SET status = 'paid', settled_at = $2, closed_at = $2 "
+        "WHERE id = $1 RETURNING *",
+        row["id"],
+        now,
+    )
+    await issue_receipt(conn, keys, row["id"])
+    return row
+
+
+async def cancel_payment_request(conn: asyncpg.Connection, request_id, *, actor: str) -> asyncpg.Record:
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT * FROM payment_requests WHERE id = $1 FOR UPDATE", request_id)
+        if row is None:
+            raise NotFound("no such payment request", field="id")
+        if row["status"] != "pending":
+            raise RequestNotPending(f"the request is {row['status']}", field="status")
+        row = await _close_unpaid(conn, row, "cancelled", datetime.now(UTC))
+    return row
+
+
+async def _close_unpaid(
+    conn: asyncpg.Connection, row: asyncpg.Record, status: str, now: datetime
+) -> asyncpg.Record:
+    """Expire or cancel a pending request: give back its subsidy, and move any partial payment that was held
+    to suspense so finance can refund it."""
+    if row["subsidy_amount"]:
+        await conn.execute(
+            "UPDATE subsidy_programmes SET budget_used = budget_used - $2 WHERE code = $1",
+            row["subsidy_code"],
+            row["subsidy_amount"],
+        )
+    if row["amount_received"]:
+        await post_entry(
+            conn,
+            idempotency_key=f"{status}-held:{row['id']}",
+            kind="held_to_suspense",
+            business_date=business_date_of(now),
+            lines=[
+                ("liability:held", row["amount_received"]),
+                ("liability:suspense", -row["amount_received"]),
+            ],
+            refs={"payment_request": str(row["id"]), "reference": row["reference"]},
+        )
+    row = await conn.fetchrow(
+        "UPDATE payment_requests SET status = $2, closed_at = $3 WHERE id = $1 RETURNING *",
+        row["id"],
+        status,
+        now,
+    )
+    await notify_status(conn, row["reference"])
+    return row
+
+
+async def expire_overdue_requests(
+    conn: asyncpg.Connection, *, limit: int = 500, now: datetime | None = None
+) -> int:
+    """Move overdue pending requests to expired. SKIP LOCKED lets several processes sweep side by side, and a
+    request being settled right now is simply left for the next sweep."""
+    now = now or datetime.now(UTC)
+    async with conn.transaction():
+        rows = await conn.fetch(
+            """SELECT * FROM payment_requests WHERE status = 'pending' AND expires_at <= $1
+                ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            now,
+            limit,
+        )
+        for row in rows:
+            await _close_unpaid(conn, row, "expired", now)
+    return len(rows)
+
+
+async def payment_summary(conn: asyncpg.Connection, request_id, base_url: str) -> dict | None:
+    """What another capability (the parking console) shows of a request: status, amount, QR, where to pay."""
+    row = await conn.fetchrow(
+        "SELECT id, reference, status, amount_due, qr_payload, expires_at FROM payment_requests "
+        "WHERE id = $1",
+        request_id,
+    )
+    if row is None:
+        return None
+    return {
+        "id": str(row["id"]),
+        "reference": row["reference"],
+        "status": row["status"],
+        "amount_due": row["amount_due"],
+        "pay_url": f"{base_url}/pay/{row['reference']}",
+        "qr_png_url": (
+            f"{base_url}/api/v1/payment-requests/{row['id']}/qr.png" if row["qr_payload"] else None
+        ),
+        "qr_payload": row["qr_payload"],
+        "expires_at": row["expires_at"].isoformat(),
+    }

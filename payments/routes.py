@@ -1,0 +1,273 @@
+"""HTTP API of payment requests (agency systems and staff)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Literal
+
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.api import Routes, staff
+from core.appkeys import KEYS, POOL, SETTINGS
+from core.auth import Principal, principal_of
+from core.errors import NotFound
+from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
+from payments.requests import NewRequest, cancel_payment_request, issue_payment_request
+
+routes = Routes(tags=("payment-requests",))
+WRITERS = staff("admin", "finance", scopes=("payment-requests:write",))
+READERS = staff("admin", "finance", "approver", scopes=("payment-requests:read", "payment-requests:write"))
+STAFF_READERS = staff("admin", "finance", "approver")
+
+
+class PaymentRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["service_fee"] = Field(description="Parking requests are issued by the parking check-out.")
+    fee_code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{1,30}$", description="Code in the fee catalogue")
+    payer_reference: str | None = Field(
+        default=None, max_length=100, description="The agency's own reference, e.g. a dossier number"
+    )
+    channel: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]{1,30}$",
+        description="Where the citizen applied (e.g. vneid); subsidies may depend on it",
+    )
+    expires_in_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
+
+
+class Purpose(BaseModel):
+    vi: str
+    en: str
+
+
+class TransferDetails(BaseModel):
+    bank_bin: str
+    bank_name: str
+    account_number: str
+    account_holder: str
+    note: str = Field(description="Type exactly this in the transfer note: the payment reference")
+
+
+class PaymentRequestOut(BaseModel):
+    id: str
+    reference: str
+    kind: str
+    status: Literal["pending", "paid", "expired", "cancelled"]
+    fee_code: str | None
+    purpose: Purpose
+    payer_reference: str | None
+    channel: str | None
+    currency: Literal["VND"]
+    fee_amount: int
+    subsidy_code: str | None
+    subsidy_amount: int
+    amount_due: int
+    amount_received: int
+    created_at: datetime
+    expires_at: datetime
+    settled_at: datetime | None
+    closed_at: datetime | None
+    qr_payload: str | None
+    pay_url: str
+    qr_png_url: str | None
+    qr_svg_url: str | None
+    transfer: TransferDetails | None
+    receipt_id: str | None
+
+
+class PaymentRequestList(BaseModel):
+    items: list[PaymentRequestOut]
+    total: int
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["pending", "paid", "expired", "cancelled"] | None = None
+    kind: Literal["service_fee", "parking"] | None = None
+    fee_code: str | None = Field(default=None, max_length=32)
+    reference: str | None = Field(default=None, max_length=32)
+    underpaid: bool | None = Field(
+        default=None, description="Only pending requests holding a partial payment"
+    )
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=100_000)
+
+
+_SELECT = """SELECT pr.*, b.short_name AS bank_name, r.id AS receipt_id
+               FROM payment_requests pr
+               JOIN banks b ON b.bin = pr.collection_bin
+               LEFT JOIN receipts r ON r.payment_request_id = pr.id"""
+
+
+def request_json(row: asyncpg.Record, base_url: str) -> dict:
+    has_qr = row["qr_payload"] is not None
+    transfer = None
+    if has_qr:
+        transfer = {
+            "bank_bin": row["collection_bin"],
+            "bank_name": row["bank_name"],
+            "account_number": row["collection_account"],
+            "account_holder": row["collection_holder"],
+            "note": row["reference"],
+        }
+    api = f"{base_url}/api/v1/payment-requests/{row['id']}"
+
+    def iso(v):
+        return v.isoformat() if v else None
+
+    return {
+        "id": str(row["id"]),
+        "reference": row["reference"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "fee_code": row["fee_code"],
+        "purpose": {"vi": row["purpose_vi"], "en": row["purpose_en"]},
+        "payer_reference": row["payer_reference"],
+        "channel": row["channel"],
+        "currency": "VND",
+        "fee_amount": row["fee_amount"],
+        "subsidy_code": row["subsidy_code"],
+        "subsidy_amount": row["subsidy_amount"],
+        "amount_due": row["amount_due"],
+        "amount_received": row["amount_received"],
+        "created_at": iso(row["created_at"]),
+        "expires_at": iso(row["expires_at"]),
+        "settled_at": iso(row["settled_at"]),
+        "closed_at": iso(row["closed_at"]),
+        "qr_payload": row["qr_payload"],
+        "pay_url": f"{base_url}/pay/{row['reference']}",
+        "qr_png_url": f"{api}/qr.png" if has_qr else None,
+        "qr_svg_url": f"{api}/qr.svg" if has_qr else None,
+        "transfer": transfer,
+        "receipt_id": str(row["receipt_id"]) if row["receipt_id"] else None,
+    }
+
+
+def parse_request_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise NotFound("no payment request with this id", field="id") from None
+
+
+async def fetch_request(conn: asyncpg.Connection, request_id: uuid.UUID, principal: Principal | None):
+    row = await conn.fetchrow(_SELECT + " WHERE pr.id = $1", request_id)
+    # A token sees only the requests it created; staff see all.
+    if row is None or (principal and principal.kind == "token" and row["created_by"] != principal.actor):
+        raise NotFound("no payment request with this id", field="id")
+    return row
+
+
+@routes.post(
+    "/api/v1/payment-requests",
+    access=WRITERS,
+    summary="Create a payment request",
+    body=PaymentRequestCreate,
+    response=PaymentRequestOut,
+    status=201,
+    idempotent=True,
+    responses={409: "Idempotency-Key reused with another body"},
+)
+async def create_payment_request(request: web.Request, body: PaymentRequestCreate) -> web.Response:
+    principal = principal_of(request)
+    key = idempotency_key(request)
+    settings = request.app[SETTINGS]
+    new = NewRequest(
+        kind=body.kind,
+        fee_code=body.fee_code,
+        payer_reference=body.payer_reference,
+        channel=body.channel,
+        expires_in=timedelta(minutes=body.expires_in_minutes) if body.expires_in_minutes else None,
+    )
+
+    async def action(conn: asyncpg.Connection) -> tuple[int, dict]:
+        row = await issue_payment_request(
+            conn,
+            request.app[KEYS],
+            new,
+            created_by=principal.actor,
+            amount_cap=settings.amount_cap,
+            default_expiry=timedelta(minutes=settings.expiry_service_fee_minutes),
+        )
+        return 201, request_json(await fetch_request(conn, row["id"], None), settings.public_base_url)
+
+    async with request.app[POOL].acquire() as conn:
+        status, out, replayed = await run_idempotent(
+            conn,
+            principal=principal.actor,
+            key=key,
+            fingerprint=request_fingerprint("POST", request.path, body.model_dump_json()),
+            action=action,
+        )
+    resp = web.json_response(out, status=status)
+    if replayed:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+@routes.get(
+    "/api/v1/payment-requests/{id}",
+    access=READERS,
+    summary="Read a payment request",
+    response=PaymentRequestOut,
+)
+async def get_payment_request(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        row = await fetch_request(conn, parse_request_id(request), principal_of(request))
+    return web.json_response(request_json(row, request.app[SETTINGS].public_base_url))
+
+
+@routes.post(
+    "/api/v1/payment-requests/{id}/cancel",
+    access=WRITERS,
+    summary="Cancel a pending request",
+    response=PaymentRequestOut,
+    responses={409: "Not pending"},
+)
+async def cancel_request(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    request_id = parse_request_id(request)
+    async with request.app[POOL].acquire() as conn:
+        await fetch_request(conn, request_id, principal)
+        await cancel_payment_request(conn, request_id, actor=principal.actor)
+        row = await fetch_request(conn, request_id, principal)
+    return web.json_response(request_json(row, request.app[SETTINGS].public_base_url))
+
+
+@routes.get(
+    "/api/v1/payment-requests",
+    access=STAFF_READERS,
+    summary="List payment requests (staff)",
+    query=ListQuery,
+    response=PaymentRequestList,
+)
+async def list_payment_requests(request: web.Request, query: ListQuery) -> web.Response:
+    where = """WHERE ($1::text IS NULL OR pr.status = $1) AND ($2::text IS NULL OR pr.kind = $2)
+                 AND ($3::text IS NULL OR pr.fee_code = $3) AND ($4::text IS NULL OR pr.reference = $4)
+                 AND ($5::bool IS NULL OR (pr.status = 'pending' AND pr.amount_received > 0) = $5)
+                 AND ($6::timestamptz IS NULL OR pr.created_at >= $6)
+                 AND ($7::timestamptz IS NULL OR pr.created_at < $7)"""
+    args = (
+        query.status,
+        query.kind,
+        query.fee_code,
+        query.reference,
+        query.underpaid,
+        query.created_from,
+        query.created_to,
+    )
+    async with request.app[POOL].acquire() as conn:
+        total = await conn.fetchval(f"SELECT count(*) FROM payment_requests pr {where}", *args)
+        rows = await conn.fetch(
+            f"{_SELECT} {where} ORDER BY pr.created_at DESC, pr.id LIMIT $8 OFFSET $9",
+            *args,
+            query.limit,
+            query.offset,
+        )
+    base = request.app[SETTINGS].public_base_url
+    return web.json_response({"items": [request_json(r, base) for r in rows], "total": total})

@@ -1,0 +1,42 @@
+"""Background work each server process runs: expiring overdue payment requests, and finishing callbacks that
+were stored but not processed. Safe with several processes (row locks; settlement is idempotent per bank
+transaction), and harmless if none runs for a while (settlement treats overdue requests as late anyway)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from core.appkeys import KEYS, POOL
+from payments.callbacks import reprocess_inbox
+from payments.requests import expire_overdue_requests
+
+log = structlog.get_logger("citypay.sweeper")
+SWEEP_EVERY_S = 30
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    while True:
+        try:
+            async with app[POOL].acquire() as conn:
+                expired = await expire_overdue_requests(conn)
+            if expired:
+                log.info("expired_payment_requests", count=expired)
+            finished = await reprocess_inbox(app[POOL], app[KEYS])
+            if finished:
+                log.info("reprocessed_callbacks", count=finished)
+        except Exception:  # the next sweep tries again; a sweep must never take the server down
+            log.exception("sweep_failed")
+        await asyncio.sleep(SWEEP_EVERY_S)
+
+
+async def expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_sweep_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,225 @@
+"""Test fixtures: a real PostgreSQL (embedded under var/, or DATABASE_URL), a migrated template database,
+and a fresh clone of it per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from core.db import MIGRATIONS_DIR, connect, migrate
+from core.keys import AppKeys
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_LOCK = 0x7465_6D70  # "temp"
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> str:
+    """DSN of a maintenance database on the server the tests use."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return with_database(url, "postgres")
+    from core.embedded import start_embedded_postgres
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return start_embedded_postgres(ROOT / "var", database="postgres")
+
+
+def _template_name() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return "citypay_tpl_" + digest.hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def template_db(server_dsn: str) -> str:
+    """A database migrated once per set of migration files, shared by every test run until they change."""
+    return asyncio.run(_ensure_template(server_dsn))
+
+
+async def _ensure_template(server_dsn: str) -> str:
+    name = _template_name()
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            building = name + "_building"
+            await admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{building}"')
+            conn = await connect(with_database(server_dsn, building))
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+            await admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+            # Templates of older migration sets are dead weight on a long-lived server.
+            for old in await admin.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'citypay\\_tpl\\_%' AND datname <> $1",
+                name,
+            ):
+                # in use by another test run right now? a later run drops it
+                with contextlib.suppress(asyncpg.PostgresError):
+                    await admin.execute(f'DROP DATABASE "{old["datname"]}"')
+        await admin.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
+    finally:
+        await admin.close()
+    return name
+
+
+async def clone_database(server_dsn: str, template: str) -> str:
+    name = f"citypay_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+    return name
+
+
+async def drop_database(server_dsn: str, name: str) -> None:
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db_url(server_dsn: str, template_db: str) -> AsyncIterator[str]:
+    name = await clone_database(server_dsn, template_db)
+    yield with_database(server_dsn, name)
+    await drop_database(server_dsn, name)
+
+
+@pytest.fixture
+async def empty_db_url(server_dsn: str) -> AsyncIterator[str]:
+    """An empty database, for migration tests."""
+    name = f"citypay_empty_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(server_dsn, name)
+    await drop_database(server_dsn, name)
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    c = await connect(db_url)
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="session")
+def keys() -> AppKeys:
+    return AppKeys.generate()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=db_url, var_dir=tmp_path, log_format="json", db_pool_max=5)
+
+
+@pytest.fixture
+def make_app(settings: Settings, keys: AppKeys, db_url: str):
+    from main import create_app
+
+    def factory(**overrides):
+        return create_app(settings=replace(settings, **overrides), keys=keys, database_url=db_url)
+
+    return factory
+
+
+@pytest.fixture
+async def client(aiohttp_client, make_app):
+    return await aiohttp_client(make_app())
+
+
+@dataclass
+class StaffLogin:
+    username: str
+    password: str
+    role: str
+    cookie: str
+    csrf: str
+
+    def headers(self, *, unsafe: bool = False) -> dict[str, str]:
+        h = {"Cookie": f"citypay_session={self.cookie}"}
+        if unsafe:
+            h["X-CSRF-Token"] = self.csrf
+        return h
+
+
+@pytest.fixture
+async def staff_login(db_url: str):
+    """staff_login(role) → a StaffLogin with a live session for a new user of that role."""
+    from core.auth import create_staff_user, login
+
+    async def make(role: str, username: str | None = None) -> StaffLogin:
+        username = username or f"{role}-{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(12)
+        conn = await connect(db_url)
+        try:
+            await create_staff_user(
+                conn,
+                username=username,
+                display_name=username.title(),
+                role=role,
+                password=password,
+                actor="test",
+            )
+        finally:
+            await conn.close()
+        pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+        try:
+            cookie, principal = await login(
+                pool,
+                username=username,
+                password=password,
+                address="test",
+                session_hours=1,
+                max_per_account=5,
+                max_per_address=100,
+                window_minutes=15,
+            )
+        finally:
+            await pool.close()
+        return StaffLogin(username, password, role, cookie, principal.csrf_token or "")
+
+    return make
+
+
+@pytest.fixture
+async def api_token(db_url: str):
+    """api_token(*scopes) → a bearer token string."""
+    from core.auth import create_api_token
+
+    async def make(*scopes: str) -> str:
+        conn = await connect(db_url)
+        try:
+            _, secret = await create_api_token(conn, name="test client", scopes=list(scopes), actor="test")
+        finally:
+            await conn.close()
+        return secret
+
+    return make

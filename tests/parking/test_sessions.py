@@ -1,0 +1,238 @@
+"""Attendant check-in and check-out over HTTP: rules, the exit payment, closing paid/pass/cash, voids."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core.appkeys import CLOCK, KEYS, POOL
+from payments.ledger import account_balance
+from payments.settlement import settle_credit
+from payments.vietqr import parse_payload
+from tests.payments.conftest import credit
+
+LOT = "hk-hang-dau"
+IN = f"/api/v1/parking/lots/{LOT}/check-ins"
+OUT = f"/api/v1/parking/lots/{LOT}/check-outs"
+
+
+async def post(client, login, url, body):
+    return await client.post(url, json=body, headers=login.headers(unsafe=True))
+
+
+async def test_car_in_and_out_issues_the_exit_qr_and_payment_closes_it(client, attendant):
+    resp = await post(client, attendant, IN, {"plate": "30a 123.45", "vehicle_class": "car"})
+    assert resp.status == 201
+    session = await resp.json()
+    assert session["plate_written"] == "30A-123.45" and session["status"] == "inside"
+    client.app[CLOCK].advance(timedelta(hours=9, seconds=-5))  # a started hour counts in full
+    out = await (await post(client, attendant, OUT, {"plate": "30A12345"})).json()
+    assert out["status"] == "awaiting_payment" and out["fee_amount"] == 345_000
+    assert sum(line["amount"] for line in out["fee_lines"]) == 345_000
+    payload = parse_payload(out["payment"]["qr_payload"])
+    assert payload.amount == 345_000 and payload.purpose == out["payment"]["reference"]
+    pool = client.app[POOL]
+    async with pool.acquire() as conn, conn.transaction():
+        await settle_credit(conn, client.app[KEYS], credit(out["payment"]["reference"], 345_000))
+    row = await pool.fetchrow(
+        "SELECT status, close_reason FROM parking_sessions WHERE id = $1::uuid", out["id"]
+    )
+    assert tuple(row) == ("closed", "paid")
+    async with pool.acquire() as conn:
+        assert await account_balance(conn, f"revenue:parking:{LOT}") == -345_000
+    again = await post(client, attendant, IN, {"plate": "30A-123.45", "vehicle_class": "car"})
+    assert again.status == 201  # it left, so it may come back
+
+
+async def test_plate_already_inside_and_full_class_are_refused(client, attendant):
+    assert (
+        await post(client, attendant, IN, {"plate": "29-B1 123.45", "vehicle_class": "motorbike"})
+    ).status == 201
+    dup = await post(client, attendant, IN, {"plate": "29B112345", "vehicle_class": "motorbike"})
+    assert dup.status == 409 and (await dup.json())["type"] == "/problems/plate-already-inside"
+    elsewhere = await post(
+        client,
+        attendant,
+        "/api/v1/parking/lots/tl-my-dinh/check-ins",
+        {"plate": "29B112345", "vehicle_class": "motorbike"},
+    )
+    assert elsewhere.status == 409
+    await client.app[POOL].execute(
+        "UPDATE lot_capacities SET capacity = 1 WHERE lot_id = $1 AND vehicle_class = 'car'", LOT
+    )
+    assert (await post(client, attendant, IN, {"plate": "30A-111.11", "vehicle_class": "car"})).status == 201
+    full = await post(client, attendant, IN, {"plate": "30A-222.22", "vehicle_class": "car"})
+    assert full.status == 409 and (await full.json())["type"] == "/problems/vehicle-class-full"
+    none = await post(client, attendant, IN, {"plate": "30A-333.33", "vehicle_class": "large_car"})
+    assert none.status == 422
+
+
+async def test_concurrent_check_ins_never_overfill(client, attendant):
+    await client.app[POOL].execute(
+        "UPDATE lot_capacities SET capacity = 5 WHERE lot_id = $1 AND vehicle_class = 'car'", LOT
+    )
+    plates = [f"30A-5{i:02d}.{i:02d}" for i in range(20)]
+    results = await asyncio.gather(
+        *(post(client, attendant, IN, {"plate": p, "vehicle_class": "car"}) for p in plates)
+    )
+    assert sorted(r.status for r in results).count(201) == 5
+
+
+async def test_unrecognised_plate_needs_an_override_with_a_reason(client, attendant):
+    bad = await post(client, attendant, IN, {"plate": "ABC", "vehicle_class": "car"})
+    assert bad.status == 422 and (await bad.json())["type"] == "/problems/plate-needs-override"
+    ok = await post(
+        client,
+        attendant,
+        IN,
+        {"plate": "ABC", "vehicle_class": "car", "override_reason": "biển tạm, giấy hẹn đăng ký"},
+    )
+    assert ok.status == 201 and (await ok.json())["plate_override_reason"] == "biển tạm, giấy hẹn đăng ký"
+
+
+async def test_recognition_candidates_pick_the_best_valid_plate(client, attendant):
+    body = {
+        "vehicle_class": "car",
+        "candidates": [
+            {"plate": "30A1Z345", "score": 0.91},
+            {"plate": "30A12345", "score": 0.88},
+            {"plate": "3OA12345", "score": 0.40},
+        ],
+    }
+    resp = await post(client, attendant, IN, body)
+    assert resp.status == 201 and (await resp.json())["plate_written"] == "30A-123.45"
+
+
+async def test_checkout_of_a_plate_not_inside_suggests_close_readings(client, attendant):
+    await post(client, attendant, IN, {"plate": "30A-888.80", "vehicle_class": "car"})
+    await post(client, attendant, IN, {"plate": "29-B1 555.55", "vehicle_class": "motorbike"})
+    resp = await post(client, attendant, OUT, {"plate": "30A-BB8.80"})
+    assert resp.status == 404
+    problem = await resp.json()
+    assert problem["type"] == "/problems/plate-not-inside"
+    assert [s["plate"] for s in problem["suggestions"]] == ["30A-888.80"]
+    confirmed = await post(client, attendant, OUT, {"session_id": problem["suggestions"][0]["session_id"]})
+    assert confirmed.status == 200 and (await confirmed.json())["status"] == "awaiting_payment"
+
+
+async def test_two_attendants_checking_out_at_once_make_one_request(client, attendant, staff_login):
+    await post(client, attendant, IN, {"plate": "30A-777.77", "vehicle_class": "car"})
+    client.app[CLOCK].advance(timedelta(hours=2))
+    results = await asyncio.gather(*(post(client, attendant, OUT, {"plate": "30A-777.77"}) for _ in range(6)))
+    bodies = [await r.json() for r in results]
+    assert {r.status for r in results} == {200}
+    assert len({b["payment"]["id"] for b in bodies}) == 1
+    assert (
+        await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests WHERE kind = 'parking'") == 1
+    )
+
+
+async def test_monthly_pass_closes_at_zero(client, attendant):
+    await client.app[POOL].execute(
+        "INSERT INTO monthly_passes "
+        "(lot_id, plate, vehicle_class, valid_from, valid_until, price, created_by) "
+        "VALUES ($1, '29B112345', 'motorbike', $2, $3, 150000, 'test')",
+        LOT,
+        date.today() - timedelta(days=1),
+        date.today() + timedelta(days=30),
+    )
+    await post(client, attendant, IN, {"plate": "29-B1 123.45", "vehicle_class": "motorbike"})
+    out = await (await post(client, attendant, OUT, {"plate": "29-B1 123.45"})).json()
+    assert out["status"] == "closed" and out["close_reason"] == "pass" and out["fee_amount"] == 0
+    assert out["payment"] is None
+
+
+async def test_cash_is_an_exception_with_a_reason_and_is_booked(client, attendant):
+    await post(client, attendant, IN, {"plate": "29-B1 999.99", "vehicle_class": "motorbike"})
+    out = await (await post(client, attendant, OUT, {"plate": "29-B1 999.99"})).json()
+    url = f"/api/v1/parking/lots/{LOT}/sessions/{out['id']}/cash"
+    assert (await post(client, attendant, url, {"reason": "x"})).status == 422
+    resp = await post(client, attendant, url, {"reason": "khách không có điện thoại"})
+    closed = await resp.json()
+    assert (
+        resp.status == 200 and closed["close_reason"] == "cash" and closed["payment"]["status"] == "cancelled"
+    )
+    async with client.app[POOL].acquire() as conn:
+        assert await account_balance(conn, f"asset:cash:lot:{LOT}") == out["fee_amount"]
+    assert (await post(client, attendant, url, {"reason": "khách không có điện thoại"})).status == 409
+
+
+async def test_admin_voids_with_a_reason_attendant_cannot(client, attendant, staff_login):
+    session = await (
+        await post(client, attendant, IN, {"plate": "30A-444.44", "vehicle_class": "car"})
+    ).json()
+    url = f"/api/v1/parking/sessions/{session['id']}/void"
+    assert (await post(client, attendant, url, {"reason": "nhập nhầm biển"})).status == 403
+    admin = await staff_login("admin")
+    resp = await post(client, admin, url, {"reason": "nhập nhầm biển"})
+    assert resp.status == 200 and (await resp.json())["status"] == "voided"
+    actions = [
+        r["action"]
+        for r in await client.app[POOL].fetch(
+            "SELECT action FROM audit_log WHERE subject = $1 ORDER BY seq", f"session:{session['id']}"
+        )
+    ]
+    assert actions == ["parking.check_in", "parking.void"]
+
+
+async def test_attendant_of_another_lot_is_forbidden(client, attendant):
+    resp = await post(
+        client,
+        attendant,
+        "/api/v1/parking/lots/bd-van-mieu/check-ins",
+        {"plate": "30A-123.45", "vehicle_class": "car"},
+    )
+    assert resp.status == 403
+    resp = await post(
+        client,
+        attendant,
+        "/api/v1/parking/lots/no-such-lot/check-ins",
+        {"plate": "30A-123.45", "vehicle_class": "car"},
+    )
+    assert resp.status == 404
+
+
+async def test_lot_closed_at_night_refuses_check_in(client, staff_login, lots):
+    admin = await staff_login("admin")
+    night = datetime.now(UTC).replace(hour=20, minute=0)  # 03:00 in Hà Nội
+    client.app[CLOCK].advance(night - datetime.now(UTC) + timedelta(days=1))
+    resp = await post(
+        client,
+        admin,
+        "/api/v1/parking/lots/hk-nha-hat-lon/check-ins",
+        {"plate": "30A-123.45", "vehicle_class": "car"},
+    )
+    assert resp.status == 409 and (await resp.json())["type"] == "/problems/lot-closed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"vehicle_class": "car"},
+        {"plate": "30A-123.45", "vehicle_class": "truck"},
+        {"plate": "30A-123.45", "candidates": [{"plate": "x", "score": 1}], "vehicle_class": "car"},
+        {"candidates": [{"plate": "30A12345", "score": 7}], "vehicle_class": "car"},
+    ],
+)
+async def test_bad_check_in_bodies(client, attendant, body):
+    resp = await post(client, attendant, IN, body)
+    assert resp.status == 422
+    assert await client.app[POOL].fetchval("SELECT count(*) FROM parking_sessions") == 0
+
+
+async def test_one_session_endpoint(client, attendant):
+    session = await (
+        await post(client, attendant, IN, {"plate": "30A-246.80", "vehicle_class": "car"})
+    ).json()
+    got = await client.get(
+        f"/api/v1/parking/lots/{LOT}/sessions/{session['id']}", headers=attendant.headers()
+    )
+    assert got.status == 200 and (await got.json())["plate_written"] == "30A-246.80"
+    other = await client.get(
+        f"/api/v1/parking/lots/tl-my-dinh/sessions/{session['id']}", headers=attendant.headers()
+    )
+    assert other.status == 404
+    bad = await client.get(f"/api/v1/parking/lots/{LOT}/sessions/nope", headers=attendant.headers())
+    assert bad.status == 404

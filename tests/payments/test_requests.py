@@ -1,0 +1,141 @@
+"""Payment requests over HTTP: creation with Idempotency-Key, reading, cancelling, listing, subsidies."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from core.appkeys import POOL
+from payments.ledger import account_balance
+from payments.reference import is_valid_reference
+from payments.vietqr import parse_payload
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+
+@pytest.fixture
+async def agency(api_token):
+    return {"Authorization": f"Bearer {await api_token('payment-requests:write')}"}
+
+
+async def create(client, headers, body=None, key=None):
+    body = body or {"kind": "service_fee", "fee_code": "LLTP", "payer_reference": "HS-2026-0001"}
+    return await client.post(
+        "/api/v1/payment-requests",
+        json=body,
+        headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
+    )
+
+
+async def test_create_returns_a_payable_request(client, agency):
+    resp = await create(client, agency)
+    assert resp.status == 201
+    pr = await resp.json()
+    assert pr["status"] == "pending" and pr["amount_due"] == 200_000 and pr["fee_amount"] == 200_000
+    assert is_valid_reference(pr["reference"]) and pr["pay_url"].endswith(f"/pay/{pr['reference']}")
+    qr = parse_payload(pr["qr_payload"])
+    assert (qr.bin, qr.account, qr.amount, qr.purpose) == (
+        "970436",
+        "0011001234567",
+        200_000,
+        pr["reference"],
+    )
+    assert pr["transfer"]["note"] == pr["reference"] and pr["transfer"]["bank_name"] == "Vietcombank"
+    got = await client.get(f"/api/v1/payment-requests/{pr['id']}", headers=agency)
+    assert (await got.json()) == pr
+
+
+async def test_same_key_same_body_replays_and_other_body_conflicts(client, agency):
+    first = await create(client, agency, key="order-1")
+    again = await create(client, agency, key="order-1")
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert (await again.json()) == (await first.json())
+    other = await create(client, agency, key="order-1", body={"kind": "service_fee", "fee_code": "GPLX-DOI"})
+    assert other.status == 409 and (await other.json())["type"] == "/problems/idempotency-key-reused"
+    assert await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests") == 1
+
+
+async def test_concurrent_duplicates_make_one_request(client, agency):
+    responses = await asyncio.gather(*(create(client, agency, key="same") for _ in range(20)))
+    bodies = [await r.json() for r in responses]
+    assert {r.status for r in responses} == {201}
+    assert len({b["id"] for b in bodies}) == 1
+    assert await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests") == 1
+
+
+async def test_missing_key_and_unknown_fee_change_nothing(client, agency):
+    resp = await client.post(
+        "/api/v1/payment-requests", json={"kind": "service_fee", "fee_code": "LLTP"}, headers=agency
+    )
+    assert resp.status == 422 and (await resp.json())["field"] == "Idempotency-Key"
+    resp = await create(client, agency, body={"kind": "service_fee", "fee_code": "NOPE"}, key="k2")
+    assert resp.status == 422 and (await resp.json())["field"] == "fee_code"
+    resp = await create(client, agency, body={"kind": "parking", "fee_code": "LLTP"})
+    assert resp.status == 422
+    assert await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests") == 0
+    # a failed create does not burn the key
+    assert (await create(client, agency, key="k2")).status == 201
+
+
+async def test_tokens_only_see_their_own_requests(client, agency, api_token):
+    pr = await (await create(client, agency)).json()
+    other = {"Authorization": f"Bearer {await api_token('payment-requests:read')}"}
+    assert (await client.get(f"/api/v1/payment-requests/{pr['id']}", headers=other)).status == 404
+    assert (await client.get("/api/v1/payment-requests/not-a-uuid", headers=agency)).status == 404
+
+
+async def test_cancel_then_cannot_cancel_again(client, agency):
+    pr = await (await create(client, agency)).json()
+    resp = await client.post(f"/api/v1/payment-requests/{pr['id']}/cancel", headers=agency)
+    assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
+    again = await client.post(f"/api/v1/payment-requests/{pr['id']}/cancel", headers=agency)
+    assert again.status == 409
+
+
+async def test_staff_list_filters(client, agency, staff_login):
+    a = await (await create(client, agency)).json()
+    await create(client, agency, body={"kind": "service_fee", "fee_code": "GPLX-DOI"})
+    finance = await staff_login("finance")
+    listing = await (
+        await client.get("/api/v1/payment-requests?fee_code=LLTP", headers=finance.headers())
+    ).json()
+    assert listing["total"] == 1 and listing["items"][0]["id"] == a["id"]
+    listing = await (
+        await client.get("/api/v1/payment-requests?status=pending", headers=finance.headers())
+    ).json()
+    assert listing["total"] == 2
+
+
+async def test_fully_subsidised_request_settles_without_qr(client, agency):
+    resp = await create(client, agency, body={"kind": "service_fee", "fee_code": "LLTP", "channel": "vneid"})
+    pr = await resp.json()
+    assert pr["status"] == "paid" and pr["amount_due"] == 0 and pr["subsidy_amount"] == 200_000
+    assert pr["qr_payload"] is None and pr["qr_png_url"] is None and pr["receipt_id"]
+    async with client.app[POOL].acquire() as conn:
+        assert await account_balance(conn, "expense:subsidy:vneid-lltp-demo") == 200_000
+        assert await account_balance(conn, "revenue:fee:LLTP") == -200_000
+
+
+async def test_subsidy_budget_is_consumed_atomically(client, agency):
+    """100 concurrent requests against a budget that covers 10: exactly 10 subsidised, 90 pay in full."""
+    bodies = [
+        {"kind": "service_fee", "fee_code": "LLTP", "channel": "vneid", "payer_reference": f"HS-{i}"}
+        for i in range(100)
+    ]
+    responses = await asyncio.gather(*(create(client, agency, body=b) for b in bodies))
+    prs = [await r.json() for r in responses]
+    assert {r.status for r in responses} == {201}
+    assert sum(1 for p in prs if p["subsidy_amount"] == 200_000 and p["status"] == "paid") == 10
+    assert sum(1 for p in prs if p["subsidy_amount"] == 0 and p["amount_due"] == 200_000) == 90
+    used = await client.app[POOL].fetchval(
+        "SELECT budget_used FROM subsidy_programmes WHERE code = 'vneid-lltp-demo'"
+    )
+    assert used == 2_000_000
+
+
+async def test_openapi_documents_the_idempotency_header(client):
+    doc = await (await client.get("/openapi.json")).json()
+    params = doc["paths"]["/api/v1/payment-requests"]["post"]["parameters"]
+    assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= params[0].items()
