@@ -20,8 +20,9 @@ install: $(STAMP)
 run: install
 	CITYPAY_DEMO=1 $(PY) main.py up
 
+# pytest-timeout fails a hung test; `timeout` is the backstop for a hang that even that cannot break.
 test: install
-	$(PY) -m pytest -q
+	timeout --kill-after=30 1500 $(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -67,7 +67,8 @@ class Deliverer:
             if done or self.stopping:
                 continue  # more may be due right away
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), self.config.poll_interval_s)
+                async with asyncio.timeout(self.config.poll_interval_s):
+                    await self.wakeup.wait()
             self.wakeup.clear()
 
     async def run_due(self) -> int:
@@ -267,9 +268,7 @@ async def running(deliverer: Deliverer, *, grace_s: float = 2.0) -> AsyncIterato
     finally:
         deliverer.stopping = True
         deliverer.wakeup.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace_s)
-        except TimeoutError:
+        _, late = await asyncio.wait({task}, timeout=grace_s)
+        if late:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=grace_s)

@@ -107,7 +107,8 @@ class Subscription:
     async def next(self, wait_s: float) -> StatusSnapshot | None:
         """The next snapshot, or None when `wait_s` seconds pass without one."""
         try:
-            item = await asyncio.wait_for(self._box.get(), timeout=max(wait_s, 0))
+            async with asyncio.timeout(max(wait_s, 0)):
+                item = await self._box.get()
         except TimeoutError:
             return None
         if item is _CLOSED:
@@ -191,13 +192,16 @@ class StatusHub:
             for sub in watchers:
                 sub.offer(_CLOSED)
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace_s: float = 5.0) -> None:
+        """Cancel the background tasks; a task that outlives `grace_s` is logged and left, never waited on
+        forever (shutdown must finish even if a library swallows a cancellation)."""
         self.end_streams()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=grace_s)
+            for task in stuck:
+                log.error("status_task_did_not_stop", task=task.get_name())
         self._tasks = []
 
     def _on_notify(self, connection: object, pid: int, channel: str, reference: str) -> None:
@@ -235,10 +239,12 @@ class StatusHub:
                     await self.recheck()  # whatever changed while we were not listening
                 while not lost.is_set():
                     try:
-                        await asyncio.wait_for(lost.wait(), timeout=self.recheck_every_s)
+                        async with asyncio.timeout(self.recheck_every_s):
+                            await lost.wait()
                     except TimeoutError:
                         # A half-open TCP connection delivers nothing and raises nothing; a ping finds out.
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+                        async with asyncio.timeout(5):
+                            await conn.fetchval("SELECT 1")
                 log.warning("status_listener_lost")
             except Exception:  # whatever went wrong, listen again; the re-check covers the gap
                 log.warning("status_listener_failed", retry_in_s=delay, exc_info=True)
@@ -264,7 +270,8 @@ def status_listener(dsn: str) -> Callable[[web.Application], AsyncIterator[None]
         app.on_shutdown.append(_end_streams)
         hub.start()
         try:  # serve once listening, so the first pages miss nothing; without it the re-check still works
-            await asyncio.wait_for(hub.listening.wait(), timeout=5)
+            async with asyncio.timeout(5):
+                await hub.listening.wait()
         except TimeoutError:
             log.warning("status_listener_not_ready")
         yield

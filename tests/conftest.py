@@ -151,7 +151,8 @@ def make_app(settings: Settings, keys: AppKeys, db_url: str):
 
 
 @pytest.fixture
-async def client(aiohttp_client, make_app):
+async def client(make_app, aiohttp_client):
+    # aiohttp_client last: fixtures tear down in reverse, so the app stops before its database is dropped.
     return await aiohttp_client(make_app())
 
 

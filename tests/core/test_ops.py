@@ -27,7 +27,7 @@ async def test_readyz_reports_pending_migrations(client):
     assert body["status"] == "not_ready" and body["pending_migrations"] == ["0001_init"]
 
 
-async def test_readyz_when_the_database_is_gone(aiohttp_client, make_app, server_dsn, db_url):
+async def test_readyz_when_the_database_is_gone(make_app, server_dsn, db_url, aiohttp_client):
     client = await aiohttp_client(make_app())
     name = urlsplit(db_url).path.lstrip("/")
     admin = await asyncpg.connect(server_dsn)

@@ -22,7 +22,7 @@ SUBSIDIES = "/api/v1/admin/subsidies"
 
 
 @pytest.fixture
-async def client(aiohttp_client, make_app):
+async def client(make_app, aiohttp_client):  # the app stops before its database is dropped
     """The app with the catalogue routes, whether or not main.create_app registers them already."""
     app = make_app()
     if "get_fees" not in app.router.named_resources():

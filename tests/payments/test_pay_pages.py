@@ -492,7 +492,7 @@ async def test_listener_reconnects_after_its_connection_is_killed(client, db_url
 
 
 async def test_missed_notification_is_caught_by_the_recheck(
-    aiohttp_client, make_app, db_url, keys, monkeypatch
+    make_app, db_url, keys, monkeypatch, aiohttp_client
 ):
     monkeypatch.setattr(live_status, "RECHECK_EVERY_S", 0.3)
     client = await aiohttp_client(make_app())
@@ -534,3 +534,26 @@ async def test_a_closed_page_stops_watching(client, db_url, keys):
             break
         await asyncio.sleep(0.05)
     assert hub.watched == 0
+
+
+async def test_hub_stop_finishes_even_if_a_task_ignores_cancellation(client):
+    """Python 3.11's wait_for could swallow a cancellation; shutdown must end anyway (it once hung CI)."""
+    hub = client.app[STATUS_HUB]
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue  # what a swallowed cancellation looks like from outside
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0.05)  # running, so the cancellation reaches its body
+    hub._tasks.append(task)
+    started = asyncio.get_running_loop().time()
+    await hub.stop(grace_s=0.3)
+    assert asyncio.get_running_loop().time() - started < 3
+    assert not task.done() and hub._tasks == []
+    release.set()
+    await task
