@@ -32,6 +32,10 @@ def request_fingerprint(method: str, path: str, canonical_body: str) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).hexdigest()
 
 
+class _KeyTaken(Exception):
+    """Another request with this key committed first: undo our work and answer with its response."""
+
+
 async def run_idempotent(
     conn: asyncpg.Connection,
     *,
@@ -40,35 +44,43 @@ async def run_idempotent(
     fingerprint: str,
     action: Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> tuple[int, dict[str, Any], bool]:
-    """Returns (status, body, replayed). The key row, the action's writes and the stored response commit in
-    one transaction; if the action fails, nothing is kept and the key may be used again."""
-    async with conn.transaction():
-        inserted = await conn.fetchval(
-            """INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3)
-               ON CONFLICT (principal, key) DO NOTHING RETURNING true""",
-            principal,
-            key,
-            fingerprint,
-        )
-        if not inserted:
-            row = await conn.fetchrow(
-                "SELECT request_hash, response_status, response_body FROM idempotency_keys "
-                "WHERE principal = $1 AND key = $2",
+    """Returns (status, body, replayed). The action's writes and the key row with the stored response commit
+    in one transaction; if the action fails, nothing is kept and the key may be used again.
+
+    The key is written last, with the response, so a first use costs one statement more than the action. A
+    repeat does the work again and finds the key taken at the end: everything it did is rolled back and the
+    stored response replayed. A concurrent duplicate waits on the first one's uncommitted key (unique index)
+    and then does the same. A repeat whose action fails (the fee was withdrawn since, say) still gets the
+    stored response, since that is what the key promised."""
+    try:
+        async with conn.transaction():
+            status, body = await action(conn)
+            inserted = await conn.fetchval(
+                """INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (principal, key) DO NOTHING RETURNING true""",
                 principal,
                 key,
+                fingerprint,
+                status,
+                body,
             )
-            if row["request_hash"] != fingerprint:
-                raise IdempotencyConflict(
-                    f"{HEADER} {key!r} was already used with a different request", field=HEADER
-                )
-            return row["response_status"], row["response_body"], True
-        status, body = await action(conn)
-        await conn.execute(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 "
-            "WHERE principal = $1 AND key = $2",
-            principal,
-            key,
-            status,
-            body,
-        )
-    return status, body, False
+            if not inserted:
+                raise _KeyTaken
+        return status, body, False
+    except Exception:
+        stored = await _stored(conn, principal, key)
+        if stored is None:
+            raise
+    if stored["request_hash"] != fingerprint:
+        raise IdempotencyConflict(f"{HEADER} {key!r} was already used with a different request", field=HEADER)
+    return stored["response_status"], stored["response_body"], True
+
+
+async def _stored(conn: asyncpg.Connection, principal: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys "
+        "WHERE principal = $1 AND key = $2",
+        principal,
+        key,
+    )

@@ -7,6 +7,8 @@ import base64
 import binascii
 import hashlib
 import json
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -58,13 +60,26 @@ async def issue_receipt(conn: asyncpg.Connection, keys: AppKeys, request_id) -> 
              JOIN banks b ON b.bin = pr.collection_bin WHERE pr.id = $1""",
         request_id,
     )
-    paid = await conn.fetch(
+    return await store_receipt(conn, keys, pr, await settling_payments(conn, request_id))
+
+
+async def settling_payments(conn: asyncpg.Connection, request_id) -> list[asyncpg.Record]:
+    """The bank credits that count towards a request, oldest first, as a receipt lists them."""
+    return await conn.fetch(
         """SELECT bank_code, bank_txn_id, amount, booked_at FROM payments_received
             WHERE payment_request_id = $1 AND outcome IN ('settled', 'overpaid', 'underpaid')
             ORDER BY id""",
         request_id,
     )
-    receipt_id = await conn.fetchval("SELECT gen_random_uuid()")
+
+
+async def store_receipt(
+    conn: asyncpg.Connection, keys: AppKeys, pr: Mapping[str, Any], paid: Sequence[Mapping[str, Any]]
+) -> asyncpg.Record:
+    """Sign and store the receipt of a settled request from what the caller already holds: the request row
+    with its `bank_name`, and the payments that settled it (bank_code, bank_txn_id, amount, booked_at).
+    The caller holds the request's row lock and knows it has no receipt yet (settlement: it was pending)."""
+    receipt_id = uuid.uuid4()
     body = {
         "receipt_id": str(receipt_id),
         "issuer": "citypay Hà Nội",
@@ -99,7 +114,7 @@ async def issue_receipt(conn: asyncpg.Connection, keys: AppKeys, request_id) -> 
         """INSERT INTO receipts (id, payment_request_id, body, signature, key_id)
            VALUES ($1, $2, $3, $4, $5) RETURNING *""",
         receipt_id,
-        request_id,
+        pr["id"],
         text,
         signature,
         key_id(keys),

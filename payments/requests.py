@@ -60,44 +60,36 @@ async def notify_status(conn: asyncpg.Connection, reference: str) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", STATUS_CHANNEL, reference)
 
 
-async def _consume_subsidy(
-    conn: asyncpg.Connection, fee_code: str, channel: str | None, fee: int, now: datetime
-) -> tuple[str | None, int]:
-    """Atomically take one request's subsidy from the first open programme with budget left.
-
-    FOR UPDATE makes concurrent issuers queue on the programme row; PostgreSQL re-checks the budget condition
-    on the row version it finally locks, so the cap is never overrun (and the CHECK constraint backs that up).
-    """
-    row = await conn.fetchrow(
-        """WITH p AS (
-               SELECT code, LEAST(per_request, $3) AS share FROM subsidy_programmes
-                WHERE fee_code = $1 AND (channel IS NULL OR channel = $2)
-                  AND $4 >= valid_from AND $4 < valid_until
-                  AND budget_used + LEAST(per_request, $3) <= budget_cap
-                ORDER BY valid_until, code
-                LIMIT 1
-                FOR UPDATE)
-           UPDATE subsidy_programmes sp SET budget_used = sp.budget_used + p.share
-             FROM p WHERE sp.code = p.code AND sp.budget_used + p.share <= sp.budget_cap
-           RETURNING sp.code, p.share""",
-        fee_code,
-        channel,
-        fee,
-        now,
-    )
-    return (row["code"], row["share"]) if row else (None, 0)
+# One round trip for a fee's terms and its subsidy. The programme row is locked (FOR UPDATE), so concurrent
+# issuers queue on it and PostgreSQL re-checks the budget condition on the row version it finally locks: the
+# cap is never overrun (a CHECK constraint backs that up). The caller's transaction gives the subsidy back if
+# the request is not created after all.
+_FEE_TERMS_WITH_SUBSIDY = """
+WITH f AS (
+    SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name
+      FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
+     WHERE f.code = $1 AND f.active_from <= $3 AND (f.active_until IS NULL OR f.active_until > $3)
+       AND c.active),
+p AS (
+    SELECT sp.code, LEAST(sp.per_request, f.amount) AS share
+      FROM subsidy_programmes sp, f
+     WHERE sp.fee_code = $1 AND (sp.channel IS NULL OR sp.channel = $2)
+       AND $3 >= sp.valid_from AND $3 < sp.valid_until
+       AND sp.budget_used + LEAST(sp.per_request, f.amount) <= sp.budget_cap
+     ORDER BY sp.valid_until, sp.code
+     LIMIT 1
+     FOR UPDATE OF sp),
+u AS (
+    UPDATE subsidy_programmes sp SET budget_used = sp.budget_used + p.share
+      FROM p WHERE sp.code = p.code AND sp.budget_used + p.share <= sp.budget_cap
+    RETURNING sp.code, p.share)
+SELECT f.*, u.code AS subsidy_code, COALESCE(u.share, 0) AS subsidy FROM f LEFT JOIN u ON true"""
 
 
 async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -> dict:
+    """The amount, purpose and collection account of a new request, and the subsidy taken for it."""
     if new.kind == "service_fee":
-        fee = await conn.fetchrow(
-            """SELECT f.*, c.bin, c.account_number, c.holder_name
-                 FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
-                WHERE f.code = $1 AND f.active_from <= $2 AND (f.active_until IS NULL OR f.active_until > $2)
-                  AND c.active""",
-            new.fee_code,
-            now,
-        )
+        fee = await conn.fetchrow(_FEE_TERMS_WITH_SUBSIDY, new.fee_code, new.channel, now)
         if fee is None:
             raise FeeNotAvailable(f"no active fee with code {new.fee_code!r}", field="fee_code")
         return {
@@ -108,6 +100,8 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
             "bin": fee["bin"],
             "account": fee["account_number"],
             "holder": fee["holder_name"],
+            "subsidy_code": fee["subsidy_code"],
+            "subsidy": fee["subsidy"],
         }
     account = await conn.fetchrow(
         "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
@@ -125,6 +119,8 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
         "bin": account["bin"],
         "account": account["account_number"],
         "holder": account["holder_name"],
+        "subsidy_code": None,
+        "subsidy": 0,
     }
 
 
@@ -142,13 +138,9 @@ async def issue_payment_request(
     now = now or datetime.now(UTC)
     async with own_or_joined_transaction(conn):
         terms = await _fee_terms(conn, new, now)
-        if terms["fee_amount"] > amount_cap:
+        if terms["fee_amount"] > amount_cap:  # raising rolls back the subsidy just taken
             raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
-        subsidy_code, subsidy = (None, 0)
-        if new.kind == "service_fee":
-            subsidy_code, subsidy = await _consume_subsidy(
-                conn, new.fee_code, new.channel, terms["fee_amount"], now
-            )
+        subsidy_code, subsidy = terms["subsidy_code"], terms["subsidy"]
         due = terms["fee_amount"] - subsidy
         reference = new_reference()
         payload = None
@@ -156,13 +148,17 @@ async def issue_payment_request(
             payload = build_payload(
                 VietQR(bin=terms["bin"], account=terms["account"], amount=due, purpose=reference)
             )
+        # The bank's name rides along so the API can answer without reading the row back.
         row = await conn.fetchrow(
-            """INSERT INTO payment_requests (
-                   reference, kind, fee_code, purpose_vi, purpose_en, payer_reference, channel, fee_amount,
-                   subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin,
-                   collection_account, collection_holder, qr_payload, created_by, created_at, expires_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-               RETURNING *""",
+            """WITH pr AS (
+                   INSERT INTO payment_requests (
+                       reference, kind, fee_code, purpose_vi, purpose_en, payer_reference, channel,
+                       fee_amount, subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin,
+                       collection_account, collection_holder, qr_payload, created_by, created_at, expires_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                           $19)
+                   RETURNING *)
+               SELECT pr.*, b.short_name AS bank_name FROM pr JOIN banks b ON b.bin = pr.collection_bin""",
             reference,
             new.kind,
             new.fee_code,

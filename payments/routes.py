@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
@@ -104,7 +105,7 @@ _SELECT = """SELECT pr.*, b.short_name AS bank_name, r.id AS receipt_id
                LEFT JOIN receipts r ON r.payment_request_id = pr.id"""
 
 
-def request_json(row: asyncpg.Record, base_url: str) -> dict:
+def request_json(row: Mapping[str, Any], base_url: str) -> dict:
     has_qr = row["qr_payload"] is not None
     transfer = None
     if has_qr:
@@ -194,7 +195,11 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             amount_cap=settings.amount_cap,
             default_expiry=timedelta(minutes=settings.expiry_service_fee_minutes),
         )
-        return 201, request_json(await fetch_request(conn, row["id"], None), settings.public_base_url)
+        if row["amount_due"] == 0:  # settled at once: read it back with its receipt
+            row = await fetch_request(conn, row["id"], None)
+        else:
+            row = {**row, "receipt_id": None}
+        return 201, request_json(row, settings.public_base_url)
 
     async with request.app[POOL].acquire() as conn:
         status, out, replayed = await run_idempotent(

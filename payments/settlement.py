@@ -16,9 +16,9 @@ import asyncpg
 from core.keys import AppKeys
 from payments.banks.event import BankCredit
 from payments.ledger import post_entry
-from payments.receipts import issue_receipt
+from payments.receipts import settling_payments, store_receipt
 from payments.reference import find_reference_in_narrative
-from payments.requests import bank_account_path, business_date_of, notify_status
+from payments.requests import STATUS_CHANNEL, bank_account_path, business_date_of
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,10 @@ async def settle_credit(
     request = None
     if reference:
         request = await conn.fetchrow(
-            "SELECT * FROM payment_requests WHERE reference = $1 FOR UPDATE", reference
+            """SELECT pr.*, b.short_name AS bank_name FROM payment_requests pr
+                 JOIN banks b ON b.bin = pr.collection_bin
+                WHERE pr.reference = $1 FOR UPDATE OF pr""",
+            reference,
         )
     bank = bank_account_path(credit.credited_bin, credit.credited_account)
     day = business_date_of(credit.booked_at)
@@ -122,20 +125,37 @@ async def settle_credit(
     )
     if request is not None and outcome in ("underpaid", "settled", "overpaid"):
         paid = outcome != "underpaid"
-        await conn.execute(
-            """UPDATE payment_requests SET amount_received = amount_received + $2,
-                   status = CASE WHEN $3 THEN 'paid' ELSE status END,
-                   settled_at = CASE WHEN $3 THEN $4 ELSE settled_at END,
-                   closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END
-             WHERE id = $1""",
+        # One statement updates the request and tells open pay pages (NOTIFY is delivered at commit).
+        updated = await conn.fetchrow(
+            """WITH u AS (
+                   UPDATE payment_requests SET amount_received = amount_received + $2,
+                          status = CASE WHEN $3 THEN 'paid' ELSE status END,
+                          settled_at = CASE WHEN $3 THEN $4 ELSE settled_at END,
+                          closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END
+                    WHERE id = $1 RETURNING *)
+               SELECT u.*, pg_notify($5, u.reference) FROM u""",
             request["id"],
             amount,
             paid,
             now,
+            STATUS_CHANNEL,
         )
         if paid:
-            await issue_receipt(conn, keys, request["id"])
-        await notify_status(conn, request["reference"])
+            # The request was pending under our row lock, so it has no receipt yet; without earlier part
+            # payments held, this credit is the only one it lists.
+            credits = (
+                await settling_payments(conn, request["id"])
+                if request["amount_received"]
+                else [
+                    {
+                        "bank_code": credit.bank_code,
+                        "bank_txn_id": credit.bank_txn_id,
+                        "amount": amount,
+                        "booked_at": credit.booked_at.astimezone(UTC),  # as the database gives it
+                    }
+                ]
+            )
+            await store_receipt(conn, keys, {**updated, "bank_name": request["bank_name"]}, credits)
     return Settlement(
         outcome,
         payment_id,

@@ -65,6 +65,17 @@ async def test_concurrent_duplicates_make_one_request(client, agency):
     assert await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests") == 1
 
 
+async def test_a_repeat_replays_even_when_the_fee_was_withdrawn_since(client, agency):
+    first = await create(client, agency, key="order-7")
+    pool = client.app[POOL]
+    await pool.execute("UPDATE fee_catalogue SET active_until = now() WHERE code = 'LLTP'")
+    assert (await create(client, agency)).status == 422  # a new request cannot have it any more
+    again = await create(client, agency, key="order-7")
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert (await again.json()) == (await first.json())
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 1
+
+
 async def test_missing_key_and_unknown_fee_change_nothing(client, agency):
     resp = await client.post(
         "/api/v1/payment-requests", json={"kind": "service_fee", "fee_code": "LLTP"}, headers=agency

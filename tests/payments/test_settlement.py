@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.db import connect
+from core.money import LOCAL_TZ
 from payments.ledger import account_balance, entry_lines, trial_balance
 from payments.receipts import verify_receipt_signature
 from payments.requests import (
@@ -79,6 +81,29 @@ async def test_underpaid_is_held_then_completed(conn, keys):
     assert await account_balance(conn, "liability:held") == 0
     assert await account_balance(conn, "revenue:fee:LLTP") == -200_000
     await assert_books_balance(conn)
+
+
+async def test_receipt_lists_exactly_the_credits_that_paid(conn, keys):
+    """Settlement signs the receipt from what it holds; it must say what the stored payments say."""
+    one = await issue(conn, keys)
+    local_time = datetime(2026, 11, 23, 9, 30, tzinfo=LOCAL_TZ)  # banks report local time
+    await settle(conn, keys, credit(f"CK {one['reference']}", 200_000, txn="FT-A", booked_at=local_time))
+    two = await issue(conn, keys)
+    await settle(conn, keys, credit(f"CK {two['reference']}", 50_000, txn="FT-B"))
+    await settle(conn, keys, credit(f"CK {two['reference']}", 150_000, txn="FT-C"))
+    for pr, txns in ((one, ["FT-A"]), (two, ["FT-B", "FT-C"])):
+        receipt = await conn.fetchrow("SELECT body FROM receipts WHERE payment_request_id = $1", pr["id"])
+        body = json.loads(receipt["body"])
+        stored = await conn.fetch(
+            "SELECT bank_txn_id, amount, booked_at FROM payments_received WHERE payment_request_id = $1 "
+            "ORDER BY id",
+            pr["id"],
+        )
+        assert [t["id"] for t in body["bank_transactions"]] == txns == [r["bank_txn_id"] for r in stored]
+        assert [t["booked_at"] for t in body["bank_transactions"]] == [
+            r["booked_at"].isoformat() for r in stored
+        ]
+        assert body["amount_paid"] == 200_000 and body["payee"]["bank"] == "Vietcombank"
 
 
 async def test_overpaid_settles_and_excess_goes_to_refunds(conn, keys):
