@@ -22,6 +22,7 @@ import structlog
 from banksim.config import BankSimConfig
 from banksim.protocol import CityKeys, CityKeyUnavailable, check_answer, sign_callback
 from core.errors import Conflict, NotFound
+from core.tasks import cancel_and_wait, report_failure
 
 log = structlog.get_logger("banksim.deliveries")
 BATCH = 20
@@ -270,5 +271,6 @@ async def running(deliverer: Deliverer, *, grace_s: float = 2.0) -> AsyncIterato
         deliverer.wakeup.set()
         _, late = await asyncio.wait({task}, timeout=grace_s)
         if late:
-            task.cancel()
-            await asyncio.wait({task}, timeout=grace_s)
+            await cancel_and_wait(late, grace_s=grace_s)
+        else:
+            report_failure(task)

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from core.appkeys import POOL
+from core.tasks import cancel_and_wait
 from payments.requests import STATUS_CHANNEL
 
 log = structlog.get_logger("citypay.live_status")
@@ -193,15 +194,8 @@ class StatusHub:
                 sub.offer(_CLOSED)
 
     async def stop(self, *, grace_s: float = 5.0) -> None:
-        """Cancel the background tasks; a task that outlives `grace_s` is logged and left, never waited on
-        forever (shutdown must finish even if a library swallows a cancellation)."""
         self.end_streams()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=grace_s)
-            for task in stuck:
-                log.error("status_task_did_not_stop", task=task.get_name())
+        await cancel_and_wait(self._tasks, grace_s=grace_s)
         self._tasks = []
 
     def _on_notify(self, connection: object, pid: int, channel: str, reference: str) -> None:

@@ -5,13 +5,13 @@ transaction), and harmless if none runs for a while (settlement treats overdue r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
 
 from core.appkeys import KEYS, POOL
+from core.tasks import cancel_and_wait
 from payments.callbacks import reprocess_inbox
 from payments.requests import expire_overdue_requests
 
@@ -35,8 +35,6 @@ async def _sweep_forever(app: web.Application) -> None:
 
 
 async def expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(_sweep_forever(app))
+    task = asyncio.create_task(_sweep_forever(app), name="sweeper")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait([task])
