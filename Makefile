@@ -22,7 +22,9 @@ run: install
 
 # pytest-timeout fails a hung test; `timeout` is the backstop for a hang that even that cannot break.
 test: install
-	timeout --kill-after=30 1500 $(PY) -m pytest -q
+	@timeout --kill-after=30 1500 $(PY) -m pytest -q || { rc=$$?; \
+	  { [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; } && echo "make test: stopped after 25 minutes; the run hung (see the last test above)"; \
+	  exit $$rc; }
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -18,7 +18,7 @@ from payments.banks.event import BankCredit
 from payments.ledger import post_entry
 from payments.receipts import settling_payments, store_receipt
 from payments.reference import find_reference_in_narrative
-from payments.requests import STATUS_CHANNEL, bank_account_path, business_date_of
+from payments.requests import bank_account_path, business_date_of, notify_status
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,12 @@ async def settle_credit(
         refs=refs,
         memo=credit.narrative[:200],
     )
-    payment_id = await conn.fetchval(
+    # Returns what a receipt lists of a payment, so the receipt below needs no read-back.
+    payment = await conn.fetchrow(
         """INSERT INTO payments_received (bank_code, bank_txn_id, amount, credited_bin, credited_account,
                narrative, booked_at, reference, payment_request_id, outcome, entry_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           RETURNING id, bank_code, bank_txn_id, amount, booked_at""",
         credit.bank_code,
         credit.bank_txn_id,
         amount,
@@ -125,40 +127,27 @@ async def settle_credit(
     )
     if request is not None and outcome in ("underpaid", "settled", "overpaid"):
         paid = outcome != "underpaid"
-        # One statement updates the request and tells open pay pages (NOTIFY is delivered at commit).
         updated = await conn.fetchrow(
-            """WITH u AS (
-                   UPDATE payment_requests SET amount_received = amount_received + $2,
-                          status = CASE WHEN $3 THEN 'paid' ELSE status END,
-                          settled_at = CASE WHEN $3 THEN $4 ELSE settled_at END,
-                          closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END
-                    WHERE id = $1 RETURNING *)
-               SELECT u.*, pg_notify($5, u.reference) FROM u""",
+            """UPDATE payment_requests SET amount_received = amount_received + $2,
+                   status = CASE WHEN $3 THEN 'paid' ELSE status END,
+                   settled_at = CASE WHEN $3 THEN $4 ELSE settled_at END,
+                   closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END
+             WHERE id = $1 RETURNING *""",
             request["id"],
             amount,
             paid,
             now,
-            STATUS_CHANNEL,
         )
         if paid:
             # The request was pending under our row lock, so it has no receipt yet; without earlier part
-            # payments held, this credit is the only one it lists.
-            credits = (
-                await settling_payments(conn, request["id"])
-                if request["amount_received"]
-                else [
-                    {
-                        "bank_code": credit.bank_code,
-                        "bank_txn_id": credit.bank_txn_id,
-                        "amount": amount,
-                        "booked_at": credit.booked_at.astimezone(UTC),  # as the database gives it
-                    }
-                ]
-            )
+            # payments held, this payment is the only one it lists.
+            held_before = request["amount_received"]
+            credits = await settling_payments(conn, request["id"]) if held_before else [payment]
             await store_receipt(conn, keys, {**updated, "bank_name": request["bank_name"]}, credits)
+        await notify_status(conn, request["reference"])
     return Settlement(
         outcome,
-        payment_id,
+        payment["id"],
         entry.id,
         str(request["id"]) if request else None,
         request["reference"] if request else None,
