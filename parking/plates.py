@@ -4,6 +4,7 @@ show it in the written form, and measure how far two plates are apart under comm
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -52,8 +53,9 @@ class Plate:
 
 def normalise_plate(text: str) -> str:
     """Upper-case and drop spaces, dots and dashes; Đ stays (đ becomes Đ). Does not validate."""
-    # Ð (U+00D0, eth) looks exactly like Đ (U+0110) and some keyboards produce it, so it is folded into Đ.
-    return _SEPARATORS.sub("", text.upper()).replace("Ð", "Đ")
+    # NFKC first: fullwidth ３０Ａ is 30A. Ð (U+00D0, eth) looks exactly like Đ (U+0110) and some keyboards
+    # produce it, so it is folded into Đ. Invisible characters are refused earlier (core.text), not here.
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", text).upper()).replace("Ð", "Đ")
 
 
 def _dotted(number: str) -> str:
@@ -220,3 +222,64 @@ def closest_by_confusion(plate: str, candidates: Iterable[str], *, max_distance:
         if distance is not None and distance <= max_distance:
             scored.append((distance, candidate))
     return [candidate for _, candidate in sorted(scored)]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a plate reads as one vehicle class; `agrees` when the typed separators fit that reading."""
+
+    vehicle_class: str
+    plate: Plate
+    agrees: bool
+
+
+_MOTOR_CLASSES = ("motorbike", "car", "large_car")
+
+
+def _separator_positions(text: str) -> frozenset[int]:
+    """Where separators stand in `text`, counted in characters of its compact form: '30A-123.45' → {3, 6}."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    positions, seen = set(), 0
+    for part in _SEPARATORS.split(text):
+        if not part:
+            continue
+        if seen:
+            positions.add(seen)
+        seen += len(part)
+    return frozenset(positions)
+
+
+def plate_readings(text: str) -> list[Reading]:
+    """Every class reading of `text` (motorbike, car, large car), those its typed separators fit first.
+
+    The written form decides where the series ends: `30A-123.45` (separators after 3 and 6 characters) fits
+    the car `30A-123.45` but not the motorbike `30-A1 2345` (a separator inside its series A1), so only the
+    car reading agrees. A reading allows a separator where it writes one and between province and series
+    (`30 A 123.45` is still the car); one left out is forgiven, so `30A12345` agrees with both readings and
+    the chosen class decides, as before.
+    """
+    typed = _separator_positions(text)
+    readings = []
+    for vehicle_class in _MOTOR_CLASSES:
+        try:
+            plate = parse_plate(text, vehicle_class)
+        except InvalidPlate:
+            continue
+        # A reading allows separators where it writes them, and between province and series either way.
+        head = len(plate.province or "")
+        allowed = _separator_positions(plate.written) | {head, head + len(plate.series)}
+        readings.append(Reading(vehicle_class, plate, typed <= allowed))
+    return sorted(readings, key=lambda r: not r.agrees)
+
+
+def class_disagreement(text: str, vehicle_class: str) -> list[Reading] | None:
+    """The readings to offer when `text`, as written, is not a plate of `vehicle_class`; None when it is.
+
+    It disagrees when some reading fits the typed separators and none of those is of `vehicle_class` (or,
+    for bicycles, whose tags can be anything, when the text reads as a motor vehicle plate at all).
+    """
+    readings = plate_readings(text)
+    agreeing = {r.vehicle_class for r in readings if r.agrees}
+    if not agreeing or vehicle_class in agreeing:
+        return None
+    return readings

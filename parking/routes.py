@@ -14,6 +14,7 @@ from core.api import PUBLIC, Routes, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
 from core.auth import principal_of
 from core.errors import NotFound
+from core.text import FreeText, Identifier
 from parking.lots import search_lots
 from parking.sessions import PlateInput, check_in, check_out, ensure_attendant_of, record_cash, void_session
 from payments import payment_summary
@@ -28,27 +29,37 @@ class Candidate(BaseModel):
     model_config = ConfigDict(
         extra="ignore"
     )  # engines send extra fields (boxes, regions); we keep what we use
-    plate: str = Field(min_length=1, max_length=20)
+    plate: Identifier = Field(min_length=1, max_length=20)
     score: float = Field(ge=0, le=1)
 
 
 class PlateBody(BaseModel):
-    plate: str | None = Field(default=None, min_length=1, max_length=20, description="As typed or written")
+    plate: Identifier | None = Field(
+        default=None, min_length=1, max_length=20, description="As typed or written"
+    )
     candidates: list[Candidate] | None = Field(
         default=None, min_length=1, max_length=20, description="Plate-recognition results with scores 0–1"
     )
 
-    def plate_input(self, override_reason: str | None = None) -> PlateInput:
+    def plate_input(self, override_reason: str | None = None, class_confirmed: bool = False) -> PlateInput:
         return PlateInput(
-            self.plate, tuple((c.plate, c.score) for c in self.candidates or ()), override_reason
+            self.plate,
+            tuple((c.plate, c.score) for c in self.candidates or ()),
+            override_reason,
+            class_confirmed,
         )
 
 
 class CheckInBody(PlateBody):
     model_config = ConfigDict(extra="forbid")
     vehicle_class: VehicleClass
-    override_reason: str | None = Field(
+    override_reason: FreeText | None = Field(
         default=None, min_length=5, max_length=200, description="Needed when the plate fits no rule"
+    )
+    class_confirmed: bool = Field(
+        default=False,
+        description="Keep vehicle_class although the plate as written reads as another class's plate "
+        "(after a plate-class-mismatch problem offered the readings)",
     )
 
     @model_validator(mode="after")
@@ -71,7 +82,7 @@ class CheckOutBody(PlateBody):
 
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=5, max_length=500)
+    reason: FreeText = Field(min_length=5, max_length=500)
 
 
 class PaymentOut(BaseModel):
@@ -142,7 +153,7 @@ class LotSearch(BaseModel):
     radius_m: int = Field(default=2000, ge=1, le=50_000)
     vehicle_class: VehicleClass | None = None
     available: bool = False
-    ward: str | None = Field(default=None, max_length=100)
+    ward: FreeText | None = Field(default=None, max_length=100)
     limit: int = Field(default=20, ge=1, le=100)
 
     @field_validator("near")
@@ -230,7 +241,11 @@ async def find_lots(request: web.Request, query: LotSearch) -> web.Response:
     body=CheckInBody,
     response=SessionOut,
     status=201,
-    responses={404: "No such lot", 409: "Class full, plate inside, or lot closed"},
+    responses={
+        404: "No such lot",
+        409: "Class full, plate inside, lot closed, or the plate as written is another class's "
+        "(plate-class-mismatch, with `readings`)",
+    },
 )
 async def check_in_route(request: web.Request, body: CheckInBody) -> web.Response:
     principal = principal_of(request)
@@ -241,7 +256,7 @@ async def check_in_route(request: web.Request, body: CheckInBody) -> web.Respons
             conn,
             lot_id=lot_id,
             vehicle_class=body.vehicle_class,
-            entry=body.plate_input(body.override_reason),
+            entry=body.plate_input(body.override_reason, body.class_confirmed),
             actor=principal.actor,
             now=request.app[CLOCK].now(),
         )

@@ -16,7 +16,13 @@ from core.audit import record_audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
-from parking.plates import InvalidPlate, closest_by_confusion, normalise_plate, parse_plate
+from parking.plates import (
+    InvalidPlate,
+    class_disagreement,
+    closest_by_confusion,
+    normalise_plate,
+    parse_plate,
+)
 from parking.tariffs import ClassTariff, FeeQuote, Tariff, quote_exit_fee
 from payments import NewRequest, business_date_of, cancel_payment_request, issue_payment_request, post_entry
 
@@ -42,6 +48,14 @@ class UnrecognisedPlate(ValidationFailed):
     title_en = "Plate fits no rule: confirm it with a reason"
 
 
+class PlateClassMismatch(Conflict):
+    """The plate as written is another class's plate (30A-123.45 is a car, not the motorbike 30-A1 2345)."""
+
+    slug = "plate-class-mismatch"
+    title_vi = "Biển số này là của loại xe khác: chọn đúng loại xe"
+    title_en = "This plate, as written, belongs to another vehicle class: choose the class"
+
+
 class LotClosed(Conflict):
     slug = "lot-closed"
     title_vi, title_en = "Bãi đang đóng cửa", "The lot is closed now"
@@ -60,6 +74,8 @@ class PlateInput:
     text: str | None = None
     candidates: tuple[tuple[str, float], ...] = ()
     override_reason: str | None = None
+    # The attendant saw the readings of a plate-class-mismatch and chose the class anyway.
+    class_confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,11 +85,41 @@ class ResolvedPlate:
     override_reason: str | None
 
 
+def refuse_class_disagreement(text: str, vehicle_class: str) -> None:
+    """Raise PlateClassMismatch, offering every reading, when `text` as written is no `vehicle_class` plate.
+
+    The default class of the console is the motorbike, so a car typed as `30A-123.45` would otherwise be
+    stored as the motorbike `30-A1 2345` and charged the motorbike fare."""
+    readings = class_disagreement(text, vehicle_class)
+    if readings is None:
+        return
+    offered = [
+        {"class": r.vehicle_class, "plate_display": r.plate.written, "fits_written_form": r.agrees}
+        for r in readings
+    ]
+    if not any(r.vehicle_class == vehicle_class for r in readings):
+        try:
+            own = parse_plate(text, vehicle_class).written
+        except InvalidPlate:
+            own = None
+        if own is not None:
+            offered.append({"class": vehicle_class, "plate_display": own, "fits_written_form": False})
+    best = next(r for r in readings if r.agrees)
+    raise PlateClassMismatch(
+        f"{text!r} is written as the {best.vehicle_class} plate {best.plate.written}, not a {vehicle_class} "
+        "plate; choose the class, or send class_confirmed=true to keep the chosen one",
+        field="vehicle_class",
+        readings=offered,
+    )
+
+
 def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
     options = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
     if not options:
         raise ValidationFailed("send a plate or plate-recognition candidates", field="plate")
     for text in options:
+        if not entry.class_confirmed:
+            refuse_class_disagreement(text, vehicle_class)
         try:
             plate = parse_plate(text, vehicle_class)
         except InvalidPlate:
@@ -169,6 +215,7 @@ async def check_in(
                 "plate": plate.written,
                 "class": vehicle_class,
                 "override_reason": plate.override_reason,
+                "class_confirmed": entry.class_confirmed or None,
             },
         )
     return row
@@ -401,7 +448,9 @@ async def record_cash(
         if request["status"] == "paid":
             raise Conflict("this turn is already paid by transfer", field="session_id")
         if request["status"] == "pending":
-            await cancel_payment_request(conn, session["payment_request_id"], actor=actor)
+            await cancel_payment_request(
+                conn, session["payment_request_id"], actor=actor, reason="parking fee taken in cash"
+            )
         await post_entry(
             conn,
             idempotency_key=f"parking-cash:{session['id']}",
@@ -433,7 +482,9 @@ async def void_session(
                 "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
             )
             if status == "pending":
-                await cancel_payment_request(conn, session["payment_request_id"], actor=actor)
+                await cancel_payment_request(
+                    conn, session["payment_request_id"], actor=actor, reason="parking session voided"
+                )
         row = await conn.fetchrow(
             """UPDATE parking_sessions SET status = 'voided', void_reason = $2, closed_at = $3, closed_by = $4
              WHERE id = $1 RETURNING *""",
