@@ -17,9 +17,25 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _networks(env: dict[str, str], name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated list of addresses or networks; "*" means any, "none" (or empty) no one."""
+    import ipaddress
+
+    items = [p.strip() for p in env.get(name, default).split(",") if p.strip() and p.strip() != "none"]
+    for item in items:
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise SystemExit(f"{name}: {item!r} is not an address or network") from None
+    return tuple(items)
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None = None  # None → embedded PostgreSQL under var_dir
+    database_url: str | None = None  # None → embedded PostgreSQL under var_dir; the service's role
+    # The owner role that runs migrations (and loads demo data); None → database_url (one role does both).
+    migrate_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     var_dir: Path = Path("var")
@@ -28,8 +44,17 @@ class Settings:
     cookie_secure: str = "auto"  # auto | true | false
     max_body_bytes: int = 64 * 1024
     amount_cap: int = 500_000_000  # đồng; the largest single payment we accept
+    # A bank credit above this (default amount_cap × 100) is held for finance, never booked as revenue.
+    inbound_sanity_cap: int = 50_000_000_000
+    callback_booking_window_hours: int = 48  # a callback's booking time may be this far from its arrival
+    late_tolerance_s: int = 300  # paid this long after expiry (by the bank's booking time) still settles
+    callback_max_attempts: int = 10  # the re-processor then gives up and shows the row to finance
     db_pool_min: int = 1
     db_pool_max: int = 10
+    db_acquire_timeout_s: int = 5  # longest wait for a pooled connection; then 503 with Retry-After
+    # Who may read /metrics without credentials (addresses or networks); others need an admin session or a
+    # token with metrics:read. "*" opens it to everyone.
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
     session_hours: int = 12
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
@@ -37,6 +62,7 @@ class Settings:
     expiry_service_fee_minutes: int = 24 * 60
     expiry_parking_minutes: int = 15
     demo: bool = False
+    audit_checkpoint_minutes: int = 10  # signed audit-chain checkpoints to var/ and the log; 0 = never
     banksim_url: str | None = (
         None  # the bank simulator, offered on pay pages in demos ("pay with the simulator")
     )
@@ -54,6 +80,7 @@ class Settings:
         host = env.get("CITYPAY_HOST", "127.0.0.1")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            migrate_url=env.get("CITYPAY_MIGRATE_URL") or None,
             host=host,
             port=port,
             var_dir=Path(env.get("CITYPAY_VAR_DIR", "var")),
@@ -62,8 +89,16 @@ class Settings:
             cookie_secure=env.get("CITYPAY_COOKIE_SECURE", "auto"),
             max_body_bytes=_int(env, "CITYPAY_MAX_BODY_BYTES", 64 * 1024),
             amount_cap=_int(env, "CITYPAY_AMOUNT_CAP", 500_000_000),
+            inbound_sanity_cap=_int(
+                env, "CITYPAY_INBOUND_SANITY_CAP", 100 * _int(env, "CITYPAY_AMOUNT_CAP", 500_000_000)
+            ),
+            callback_booking_window_hours=_int(env, "CITYPAY_CALLBACK_BOOKING_WINDOW_HOURS", 48),
+            late_tolerance_s=_int(env, "CITYPAY_LATE_TOLERANCE_S", 300),
+            callback_max_attempts=_int(env, "CITYPAY_CALLBACK_MAX_ATTEMPTS", 10),
             db_pool_min=_int(env, "CITYPAY_DB_POOL_MIN", 1),
             db_pool_max=_int(env, "CITYPAY_DB_POOL_MAX", 10),
+            db_acquire_timeout_s=_int(env, "CITYPAY_DB_ACQUIRE_TIMEOUT_S", 5),
+            metrics_allow=_networks(env, "CITYPAY_METRICS_ALLOW", "127.0.0.0/8,::1"),
             session_hours=_int(env, "CITYPAY_SESSION_HOURS", 12),
             login_max_failures_per_account=_int(env, "CITYPAY_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),
             login_max_failures_per_address=_int(env, "CITYPAY_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
@@ -71,6 +106,7 @@ class Settings:
             expiry_service_fee_minutes=_int(env, "CITYPAY_EXPIRY_SERVICE_FEE_MINUTES", 24 * 60),
             expiry_parking_minutes=_int(env, "CITYPAY_EXPIRY_PARKING_MINUTES", 15),
             demo=env.get("CITYPAY_DEMO", "0") in ("1", "true", "yes"),
+            audit_checkpoint_minutes=_int(env, "CITYPAY_AUDIT_CHECKPOINT_MINUTES", 10),
             banksim_url=env.get("CITYPAY_BANKSIM_URL") or None,
             trusted_proxies=tuple(
                 p.strip() for p in env.get("CITYPAY_TRUSTED_PROXIES", "").split(",") if p.strip()

@@ -1,5 +1,8 @@
 """Bank profiles and their keys (admin): public keys for citypay-bank-v1, HMAC secrets (stored encrypted) for
-VNPay and payOS; two active keys at once for rotation, older ones retired."""
+VNPay and payOS; two active keys at once for rotation, older ones retired.
+
+A profile is created inactive and can be activated only while it has an active key (the database refuses
+otherwise); a profile whose last key was retired refuses every callback until a new key is added."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Literal
 
 import asyncpg
 from aiohttp import web
+from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, staff
@@ -25,7 +29,7 @@ from core.keys import AppKeys
 from core.pages import render_html, run_form_action
 from core.pii import encrypt_pii
 from payments.banks import load_bank_public_key
-from payments.banks.event import CallbackRejected
+from payments.banks.event import MIN_SECRET_CHARS, CallbackRejected
 from payments.callbacks import SECRET_CONTEXT
 
 routes = Routes(tags=("bank-profiles",))
@@ -37,6 +41,12 @@ map_constraint(
 )
 map_constraint("bank_keys_two_active", Conflict, "key_id", "the bank already has two active keys; retire one")
 map_constraint("bank_profiles_bin_fkey", ValidationFailed, "bin", "unknown bank BIN")
+map_constraint(
+    "bank_profiles_active_needs_key",
+    Conflict,
+    "active",
+    "a bank profile can be active only with an active key or secret: add one first",
+)
 map_constraint(
     "bank_profiles_gateway_account",
     ValidationFailed,
@@ -62,7 +72,7 @@ class BankKeyIn(BaseModel):
     public_key_pem: str | None = Field(default=None, max_length=4000, description="Ed25519 or RSA public key")
     secret: str | None = Field(
         default=None,
-        min_length=16,
+        min_length=MIN_SECRET_CHARS,
         max_length=256,
         description="HMAC secret for VNPay/payOS; stored encrypted, never shown again",
     )
@@ -130,6 +140,9 @@ async def add_bank_key(
                 raise ValidationFailed(
                     exc.detail or "not a usable public key", field="public_key_pem"
                 ) from None
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+                # A PEM that does not parse, RSA under 2048 bits, EC or DSA keys: bad input, not a 500.
+                raise ValidationFailed(_key_problem(exc), field="public_key_pem") from None
             kind = "ed25519" if type(key).__name__.startswith("Ed25519") else "rsa-pss-sha256"
             pem, secret = body.public_key_pem, None
         else:
@@ -151,6 +164,34 @@ async def add_bank_key(
             action="bank_key.add",
             subject=f"bank:{bank_code}",
             after={"key_id": body.key_id, "kind": kind},
+        )
+
+
+def _key_problem(exc: Exception) -> str:
+    text = str(exc)
+    if "Ed25519 or RSA" in text:
+        return "bank keys must be Ed25519, or RSA of 2048 to 4096 bits"
+    return "not a PEM public key (-----BEGIN PUBLIC KEY-----, Ed25519 or RSA 2048–4096 bits)"
+
+
+async def set_bank_profile_active(
+    conn: asyncpg.Connection, bank_code: str, active: bool, *, actor: str
+) -> None:
+    """Turn a profile on (only with an active key: the database checks) or off (it then answers 404)."""
+    async with conn.transaction():
+        before = await conn.fetchval("SELECT active FROM bank_profiles WHERE code = $1 FOR UPDATE", bank_code)
+        if before is None:
+            raise NotFound("no such bank profile", field="bank_code")
+        if before == active:
+            return
+        await conn.execute("UPDATE bank_profiles SET active = $2 WHERE code = $1", bank_code, active)
+        await record_audit(
+            conn,
+            actor=actor,
+            action="bank_profile.activate" if active else "bank_profile.deactivate",
+            subject=f"bank:{bank_code}",
+            before={"active": before},
+            after={"active": active},
         )
 
 
@@ -261,6 +302,34 @@ async def retire_key(request: web.Request) -> web.Response:
         return web.json_response((await _profile_json(conn, code))[0])
 
 
+@routes.post(
+    "/api/v1/admin/bank-profiles/{bank_code:[a-z0-9][a-z0-9-]{1,30}}/activate",
+    access=ADMIN,
+    summary="Activate a bank profile (it needs an active key)",
+    response=BankProfileOut,
+    responses={409: "No active key"},
+)
+async def activate_profile(request: web.Request) -> web.Response:
+    return await _set_active(request, True)
+
+
+@routes.post(
+    "/api/v1/admin/bank-profiles/{bank_code:[a-z0-9][a-z0-9-]{1,30}}/deactivate",
+    access=ADMIN,
+    summary="Deactivate a bank profile (its callbacks are then refused)",
+    response=BankProfileOut,
+)
+async def deactivate_profile(request: web.Request) -> web.Response:
+    return await _set_active(request, False)
+
+
+async def _set_active(request: web.Request, active: bool) -> web.Response:
+    code = request.match_info["bank_code"]
+    async with request.app[POOL].acquire() as conn:
+        await set_bank_profile_active(conn, code, active, actor=principal_of(request).actor)
+        return web.json_response((await _profile_json(conn, code))[0])
+
+
 # Admin page -------------------------------------------------------------------------------------------------
 
 register_messages(
@@ -282,6 +351,16 @@ register_messages(
         "banks.merchant_code": ("Mã website (VNPay TmnCode)", "Merchant code (VNPay TmnCode)"),
         "banks.tolerance": ("Dung sai thời gian (giây)", "Timestamp tolerance (s)"),
         "banks.saved": ("Đã lưu.", "Saved."),
+        "banks.inactive": (
+            "Chưa kích hoạt: mọi thông báo từ ngân hàng này bị từ chối.",
+            "Inactive: every callback from this bank is refused.",
+        ),
+        "banks.no_key": (
+            "Không có khóa đang dùng: mọi thông báo bị từ chối.",
+            "No active key: every callback is refused.",
+        ),
+        "banks.activate": ("Kích hoạt", "Activate"),
+        "banks.deactivate": ("Ngừng kích hoạt", "Deactivate"),
         "link.banks": ("Ngân hàng và khóa", "Banks and keys"),
     }
 )
@@ -382,6 +461,26 @@ async def banks_retire_key_form(request: web.Request) -> web.Response:
             conn,
             request.match_info["bank_code"],
             request.match_info["key_id"],
+            actor=principal_of(request).actor,
+        )
+
+    return await _run_form(request, action)
+
+
+@routes.post(
+    "/admin/banks/{bank_code:[a-z0-9][a-z0-9-]{1,30}}/{change:activate|deactivate}",
+    access=ADMIN,
+    summary="Activate or deactivate a bank profile (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def banks_activation_form(request: web.Request) -> web.Response:
+    async def action(conn, _form):
+        await set_bank_profile_active(
+            conn,
+            request.match_info["bank_code"],
+            request.match_info["change"] == "activate",
             actor=principal_of(request).actor,
         )
 

@@ -6,18 +6,27 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.api import PUBLIC, Routes
-from core.appkeys import KEYS, POOL
-from payments.callbacks import MAX_CALLBACK_BYTES, handle_callback
+from core.appkeys import KEYS, POOL, SETTINGS
+from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, handle_callback
 
 routes = Routes(tags=("bank-callbacks",))
 _BANK_CODE = "{bank_code:[a-z0-9][a-z0-9-]{1,30}}"
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however it arrives (TCP segments, chunks), up to limit + 1 bytes: one byte more than
+    allowed is enough to refuse it as too large, and we never buffer more than that."""
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
 async def _receive(request: web.Request) -> web.Response:
-    try:
-        raw = await request.content.read(MAX_CALLBACK_BYTES + 1)
-    except web.HTTPRequestEntityTooLarge:
-        raw = b"x" * (MAX_CALLBACK_BYTES + 1)  # handled as too_large below, with the bank's answer format
+    raw = await read_body(request, MAX_CALLBACK_BYTES)
     reply = await handle_callback(
         request.app[POOL],
         request.app[KEYS],
@@ -29,6 +38,7 @@ async def _receive(request: web.Request) -> web.Response:
         query_string=request.query_string,
         raw_body=raw,
         remote=request.remote,
+        policy=CallbackPolicy.from_settings(request.app[SETTINGS]),
     )
     return web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.headers

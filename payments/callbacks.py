@@ -4,22 +4,32 @@ Order matters: verification happens before anything is written (a rejected callb
 leaves one security log line); an accepted callback is stored raw in the inbox and committed before
 processing, so a failure while settling loses nothing (the bank retries; `reprocess_inbox` also picks it up).
 Settlement and the inbox update commit together, and only then do we answer success.
+
+What "verified" includes besides the signature: the profile has an active key (an empty key would verify
+anything), the booking time is near the callback's arrival, and the credited account is one the city holds
+at that bank. A byte-identical replay adds no inbox row (the delivery is counted on the stored one); the same
+transaction id with other content is a conflict for finance, and the first booking stands.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
 
+from core.db import database_unavailable
 from core.keys import AppKeys
-from core.pii import decrypt_bytes, decrypt_pii, encrypt_bytes
+from core.pii import decrypt_bytes, decrypt_pii, encrypt_bytes, mask_account
+from core.settings import Settings
 from payments.banks import (
     HTTP_STATUS_BY_REASON,
     PAYOS_WEBHOOK_ACK,
@@ -37,24 +47,30 @@ from payments.banks import (
     verify_vnpay,
     vnpay_ipn_answer,
 )
-from payments.banks.citypay_v1 import ACCEPTED, DUPLICATE, REJECTED
+from payments.banks.citypay_v1 import ACCEPTED, DUPLICATE, REJECTED, RETRY
 from payments.banks.event import (
     MALFORMED,
     MALFORMED_JSON,
+    NO_ACTIVE_KEY,
     NOT_A_CREDIT,
     SIGNATURE_REASONS,
+    TEMPORARILY_UNAVAILABLE,
     TOO_LARGE,
+    UNKNOWN_ACCOUNT,
     UNKNOWN_BANK,
     UNSUPPORTED_MEDIA_TYPE,
 )
 from payments.receipts import key_id as city_key_id
-from payments.settlement import Settlement, settle_credit
+from payments.reference import find_reference_in_narrative
+from payments.settlement import DEFAULT_LATE_TOLERANCE, Settlement, first_outcome, settle_credit
 
 security_log = structlog.get_logger("citypay.security")
 log = structlog.get_logger("citypay.callbacks")
 MAX_CALLBACK_BYTES = 64 * 1024
 RAW_BODY_CONTEXT = "callback_inbox.raw_body"
+QUERY_CONTEXT = "callback_inbox.query"
 SECRET_CONTEXT = "bank_key.secret"  # noqa: S105 (an AES-GCM context label)
+_REPLAY_CONTEXT = b"callback_inbox.body_hash"
 # Headers worth keeping with the raw body: enough to re-verify later, nothing that authenticates us.
 _KEPT_HEADERS = (
     "content-type",
@@ -63,6 +79,33 @@ _KEPT_HEADERS = (
     "x-citypay-signature",
     "user-agent",
 )
+# Where each scheme carries the booking time, so a refusal names the field the bank knows.
+_BOOKING_FIELD = {"vnpay": "vnp_PayDate", "payos": "data.transactionDateTime"}
+_RETRY_AFTER_S = 5
+# The scheme of each bank seen by this process: only to shape the "retry" answer when the database is down.
+_known_schemes: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """The limits a callback is judged by (from Settings; the defaults are the documented ones)."""
+
+    sanity_cap: int = 50_000_000_000  # đồng; above it a credit is held for finance, never revenue
+    booking_window: timedelta = timedelta(hours=48)  # how old a booking may be when its callback arrives
+    late_tolerance: timedelta = DEFAULT_LATE_TOLERANCE
+    max_attempts: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallbackPolicy:
+        return cls(
+            sanity_cap=settings.inbound_sanity_cap,
+            booking_window=timedelta(hours=settings.callback_booking_window_hours),
+            late_tolerance=timedelta(seconds=settings.late_tolerance_s),
+            max_attempts=settings.callback_max_attempts,
+        )
+
+
+DEFAULT_POLICY = CallbackPolicy()
 
 
 @dataclass
@@ -75,6 +118,10 @@ class BankProfile:
     merchant_code: str | None
     public_keys: dict[str, Any] = field(default_factory=dict)
     secrets: list[bytes] = field(default_factory=list)
+
+    @property
+    def has_active_key(self) -> bool:
+        return bool(self.public_keys or self.secrets)
 
 
 @dataclass(frozen=True)
@@ -113,14 +160,29 @@ async def load_bank_profile(conn: asyncpg.Connection, keys: AppKeys, code: str) 
         row["credited_account"],
         row["merchant_code"],
     )
+    _known_schemes[profile.code] = profile.scheme
     for k in rows:
         if k["key_id"] is None:
             continue
         if k["kind"] == "hmac":
-            profile.secrets.append(decrypt_pii(keys, k["secret_encrypted"], context=SECRET_CONTEXT).encode())
+            secret = decrypt_pii(keys, k["secret_encrypted"], context=SECRET_CONTEXT).encode()
+            if secret:  # an empty secret is no key at all
+                profile.secrets.append(secret)
         else:
             profile.public_keys[k["key_id"]] = _public_key(k["public_key_pem"])
     return profile
+
+
+def _first_verified(verify, secrets: list[bytes]) -> None:
+    """Two secrets may be active during rotation: the callback verifies if either one signed it."""
+    last: CallbackRejected | None = None
+    for secret in secrets:
+        try:
+            verify(secret)
+            return
+        except CallbackRejected as exc:
+            last = exc
+    raise last or CallbackRejected(NO_ACTIVE_KEY, "the profile has no active key")
 
 
 def _verify_and_parse(
@@ -133,25 +195,12 @@ def _verify_and_parse(
     now: datetime,
 ) -> BankCredit:
     """The scheme's own checks; raises CallbackRejected. Nothing is parsed before the signature verifies."""
+    if not profile.has_active_key:  # for every scheme, before any scheme code runs
+        raise CallbackRejected(NO_ACTIVE_KEY, "the profile has no active key")
     if profile.scheme == "vnpay":
         params = dict(query)
-        last: CallbackRejected | None = None
-        for secret in profile.secrets or [b""]:  # two secrets may be active during rotation
-            try:
-                verify_vnpay(params, secret)
-                last = None
-                break
-            except CallbackRejected as exc:
-                last = exc
-        if last is not None:
-            raise last
-        return parse_vnpay_ipn(
-            params,
-            bank_code=profile.code,
-            tmn_code=profile.merchant_code or "",
-            credited_bin=profile.bin,
-            credited_account=profile.credited_account or "",
-        )
+        _first_verified(lambda secret: verify_vnpay(params, secret), profile.secrets)
+        return _parse_vnpay(profile, params)
     if content_type != "application/json":
         raise CallbackRejected(UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
     if profile.scheme == "payos":
@@ -161,23 +210,76 @@ def _verify_and_parse(
             raise CallbackRejected(MALFORMED_JSON, "body is not JSON") from None
         if not isinstance(body, dict):
             raise CallbackRejected(MALFORMED, "body must be an object")
-        last = None
-        for secret in profile.secrets or [b""]:
-            try:
-                verify_payos(body, secret.decode())
-                last = None
-                break
-            except CallbackRejected as exc:
-                last = exc
-        if last is not None:
-            raise last
+        _first_verified(lambda secret: verify_payos(body, secret.decode()), profile.secrets)
         return parse_payos_webhook(body, bank_code=profile.code, credited_bin=profile.bin)
+    if profile.scheme != "citypay-bank-v1":
+        raise CallbackRejected(NO_ACTIVE_KEY, f"no verifier for scheme {profile.scheme!r}")
     verify_v1(profile.public_keys, headers, raw_body, now, profile.tolerance_s)
     return parse_v1_body(raw_body, bank_code=profile.code)
 
 
+def _parse_vnpay(profile: BankProfile, params: Mapping[str, str]) -> BankCredit:
+    return parse_vnpay_ipn(
+        params,
+        bank_code=profile.code,
+        tmn_code=profile.merchant_code or "",
+        credited_bin=profile.bin,
+        credited_account=profile.credited_account or "",
+    )
+
+
+def check_booking_time(profile: BankProfile, credit: BankCredit, received_at: datetime, window: timedelta):
+    """A booking must lie between `window` before the callback's arrival and the profile's clock tolerance
+    after it. Extreme dates (year 1, year 9999, odd offsets) are refused here instead of overflowing later,
+    and no callback can book into a far-away business day."""
+    name = _BOOKING_FIELD.get(profile.scheme, "booked_at")
+    booked = credit.booked_at
+    if not 2000 <= booked.year <= 2100:
+        raise CallbackRejected(MALFORMED, "booking time out of range", field=name)
+    try:
+        earliest = received_at - window
+        latest = received_at + timedelta(seconds=profile.tolerance_s)
+        inside = earliest <= booked <= latest
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise CallbackRejected(
+            MALFORMED,
+            f"booking time must be within {window} before arrival, and not in the future",
+            field=name,
+        )
+
+
+async def _check_credited_account(conn: asyncpg.Connection, profile: BankProfile, credit: BankCredit) -> None:
+    """The credited account must be a city collection account held at this bank. Ledger accounts are never
+    made from callback data; a credit to another city account goes to suspense in settlement."""
+    known = credit.credited_bin == profile.bin and await conn.fetchval(
+        "SELECT true FROM collection_accounts WHERE bin = $1 AND account_number = $2",
+        credit.credited_bin,
+        credit.credited_account,
+    )
+    if not known:
+        field_name = (
+            "credited_account" if profile.scheme == "citypay-bank-v1" else "bank_profile.credited_account"
+        )
+        raise CallbackRejected(UNKNOWN_ACCOUNT, "not a city account at this bank", field=field_name)
+
+
+def _replay_hash(keys: AppKeys, method: str, query: str, raw_body: bytes) -> str:
+    # Keyed, so the stored hash confirms nothing about a guessed body.
+    msg = _REPLAY_CONTEXT + b"\x00" + method.encode() + b"\x00" + query.encode() + b"\x00" + raw_body
+    return hmac.new(keys.lookup_key, msg, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredCallback:
+    id: int
+    first_delivery: bool
+    status: str
+
+
 async def _store_raw(
-    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
     keys: AppKeys,
     profile: BankProfile,
     *,
@@ -188,51 +290,152 @@ async def _store_raw(
     raw_body: bytes,
     bank_txn_id: str | None,
     status: str = "received",
-) -> int:
+) -> StoredCallback:
+    """Store the callback encrypted, or count one more delivery on the stored byte-identical one."""
     kept = {k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
-    return await pool.fetchval(
-        """INSERT INTO callback_inbox (bank_code, method, content_type, headers, query, raw_body, bank_txn_id,
-               status, processed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $8 = 'ignored' THEN now() END) RETURNING id""",
+    row = await conn.fetchrow(
+        """INSERT INTO callback_inbox (bank_code, method, content_type, headers, query, query_encrypted,
+               raw_body, bank_txn_id, status, processed_at, body_hash, next_attempt_at)
+           VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, CASE WHEN $8 = 'ignored' THEN now() END, $9,
+                   now() + interval '60 seconds')
+           ON CONFLICT (bank_code, body_hash) DO UPDATE
+               SET deliveries = callback_inbox.deliveries + 1, last_delivery_at = now()
+           RETURNING id, deliveries = 1 AS first_delivery, status""",
         profile.code,
         method,
         content_type,
         kept,
-        query,
+        encrypt_bytes(keys, query.encode(), context=QUERY_CONTEXT) if query else None,
         encrypt_bytes(keys, raw_body, context=RAW_BODY_CONTEXT),
         bank_txn_id,
         status,
+        _replay_hash(keys, method, query, raw_body),
     )
+    return StoredCallback(row["id"], row["first_delivery"], row["status"])
+
+
+def _differences(first: asyncpg.Record, credit: BankCredit) -> dict[str, dict[str, Any]]:
+    """What a second report of the same transaction says differently (non-personal fields only)."""
+    pairs = {
+        "amount": (first["amount"], credit.amount),
+        "credited_bin": (first["credited_bin"], credit.credited_bin),
+        "credited_account": (
+            mask_account(first["credited_account"]),
+            mask_account(credit.credited_account),
+        ),
+        "reference": (
+            find_reference_in_narrative(first["narrative"]),
+            find_reference_in_narrative(credit.narrative),
+        ),
+        "booked_at": (first["booked_at"].isoformat(), credit.booked_at.astimezone(UTC).isoformat()),
+    }
+    if first["credited_account"] != credit.credited_account:  # masks may hide a difference
+        pairs["credited_account"] = (pairs["credited_account"][0], pairs["credited_account"][1] + " (≠)")
+    if first["booked_at"] == credit.booked_at:
+        del pairs["booked_at"]
+    return {name: {"first": a, "now": b} for name, (a, b) in pairs.items() if a != b}
 
 
 async def process_inbox_row(
-    pool: asyncpg.Pool, keys: AppKeys, inbox_id: int, credit: BankCredit, now: datetime
+    pool: asyncpg.Pool,
+    keys: AppKeys,
+    inbox_id: int,
+    credit: BankCredit,
+    now: datetime,
+    policy: CallbackPolicy = DEFAULT_POLICY,
 ) -> Settlement:
-    """Settle and mark the inbox row processed, in one transaction."""
+    """Settle and mark the inbox row processed, in one transaction. A row already finished (a concurrent
+    replay got there first) is left as it is."""
     async with pool.acquire() as conn, conn.transaction():
-        settlement = await settle_credit(conn, keys, credit, now=now)
+        settlement = await settle_credit(
+            conn,
+            keys,
+            credit,
+            now=now,
+            sanity_cap=policy.sanity_cap,
+            late_tolerance=policy.late_tolerance,
+        )
+        status = "processed"
         if settlement.duplicate:
-            first_amount = await conn.fetchval(
-                "SELECT amount FROM payments_received WHERE id = $1", settlement.payment_id
+            first = await conn.fetchrow(
+                "SELECT * FROM payments_received WHERE id = $1", settlement.payment_id
             )
-            if first_amount != credit.amount:
-                # Same bank transaction id, different content: keep the first booking, flag for finance.
+            differences = _differences(first, credit)
+            if differences:
+                # Same bank transaction id, different content: keep the first booking, show it to finance.
+                status = "conflict"
+                await conn.execute(
+                    """INSERT INTO callback_conflicts
+                           (bank_code, bank_txn_id, inbox_id, payment_id, differences)
+                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (inbox_id) DO NOTHING""",
+                    credit.bank_code,
+                    credit.bank_txn_id,
+                    inbox_id,
+                    settlement.payment_id,
+                    differences,
+                )
                 log.warning(
-                    "duplicate_txn_with_different_amount",
+                    "callback_conflict",
                     bank_code=credit.bank_code,
                     bank_txn_id=credit.bank_txn_id,
-                    first=first_amount,
-                    now_claimed=credit.amount,
+                    fields=sorted(differences),
                 )
         await conn.execute(
-            """UPDATE callback_inbox SET status = 'processed', outcome = $2, payment_id = $3,
-                   attempts = attempts + 1, processed_at = now(), last_error = NULL
-             WHERE id = $1""",
+            """UPDATE callback_inbox SET status = $2, outcome = $3, payment_id = $4,
+                   attempts = attempts + 1, processed_at = now(), last_error = NULL, next_attempt_at = NULL
+             WHERE id = $1 AND status IN ('received', 'failed')""",
             inbox_id,
+            status,
             ("duplicate:" if settlement.duplicate else "") + settlement.outcome,
             settlement.payment_id,
         )
     return settlement
+
+
+async def _record_failure(
+    pool: asyncpg.Pool, inbox_id: int, error: str, policy: CallbackPolicy, *, final: bool = False
+) -> None:
+    """One more failed attempt; after `max_attempts` (or a failure retrying cannot fix) the row becomes a
+    visible exception for finance instead of being retried for ever."""
+    # 10 s, 20 s, 40 s … up to an hour, ±20 % jitter so a batch of stuck rows does not retry in step.
+    await pool.execute(
+        """UPDATE callback_inbox SET attempts = attempts + 1, last_error = $2,
+               status = CASE WHEN $4 OR attempts + 1 >= $3 THEN 'failed' ELSE status END,
+               next_attempt_at = now() + make_interval(
+                   secs => least(10 * power(2, attempts), 3600) * (0.8 + random() * 0.4))
+         WHERE id = $1 AND status = 'received'""",
+        inbox_id,
+        error[:500],
+        policy.max_attempts,
+        final,
+    )
+
+
+def _vnpay_code(settlement: Settlement) -> VnpayRspCode:
+    """VNPay's IPN rules, applied after booking: money we booked is never answered with an error."""
+    if settlement.duplicate:
+        return VnpayRspCode.ORDER_ALREADY_CONFIRMED
+    return {
+        "settled": VnpayRspCode.CONFIRM_SUCCESS,
+        "overpaid": VnpayRspCode.CONFIRM_SUCCESS,
+        "underpaid": VnpayRspCode.INVALID_AMOUNT,
+        "over_cap": VnpayRspCode.INVALID_AMOUNT,
+        "unknown_reference": VnpayRspCode.ORDER_NOT_FOUND,
+    }.get(settlement.outcome, VnpayRspCode.ORDER_ALREADY_CONFIRMED)
+
+
+def _retry_reply(scheme: str, keys: AppKeys, now: datetime) -> CallbackReply:
+    """Nothing was stored: ask the bank to send it again, in its own protocol's words."""
+    retry_after = {"Retry-After": str(_RETRY_AFTER_S)}
+    if scheme == "vnpay":  # VNPay retries an IPN until it hears 00 or 02
+        return CallbackReply(200, json.dumps(vnpay_ipn_answer(VnpayRspCode.UNKNOWN_ERROR)).encode())
+    if scheme == "payos":
+        return CallbackReply(
+            503, json.dumps({"success": False, "reason": "retry"}).encode(), headers=retry_after
+        )
+    answer = CallbackAnswer(RETRY, reason=TEMPORARILY_UNAVAILABLE)
+    headers, body = sign_answer(keys.signing_key, city_key_id(keys), answer, now=now)
+    return CallbackReply(answer.http_status, body, headers={**headers, **retry_after})
 
 
 def _answer(
@@ -246,6 +449,8 @@ def _answer(
     credit: BankCredit | None = None,
 ) -> CallbackReply:
     scheme = profile.scheme if profile else "citypay-bank-v1"
+    if failed:
+        return _retry_reply(scheme, keys, now)
     if scheme == "vnpay":
         if rejected is not None:
             code = (
@@ -255,33 +460,16 @@ def _answer(
                 if rejected.reason == NOT_A_CREDIT
                 else VnpayRspCode.UNKNOWN_ERROR
             )
-        elif failed:
-            code = VnpayRspCode.UNKNOWN_ERROR
         else:
             assert settlement is not None
-            code = (
-                VnpayRspCode.ORDER_ALREADY_CONFIRMED
-                if settlement.duplicate
-                else {
-                    "settled": VnpayRspCode.CONFIRM_SUCCESS,
-                    "overpaid": VnpayRspCode.CONFIRM_SUCCESS,
-                    "underpaid": VnpayRspCode.INVALID_AMOUNT,
-                    "unknown_reference": VnpayRspCode.ORDER_NOT_FOUND,
-                }.get(settlement.outcome, VnpayRspCode.ORDER_ALREADY_CONFIRMED)
-            )
+            code = _vnpay_code(settlement)
         return CallbackReply(200, json.dumps(vnpay_ipn_answer(code)).encode())
     if scheme == "payos":
         if rejected is not None and rejected.reason != NOT_A_CREDIT:
             body = {"success": False, "reason": rejected.reason, "field": rejected.field}
             return CallbackReply(HTTP_STATUS_BY_REASON.get(rejected.reason, 400), json.dumps(body).encode())
-        if failed:
-            return CallbackReply(
-                503, json.dumps({"success": False, "reason": "retry"}).encode(), headers={"Retry-After": "5"}
-            )
         return CallbackReply(200, json.dumps(PAYOS_WEBHOOK_ACK).encode())
     # citypay-bank-v1: every answer is signed with the city's key, rejections included.
-    if failed:
-        return CallbackReply(503, b'{"status":"retry"}', headers={"Retry-After": "5"})
     if rejected is not None and rejected.reason == NOT_A_CREDIT:
         answer = CallbackAnswer(ACCEPTED, bank_txn_id=credit.bank_txn_id if credit else None)
     elif rejected is not None:
@@ -308,67 +496,110 @@ async def handle_callback(
     raw_body: bytes,
     remote: str | None,
     now: datetime | None = None,
+    policy: CallbackPolicy = DEFAULT_POLICY,
 ) -> CallbackReply:
     now = now or datetime.now(UTC)
+    try:
+        return await _handle(
+            pool,
+            keys,
+            bank_code=bank_code,
+            method=method,
+            content_type=content_type,
+            headers=headers,
+            query=query,
+            query_string=query_string,
+            raw_body=raw_body,
+            remote=remote,
+            now=now,
+            policy=policy,
+        )
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # The pool logged the outage (once, not per request); the bank just hears "retry".
+        return _retry_reply(_known_schemes.get(bank_code, "citypay-bank-v1"), keys, now)
+
+
+async def _handle(
+    pool: asyncpg.Pool,
+    keys: AppKeys,
+    *,
+    bank_code: str,
+    method: str,
+    content_type: str,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    query_string: str,
+    raw_body: bytes,
+    remote: str | None,
+    now: datetime,
+    policy: CallbackPolicy,
+) -> CallbackReply:
     async with pool.acquire() as conn:
         profile = await load_bank_profile(conn, keys, bank_code)
-    try:
-        if profile is None:
-            raise CallbackRejected(UNKNOWN_BANK, "no active bank profile with this code")
-        if len(raw_body) > MAX_CALLBACK_BYTES:
-            raise CallbackRejected(TOO_LARGE, f"at most {MAX_CALLBACK_BYTES} bytes")
-        credit = _verify_and_parse(
-            profile, content_type=content_type, headers=headers, query=query, raw_body=raw_body, now=now
-        )
-    except CallbackRejected as exc:
-        if exc.reason == NOT_A_CREDIT and profile is not None:
-            # A valid notice of a failed payment: kept for the record, books nothing.
-            await _store_raw(
-                pool,
-                keys,
-                profile,
-                method=method,
-                content_type=content_type,
-                headers=headers,
-                query=query_string,
-                raw_body=raw_body,
-                bank_txn_id=None,
-                status="ignored",
+        try:
+            if profile is None:
+                raise CallbackRejected(UNKNOWN_BANK, "no active bank profile with this code")
+            if len(raw_body) > MAX_CALLBACK_BYTES:
+                raise CallbackRejected(TOO_LARGE, f"at most {MAX_CALLBACK_BYTES} bytes")
+            credit = _verify_and_parse(
+                profile, content_type=content_type, headers=headers, query=query, raw_body=raw_body, now=now
             )
-            return _answer(profile, keys, rejected=exc, now=now)
-        # No secrets, no body: the reason, the field and who sent it.
-        security_log.warning(
-            "callback_rejected",
-            bank_code=bank_code,
-            reason=exc.reason,
-            field=exc.field,
-            remote=remote,
-            body_bytes=len(raw_body),
+            check_booking_time(profile, credit, now, policy.booking_window)
+            await _check_credited_account(conn, profile, credit)
+        except CallbackRejected as exc:
+            if exc.reason == NOT_A_CREDIT and profile is not None:
+                # A valid notice of a failed payment: kept for the record (once), books nothing.
+                await _store_raw(
+                    conn,
+                    keys,
+                    profile,
+                    method=method,
+                    content_type=content_type,
+                    headers=headers,
+                    query=query_string,
+                    raw_body=raw_body,
+                    bank_txn_id=None,
+                    status="ignored",
+                )
+                return _answer(profile, keys, rejected=exc, now=now)
+            # No secrets, no body: the reason, the field and who sent it.
+            security_log.warning(
+                "callback_rejected",
+                bank_code=bank_code,
+                reason=exc.reason,
+                field=exc.field,
+                remote=remote,
+                body_bytes=len(raw_body),
+            )
+            reply = _answer(profile, keys, rejected=exc, now=now)
+            if profile is None:
+                return CallbackReply(404, reply.body, headers=reply.headers)
+            return reply
+        stored = await _store_raw(
+            conn,
+            keys,
+            profile,
+            method=method,
+            content_type=content_type,
+            headers=headers,
+            query=query_string,
+            raw_body=raw_body,
+            bank_txn_id=credit.bank_txn_id,
         )
-        reply = _answer(profile, keys, rejected=exc, now=now)
-        if profile is None:
-            return CallbackReply(404, reply.body, headers=reply.headers)
-        return reply
-    inbox_id = await _store_raw(
-        pool,
-        keys,
-        profile,
-        method=method,
-        content_type=content_type,
-        headers=headers,
-        query=query_string,
-        raw_body=raw_body,
-        bank_txn_id=credit.bank_txn_id,
-    )
+        if not stored.first_delivery and stored.status in ("processed", "conflict"):
+            # A byte-identical replay of a finished callback: counted, answered with the first outcome.
+            first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
+            if first is not None:
+                return _answer(profile, keys, settlement=first, credit=credit, now=now)
     try:
-        settlement = await process_inbox_row(pool, keys, inbox_id, credit, now)
+        settlement = await process_inbox_row(pool, keys, stored.id, credit, now, policy)
     except Exception as exc:  # stays in the inbox as 'received'; the bank's retry or the sweeper finishes it
-        log.exception("callback_processing_failed", inbox_id=inbox_id, bank_code=bank_code)
-        await pool.execute(
-            "UPDATE callback_inbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-            inbox_id,
-            f"{type(exc).__name__}: {exc}"[:500],
-        )
+        if database_unavailable(exc):
+            raise
+        log.exception("callback_processing_failed", inbox_id=stored.id, bank_code=bank_code)
+        await _record_failure(pool, stored.id, f"{type(exc).__name__}: {exc}", policy)
         return _answer(profile, keys, failed=True, now=now)
     log.info(
         "callback_settled",
@@ -382,15 +613,24 @@ async def handle_callback(
 
 
 async def reprocess_inbox(
-    pool: asyncpg.Pool, keys: AppKeys, *, older_than_s: int = 60, limit: int = 100
+    pool: asyncpg.Pool,
+    keys: AppKeys,
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+    policy: CallbackPolicy = DEFAULT_POLICY,
 ) -> int:
     """Finish callbacks stored but not processed (the process died, or settling failed). Re-verification is
-    not needed: they were verified before being stored."""
+    not needed: they were verified before being stored. A row is due at its `next_attempt_at` (a minute after
+    arrival, then backing off after each failure), rows are taken in that order, and a row that keeps failing
+    ends as 'failed' for finance, so a poison row never starves the others. Settlement is judged as of the
+    row's arrival, not of now."""
     rows = await pool.fetch(
-        """SELECT i.*, p.scheme FROM callback_inbox i JOIN bank_profiles p ON p.code = i.bank_code
-            WHERE i.status = 'received' AND i.received_at < now() - make_interval(secs => $1)
-            ORDER BY i.id LIMIT $2""",
-        older_than_s,
+        """SELECT i.* FROM callback_inbox i
+            WHERE i.status = 'received'
+              AND coalesce(i.next_attempt_at, i.received_at + interval '60 seconds') <= $1
+            ORDER BY i.next_attempt_at NULLS FIRST, i.id LIMIT $2""",
+        now or datetime.now(UTC),
         limit,
     )
     done = 0
@@ -398,31 +638,31 @@ async def reprocess_inbox(
         async with pool.acquire() as conn:
             profile = await load_bank_profile(conn, keys, row["bank_code"])
         if profile is None:
+            await _record_failure(pool, row["id"], "bank profile inactive", policy)
             continue
         try:
-            credit = _reparse(profile, row, decrypt_bytes(keys, row["raw_body"], context=RAW_BODY_CONTEXT))
-            await process_inbox_row(pool, keys, row["id"], credit, datetime.now(UTC))
+            credit = _reparse(profile, keys, row)
+            check_booking_time(profile, credit, row["received_at"], policy.booking_window)
+        except CallbackRejected as exc:  # stored before today's checks: retrying cannot fix it
+            await _record_failure(pool, row["id"], f"{exc.reason}: {exc.field}", policy, final=True)
+            continue
+        try:
+            await process_inbox_row(pool, keys, row["id"], credit, row["received_at"], policy)
             done += 1
         except Exception as exc:
-            await pool.execute(
-                "UPDATE callback_inbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-                row["id"],
-                f"{type(exc).__name__}: {exc}"[:500],
-            )
+            if database_unavailable(exc):
+                raise
+            await _record_failure(pool, row["id"], f"{type(exc).__name__}: {exc}", policy)
     return done
 
 
-def _reparse(profile: BankProfile, row: asyncpg.Record, raw: bytes) -> BankCredit:
-    from urllib.parse import parse_qsl
-
+def _reparse(profile: BankProfile, keys: AppKeys, row: asyncpg.Record) -> BankCredit:
     if profile.scheme == "vnpay":
-        return parse_vnpay_ipn(
-            dict(parse_qsl(row["query"])),
-            bank_code=profile.code,
-            tmn_code=profile.merchant_code or "",
-            credited_bin=profile.bin,
-            credited_account=profile.credited_account or "",
-        )
+        query = row["query"]
+        if row["query_encrypted"]:
+            query = decrypt_bytes(keys, row["query_encrypted"], context=QUERY_CONTEXT).decode()
+        return _parse_vnpay(profile, dict(parse_qsl(query)))
+    raw = decrypt_bytes(keys, row["raw_body"], context=RAW_BODY_CONTEXT)
     if profile.scheme == "payos":
         return parse_payos_webhook(json.loads(raw), bank_code=profile.code, credited_bin=profile.bin)
     return parse_v1_body(raw, bank_code=profile.code)

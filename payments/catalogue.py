@@ -29,7 +29,15 @@ BIN = r"^[0-9]{6}$"
 MAX_BIGINT = 2**63 - 1
 # Outcomes whose money the city holds for somebody: in suspense (late, cancelled, already paid, unknown)
 # or in refunds (the excess of an over-payment).
-REFUND_OUTCOMES = ("late", "cancelled", "already_paid", "unknown_reference", "overpaid")
+REFUND_OUTCOMES = (
+    "late",
+    "cancelled",
+    "already_paid",
+    "unknown_reference",
+    "over_cap",
+    "wrong_account",
+    "overpaid",
+)
 REQUEST_STATUSES = ("pending", "paid", "expired", "cancelled")
 
 map_constraint("fee_catalogue_pkey", Conflict, "code", "a fee with this code exists")
@@ -560,7 +568,7 @@ async def payment_requests_for_review(
     total = await conn.fetchval(f"SELECT count(*) FROM payment_requests {where}", *args)
     rows = await conn.fetch(
         f"""SELECT id, reference, kind, fee_code, purpose_vi, purpose_en, subsidy_amount, amount_due,
-                   amount_received, status, created_at, expires_at
+                   amount_received, status, created_at, expires_at, cancelled_by, cancel_reason
               FROM payment_requests {where}
              ORDER BY created_at DESC, id LIMIT $6""",
         *args,

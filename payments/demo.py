@@ -10,6 +10,8 @@ from core.demo_bank_key import DEMO_BANK_BIN, DEMO_BANK_CODE, ensure_demo_bank_k
 from core.keys import AppKeys
 from core.settings import Settings
 
+# Every page that shows the simulated bank shows this name: nobody may take it for a real bank.
+SIMULATED_BANK_NAME = "Ngân hàng mô phỏng (SIMULATED) – giả lập Vietcombank, không có tiền thật"
 # A made-up account at Vietcombank for the demo; the simulated bank plays it.
 DEMO_COLLECTION = ("hanoi-treasury", "970436", "0011001234567", "KHO BAC NHA NUOC HA NOI")
 DEMO_FEES = [
@@ -71,9 +73,9 @@ async def _register_simulated_bank(conn: asyncpg.Connection, settings: Settings)
     key_id, key = ensure_demo_bank_key(settings.var_dir)
     await conn.execute(
         """INSERT INTO bank_profiles (code, name, bin, scheme) VALUES ($1, $2, $3, 'citypay-bank-v1')
-           ON CONFLICT (code) DO NOTHING""",
+           ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name""",
         DEMO_BANK_CODE,
-        "Ngân hàng mô phỏng (Vietcombank)",
+        SIMULATED_BANK_NAME,
         DEMO_BANK_BIN,
     )
     known = await conn.fetchval(
@@ -90,6 +92,8 @@ async def _register_simulated_bank(conn: asyncpg.Connection, settings: Settings)
             key_id,
             public_key_pem(key),
         )
+    # Profiles start inactive and need an active key to be switched on (0005).
+    await conn.execute("UPDATE bank_profiles SET active = true WHERE code = $1", DEMO_BANK_CODE)
 
 
 async def load_payments_demo(conn: asyncpg.Connection, settings: Settings, keys: AppKeys) -> None:

@@ -2,23 +2,35 @@
 and the request's new state, in the caller's transaction. Every anomaly keeps the money traceable:
 
 exact → settled · less than due → held (liability:held), request stays pending until the rest arrives ·
-more → settled, excess to liability:refunds · after expiry/cancel/paid, or no known reference →
-liability:suspense for refund. A repeated (bank, transaction id) returns the first outcome and books nothing.
+more → settled, excess to liability:refunds · paid (by the bank's booking time) after expiry/cancel/paid, or
+no known reference → liability:suspense for refund · above the inbound sanity cap, or to a city account other
+than the request's → liability:suspense, held for finance, never settles anything. A repeated (bank,
+transaction id) returns the first outcome and books nothing.
+
+The journal memo carries no personal data; the narrative is stored encrypted, with a redacted copy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from core.keys import AppKeys
+from core.pii import encrypt_pii
 from payments.banks.event import BankCredit
 from payments.ledger import post_entry
+from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import settling_payments, store_receipt
 from payments.reference import find_reference_in_narrative
 from payments.requests import bank_account_path, business_date_of, notify_status
+
+DEFAULT_LATE_TOLERANCE = timedelta(minutes=5)
+# Outcomes that leave the money in suspense for finance: refund, or decide by hand.
+PARKED_OUTCOMES = frozenset(
+    {"late", "cancelled", "already_paid", "unknown_reference", "over_cap", "wrong_account"}
+)
 
 
 @dataclass(frozen=True)
@@ -31,11 +43,10 @@ class Settlement:
     duplicate: bool  # True when this bank transaction had been processed before
 
 
-async def _first_outcome(conn: asyncpg.Connection, credit: BankCredit) -> Settlement | None:
+async def first_outcome(conn: asyncpg.Connection, bank_code: str, bank_txn_id: str) -> Settlement | None:
+    """What became of a bank transaction the first time it was booked, or None if it never was."""
     row = await conn.fetchrow(
-        "SELECT * FROM payments_received WHERE bank_code = $1 AND bank_txn_id = $2",
-        credit.bank_code,
-        credit.bank_txn_id,
+        "SELECT * FROM payments_received WHERE bank_code = $1 AND bank_txn_id = $2", bank_code, bank_txn_id
     )
     if row is None:
         return None
@@ -43,11 +54,41 @@ async def _first_outcome(conn: asyncpg.Connection, credit: BankCredit) -> Settle
     return Settlement(row["outcome"], row["id"], row["entry_id"], request_id, row["reference"], True)
 
 
+async def _reopen_expired(conn: asyncpg.Connection, request: asyncpg.Record) -> bool:
+    """A request the sweeper expired although the citizen paid in time: take its subsidy back (it was given
+    back at expiry) and make it pending again, so the payment settles it. False when that cannot be done
+    honestly — money was held and already moved to suspense, or the subsidy budget is gone."""
+    if request["amount_received"]:
+        return False
+    if request["subsidy_amount"]:
+        taken = await conn.fetchval(
+            """UPDATE subsidy_programmes SET budget_used = budget_used + $2
+                WHERE code = $1 AND budget_used + $2 <= budget_cap RETURNING true""",
+            request["subsidy_code"],
+            request["subsidy_amount"],
+        )
+        if not taken:
+            return False
+    await conn.execute(
+        "UPDATE payment_requests SET status = 'pending', closed_at = NULL WHERE id = $1", request["id"]
+    )
+    return True
+
+
 async def settle_credit(
-    conn: asyncpg.Connection, keys: AppKeys, credit: BankCredit, *, now: datetime | None = None
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    credit: BankCredit,
+    *,
+    now: datetime | None = None,
+    sanity_cap: int | None = None,
+    late_tolerance: timedelta = DEFAULT_LATE_TOLERANCE,
 ) -> Settlement:
     """Book one bank credit. Must be called inside the transaction that also records the callback, so the
-    inbox row, the ledger entry and the request change commit together or not at all."""
+    inbox row, the ledger entry and the request change commit together or not at all.
+
+    Lateness is judged by the bank's booking time (plus `late_tolerance` for clocks), never by when the
+    callback arrived: a citizen who paid in time is settled even after an outage delayed the callback."""
     if not conn.is_in_transaction():
         raise RuntimeError("settle_credit runs inside the caller's transaction")
     now = now or datetime.now(UTC)
@@ -55,7 +96,7 @@ async def settle_credit(
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{credit.bank_code}:{credit.bank_txn_id}"
     )
-    first = await _first_outcome(conn, credit)
+    first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
     if first is not None:
         return first
 
@@ -74,14 +115,26 @@ async def settle_credit(
     refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
     if request is not None:
         refs |= {"payment_request": str(request["id"]), "reference": request["reference"]}
+    on_time = request is not None and credit.booked_at <= request["expires_at"] + late_tolerance
+    reopen = request is not None and request["status"] == "expired" and on_time
+    if reopen and await _reopen_expired(conn, request):
+        request = {**request, "status": "pending"}
 
-    if request is None:
-        outcome, lines = "unknown_reference", [(bank, amount), ("liability:suspense", -amount)]
-    elif request["status"] == "pending" and request["expires_at"] <= now:
-        outcome, lines = "late", [(bank, amount), ("liability:suspense", -amount)]
+    parked = [(bank, amount), ("liability:suspense", -amount)]
+    if sanity_cap is not None and amount > sanity_cap:
+        outcome, lines = "over_cap", parked
+    elif request is None:
+        outcome, lines = "unknown_reference", parked
+    elif (request["collection_bin"], request["collection_account"]) != (
+        credit.credited_bin,
+        credit.credited_account,
+    ):
+        outcome, lines = "wrong_account", parked
+    elif request["status"] == "pending" and not on_time:
+        outcome, lines = "late", parked
     elif request["status"] != "pending":
         outcome = {"expired": "late", "cancelled": "cancelled", "paid": "already_paid"}[request["status"]]
-        lines = [(bank, amount), ("liability:suspense", -amount)]
+        lines = parked
     else:
         held = request["amount_received"]
         total = held + amount
@@ -105,20 +158,21 @@ async def settle_credit(
         business_date=day,
         lines=lines,
         refs=refs,
-        memo=credit.narrative[:200],
+        memo=f"{credit.bank_code} {credit.bank_txn_id} {outcome}",  # no narrative: it holds personal data
     )
     # Returns what a receipt lists of a payment, so the receipt below needs no read-back.
     payment = await conn.fetchrow(
         """INSERT INTO payments_received (bank_code, bank_txn_id, amount, credited_bin, credited_account,
-               narrative, booked_at, reference, payment_request_id, outcome, entry_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               narrative, narrative_encrypted, booked_at, reference, payment_request_id, outcome, entry_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            RETURNING id, bank_code, bank_txn_id, amount, booked_at""",
         credit.bank_code,
         credit.bank_txn_id,
         amount,
         credit.credited_bin,
         credit.credited_account,
-        credit.narrative,
+        redact_narrative(credit.narrative),
+        encrypt_pii(keys, credit.narrative, context=NARRATIVE_CONTEXT),
         credit.booked_at,
         reference if request is not None else None,
         request["id"] if request is not None else None,

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from core.appkeys import KEYS, POOL
+from core.appkeys import KEYS, POOL, SETTINGS
+from core.db import database_unavailable
 from core.tasks import cancel_and_wait
-from payments.callbacks import reprocess_inbox
+from payments.callbacks import CallbackPolicy, reprocess_inbox
 from payments.requests import expire_overdue_requests
 
 log = structlog.get_logger("citypay.sweeper")
@@ -20,17 +21,19 @@ SWEEP_EVERY_S = 30
 
 
 async def _sweep_forever(app: web.Application) -> None:
+    policy = CallbackPolicy.from_settings(app[SETTINGS])
     while True:
         try:
             async with app[POOL].acquire() as conn:
                 expired = await expire_overdue_requests(conn)
             if expired:
                 log.info("expired_payment_requests", count=expired)
-            finished = await reprocess_inbox(app[POOL], app[KEYS])
+            finished = await reprocess_inbox(app[POOL], app[KEYS], policy=policy)
             if finished:
                 log.info("reprocessed_callbacks", count=finished)
-        except Exception:  # the next sweep tries again; a sweep must never take the server down
-            log.exception("sweep_failed")
+        except Exception as exc:  # the next sweep tries again; a sweep must never take the server down
+            if not database_unavailable(exc):  # an outage is logged once by the pool, not every sweep
+                log.exception("sweep_failed")
         await asyncio.sleep(SWEEP_EVERY_S)
 
 

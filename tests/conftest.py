@@ -17,12 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from core.audit import use_audit_key
 from core.db import MIGRATIONS_DIR, connect, migrate
+from core.embedded import SERVICE_ROLE, login_role_sql, with_user
 from core.keys import AppKeys
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_LOCK = 0x7465_6D70  # "temp"
+# One key set per test run; its audit key is loaded now, so fixtures that record audit rows before any app
+# exists (staff_login, …) chain with the key the apps and `audit verify` use.
+TEST_KEYS = AppKeys.generate()
+use_audit_key(TEST_KEYS.audit_key)
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -71,9 +77,11 @@ async def _ensure_template(server_dsn: str) -> str:
             finally:
                 await conn.close()
             await admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-            # Templates of older migration sets are dead weight on a long-lived server.
+            # Templates of older migration sets are dead weight on a long-lived server; the newest few stay,
+            # since test runs of neighbouring checkouts (another branch, a colleague) may still clone them.
             for old in await admin.fetch(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'citypay\\_tpl\\_%' AND datname <> $1",
+                """SELECT datname FROM pg_database WHERE datname LIKE 'citypay\\_tpl\\_%' AND datname <> $1
+                    ORDER BY oid DESC OFFSET 4""",
                 name,
             ):
                 # in use by another test run right now? a later run drops it
@@ -132,7 +140,30 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture(scope="session")
 def keys() -> AppKeys:
-    return AppKeys.generate()
+    return TEST_KEYS
+
+
+@pytest.fixture(scope="session")
+def service_role(server_dsn: str) -> str:
+    """The role the service connects as (migration 0007 grants it row rights only), able to log in here. The
+    test server must let it in the way it lets the superuser in (embedded: trust; a server: trust, peer or a
+    ~/.pgpass line)."""
+
+    async def ensure() -> None:
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(login_role_sql(SERVICE_ROLE))
+        finally:
+            await admin.close()
+
+    asyncio.run(ensure())
+    return SERVICE_ROLE
+
+
+@pytest.fixture
+def service_db_url(db_url: str, service_role: str) -> str:
+    """db_url as the service's role: what the app under test connects with (as `make run` does)."""
+    return with_user(db_url, service_role)
 
 
 @pytest.fixture
@@ -141,11 +172,11 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def make_app(settings: Settings, keys: AppKeys, db_url: str):
+def make_app(settings: Settings, keys: AppKeys, service_db_url: str):
     from main import create_app
 
     def factory(**overrides):
-        return create_app(settings=replace(settings, **overrides), keys=keys, database_url=db_url)
+        return create_app(settings=replace(settings, **overrides), keys=keys, database_url=service_db_url)
 
     return factory
 
@@ -212,13 +243,36 @@ async def staff_login(db_url: str):
 
 @pytest.fixture
 async def api_token(db_url: str):
-    """api_token(*scopes) → a bearer token string."""
-    from core.auth import create_api_token
+    """api_token(*scopes, fee_codes=…, channels=…) → a bearer token string. A payment-requests:write token is
+    bound by default to every fee code in the database (the demo codes when it has none yet) and to every
+    channel a subsidy programme names."""
+    from core.auth import PAYMENT_WRITE_SCOPE, create_api_token
+    from payments.demo import DEMO_FEES
 
-    async def make(*scopes: str) -> str:
+    async def make(
+        *scopes: str, fee_codes: list[str] | None = None, channels: list[str] | None = None
+    ) -> str:
         conn = await connect(db_url)
         try:
-            _, secret = await create_api_token(conn, name="test client", scopes=list(scopes), actor="test")
+            if PAYMENT_WRITE_SCOPE in scopes:
+                if fee_codes is None:
+                    fee_codes = [r["code"] for r in await conn.fetch("SELECT code FROM fee_catalogue")]
+                    fee_codes = fee_codes or [f[0] for f in DEMO_FEES]
+                if channels is None:
+                    channels = [
+                        r["channel"]
+                        for r in await conn.fetch(
+                            "SELECT DISTINCT channel FROM subsidy_programmes WHERE channel IS NOT NULL"
+                        )
+                    ]
+            _, secret = await create_api_token(
+                conn,
+                name="test client",
+                scopes=list(scopes),
+                fee_codes=fee_codes,
+                channels=channels,
+                actor="test",
+            )
         finally:
             await conn.close()
         return secret

@@ -25,8 +25,11 @@ from payments.banks.event import (
     MALFORMED_SIGNATURE,
     MALFORMED_TIMESTAMP,
     MISSING_HEADER,
+    NO_ACTIVE_KEY,
     STALE_TIMESTAMP,
+    TEMPORARILY_UNAVAILABLE,
     TOO_LARGE,
+    UNKNOWN_ACCOUNT,
     UNKNOWN_BANK,
     UNKNOWN_KEY,
     UNSUPPORTED_MEDIA_TYPE,
@@ -48,8 +51,8 @@ _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=RSA_PSS_SALT_L
 PublicKey = Ed25519PublicKey | rsa.RSAPublicKey
 PrivateKey = Ed25519PrivateKey | rsa.RSAPrivateKey
 
-ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
-ANSWER_STATUSES = frozenset({ACCEPTED, DUPLICATE, REJECTED})
+ACCEPTED, DUPLICATE, REJECTED, RETRY = "accepted", "duplicate", "rejected", "retry"
+ANSWER_STATUSES = frozenset({ACCEPTED, DUPLICATE, REJECTED, RETRY})
 # HTTP status of each rejection, as documented in docs/bank-protocol.md §8; accepted/duplicate are 200.
 HTTP_STATUS_BY_REASON = {
     MALFORMED_JSON: 400,
@@ -59,10 +62,13 @@ HTTP_STATUS_BY_REASON = {
     UNKNOWN_KEY: 401,
     MALFORMED_SIGNATURE: 401,
     BAD_SIGNATURE: 401,
+    NO_ACTIVE_KEY: 401,
     UNKNOWN_BANK: 404,
     TOO_LARGE: 413,
     UNSUPPORTED_MEDIA_TYPE: 415,
     MALFORMED: 422,
+    UNKNOWN_ACCOUNT: 422,
+    TEMPORARILY_UNAVAILABLE: 503,
 }
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -193,7 +199,8 @@ def parse_v1_body(raw_body: bytes, *, bank_code: str) -> BankCredit:
 
 @dataclass(frozen=True, slots=True)
 class CallbackAnswer:
-    """Our answer: the bank's transaction id when accepted or duplicate, a reason when rejected."""
+    """Our answer: the bank's transaction id when accepted or duplicate, a reason when rejected or when the
+    bank must retry (503, nothing was stored)."""
 
     status: str
     bank_txn_id: str | None = None
@@ -203,11 +210,11 @@ class CallbackAnswer:
     def __post_init__(self) -> None:
         if self.status not in ANSWER_STATUSES:
             raise ValueError(f"unknown answer status {self.status!r}")
-        rejected = self.status == REJECTED
+        rejected = self.status in (REJECTED, RETRY)
         # A rejection echoes nothing from the request: its content is not something we vouch for.
         if rejected != (self.reason is not None) or rejected == (self.bank_txn_id is not None):
-            raise ValueError("accepted/duplicate carry bank_txn_id; rejected carries a reason instead")
-        if self.field is not None and not rejected:
+            raise ValueError("accepted/duplicate carry bank_txn_id; rejected/retry carry a reason instead")
+        if self.field is not None and self.status != REJECTED:
             raise ValueError("only a rejection names a field")
 
     @property

@@ -23,8 +23,20 @@ BAD_SIGNATURE = "bad_signature"
 MALFORMED_JSON = "malformed_json"
 MALFORMED = "malformed"
 NOT_A_CREDIT = "not_a_credit"
+MIN_SECRET_CHARS = 16  # shared HMAC secrets shorter than this are refused at upload and at verification
+NO_ACTIVE_KEY = "no_active_key"  # the profile has no active key or secret: it accepts nothing
+UNKNOWN_ACCOUNT = "unknown_account"  # the credited account is not one the city holds at this bank
+TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"  # not processed now (database outage); retry
 SIGNATURE_REASONS = frozenset(
-    {MISSING_HEADER, MALFORMED_TIMESTAMP, STALE_TIMESTAMP, UNKNOWN_KEY, MALFORMED_SIGNATURE, BAD_SIGNATURE}
+    {
+        MISSING_HEADER,
+        MALFORMED_TIMESTAMP,
+        STALE_TIMESTAMP,
+        UNKNOWN_KEY,
+        MALFORMED_SIGNATURE,
+        BAD_SIGNATURE,
+        NO_ACTIVE_KEY,
+    }
 )
 
 

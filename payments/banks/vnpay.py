@@ -17,6 +17,8 @@ from payments.banks.event import (
     BAD_SIGNATURE,
     MALFORMED,
     MALFORMED_SIGNATURE,
+    MIN_SECRET_CHARS,
+    NO_ACTIVE_KEY,
     NOT_A_CREDIT,
     VIETNAM_TZ,
     BankCredit,
@@ -72,6 +74,8 @@ def vnpay_signature(params: Mapping[str, str], secret: bytes) -> str:
 
 def verify_vnpay(params: Mapping[str, str], secret: bytes) -> None:
     """Raise CallbackRejected unless vnp_SecureHash is the checksum of the other vnp_* parameters."""
+    if len(secret) < MIN_SECRET_CHARS:  # an empty key would make every forgery verify
+        raise CallbackRejected(NO_ACTIVE_KEY, "no usable hash secret")
     received = params.get("vnp_SecureHash", "")
     if not _HEX128.fullmatch(received):
         raise CallbackRejected(MALFORMED_SIGNATURE, "128 hex digits expected", field="vnp_SecureHash")
