@@ -245,6 +245,10 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         raise
 
 
+def _comma_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     from core.auth import create_api_token
     from core.errors import Problem
@@ -253,11 +257,19 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
         conn = await connect(resolve_database_url(settings))
         try:
             token_id, secret = await create_api_token(
-                conn, name=args.name, scopes=args.scope, actor=f"cli:{getpass.getuser()}"
+                conn,
+                name=args.name,
+                scopes=args.scope,
+                fee_codes=_comma_list(args.fee_codes),
+                channels=_comma_list(args.channels),
+                actor=f"cli:{getpass.getuser()}",
             )
         finally:
             await conn.close()
-        print(f"token {token_id} ({args.name}; scopes {', '.join(args.scope)}). Shown once — store it now:")
+        bound = f"; fee codes {args.fee_codes}" if args.fee_codes else ""
+        bound += f"; channels {args.channels}" if args.channels else ""
+        scopes = ", ".join(args.scope)
+        print(f"token {token_id} ({args.name}; scopes {scopes}{bound}). Shown once — store it now:")
         print(secret)
         return 0
 
@@ -318,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-token", help="create an API token for a machine client")
     p.add_argument("name")
     p.add_argument("--scope", action="append", required=True, help="e.g. payment-requests:write (repeatable)")
+    p.add_argument(
+        "--fee-codes",
+        help="comma-separated fee codes the token may charge (required with payment-requests:write)",
+    )
+    p.add_argument("--channels", help="comma-separated channels the token may assert, e.g. vneid")
     p.set_defaults(func=cmd_create_token)
     p = sub.add_parser("audit", help="audit log tools")
     p.add_argument("action", choices=["verify"])

@@ -279,7 +279,13 @@ async def prepare_citypay_database(
         await load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS)
     conn = await connect(dsn)
     try:
-        token_id, token = await create_api_token(conn, name="bench", scopes=scopes, actor="bench")
+        writes = "payment-requests:write" in scopes  # a write token is bound to fee codes: all the demo's
+        fee_codes = (
+            [r["code"] for r in await conn.fetch("SELECT code FROM fee_catalogue")] if writes else None
+        )
+        token_id, token = await create_api_token(
+            conn, name="bench", scopes=scopes, fee_codes=fee_codes, channels=None, actor="bench"
+        )
     finally:
         await conn.close()
     return CitypayDatabase(server, name, dsn, token, f"token:{token_id}", keys_as_env(keys), var_dir)

@@ -42,12 +42,24 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(min_length=1, max_length=20)
+    fee_codes: list[str] | None = Field(
+        default=None,
+        max_length=200,
+        description="Fee codes the token may charge; required with payment-requests:write, refused without",
+    )
+    channels: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="Channels (e.g. vneid) the token may assert; subsidies may need one",
+    )
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
     scopes: list[str]
+    fee_codes: list[str] | None
+    channels: list[str]
     prefix: str
     created_by: str
     created_at: datetime
@@ -100,7 +112,10 @@ async def create_staff(request: web.Request, body: StaffIn) -> web.Response:
     return web.json_response(out, status=201)
 
 
-_TOKEN_COLUMNS = "id, name, scopes, token_prefix AS prefix, created_by, created_at, revoked_at, last_used_at"  # noqa: S105 (column list)
+_TOKEN_COLUMNS = (
+    "id, name, scopes, fee_codes, channels, token_prefix AS prefix, created_by, created_at, revoked_at, "  # noqa: S105 (column list)
+    "last_used_at"
+)
 
 
 def _token_json(row) -> dict:
@@ -108,6 +123,8 @@ def _token_json(row) -> dict:
     for k in ("created_at", "revoked_at", "last_used_at"):
         out[k] = out[k].isoformat() if out[k] else None
     out["scopes"] = list(out["scopes"])
+    out["fee_codes"] = list(out["fee_codes"]) if out["fee_codes"] is not None else None
+    out["channels"] = list(out["channels"])
     return out
 
 
@@ -130,7 +147,12 @@ async def list_tokens(request: web.Request) -> web.Response:
 async def create_token(request: web.Request, body: TokenIn) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         token_id, secret = await create_api_token(
-            conn, name=body.name, scopes=body.scopes, actor=principal_of(request).actor
+            conn,
+            name=body.name,
+            scopes=body.scopes,
+            fee_codes=body.fee_codes,
+            channels=body.channels,
+            actor=principal_of(request).actor,
         )
         row = await conn.fetchrow(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1", token_id)
     return web.json_response({**_token_json(row), "token": secret}, status=201)

@@ -26,6 +26,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 TOKEN_PREFIX = "cpt_"  # noqa: S105 (a public marker, not a secret)
 SCOPE_RE = re.compile(r"^[a-z][a-z-]*:(read|write)$")
+PAYMENT_WRITE_SCOPE = "payment-requests:write"
+FEE_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,30}$")
+CHANNEL_RE = re.compile(r"^[a-z0-9_-]{1,30}$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD_LENGTH = 10
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -44,6 +47,10 @@ class Principal:
     role: str | None = None
     scopes: frozenset[str] = frozenset()
     csrf_token: str | None = None
+    # Tokens only: the fee codes it may charge (None: it may create no payment request) and the channels it
+    # may assert (a channel can unlock a subsidy, so it is the token's word, not the request body's).
+    fee_codes: frozenset[str] | None = None
+    channels: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -223,31 +230,81 @@ def validate_scopes(scopes: list[str]) -> None:
             raise ValidationFailed(f"scope {s!r} is not of the form area:read or area:write", field="scopes")
 
 
+def validate_token_bindings(
+    scopes: list[str], fee_codes: list[str] | None, channels: list[str] | None
+) -> tuple[list[str] | None, list[str]]:
+    """A token that may create payment requests names the fee codes it may charge (at least one) and the
+    channels it may assert (may be none); any other token names neither. Returns them sorted, deduplicated."""
+    codes = sorted(set(fee_codes)) if fee_codes else None
+    chans = sorted(set(channels or []))
+    for code in codes or []:
+        if not FEE_CODE_RE.match(code):
+            raise ValidationFailed(
+                f"fee code {code!r} is not a catalogue code (e.g. LLTP)", field="fee_codes"
+            )
+    for channel in chans:
+        if not CHANNEL_RE.match(channel):
+            raise ValidationFailed(
+                f"channel {channel!r}: 1–30 lower-case letters, digits, - or _ (e.g. vneid)", field="channels"
+            )
+    if PAYMENT_WRITE_SCOPE in scopes:
+        if not codes:
+            raise ValidationFailed(
+                f"a token with {PAYMENT_WRITE_SCOPE} must name the fee codes it may charge "
+                "(e.g. --fee-codes LLTP)",
+                field="fee_codes",
+            )
+    elif codes or chans:
+        field = "fee_codes" if codes else "channels"
+        raise ValidationFailed(
+            f"fee codes and channels bind a token with {PAYMENT_WRITE_SCOPE}; this token cannot create "
+            "payment requests",
+            field=field,
+        )
+    return codes, chans
+
+
 async def create_api_token(
-    conn: asyncpg.Connection, *, name: str, scopes: list[str], actor: str
+    conn: asyncpg.Connection,
+    *,
+    name: str,
+    scopes: list[str],
+    actor: str,
+    fee_codes: list[str] | None = None,
+    channels: list[str] | None = None,
 ) -> tuple[int, str]:
     """Returns (id, the token). Only a hash is kept: the token is shown this once."""
     validate_scopes(scopes)
     if not 1 <= len(name) <= 200:
         raise ValidationFailed("1–200 characters", field="name")
+    codes, chans = validate_token_bindings(scopes, fee_codes, channels)
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     async with conn.transaction():
         token_id = await conn.fetchval(
-            """INSERT INTO api_tokens (token_prefix, secret_hash, name, scopes, created_by)
-               VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+            """INSERT INTO api_tokens (token_prefix, secret_hash, name, scopes, created_by, fee_codes,
+                                       channels)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
             prefix,
             _sha256(secret),
             name,
             sorted(set(scopes)),
             actor,
+            codes,
+            chans,
         )
         await record_audit(
             conn,
             actor=actor,
             action="token.create",
             subject=f"token:{token_id}",
-            after={"name": name, "scopes": sorted(set(scopes)), "prefix": prefix},
+            after={
+                "name": name,
+                "scopes": sorted(set(scopes)),
+                "prefix": prefix,
+                "fee_codes": codes,
+                "channels": chans,
+            },
         )
     return token_id, f"{TOKEN_PREFIX}{prefix}_{secret}"
 
@@ -278,7 +335,7 @@ async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal
     if not sep or len(prefix) != 8:
         return None
     row = await conn.fetchrow(
-        "SELECT id, name, scopes, secret_hash, last_used_at FROM api_tokens "
+        "SELECT id, name, scopes, secret_hash, last_used_at, fee_codes, channels FROM api_tokens "
         "WHERE token_prefix = $1 AND revoked_at IS NULL",
         prefix,
     )
@@ -287,7 +344,14 @@ async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal
     # Touch last_used_at at most once a minute so busy clients do not write on every call.
     if row["last_used_at"] is None or row["last_used_at"] < datetime.now(UTC) - timedelta(minutes=1):
         await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", row["id"])
-    return Principal("token", row["id"], row["name"], scopes=frozenset(row["scopes"]))
+    return Principal(
+        "token",
+        row["id"],
+        row["name"],
+        scopes=frozenset(row["scopes"]),
+        fee_codes=frozenset(row["fee_codes"]) if row["fee_codes"] is not None else None,
+        channels=frozenset(row["channels"]),
+    )
 
 
 async def _principal_from_session(conn: asyncpg.Connection, cookie: str) -> Principal | None:

@@ -26,6 +26,10 @@ DEMO_STAFF = [
 ]
 DEMO_TOKEN_NAME = "demo agency (judicial records)"  # noqa: S105
 DEMO_TOKEN_SCOPES = ["payment-requests:read", "payment-requests:write"]
+# The demo catalogue's fee codes (payments/demo.py) and the channel its subsidies name, so the README's
+# "channel": "vneid" example works; a test checks these still match.
+DEMO_TOKEN_FEE_CODES = ["GPLX-DOI", "HT-BANSAO", "LLTP"]
+DEMO_TOKEN_CHANNELS = ["vneid"]
 
 DemoLoader = Callable[[asyncpg.Connection, Settings, AppKeys], Awaitable[None]]
 
@@ -70,7 +74,12 @@ async def load_demo_data(
             )
         if not token_ok:
             _, creds["token"] = await create_api_token(
-                conn, name=DEMO_TOKEN_NAME, scopes=DEMO_TOKEN_SCOPES, actor="demo"
+                conn,
+                name=DEMO_TOKEN_NAME,
+                scopes=DEMO_TOKEN_SCOPES,
+                fee_codes=DEMO_TOKEN_FEE_CODES,
+                channels=DEMO_TOKEN_CHANNELS,
+                actor="demo",
             )
         for loader in loaders:
             await loader(conn, settings, keys)

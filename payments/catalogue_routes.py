@@ -384,6 +384,7 @@ register_messages(
         "finance.payments.status.expired": ("hết hạn", "expired"),
         "finance.payments.status.cancelled": ("đã hủy", "cancelled"),
         "finance.payments.status.underpaid": ("trả thiếu, đang giữ", "underpaid, held"),
+        "finance.payments.cancelled_by": ("{actor} hủy", "cancelled by {actor}"),
         "finance.payments.refunds_title": (
             "Tiền treo và tiền chờ hoàn trả",
             "Money in suspense and to refund",

@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from core.audit import record_audit
 from core.db import own_or_joined_transaction
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
+from core.text import InvisibleCharacter, clean_text
 from payments.ledger import post_entry
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
@@ -19,6 +21,7 @@ from payments.vietqr import VietQR, build_payload
 
 STATUS_CHANNEL = "payment_request_status"
 KINDS = ("service_fee", "parking")
+CANCEL_REASON_MAX = 500
 
 
 class FeeNotAvailable(ValidationFailed):
@@ -29,6 +32,16 @@ class FeeNotAvailable(ValidationFailed):
 class RequestNotPending(Conflict):
     slug = "payment-request-not-pending"
     title_vi, title_en = "Yêu cầu thanh toán không còn chờ thanh toán", "Payment request is no longer pending"
+
+
+class FeeCodeNotAllowed(Forbidden):
+    slug = "fee-code-not-allowed"
+    title_vi, title_en = "Mã truy cập không được thu khoản phí này", "This token may not charge this fee"
+
+
+class ChannelNotAllowed(Forbidden):
+    slug = "channel-not-allowed"
+    title_vi, title_en = "Mã truy cập không được khai kênh này", "This token may not assert this channel"
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,31 @@ class NewRequest:
     purpose_en: str | None = None
     revenue_account: str | None = None
     collection_account_code: str | None = None
+
+
+def check_token_may_issue(
+    new: NewRequest, *, fee_codes: frozenset[str] | None, channels: frozenset[str]
+) -> None:
+    """An agency token charges only the fees it is bound to, and asserts only the channels it is bound to: a
+    channel can unlock a subsidy paid from the city budget, so it is never taken from the request body alone.
+    A channel the token may not assert is refused (403) rather than ignored, so the agency learns at once."""
+    if new.fee_code not in (fee_codes or frozenset()):
+        allowed = ", ".join(sorted(fee_codes or ())) or "none"
+        raise FeeCodeNotAllowed(f"this token may charge: {allowed}", field="fee_code")
+    if new.channel is not None and new.channel not in channels:
+        allowed = ", ".join(sorted(channels)) or "none"
+        raise ChannelNotAllowed(f"this token may assert the channels: {allowed}", field="channel")
+
+
+def clean_cancel_reason(reason: str) -> str:
+    """NFKC, trimmed; invisible and control characters refused; 1–500 characters."""
+    try:
+        text = clean_text(reason)
+    except InvisibleCharacter as exc:
+        raise ValidationFailed(str(exc), field="reason") from None
+    if not 1 <= len(text) <= CANCEL_REASON_MAX:
+        raise ValidationFailed(f"say why, in 1–{CANCEL_REASON_MAX} characters", field="reason")
+    return text
 
 
 def business_date_of(moment: datetime) -> date:
@@ -208,19 +246,41 @@ async def _settle_fully_subsidised(
     return row
 
 
-async def cancel_payment_request(conn: asyncpg.Connection, request_id, *, actor: str) -> asyncpg.Record:
+async def cancel_payment_request(
+    conn: asyncpg.Connection, request_id, *, actor: str, reason: str
+) -> asyncpg.Record:
+    """Cancel a pending request: who and why are kept on the request (finance sees them) and in the audit log,
+    in the same transaction as the change."""
+    reason = clean_cancel_reason(reason)
     async with conn.transaction():
         row = await conn.fetchrow("SELECT * FROM payment_requests WHERE id = $1 FOR UPDATE", request_id)
         if row is None:
             raise NotFound("no such payment request", field="id")
         if row["status"] != "pending":
             raise RequestNotPending(f"the request is {row['status']}", field="status")
-        row = await _close_unpaid(conn, row, "cancelled", datetime.now(UTC))
+        before = {"status": row["status"], "amount_received": row["amount_received"]}
+        row = await _close_unpaid(
+            conn, row, "cancelled", datetime.now(UTC), cancelled_by=actor, cancel_reason=reason
+        )
+        await record_audit(
+            conn,
+            actor=actor,
+            action="payment_request.cancel",
+            subject=f"payment_request:{row['id']}",
+            before=before,
+            after={"status": row["status"], "reference": row["reference"], "reason": reason},
+        )
     return row
 
 
 async def _close_unpaid(
-    conn: asyncpg.Connection, row: asyncpg.Record, status: str, now: datetime
+    conn: asyncpg.Connection,
+    row: asyncpg.Record,
+    status: str,
+    now: datetime,
+    *,
+    cancelled_by: str | None = None,
+    cancel_reason: str | None = None,
 ) -> asyncpg.Record:
     """Expire or cancel a pending request: give back its subsidy, and move any partial payment that was held
     to suspense so finance can refund it."""
@@ -243,10 +303,13 @@ async def _close_unpaid(
             refs={"payment_request": str(row["id"]), "reference": row["reference"]},
         )
     row = await conn.fetchrow(
-        "UPDATE payment_requests SET status = $2, closed_at = $3 WHERE id = $1 RETURNING *",
+        "UPDATE payment_requests SET status = $2, closed_at = $3, cancelled_by = $4, cancel_reason = $5 "
+        "WHERE id = $1 RETURNING *",
         row["id"],
         status,
         now,
+        cancelled_by,
+        cancel_reason,
     )
     await notify_status(conn, row["reference"])
     return row

@@ -16,7 +16,14 @@ from core.appkeys import KEYS, POOL, SETTINGS
 from core.auth import Principal, principal_of
 from core.errors import NotFound
 from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
-from payments.requests import NewRequest, cancel_payment_request, issue_payment_request
+from core.text import FreeText
+from payments.requests import (
+    CANCEL_REASON_MAX,
+    NewRequest,
+    cancel_payment_request,
+    check_token_may_issue,
+    issue_payment_request,
+)
 
 routes = Routes(tags=("payment-requests",))
 WRITERS = staff("admin", "finance", scopes=("payment-requests:write",))
@@ -77,6 +84,16 @@ class PaymentRequestOut(BaseModel):
     qr_svg_url: str | None
     transfer: TransferDetails | None
     receipt_id: str | None
+    cancel_reason: str | None = Field(description="Why it was cancelled (requests cancelled since issue 8)")
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: FreeText = Field(
+        min_length=1,
+        max_length=CANCEL_REASON_MAX,
+        description="Why the request is cancelled; kept on the request and in the audit log",
+    )
 
 
 class PaymentRequestList(BaseModel):
@@ -146,6 +163,7 @@ def request_json(row: Mapping[str, Any], base_url: str) -> dict:
         "qr_svg_url": f"{api}/qr.svg" if has_qr else None,
         "transfer": transfer,
         "receipt_id": str(row["receipt_id"]) if row["receipt_id"] else None,
+        "cancel_reason": row["cancel_reason"],
     }
 
 
@@ -185,6 +203,8 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
         channel=body.channel,
         expires_in=timedelta(minutes=body.expires_in_minutes) if body.expires_in_minutes else None,
     )
+    if principal.kind == "token":  # staff (admin, finance) are not bound to an agency's fees
+        check_token_may_issue(new, fee_codes=principal.fee_codes, channels=principal.channels)
 
     async def action(conn: asyncpg.Connection) -> tuple[int, dict]:
         row = await issue_payment_request(
@@ -230,16 +250,17 @@ async def get_payment_request(request: web.Request) -> web.Response:
 @routes.post(
     "/api/v1/payment-requests/{id}/cancel",
     access=WRITERS,
-    summary="Cancel a pending request",
+    summary="Cancel a pending request (with the reason why; audited)",
+    body=CancelBody,
     response=PaymentRequestOut,
     responses={409: "Not pending"},
 )
-async def cancel_request(request: web.Request) -> web.Response:
+async def cancel_request(request: web.Request, body: CancelBody) -> web.Response:
     principal = principal_of(request)
     request_id = parse_request_id(request)
     async with request.app[POOL].acquire() as conn:
         await fetch_request(conn, request_id, principal)
-        await cancel_payment_request(conn, request_id, actor=principal.actor)
+        await cancel_payment_request(conn, request_id, actor=principal.actor, reason=body.reason)
         row = await fetch_request(conn, request_id, principal)
     return web.json_response(request_json(row, request.app[SETTINGS].public_base_url))
 

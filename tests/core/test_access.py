@@ -78,7 +78,7 @@ async def test_bad_and_revoked_tokens_are_401(client, api_token, staff_login):
 
 async def test_cookie_writes_need_the_csrf_token(client, staff_login):
     admin = await staff_login("admin")
-    body = {"name": "agency", "scopes": ["payment-requests:write"]}
+    body = {"name": "agency", "scopes": ["payment-requests:write"], "fee_codes": ["LLTP"]}
     missing = await client.post("/api/v1/admin/tokens", json=body, headers=admin.headers())
     assert missing.status == 403 and (await missing.json())["field"] == "csrf_token"
     wrong = await client.post(

@@ -21,7 +21,9 @@ async def _three_rows(conn):
     await create_staff_user(
         conn, username="lan", display_name="Lan", role="finance", password="x" * 12, actor="test"
     )
-    await create_api_token(conn, name="agency", scopes=["payment-requests:write"], actor="staff:lan")
+    await create_api_token(
+        conn, name="agency", scopes=["payment-requests:write"], fee_codes=["LLTP"], actor="staff:lan"
+    )
     async with conn.transaction():
         await record_audit(
             conn,

@@ -277,7 +277,7 @@ async def test_cancelled_page(client, db_url, keys):
     pr = await issue(db_url, keys)
     conn = await connect(db_url)
     try:
-        await cancel_payment_request(conn, pr["id"], actor="test")
+        await cancel_payment_request(conn, pr["id"], actor="test", reason="test cancels")
     finally:
         await conn.close()
     html = await (await client.get(f"/pay/{pr['reference']}")).text()

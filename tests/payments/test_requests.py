@@ -82,7 +82,7 @@ async def test_missing_key_and_unknown_fee_change_nothing(client, agency):
     )
     assert resp.status == 422 and (await resp.json())["field"] == "Idempotency-Key"
     resp = await create(client, agency, body={"kind": "service_fee", "fee_code": "NOPE"}, key="k2")
-    assert resp.status == 422 and (await resp.json())["field"] == "fee_code"
+    assert resp.status == 403 and (await resp.json())["field"] == "fee_code"  # not one the token may charge
     resp = await create(client, agency, body={"kind": "parking", "fee_code": "LLTP"})
     assert resp.status == 422
     assert await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests") == 0
@@ -99,9 +99,10 @@ async def test_tokens_only_see_their_own_requests(client, agency, api_token):
 
 async def test_cancel_then_cannot_cancel_again(client, agency):
     pr = await (await create(client, agency)).json()
-    resp = await client.post(f"/api/v1/payment-requests/{pr['id']}/cancel", headers=agency)
+    url, why = f"/api/v1/payment-requests/{pr['id']}/cancel", {"reason": "dossier withdrawn"}
+    resp = await client.post(url, json=why, headers=agency)
     assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
-    again = await client.post(f"/api/v1/payment-requests/{pr['id']}/cancel", headers=agency)
+    again = await client.post(url, json=why, headers=agency)
     assert again.status == 409
 
 

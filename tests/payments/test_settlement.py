@@ -136,7 +136,7 @@ async def test_paid_after_expiry_goes_to_suspense(conn, keys):
 
 async def test_paid_after_cancel_goes_to_suspense(conn, keys):
     pr = await issue(conn, keys)
-    await cancel_payment_request(conn, pr["id"], actor="test")
+    await cancel_payment_request(conn, pr["id"], actor="test", reason="test cancels")
     s = await settle(conn, keys, credit(pr["reference"], 200_000))
     assert s.outcome == "cancelled"
     assert (await status_of(conn, pr))["status"] == "cancelled"
