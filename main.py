@@ -17,13 +17,15 @@ from aiohttp import web
 from core import admin_api, ops, staff_pages
 from core.api import Registry
 from core.appkeys import CLOCK, KEYS, METRICS, POOL, PUBLIC_LINKS, REGISTRY, SETTINGS, STAFF_LINKS, TEMPLATES
+from core.audit import audit_checkpointer, use_audit_key, use_audit_key_loader
+from core.auth import password_hashing
 from core.clock import Clock
 from core.db import MigrationError, connect, create_pool, migrate, pending_migrations
 from core.errors import problem_middleware
 from core.keys import AppKeys, MissingKeys, keys_as_env, load_keys
 from core.logging import configure_logging
 from core.metrics import Metrics
-from core.middleware import request_context_middleware
+from core.middleware import request_context_middleware, security_headers
 from core.pages import create_templates
 from core.settings import Settings
 from parking import admin as parking_admin
@@ -32,7 +34,15 @@ from parking import kpi_routes as parking_kpis
 from parking import public_pages as parking_public
 from parking import routes as parking_routes
 from parking.demo import load_parking_demo
-from payments import bank_profiles, callback_routes, catalogue_routes, ledger_routes, live_status, pay_pages
+from payments import (
+    bank_profiles,
+    callback_issues,
+    callback_routes,
+    catalogue_routes,
+    ledger_routes,
+    live_status,
+    pay_pages,
+)
 from payments import routes as payment_routes
 from payments.demo import load_payments_demo
 from payments.sweeper import expiry_sweeper
@@ -50,6 +60,7 @@ STAFF_LINKS_ALL = [
     },
     {"label": "link.metrics", "href": "/metrics", "roles": {"admin"}},
     {"label": "link.banks", "href": "/admin/banks", "roles": {"admin"}},
+    {"label": "link.staff", "href": "/admin/staff", "roles": {"admin"}},
     {"label": "link.parking_kpis", "href": "/parking/kpis", "roles": {"finance", "admin"}},
     {"label": "link.parking_admin", "href": "/admin/parking", "roles": {"admin"}},
 ]
@@ -57,7 +68,12 @@ STAFF_LINKS_ALL = [
 
 def _database(dsn: str, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        pool = await create_pool(
+            dsn,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            acquire_timeout_s=settings.db_acquire_timeout_s,
+        )
         app[POOL] = pool
         app[METRICS].watch_pool(pool)
         yield
@@ -73,6 +89,7 @@ def create_app(
         middlewares=[request_context_middleware, problem_middleware],
         client_max_size=settings.max_body_bytes,
     )
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[KEYS] = keys
     app[METRICS] = Metrics()
@@ -88,6 +105,7 @@ def create_app(
         ledger_routes.routes,
         payment_routes.routes,
         callback_routes.routes,
+        callback_issues.routes,
         bank_profiles.routes,
         parking_routes.routes,
         parking_console.routes,
@@ -99,9 +117,12 @@ def create_app(
     ):
         app[REGISTRY].add(app, routes)
     app.cleanup_ctx.append(_database(database_url, settings))
+    app.cleanup_ctx.append(password_hashing)
     app.cleanup_ctx.append(live_status.status_listener(database_url))
+    use_audit_key(keys.audit_key)
     if background:
         app.cleanup_ctx.append(expiry_sweeper)
+        app.cleanup_ctx.append(audit_checkpointer(settings.audit_checkpoint_minutes))
     return app
 
 
@@ -109,8 +130,22 @@ def create_app(
 
 
 def resolve_database_url(settings: Settings) -> str:
+    """The service's connection: DATABASE_URL, or the embedded server as the role citypay_app (no owner
+    rights: it cannot alter tables, disable triggers or rewrite the append-only ones; migration 0007)."""
     if settings.database_url:
         return settings.database_url
+    from core.embedded import SERVICE_ROLE, ensure_login_role, start_embedded_postgres, with_user
+
+    owner = start_embedded_postgres(settings.var_dir)
+    ensure_login_role(settings.var_dir, SERVICE_ROLE)
+    return with_user(owner, SERVICE_ROLE)
+
+
+def resolve_migrate_url(settings: Settings) -> str:
+    """The owner's connection, for migrations and demo data: CITYPAY_MIGRATE_URL, else DATABASE_URL (one role
+    for both, as before), else the embedded server's superuser."""
+    if settings.database_url:
+        return settings.migrate_url or settings.database_url
     from core.embedded import start_embedded_postgres
 
     return start_embedded_postgres(settings.var_dir)
@@ -133,7 +168,7 @@ async def _pending(dsn: str) -> list[str]:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    dsn = resolve_database_url(settings)
+    dsn = resolve_migrate_url(settings)
     try:
         applied = asyncio.run(_migrate(dsn))
     except MigrationError as exc:
@@ -168,41 +203,56 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from core.demo import load_demo_data
+    """Loads demo data, but only into an empty database or one demo mode filled (core/demo.py)."""
+    from core.demo import DemoRefused, load_demo_data
 
-    dsn = resolve_database_url(settings)
+    dsn = resolve_migrate_url(settings)
     keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
-    asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+    try:
+        asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+    except DemoRefused as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    """`make run`: migrate, load demo data, start the bank simulator beside us (demo), serve."""
+    """`make run`: migrate; with CITYPAY_DEMO=1 load demo data and start the simulated bank; serve."""
     import dataclasses
     import os
     import subprocess
 
-    from core.demo import load_demo_data
+    from core.demo import DemoRefused, first_admin_hint, load_demo_data
 
-    dsn = resolve_database_url(settings)
+    owner_dsn = resolve_migrate_url(settings)
     try:
-        applied = asyncio.run(_migrate(dsn))
+        applied = asyncio.run(_migrate(owner_dsn))
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1
     if applied:
         print("migrate: applied " + ", ".join(applied))
+    dsn = resolve_database_url(settings)
     keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
-    asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+    use_audit_key(keys.audit_key)
     simulator = None
     if settings.demo:
+        try:
+            asyncio.run(load_demo_data(owner_dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+        except DemoRefused as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
         sim_port = os.environ.get("BANKSIM_PORT", "8081")
         env = {**os.environ, "BANKSIM_CITYPAY_URL": settings.public_base_url, "BANKSIM_PORT": sim_port}
         simulator = subprocess.Popen([sys.executable, __file__, "bank-sim"], env=env)  # noqa: S603
         settings = dataclasses.replace(
             settings, banksim_url=settings.banksim_url or f"http://127.0.0.1:{sim_port}"
         )
-        print(f"demo: simulated bank on {settings.banksim_url}/sim (pay pages offer it)")
+        print(f"demo: SIMULATED bank on {settings.banksim_url}/sim (pay pages offer it; no real money)")
+    else:
+        hint = asyncio.run(first_admin_hint(dsn))
+        if hint:
+            print(hint)
     try:
         return _serve(settings, dsn)
     finally:
@@ -249,6 +299,42 @@ def _comma_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def cmd_staff_change(settings: Settings, args: argparse.Namespace) -> int:
+    """deactivate-user, activate-user, reset-password, revoke-sessions, unlock-user: as an admin would on
+    /admin/staff, audited as the operating-system user."""
+    from core import staff
+    from core.errors import Problem
+
+    actions = {
+        "deactivate-user": staff.deactivate_staff_user,
+        "activate-user": staff.activate_staff_user,
+        "reset-password": staff.reset_staff_password,
+        "revoke-sessions": staff.revoke_staff_sessions,
+        "unlock-user": staff.unlock_staff_user,
+    }
+    extra = {}
+    if args.command == "reset-password":
+        password = args.password or getpass.getpass(f"new password for {args.username}: ")
+        extra["password"] = password
+
+    async def run() -> int:
+        conn = await connect(resolve_database_url(settings))
+        try:
+            ended = await actions[args.command](
+                conn, username=args.username, actor=f"cli:{getpass.getuser()}", **extra
+            )
+        finally:
+            await conn.close()
+        print(f"{args.command}: done for {args.username}" + (f"; {ended} session(s) ended" if ended else ""))
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except Problem as exc:
+        print(f"{args.command}: {exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+
+
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     from core.auth import create_api_token
     from core.errors import Problem
@@ -281,16 +367,35 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from core.audit import verify_audit_chain
+    """`audit verify`: the keyed chain and every checkpoint in var/audit-checkpoints.jsonl (exit 2 if broken).
+    `audit checkpoint`: verify what was added since the last checkpoint, then sign and append the head."""
+    from core.audit import AuditChainBroken, checkpoint_path, verify_with_checkpoints, write_checkpoint
+
+    keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
 
     async def run() -> int:
         conn = await connect(resolve_database_url(settings))
         try:
-            report = await verify_audit_chain(conn)
+            if args.action == "checkpoint":
+                try:
+                    cp, written = await write_checkpoint(conn, keys=keys, var_dir=settings.var_dir)
+                except AuditChainBroken as exc:
+                    print(f"audit: BROKEN at row {exc.report.first_broken}: {exc.report.reason}; not signed")
+                    return 2
+                what = "written to" if written else "unchanged since the last one in"
+                where = checkpoint_path(settings.var_dir)
+                print(f"audit: checkpoint at row {cp.seq} ({cp.hash[:16]}…) {what} {where}")
+                return 0
+            report, warnings = await verify_with_checkpoints(conn, keys=keys, var_dir=settings.var_dir)
         finally:
             await conn.close()
+        for warning in warnings:
+            print(f"audit: warning: {warning}", file=sys.stderr)
         if report.ok:
-            print(f"audit: chain intact ({report.rows} rows)")
+            print(
+                f"audit: chain intact ({report.rows} rows; head row {report.head_seq}; "
+                f"{report.checkpoints_checked} checkpoint(s) reached)"
+            )
             return 0
         print(f"audit: BROKEN at row {report.first_broken}: {report.reason}")
         return 2
@@ -320,13 +425,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
-    sub.add_parser("up", help="migrate, load demo data and serve (make run)").set_defaults(func=cmd_up)
+    sub.add_parser("up", help="migrate, load demo data if CITYPAY_DEMO=1, serve (make run)").set_defaults(
+        func=cmd_up
+    )
     p = sub.add_parser("create-user", help="create a staff account")
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=["admin", "attendant", "finance", "approver"])
     p.add_argument("--name", help="display name")
     p.add_argument("--password", help="omit to be asked (keeps it out of shell history)")
     p.set_defaults(func=cmd_create_user)
+    for name, help_text in (
+        ("deactivate-user", "deactivate a staff account (no more logins; its sessions end now)"),
+        ("activate-user", "reactivate a deactivated staff account"),
+        ("reset-password", "set a new password for a staff account and end its sessions"),
+        ("revoke-sessions", "end every session of a staff account"),
+        ("unlock-user", "clear a staff account's failed logins (the login delay they cause)"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("username")
+        if name == "reset-password":
+            p.add_argument("--password", help="omit to be asked (keeps it out of shell history)")
+        p.set_defaults(func=cmd_staff_change)
     p = sub.add_parser("create-token", help="create an API token for a machine client")
     p.add_argument("name")
     p.add_argument("--scope", action="append", required=True, help="e.g. payment-requests:write (repeatable)")
@@ -337,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", help="comma-separated channels the token may assert, e.g. vneid")
     p.set_defaults(func=cmd_create_token)
     p = sub.add_parser("audit", help="audit log tools")
-    p.add_argument("action", choices=["verify"])
+    p.add_argument("action", choices=["verify", "checkpoint"])
     p.set_defaults(func=cmd_audit)
     sub.add_parser("gen-keys", help="print a new key set for the environment").set_defaults(func=cmd_gen_keys)
     sub.add_parser("bank-sim", help="run the simulated bank (demos and tests)").set_defaults(
@@ -350,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
+    # Command-line tools that record audit rows (create-user, …) load the audit key only when they do.
+    use_audit_key_loader(lambda: load_keys(embedded=settings.embedded, var_dir=settings.var_dir).audit_key)
     try:
         return args.func(settings, args)
     except MissingKeys as exc:

@@ -1,24 +1,100 @@
-"""Append-only, hash-chained audit log of staff actions: each row's hash covers its content and the previous
-row's hash, so an edited or deleted row breaks every link after it."""
+"""Append-only, keyed hash chain of staff actions, and signed checkpoints of its head kept outside the table.
+
+Each row's hash covers its content and the previous row's hash. Rows written since migration 0007 are
+HMAC-SHA256 under the audit key (core/keys.py), which the database never holds: someone who can write SQL can
+still delete or rewrite rows, but cannot recompute hashes that verify. Rows from before (alg 'sha256', up to
+`audit_chain_meta.legacy_until`) are verified the old, unkeyed way; the first keyed row chains onto them, so
+rewriting them breaks it.
+
+Deleting the newest rows (truncating the tail) leaves a chain that still verifies; a checkpoint catches it:
+the head's sequence and hash, signed with the city's Ed25519 key, appended to var/audit-checkpoints.jsonl and
+logged, every few minutes and by `python main.py audit checkpoint`. `audit verify` then requires every
+checkpoint's row to be in the table with the same hash.
+
+The key is process-wide (`use_audit_key`), not an argument: record_audit is called from every capability,
+and a row written with no key configured must fail loudly rather than fall back to an unkeyed hash.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
+import hmac
 import json
+import os
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
+from cryptography.exceptions import InvalidSignature
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from core.keys import AppKeys
+
+log = structlog.get_logger("citypay.audit")
 
 GENESIS = "0" * 64
+ALG_LEGACY = "sha256"
+ALG_KEYED = "hmac-sha256"
+CHECKPOINT_FILE = "audit-checkpoints.jsonl"
 # Appends are serialised so the chain has one order; staff writes are rare enough for one lock.
 AUDIT_LOCK_KEY = 0x41554449_54000000
+
+_audit_key: bytes | None = None
+_audit_key_loader: Callable[[], bytes] | None = None
+
+
+def use_audit_key(key: bytes) -> None:
+    """Set the key every later record_audit in this process uses (create_app and the tests call it)."""
+    global _audit_key
+    if len(key) < 32:
+        raise ValueError("the audit key must be at least 32 bytes")
+    _audit_key = key
+
+
+def use_audit_key_loader(loader: Callable[[], bytes]) -> None:
+    """For command-line tools: load the key only if something records an audit row."""
+    global _audit_key_loader
+    _audit_key_loader = loader
+
+
+def current_audit_key() -> bytes:
+    if _audit_key is None and _audit_key_loader is not None:
+        use_audit_key(_audit_key_loader())
+    if _audit_key is None:
+        raise RuntimeError("no audit key loaded: call core.audit.use_audit_key first (create_app does)")
+    return _audit_key
+
+
+def audit_key_id(key: bytes) -> str:
+    """Names a key without revealing it (a hash of a 32-byte random key)."""
+    return "ak-" + hashlib.sha256(b"citypay audit key id\0" + key).hexdigest()[:12]
 
 
 def _canonical(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _row_body(seq, at, actor, action, subject, before, after, request_id) -> str:
+    return _canonical(
+        {
+            "seq": seq,
+            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "before": before,
+            "after": after,
+            "request_id": request_id,
+        }
+    )
 
 
 def row_hash(
@@ -32,19 +108,26 @@ def row_hash(
     after: Any,
     request_id: str | None,
 ) -> str:
-    body = _canonical(
-        {
-            "seq": seq,
-            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "before": before,
-            "after": after,
-            "request_id": request_id,
-        }
-    )
+    """The unkeyed hash of rows written before migration 0007 (alg 'sha256')."""
+    body = _row_body(seq, at, actor, action, subject, before, after, request_id)
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def keyed_row_hash(
+    key: bytes,
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    before: Any,
+    after: Any,
+    request_id: str | None,
+) -> str:
+    """HMAC-SHA256 under the audit key of the previous hash and the row's canonical JSON ('hmac-sha256')."""
+    body = _row_body(seq, at, actor, action, subject, before, after, request_id)
+    return hmac.new(key, (prev_hash + body).encode(), hashlib.sha256).hexdigest()
 
 
 async def record_audit(
@@ -59,6 +142,7 @@ async def record_audit(
     """Append one row inside the caller's transaction (so it commits or rolls back with the change)."""
     if not conn.is_in_transaction():
         raise RuntimeError("record_audit must run inside the transaction that makes the change")
+    key = current_audit_key()
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
     last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
@@ -67,10 +151,11 @@ async def record_audit(
     # Round-trip through JSON so what we hash is what jsonb gives back.
     before = json.loads(json.dumps(before)) if before is not None else None
     after = json.loads(json.dumps(after)) if after is not None else None
-    digest = row_hash(prev, seq, at, actor, action, subject, before, after, request_id)
+    digest = keyed_row_hash(key, prev, seq, at, actor, action, subject, before, after, request_id)
     await conn.execute(
-        """INSERT INTO audit_log (seq, at, actor, action, subject, before, after, request_id, prev_hash, hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        """INSERT INTO audit_log (seq, at, actor, action, subject, before, after, request_id, prev_hash, hash,
+               alg, key_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         seq,
         at,
         actor,
@@ -81,8 +166,13 @@ async def record_audit(
         request_id,
         prev,
         digest,
+        ALG_KEYED,
+        audit_key_id(key),
     )
     return seq
+
+
+# Verifying ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -90,25 +180,56 @@ class ChainReport:
     rows: int
     first_broken: int | None
     reason: str | None
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    checkpoints_checked: int = 0
 
     @property
     def ok(self) -> bool:
         return self.first_broken is None
 
 
-async def verify_audit_chain(conn: asyncpg.Connection, *, batch: int = 5000) -> ChainReport:
-    """Walk the chain in order; report the first row whose link or content does not verify."""
-    prev, expected_seq, count = GENESIS, 1, 0
+async def _legacy_until(conn: asyncpg.Connection) -> int:
+    if not await conn.fetchval("SELECT to_regclass('audit_chain_meta') IS NOT NULL"):
+        return 2**62  # a database from before 0007: every row is unkeyed
+    return await conn.fetchval("SELECT legacy_until FROM audit_chain_meta") or 0
+
+
+async def verify_audit_chain(
+    conn: asyncpg.Connection,
+    *,
+    key: bytes | None = None,
+    checkpoints: list[Checkpoint] | None = None,
+    start: tuple[int, str] | None = None,
+    batch: int = 5000,
+) -> ChainReport:
+    """Walk the chain in order; report the first row whose link, content or key does not verify, or the first
+    checkpoint the table no longer reaches with the same hash. `start` = (seq, hash) of a row already known
+    good (a checkpoint): the walk begins there instead of at the genesis."""
+    key = current_audit_key() if key is None else key
+    kid = audit_key_id(key)
+    first_seq, prev = (start[0] + 1, start[1]) if start else (1, GENESIS)
+    # checkpoints of rows this walk covers (the start row itself is checked on its own below)
+    expected = {c.seq: c.hash for c in (checkpoints or []) if c.seq >= first_seq}
+    reached = len(expected)
+    expected_seq, count, head = first_seq, 0, (first_seq - 1, prev)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for r in conn.cursor("SELECT * FROM audit_log ORDER BY seq", prefetch=batch):
+        legacy_until = await _legacy_until(conn)
+        if start and start[0] > 0:
+            at_start = await conn.fetchval("SELECT hash FROM audit_log WHERE seq = $1", start[0])
+            if at_start != start[1]:
+                why = "is missing" if at_start is None else "was rewritten since it was checkpointed"
+                return ChainReport(0, start[0], f"checkpointed row {start[0]} {why}")
+        async for r in conn.cursor(
+            "SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq", first_seq, prefetch=batch
+        ):
             count += 1
-            if r["seq"] != expected_seq:
+            seq = r["seq"]
+            if seq != expected_seq:
                 return ChainReport(count, expected_seq, f"row {expected_seq} is missing")
             if r["prev_hash"] != prev:
-                return ChainReport(count, r["seq"], "prev_hash does not match the previous row's hash")
-            digest = row_hash(
-                prev,
-                r["seq"],
+                return ChainReport(count, seq, "prev_hash does not match the previous row's hash")
+            content = (
                 r["at"],
                 r["actor"],
                 r["action"],
@@ -117,7 +238,192 @@ async def verify_audit_chain(conn: asyncpg.Connection, *, batch: int = 5000) -> 
                 r["after"],
                 r["request_id"],
             )
-            if digest != r["hash"]:
-                return ChainReport(count, r["seq"], "row content does not match its hash")
+            if r["alg"] == ALG_KEYED:
+                if r["key_id"] != kid:
+                    return ChainReport(
+                        count, seq, f"row is keyed with audit key {r['key_id']}, not this service's key {kid}"
+                    )
+                digest = keyed_row_hash(key, prev, seq, *content)
+            elif seq <= legacy_until:
+                digest = row_hash(prev, seq, *content)
+            else:
+                return ChainReport(count, seq, "an unkeyed row after the chain became keyed (downgraded row)")
+            if not hmac.compare_digest(digest, r["hash"]):
+                return ChainReport(count, seq, "row content does not match its hash")
+            if seq in expected and expected.pop(seq) != r["hash"]:
+                return ChainReport(
+                    count, seq, f"row {seq} differs from the checkpoint taken of it (rewritten)"
+                )
             prev, expected_seq = r["hash"], expected_seq + 1
-    return ChainReport(count, None, None)
+            head = (seq, r["hash"])
+    if expected:
+        lost = max(expected)
+        return ChainReport(
+            count,
+            head[0] + 1,
+            f"the table ends at row {head[0]} but a checkpoint recorded row {lost}: "
+            f"rows {head[0] + 1}–{lost} were deleted (the tail was truncated)",
+            *head,
+        )
+    return ChainReport(count, None, None, head[0], head[1], reached)
+
+
+# Checkpoints ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    database: str
+    seq: int
+    hash: str
+    at: str
+    audit_key_id: str
+    public_key: str  # base64 of the Ed25519 key that signed it
+    signature: str
+
+    def payload(self) -> bytes:
+        return _canonical(
+            {
+                "v": 1,
+                "database": self.database,
+                "seq": self.seq,
+                "hash": self.hash,
+                "at": self.at,
+                "audit_key_id": self.audit_key_id,
+            }
+        ).encode()
+
+    def as_line(self) -> str:
+        return _canonical(self.__dict__)
+
+
+class CheckpointFileError(ValueError):
+    pass
+
+
+def checkpoint_path(var_dir: Path) -> Path:
+    return var_dir / CHECKPOINT_FILE
+
+
+def read_checkpoints(path: Path, *, database: str, keys: AppKeys) -> tuple[list[Checkpoint], list[str]]:
+    """This database's checkpoints whose signature verifies, and warnings for lines that could not be used.
+    A line signed with this service's key whose signature fails raises CheckpointFileError: it was altered."""
+    found: list[Checkpoint] = []
+    warnings: list[str] = []
+    if not path.exists():
+        return found, warnings
+    public = keys.signing_public_b64
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            cp = Checkpoint(**json.loads(line))
+        except (ValueError, TypeError):
+            raise CheckpointFileError(f"{path}:{n} is not a checkpoint line (altered?)") from None
+        if cp.database != database:
+            continue
+        if cp.public_key != public:
+            warnings.append(f"{path}:{n} is signed with a key this service does not hold; skipped")
+            continue
+        try:
+            keys.signing_public_key.verify(base64.b64decode(cp.signature), cp.payload())
+        except (InvalidSignature, ValueError):
+            raise CheckpointFileError(
+                f"{path}:{n}: the checkpoint's signature does not verify (altered)"
+            ) from None
+        found.append(cp)
+    return found, warnings
+
+
+async def write_checkpoint(
+    conn: asyncpg.Connection, *, keys: AppKeys, var_dir: Path
+) -> tuple[Checkpoint, bool]:
+    """Verify the rows added since the last checkpoint, then sign the head and append it to the file (and the
+    log). Returns (checkpoint, written); an unchanged head is not written again. Raises AuditChainBroken
+    instead of ever signing a chain that does not verify."""
+    database = await conn.fetchval("SELECT current_database()")
+    path = checkpoint_path(var_dir)
+    known, _ = read_checkpoints(path, database=database, keys=keys)
+    last = max(known, key=lambda c: c.seq, default=None)
+    report = await verify_audit_chain(
+        conn, key=keys.audit_key, start=(last.seq, last.hash) if last else None, checkpoints=known
+    )
+    if not report.ok:
+        log.error("audit_chain_broken", database=database, row=report.first_broken, reason=report.reason)
+        raise AuditChainBroken(report)
+    if last and (last.seq, last.hash) == (report.head_seq, report.head_hash):
+        log.info("audit_checkpoint_unchanged", database=database, seq=last.seq, hash=last.hash)
+        return last, False
+    unsigned = Checkpoint(
+        database=database,
+        seq=report.head_seq,
+        hash=report.head_hash,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        audit_key_id=audit_key_id(keys.audit_key),
+        public_key=keys.signing_public_b64,
+        signature="",
+    )
+    signature = base64.b64encode(keys.signing_key.sign(unsigned.payload())).decode()
+    cp = Checkpoint(**{**unsigned.__dict__, "signature": signature})
+    await asyncio.to_thread(_append_line, path, cp.as_line())
+    log.info("audit_checkpoint", database=database, seq=cp.seq, hash=cp.hash, at=cp.at, signature=signature)
+    return cp, True
+
+
+def _append_line(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())  # one write of one line: concurrent appends do not interleave
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AuditChainBroken(RuntimeError):
+    def __init__(self, report: ChainReport) -> None:
+        super().__init__(f"audit chain broken at row {report.first_broken}: {report.reason}")
+        self.report = report
+
+
+async def verify_with_checkpoints(
+    conn: asyncpg.Connection, *, keys: AppKeys, var_dir: Path
+) -> tuple[ChainReport, list[str]]:
+    """What `audit verify` runs: the whole chain with the key, and every checkpoint of this database."""
+    database = await conn.fetchval("SELECT current_database()")
+    path = checkpoint_path(var_dir)
+    try:
+        checkpoints, warnings = read_checkpoints(path, database=database, keys=keys)
+    except CheckpointFileError as exc:
+        return ChainReport(0, 0, str(exc)), []
+    if not checkpoints:
+        warnings.append(
+            f"no checkpoint of database {database} in {path}: deletion of the newest rows cannot be detected "
+            "(run `python main.py audit checkpoint`; the server writes one every few minutes)"
+        )
+    return await verify_audit_chain(conn, key=keys.audit_key, checkpoints=checkpoints), warnings
+
+
+def audit_checkpointer(every_minutes: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Background task of each server process: a checkpoint every `every_minutes` (0 = never)."""
+    from core.appkeys import KEYS, POOL, SETTINGS
+    from core.tasks import cancel_and_wait
+
+    async def forever(app: web.Application) -> None:
+        while True:
+            await asyncio.sleep(every_minutes * 60)
+            try:
+                async with app[POOL].acquire() as conn:
+                    await write_checkpoint(conn, keys=app[KEYS], var_dir=app[SETTINGS].var_dir)
+            except AuditChainBroken:
+                pass  # logged as audit_chain_broken; keep checking, never sign it
+            except Exception:  # the next round tries again; must never take the server down
+                log.exception("audit_checkpoint_failed")
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(forever(app), name="audit-checkpoints") if every_minutes > 0 else None
+        yield
+        if task is not None:
+            await cancel_and_wait([task])
+
+    return ctx

@@ -13,6 +13,7 @@ import pytest
 
 from core.audit import record_audit, verify_audit_chain
 from core.auth import create_api_token, create_staff_user
+from core.keys import keys_as_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,7 @@ async def test_audit_rows_cannot_be_changed_through_sql(conn):
         ("DELETE FROM audit_log WHERE seq = 2", 2),
     ],
 )
-async def test_verify_finds_a_row_altered_in_sql(conn, db_url, tamper, broken_at):
+async def test_verify_finds_a_row_altered_in_sql(conn, db_url, keys, tmp_path, tamper, broken_at):
     await _three_rows(conn)
     async with conn.transaction():  # an attacker with superuser rights switches the guard off
         await conn.execute("SET LOCAL session_replication_role = replica")
@@ -74,7 +75,8 @@ async def test_verify_finds_a_row_altered_in_sql(conn, db_url, tamper, broken_at
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "DATABASE_URL": db_url},
+        # the audit key comes from the environment, as on a real server
+        env={**os.environ, **keys_as_env(keys), "DATABASE_URL": db_url, "CITYPAY_VAR_DIR": str(tmp_path)},
         timeout=60,
     )
     assert proc.returncode == 2
