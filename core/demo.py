@@ -1,4 +1,5 @@
-"""Demo data for `make run`: one staff account per role and an agency API token.
+"""Demo data for `make run` (CITYPAY_DEMO=1): one staff account per role and an agency API token; only into
+an empty database or one demo mode filled (claim_demo_database).
 
 Passwords and the token are generated on first load and written to var/demo-logins.json (mode 0600), never
 kept in the repository.
@@ -34,6 +35,67 @@ DEMO_TOKEN_CHANNELS = ["vneid"]
 DemoLoader = Callable[[asyncpg.Connection, Settings, AppKeys], Awaitable[None]]
 
 
+class DemoRefused(RuntimeError):
+    pass
+
+
+DEMO_LOCK_KEY = 0x44454D4F  # "DEMO"
+# Tables whose rows mean someone uses this database for real (checked only while no demo marker exists).
+_REAL_DATA_TABLES = (
+    "staff_users",
+    "api_tokens",
+    "payment_requests",
+    "payments_received",
+    "journal_entries",
+    "bank_profiles",
+    "collection_accounts",
+)
+
+
+async def claim_demo_database(conn: asyncpg.Connection) -> str:
+    """Demo data goes only into a database demo mode created: one with the demo_installation marker, or an
+    empty one (which gets the marker now). A database holding staff, tokens, banks or payments without the
+    marker is refused: an environment slip must never plant known passwords and a simulated bank's key beside
+    real money. Returns "empty", "demo" or "adopted" (a demo database from before the marker existed)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", DEMO_LOCK_KEY)
+        if await conn.fetchval("SELECT 1 FROM demo_installation"):
+            return "demo"
+        found = [t for t in _REAL_DATA_TABLES if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
+        state = "empty"
+        if found:
+            from core.demo_bank_key import DEMO_BANK_CODE
+
+            users = {r["username"] for r in await conn.fetch("SELECT username FROM staff_users")}
+            sim_bank = await conn.fetchval("SELECT 1 FROM bank_profiles WHERE code = $1", DEMO_BANK_CODE)
+            if not (sim_bank and users <= {u for u, _, _ in DEMO_STAFF}):
+                raise DemoRefused(
+                    "refusing to load demo data: this database holds data demo mode did not create ("
+                    + ", ".join(found)
+                    + " have rows and it has no demo_installation marker). Demo data brings known passwords "
+                    "and a simulated bank's signing key and must never sit beside real money. Unset "
+                    "CITYPAY_DEMO to serve this database, or point DATABASE_URL at an empty one."
+                )
+            state = "adopted"
+        await conn.execute("INSERT INTO demo_installation DEFAULT VALUES ON CONFLICT DO NOTHING")
+        return state
+
+
+async def first_admin_hint(dsn: str) -> str | None:
+    """Outside demo mode, on a database without staff: how to create the first admin."""
+    conn = await connect(dsn)
+    try:
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM staff_users)"):
+            return None
+    finally:
+        await conn.close()
+    return (
+        "No staff account yet. Create the first admin (you will be asked for a password):\n"
+        "  python main.py create-user <username> --role admin --name '<Full Name>'\n"
+        "(Demo data with ready-made logins and a simulated bank is for `make run` / CITYPAY_DEMO=1 only.)"
+    )
+
+
 def _write_private(path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -49,6 +111,7 @@ async def load_demo_data(
     creds = json.loads(creds_path.read_text()) if creds_path.exists() else {"staff": {}, "token": None}
     conn = await connect(dsn)
     try:
+        await claim_demo_database(conn)
         for username, name, role in DEMO_STAFF:
             exists = await conn.fetchval("SELECT id FROM staff_users WHERE username = $1", username)
             password = creds["staff"].get(username)

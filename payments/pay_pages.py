@@ -59,8 +59,8 @@ register_messages(
             "Type exactly this reference in the transfer note so the payment is matched automatically.",
         ),
         "pay.with_simulator": (
-            "Thanh toán bằng ngân hàng mô phỏng (demo)",
-            "Pay with the simulated bank (demo)",
+            "Thanh toán bằng ngân hàng mô phỏng (SIMULATED – không phải tiền thật)",
+            "Pay with the simulated bank (SIMULATED – no real money)",
         ),
         "pay.copy": ("Sao chép", "Copy"),
         "pay.copied": ("Đã sao chép", "Copied"),
