@@ -8,9 +8,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, path_id, staff
-from core.appkeys import POOL
+from core.appkeys import POOL, SETTINGS
 from core.auth import create_api_token, create_staff_user, principal_of, revoke_api_token
 from core.errors import Conflict, NotFound, map_constraint
+from core.staff import (
+    activate_staff_user,
+    deactivate_staff_user,
+    reset_staff_password,
+    revoke_staff_sessions,
+    staff_state,
+    unlock_staff_user,
+)
 
 routes = Routes(tags=("admin",))
 ADMIN = staff("admin")
@@ -110,6 +118,87 @@ async def create_staff(request: web.Request, body: StaffIn) -> web.Response:
         "active": True,
     }
     return web.json_response(out, status=201)
+
+
+# Staff management: deactivate, reactivate, reset a password, revoke sessions, clear failed logins --------
+
+_STAFF = "/api/v1/admin/staff/{username:[a-z0-9][a-z0-9._-]{1,62}}"
+
+
+class StaffStateOut(StaffOut):
+    deactivated_at: datetime | None
+    sessions: int = Field(description="Live sessions")
+    recent_failures: int = Field(description="Failed logins since the window start, last success or unlock")
+    sessions_revoked: int = Field(0, description="Sessions this change ended")
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=10, max_length=200)
+
+
+async def _staff_change(request: web.Request, change, **kw) -> web.Response:
+    username = request.match_info["username"]
+    async with request.app[POOL].acquire() as conn:
+        ended = await change(conn, username=username, actor=principal_of(request).actor, **kw)
+        state = await staff_state(conn, username, window_minutes=request.app[SETTINGS].login_window_minutes)
+    return web.json_response({**state.as_json(), "sessions_revoked": ended or 0})
+
+
+@routes.post(
+    _STAFF + "/deactivate",
+    access=ADMIN,
+    summary="Deactivate a staff account: no more logins, its sessions end now",
+    response=StaffStateOut,
+    responses={404: "No such account", 409: "Your own account, or the last active admin"},
+)
+async def deactivate_staff(request: web.Request) -> web.Response:
+    return await _staff_change(request, deactivate_staff_user)
+
+
+@routes.post(
+    _STAFF + "/activate",
+    access=ADMIN,
+    summary="Reactivate a staff account",
+    response=StaffStateOut,
+    responses={404: "No such account"},
+)
+async def activate_staff(request: web.Request) -> web.Response:
+    return await _staff_change(request, activate_staff_user)
+
+
+@routes.post(
+    _STAFF + "/reset-password",
+    access=ADMIN,
+    summary="Set a new password for a staff account and end its sessions",
+    body=PasswordIn,
+    response=StaffStateOut,
+    responses={404: "No such account"},
+)
+async def reset_staff_password_api(request: web.Request, body: PasswordIn) -> web.Response:
+    return await _staff_change(request, reset_staff_password, password=body.password)
+
+
+@routes.post(
+    _STAFF + "/revoke-sessions",
+    access=ADMIN,
+    summary="End every session of a staff account",
+    response=StaffStateOut,
+    responses={404: "No such account"},
+)
+async def revoke_staff_sessions_api(request: web.Request) -> web.Response:
+    return await _staff_change(request, revoke_staff_sessions)
+
+
+@routes.post(
+    _STAFF + "/unlock",
+    access=ADMIN,
+    summary="Clear an account's failed logins (the delay they cause); per-address limits stay",
+    response=StaffStateOut,
+    responses={404: "No such account"},
+)
+async def unlock_staff(request: web.Request) -> web.Response:
+    return await _staff_change(request, unlock_staff_user)
 
 
 _TOKEN_COLUMNS = (

@@ -3,10 +3,14 @@ every declared endpoint runs."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import math
 import re
 import secrets
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -81,6 +85,7 @@ async def create_staff_user(
     conn: asyncpg.Connection, *, username: str, display_name: str, role: str, password: str, actor: str
 ) -> int:
     validate_new_staff(username, display_name, role, password)
+    password_hash = await hash_password(password)
     async with conn.transaction():
         user_id = await conn.fetchval(
             """INSERT INTO staff_users (username, display_name, role, password_hash)
@@ -88,7 +93,7 @@ async def create_staff_user(
             username,
             display_name,
             role,
-            _hasher.hash(password),
+            password_hash,
         )
         await record_audit(
             conn,
@@ -102,6 +107,54 @@ async def create_staff_user(
 
 # Login and sessions -----------------------------------------------------------------------------------------
 
+# argon2 takes 100–400 ms of CPU per check. It runs in a small pool of its own threads (argon2-cffi releases
+# the GIL), so a burst of logins queues there instead of stalling the event loop and every other request;
+# two workers leave the other cores to the event loop and PostgreSQL.
+PASSWORD_HASH_WORKERS = 2
+# Past the per-account limit, each further attempt from anywhere waits 2^k s, at most this long; addresses
+# that logged this account in within KNOWN_ADDRESS_DAYS skip that account-wide wait (only their own
+# account+address delay applies), so failures elsewhere cannot keep the owner out.
+ACCOUNT_DELAY_CAP_S = 30
+KNOWN_ADDRESS_DAYS = 30
+_password_pool: ThreadPoolExecutor | None = None
+
+
+def _password_executor() -> ThreadPoolExecutor:
+    global _password_pool
+    if _password_pool is None:
+        _password_pool = ThreadPoolExecutor(max_workers=PASSWORD_HASH_WORKERS, thread_name_prefix="argon2")
+    return _password_pool
+
+
+async def close_password_executor() -> None:
+    global _password_pool
+    executor, _password_pool = _password_pool, None
+    if executor is not None:
+        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+async def password_hashing(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the argon2 threads stop with the app."""
+    yield
+    await close_password_executor()
+
+
+def _verify_password_sync(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_password_executor(), _hasher.hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(
+        _password_executor(), _verify_password_sync, password_hash, password
+    )
+
 
 class LoginFailed(Exception):
     pass
@@ -111,6 +164,78 @@ class LoginThrottled(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__("too many failed logins")
         self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class LoginHistory:
+    """Failed attempts that count against the next one (see `login_wait_seconds`)."""
+
+    now: datetime
+    address_failures: int  # from this address, any account, within the window
+    address_first: datetime | None
+    pair_failures: int  # this account from this address, since the window start, last success or unlock
+    pair_last: datetime | None
+    account_failures: int  # this account from anywhere, same start
+    account_last: datetime | None
+    known_address: bool  # this address logged this account in lately
+
+
+def _remaining(now: datetime, since: datetime | None, wait_s: float) -> int:
+    if since is None:
+        return 0
+    left = (since + timedelta(seconds=wait_s) - now).total_seconds()
+    return max(1, math.ceil(left)) if left > 0 else 0
+
+
+def login_wait_seconds(
+    h: LoginHistory, *, max_per_account: int, max_per_address: int, window_minutes: int
+) -> int:
+    """How long the next attempt must wait (0: evaluate it). The address limit comes first and is a hard
+    window; an account is never locked, only slowed: after `max_per_account` failures each further attempt
+    waits 2^k s (k = failures past the limit) since the last failure — from the same address up to the
+    window, account-wide up to ACCOUNT_DELAY_CAP_S and not for addresses that logged the account in lately."""
+    window_s = window_minutes * 60
+    if h.address_failures >= max_per_address:
+        return _remaining(h.now, h.address_first, window_s)
+    if h.pair_failures >= max_per_account:
+        wait = _remaining(h.now, h.pair_last, min(2 ** (h.pair_failures - max_per_account + 1), window_s))
+        if wait:
+            return wait
+    if h.account_failures >= max_per_account and not h.known_address:
+        exponent = min(h.account_failures - max_per_account + 1, 16)
+        return _remaining(h.now, h.account_last, min(2**exponent, ACCOUNT_DELAY_CAP_S))
+    return 0
+
+
+def _lock_key(kind: str, value: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{kind}:{value}".encode()).digest()[:8], "big", signed=True)
+
+
+_LOGIN_HISTORY_SQL = """
+WITH since AS (
+    SELECT greatest(
+        now() - $3::interval,
+        (SELECT failures_reset_at FROM staff_users WHERE username = $1),
+        (SELECT max(at) FROM login_attempts WHERE username = $1 AND success AND at > now() - $3::interval)
+    ) AS t
+), pair AS (
+    SELECT count(*) AS n, max(at) AS last FROM login_attempts, since
+     WHERE username = $1 AND address = $2 AND NOT success AND at > since.t
+), account AS (
+    SELECT count(*) AS n, max(at) AS last FROM login_attempts, since
+     WHERE username = $1 AND NOT success AND at > since.t
+), by_address AS (
+    SELECT count(*) AS n, min(at) AS first FROM login_attempts
+     WHERE address = $2 AND NOT success AND at > now() - $3::interval
+)
+SELECT now() AS now, by_address.n AS address_failures, by_address.first AS address_first,
+       pair.n AS pair_failures, pair.last AS pair_last,
+       account.n AS account_failures, account.last AS account_last,
+       EXISTS (SELECT 1 FROM login_attempts
+                WHERE username = $1 AND address = $2 AND success
+                  AND at > now() - $4::interval) AS known_address
+  FROM by_address, pair, account
+"""
 
 
 async def login(
@@ -124,53 +249,65 @@ async def login(
     max_per_address: int,
     window_minutes: int,
 ) -> tuple[str, Principal]:
-    """Check the password (rate-limited per account and per address); return a new session cookie value."""
+    """Check the password (throttled per address and per account); return a new session cookie value.
+
+    The attempt is counted, checked and recorded as a failure under locks on the address and the account
+    before argon2 runs, so parallel attempts queue on the count instead of all reading the same one; a
+    correct password then turns the record into a success. The password check holds no connection."""
     username = username.strip().lower()[:100]
-    window = timedelta(minutes=window_minutes)
-    async with pool.acquire() as conn:
-        counts = await conn.fetchrow(
-            """SELECT count(*) FILTER (WHERE username = $1) AS by_account,
-                      count(*) FILTER (WHERE address = $2) AS by_address
-                 FROM login_attempts
-                WHERE NOT success AND at > now() - $3::interval AND (username = $1 OR address = $2)""",
+    address = address[:100]
+    async with pool.acquire() as conn, conn.transaction():
+        # Address before account, always: two logins never wait on each other's locks in a cycle.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key("login-address", address))
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key("login-account", username))
+        row = await conn.fetchrow(
+            _LOGIN_HISTORY_SQL,
             username,
             address,
-            window,
+            timedelta(minutes=window_minutes),
+            timedelta(days=KNOWN_ADDRESS_DAYS),
         )
-        if counts["by_account"] >= max_per_account or counts["by_address"] >= max_per_address:
-            raise LoginThrottled(window_minutes * 60)
+        wait = login_wait_seconds(
+            LoginHistory(**dict(row)),
+            max_per_account=max_per_account,
+            max_per_address=max_per_address,
+            window_minutes=window_minutes,
+        )
+        if wait:
+            raise LoginThrottled(wait)
+        attempt_id = await conn.fetchval(
+            "INSERT INTO login_attempts (username, address, success) VALUES ($1, $2, false) RETURNING id",
+            username,
+            address,
+        )
         user = await conn.fetchrow(
-            "SELECT id, username, display_name, role, password_hash FROM staff_users "
-            "WHERE username = $1 AND active",
+            "SELECT id, username, role, password_hash FROM staff_users WHERE username = $1 AND active",
             username,
         )
-        ok = False
-        try:
-            ok = _hasher.verify(user["password_hash"] if user else _DUMMY_HASH, password) and user is not None
-        except (VerificationError, InvalidHashError):
-            ok = False
-        await conn.execute(
-            "INSERT INTO login_attempts (username, address, success) VALUES ($1, $2, $3)",
-            username,
-            address,
-            ok,
-        )
-        if not ok or user is None:
-            raise LoginFailed()
-        if _hasher.check_needs_rehash(user["password_hash"]):
+    ok = await verify_password(user["password_hash"] if user else _DUMMY_HASH, password)
+    if not ok or user is None:
+        raise LoginFailed()
+    new_hash = await hash_password(password) if _hasher.check_needs_rehash(user["password_hash"]) else None
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE login_attempts SET success = true WHERE id = $1", attempt_id)
+        if new_hash:
             await conn.execute(
-                "UPDATE staff_users SET password_hash = $2 WHERE id = $1", user["id"], _hasher.hash(password)
+                "UPDATE staff_users SET password_hash = $2 WHERE id = $1", user["id"], new_hash
             )
-        cookie = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(24)
-        await conn.execute(
+        # Only if the account is still active: an admin may have deactivated it during the password check.
+        created = await conn.fetchval(
             """INSERT INTO staff_sessions (id_hash, user_id, csrf_token, expires_at)
-               VALUES ($1, $2, $3, now() + $4::interval)""",
+               SELECT $1, id, $3, now() + $4::interval FROM staff_users WHERE id = $2 AND active
+               RETURNING user_id""",
             _sha256(cookie),
             user["id"],
             csrf,
             timedelta(hours=session_hours),
         )
+    if created is None:
+        raise LoginFailed()
     return cookie, Principal("staff", user["id"], user["username"], user["role"], csrf_token=csrf)
 
 
@@ -374,8 +511,10 @@ async def current_principal(request: web.Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if auth or cookie:
         async with request.app[POOL].acquire() as conn:
-            if auth.startswith("Bearer "):
-                principal = await _principal_from_token(conn, auth[7:].strip())
+            # The scheme is case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" are Bearer.
+            scheme, _, credentials = auth.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                principal = await _principal_from_token(conn, credentials.strip())
             elif cookie:
                 principal = await _principal_from_session(conn, cookie)
     request[PRINCIPAL] = principal

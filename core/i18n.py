@@ -25,8 +25,8 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "login.submit": ("Đăng nhập", "Log in"),
     "login.failed": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
     "login.throttled": (
-        "Quá nhiều lần thử. Vui lòng thử lại sau {minutes} phút.",
-        "Too many attempts. Please try again in {minutes} minutes.",
+        "Quá nhiều lần thử. Vui lòng thử lại sau {wait}.",
+        "Too many attempts. Please try again in {wait}.",
     ),
     "login.csrf": ("Phiên biểu mẫu đã hết hạn, vui lòng thử lại.", "The form expired, please try again."),
     "home.title": ("Trang nhân viên", "Staff home"),

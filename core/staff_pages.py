@@ -17,6 +17,7 @@ from core.auth import (
     LoginThrottled,
     client_address,
     cookie_is_secure,
+    create_staff_user,
     current_principal,
     end_session,
     login,
@@ -24,8 +25,16 @@ from core.auth import (
     set_session_cookie,
 )
 from core.errors import Forbidden
-from core.i18n import LANG_COOKIE, LANGUAGES, request_language, translate
-from core.pages import render_html
+from core.i18n import LANG_COOKIE, LANGUAGES, register_messages, request_language, translate
+from core.pages import render_html, run_form_action
+from core.staff import (
+    activate_staff_user,
+    deactivate_staff_user,
+    reset_staff_password,
+    revoke_staff_sessions,
+    staff_states,
+    unlock_staff_user,
+)
 
 routes = Routes(tags=("pages",))
 ALL_ROLES = ("admin", "attendant", "finance", "approver")
@@ -79,6 +88,12 @@ async def login_page(request: web.Request) -> web.Response:
     return _login_page(request)
 
 
+def _wait_text(seconds: int, lang: str) -> str:
+    if seconds < 120:
+        return translate("wait.seconds", lang, n=seconds)
+    return translate("wait.minutes", lang, n=-(-seconds // 60))
+
+
 @routes.post("/login", access=PUBLIC, summary="Staff login", in_openapi=False, produces="text/html")
 async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
@@ -105,7 +120,7 @@ async def login_submit(request: web.Request) -> web.Response:
             request,
             username=username,
             status=429,
-            error=translate("login.throttled", lang, minutes=exc.retry_after_s // 60),
+            error=translate("login.throttled", lang, wait=_wait_text(exc.retry_after_s, lang)),
         )
         resp.headers["Retry-After"] = str(exc.retry_after_s)
         return resp
@@ -154,3 +169,157 @@ async def switch_language(request: web.Request) -> web.Response:
             secure=cookie_is_secure(request),
         )
     raise resp
+
+
+# Admin: staff accounts --------------------------------------------------------------------------------------
+
+ADMIN = staff("admin")
+_USER = "{username:[a-z0-9][a-z0-9._-]{1,62}}"
+
+register_messages(
+    {
+        "wait.seconds": ("{n} giây", "{n} seconds"),
+        "wait.minutes": ("{n} phút", "{n} minutes"),
+        "staff.title": ("Tài khoản nhân viên", "Staff accounts"),
+        "staff.saved": ("Đã lưu.", "Saved."),
+        "staff.username": ("Tên đăng nhập", "Username"),
+        "staff.display_name": ("Họ tên", "Name"),
+        "staff.role": ("Vai trò", "Role"),
+        "staff.state": ("Trạng thái", "State"),
+        "staff.active": ("Đang hoạt động", "Active"),
+        "staff.inactive": ("Đã khóa", "Deactivated"),
+        "staff.sessions": ("Phiên đăng nhập", "Sessions"),
+        "staff.failures": ("Lần đăng nhập sai gần đây", "Recent failed logins"),
+        "staff.deactivate": ("Khóa tài khoản", "Deactivate"),
+        "staff.activate": ("Mở lại tài khoản", "Reactivate"),
+        "staff.revoke_sessions": ("Đăng xuất mọi phiên", "Revoke all sessions"),
+        "staff.unlock": ("Xóa lần đăng nhập sai", "Clear failed logins"),
+        "staff.new_password": ("Mật khẩu mới (ít nhất 10 ký tự)", "New password (10 characters or more)"),
+        "staff.reset_password": ("Đặt lại mật khẩu", "Reset password"),
+        "staff.create": ("Tạo tài khoản", "Create an account"),
+        "staff.password": ("Mật khẩu (ít nhất 10 ký tự)", "Password (10 characters or more)"),
+    }
+)
+
+
+async def _staff_page(
+    request: web.Request, *, error: str | None = None, saved: bool = False, status: int = 200, values=None
+) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        accounts = await staff_states(conn, window_minutes=request.app[SETTINGS].login_window_minutes)
+    return render_html(
+        request,
+        "admin_staff.html",
+        accounts=accounts,
+        roles=ALL_ROLES,
+        error=error,
+        saved=saved,
+        status=status,
+        values=values or {},
+    )
+
+
+@routes.get(
+    "/admin/staff", access=ADMIN, summary="Staff accounts page", in_openapi=False, produces="text/html"
+)
+async def staff_admin_page(request: web.Request) -> web.Response:
+    return await _staff_page(request, saved=request.query.get("saved") == "1")
+
+
+def _form_text(form, name: str) -> str:
+    return str(form.get(name) or "").strip()
+
+
+@routes.post(
+    "/admin/staff",
+    access=ADMIN,
+    summary="Create a staff account (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_create_form(request: web.Request) -> web.Response:
+    async def action(conn, form):
+        await create_staff_user(
+            conn,
+            username=_form_text(form, "username"),
+            display_name=_form_text(form, "display_name"),
+            role=_form_text(form, "role"),
+            password=str(form.get("password") or ""),
+            actor=principal_of(request).actor,
+        )
+
+    return await run_form_action(request, action, page=_staff_page, back="/admin/staff", keep_values=True)
+
+
+async def _account_action(request: web.Request, change) -> web.Response:
+    username = request.match_info["username"]
+    actor = principal_of(request).actor
+
+    async def action(conn, form):
+        await change(conn, form, username=username, actor=actor)
+
+    return await run_form_action(request, action, page=_staff_page, back="/admin/staff")
+
+
+@routes.post(
+    f"/admin/staff/{_USER}/deactivate",
+    access=ADMIN,
+    summary="Deactivate a staff account (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_deactivate_form(request: web.Request) -> web.Response:
+    return await _account_action(request, lambda conn, _f, **kw: deactivate_staff_user(conn, **kw))
+
+
+@routes.post(
+    f"/admin/staff/{_USER}/activate",
+    access=ADMIN,
+    summary="Reactivate a staff account (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_activate_form(request: web.Request) -> web.Response:
+    return await _account_action(request, lambda conn, _f, **kw: activate_staff_user(conn, **kw))
+
+
+@routes.post(
+    f"/admin/staff/{_USER}/reset-password",
+    access=ADMIN,
+    summary="Reset a staff password (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_reset_password_form(request: web.Request) -> web.Response:
+    return await _account_action(
+        request,
+        lambda conn, f, **kw: reset_staff_password(conn, password=str(f.get("password") or ""), **kw),
+    )
+
+
+@routes.post(
+    f"/admin/staff/{_USER}/revoke-sessions",
+    access=ADMIN,
+    summary="Revoke a user's sessions (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_revoke_sessions_form(request: web.Request) -> web.Response:
+    return await _account_action(request, lambda conn, _f, **kw: revoke_staff_sessions(conn, **kw))
+
+
+@routes.post(
+    f"/admin/staff/{_USER}/unlock",
+    access=ADMIN,
+    summary="Clear a user's failed logins (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_unlock_form(request: web.Request) -> web.Response:
+    return await _account_action(request, lambda conn, _f, **kw: unlock_staff_user(conn, **kw))
