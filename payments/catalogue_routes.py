@@ -18,6 +18,7 @@ from core.i18n import register_messages
 from core.money import LOCAL_TZ
 from core.pages import render_html, run_form_action
 from payments import catalogue
+from payments.callback_issues import callback_issues
 from payments.catalogue import (
     FEE_CODE,
     REFUND_OUTCOMES,
@@ -716,9 +717,11 @@ async def finance_payments_page(request: web.Request, query: FinancePaymentsQuer
         )
         refunds = await catalogue.money_to_refund(conn, booked_from=start, booked_to=end, limit=PAGE_LIMIT)
         fee_codes = [f["code"] for f in await catalogue.fee_list(conn)]
+        callbacks = await callback_issues(conn)
     return render_html(
         request,
         "finance_payments.html",
+        callbacks=callbacks,
         query=query,
         requests=rows,
         total=total,

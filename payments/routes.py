@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.api import Routes, staff
 from core.appkeys import KEYS, POOL, SETTINGS
@@ -17,6 +18,7 @@ from core.auth import Principal, principal_of
 from core.errors import NotFound
 from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
 from core.text import FreeText
+from core.timebounds import BoundedDatetime
 from payments.requests import (
     CANCEL_REASON_MAX,
     NewRequest,
@@ -26,6 +28,9 @@ from payments.requests import (
 )
 
 routes = Routes(tags=("payment-requests",))
+# payer_reference is stored in clear and printed on receipts, so it must not be a citizen ID or phone number
+# (the database checks the same: payment_requests_payer_reference_not_personal).
+PERSONAL_DIGITS = re.compile(r"\d{9,}")  # \d: fullwidth and other Unicode digits too
 WRITERS = staff("admin", "finance", scopes=("payment-requests:write",))
 READERS = staff("admin", "finance", "approver", scopes=("payment-requests:read", "payment-requests:write"))
 STAFF_READERS = staff("admin", "finance", "approver")
@@ -36,8 +41,18 @@ class PaymentRequestCreate(BaseModel):
     kind: Literal["service_fee"] = Field(description="Parking requests are issued by the parking check-out.")
     fee_code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{1,30}$", description="Code in the fee catalogue")
     payer_reference: str | None = Field(
-        default=None, max_length=100, description="The agency's own reference, e.g. a dossier number"
+        default=None,
+        max_length=100,
+        description="The agency's own reference, e.g. a dossier number. Not personal data: a run of 9 or "
+        "more digits (a citizen ID or phone number) is refused.",
     )
+
+    @field_validator("payer_reference")
+    @classmethod
+    def _not_personal(cls, value: str | None) -> str | None:
+        if value is not None and PERSONAL_DIGITS.search(value):
+            raise ValueError("must not contain a run of 9 or more digits (citizen IDs, phone numbers)")
+        return value
     channel: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9_-]{1,30}$",
@@ -110,8 +125,8 @@ class ListQuery(BaseModel):
     underpaid: bool | None = Field(
         default=None, description="Only pending requests holding a partial payment"
     )
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: BoundedDatetime | None = Field(default=None, description="ISO 8601 with offset, 2000–2100")
+    created_to: BoundedDatetime | None = Field(default=None, description="ISO 8601 with offset, 2000–2100")
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.db import connect
+from core.demo_bank_key import ensure_demo_bank_key
 from payments.banks.event import BankCredit
 from payments.demo import DEMO_COLLECTION, load_payments_demo
 
@@ -23,6 +24,12 @@ async def catalogue(db_url, settings, keys):
         await load_payments_demo(conn, settings, keys)
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def bank_key(settings):
+    """The simulated bank's signing key (id, private key), as registered by the demo loader."""
+    return ensure_demo_bank_key(settings.var_dir)
 
 
 def credit(

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.appkeys import KEYS, POOL
 from core.db import connect
-from core.demo_bank_key import DEMO_BANK_CODE, ensure_demo_bank_key, public_key_pem
+from core.demo_bank_key import DEMO_BANK_CODE, public_key_pem
 from core.keys import keys_as_env
 from core.logging import configure_logging
 from core.pii import decrypt_bytes
@@ -32,11 +32,6 @@ from tests.payments.conftest import BANK_ACCOUNT, BANK_BIN
 pytestmark = pytest.mark.usefixtures("catalogue")
 ROOT = Path(__file__).resolve().parents[2]
 URL = f"/api/v1/bank-callbacks/{DEMO_BANK_CODE}"
-
-
-@pytest.fixture
-def bank_key(settings):
-    return ensure_demo_bank_key(settings.var_dir)
 
 
 async def new_request(db_url, keys, amount_fee="LLTP"):
