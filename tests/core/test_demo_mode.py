@@ -182,3 +182,28 @@ async def test_the_simulated_bank_says_so_on_staff_and_public_pages(
     assert pay.status == 200 and 'id="pay-with-simulator"' in html
     button = html.split('id="pay-with-simulator"', 1)[1].split("</a>", 1)[0]
     assert "SIMULATED" in button and "mô phỏng" in button
+
+
+async def test_a_demo_database_from_before_the_marker_is_adopted_but_not_one_with_real_staff(
+    db_url, keys, settings, capsys
+):
+    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+    conn = await connect(db_url)
+    try:
+        await conn.execute("DELETE FROM demo_installation")  # as made by `make run` before the marker existed
+    finally:
+        await conn.close()
+    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+    assert (await _demo_rows(db_url))["marker"] == 1
+
+    conn = await connect(db_url)
+    try:
+        await conn.execute("DELETE FROM demo_installation")
+        await create_staff_user(
+            conn, username="lan", display_name="Lan", role="finance", password="p" * 12, actor="cli:ops"
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(DemoRefused, match="staff_users"):
+        await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+    assert (await _demo_rows(db_url))["marker"] == 0
