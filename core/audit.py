@@ -343,7 +343,11 @@ async def write_checkpoint(
     instead of ever signing a chain that does not verify."""
     database = await conn.fetchval("SELECT current_database()")
     path = checkpoint_path(var_dir)
-    known, _ = read_checkpoints(path, database=database, keys=keys)
+    try:
+        known, _ = read_checkpoints(path, database=database, keys=keys)
+    except CheckpointFileError as exc:
+        log.error("audit_checkpoint_file_altered", database=database, reason=str(exc))
+        raise AuditChainBroken(ChainReport(0, 0, str(exc))) from None
     last = max(known, key=lambda c: c.seq, default=None)
     report = await verify_audit_chain(
         conn, key=keys.audit_key, start=(last.seq, last.hash) if last else None, checkpoints=known

@@ -220,6 +220,8 @@ async def test_checkpoint_file_is_signed_and_logged(client, staff_login, conn, d
     path.write_text(json.dumps(forged) + "\n")
     bad = await _cli("audit", "verify", db_url=db_url, keys=keys, var_dir=tmp_path)
     assert bad.returncode == 2 and "signature does not verify" in bad.stdout
+    refused = await _cli("audit", "checkpoint", db_url=db_url, keys=keys, var_dir=tmp_path)
+    assert refused.returncode == 2 and "not signed" in refused.stdout
 
 
 async def test_the_server_writes_checkpoints_in_the_background(
