@@ -8,7 +8,10 @@ import os
 import re
 import sys
 
+import pytest
+
 from core.appkeys import POOL
+from core.keys import keys_as_env
 from tests.conftest import ROOT
 
 JSON = {"Accept": "application/json"}
@@ -64,7 +67,7 @@ async def test_a_deactivated_user_is_out_at_once(client, staff_login):
     assert await _audit(client, clerk.username, "staff.activate") is not None
 
 
-async def test_admins_cannot_remove_the_last_admin_or_themselves(client, staff_login, db_url):
+async def test_admins_cannot_remove_the_last_admin_or_themselves(client, staff_login, cli_env):
     admin = await staff_login("admin")
     self_ = await client.post(
         f"/api/v1/admin/staff/{admin.username}/deactivate", headers=admin.headers(unsafe=True)
@@ -81,7 +84,7 @@ async def test_admins_cannot_remove_the_last_admin_or_themselves(client, staff_l
         == 1
     )
     # the last active admin cannot be removed from the command line either
-    code, out = await _cli(db_url, "deactivate-user", admin.username)
+    code, out = await _cli(cli_env, "deactivate-user", admin.username)
     assert code == 1 and "last active admin" in out
     assert await _can_read(client, admin) == 200
     missing = await client.post("/api/v1/admin/staff/nobody/deactivate", headers=admin.headers(unsafe=True))
@@ -182,13 +185,19 @@ async def test_staff_page_forms(client, staff_login):
     assert 'href="/admin/staff"' in await home.text()
 
 
-async def _cli(db_url: str, *args: str) -> tuple[int, str]:
+@pytest.fixture
+def cli_env(db_url, keys, tmp_path) -> dict[str, str]:
+    # the audit key comes from the environment, as on a real server
+    return {**os.environ, **keys_as_env(keys), "DATABASE_URL": db_url, "CITYPAY_VAR_DIR": str(tmp_path)}
+
+
+async def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "main.py"),
         *args,
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": db_url},
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -196,22 +205,22 @@ async def _cli(db_url: str, *args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-async def test_cli_manages_staff(client, staff_login, db_url):
+async def test_cli_manages_staff(client, staff_login, cli_env):
     clerk = await staff_login("finance")
-    code, out = await _cli(db_url, "revoke-sessions", clerk.username)
+    code, out = await _cli(cli_env, "revoke-sessions", clerk.username)
     assert code == 0, out
     assert await _can_read(client, clerk) == 401
-    code, out = await _cli(db_url, "reset-password", clerk.username, "--password", "cli chosen password")
+    code, out = await _cli(cli_env, "reset-password", clerk.username, "--password", "cli chosen password")
     assert code == 0, out
     assert await _login_status(client, clerk.username, "cli chosen password") == 303
-    code, out = await _cli(db_url, "unlock-user", clerk.username)
+    code, out = await _cli(cli_env, "unlock-user", clerk.username)
     assert code == 0, out
-    code, out = await _cli(db_url, "deactivate-user", clerk.username)
+    code, out = await _cli(cli_env, "deactivate-user", clerk.username)
     assert code == 0, out
     assert await _login_status(client, clerk.username, "cli chosen password") == 401
-    code, out = await _cli(db_url, "deactivate-user", "nobody")
+    code, out = await _cli(cli_env, "deactivate-user", "nobody")
     assert code == 1 and "username" in out
-    code, out = await _cli(db_url, "reset-password", clerk.username, "--password", "short")
+    code, out = await _cli(cli_env, "reset-password", clerk.username, "--password", "short")
     assert code == 1 and "password" in out
     actions = await client.app[POOL].fetch(
         "SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY seq", f"staff:{clerk.username}"
