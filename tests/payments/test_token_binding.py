@@ -14,6 +14,7 @@ import pytest
 
 from core.appkeys import POOL
 from core.db import connect, load_migrations, migrate
+from core.keys import keys_as_env
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,8 +134,8 @@ async def test_admin_api_creates_a_bound_token_that_works(client, staff_login):
     assert (await create(client, token, {"kind": "service_fee", "fee_code": "LLTP"})).status == 201
 
 
-def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": db_url}
+def _cli(db_url: str, keys, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": db_url, **keys_as_env(keys)}
     return subprocess.run(
         [sys.executable, "main.py", "create-token", *args],
         cwd=ROOT,
@@ -145,14 +146,15 @@ def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-async def test_cli_refuses_a_write_token_without_fee_codes_and_binds_one_with_them(db_url):
-    refused = _cli(db_url, "agency", "--scope", "payment-requests:write")
+async def test_cli_refuses_a_write_token_without_fee_codes_and_binds_one_with_them(db_url, keys):
+    refused = _cli(db_url, keys, "agency", "--scope", "payment-requests:write")
     assert refused.returncode == 1 and "fee_codes" in refused.stderr and "--fee-codes" in refused.stderr
     conn = await connect(db_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM api_tokens") == 0
         made = _cli(
             db_url,
+            keys,
             "agency",
             "--scope",
             "payment-requests:write",
