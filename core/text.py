@@ -72,3 +72,16 @@ def _before(clean):  # runs before pydantic's own str checks, so lengths count t
 Identifier = Annotated[str, _before(clean_identifier)]
 FreeText = Annotated[str, _before(clean_text)]
 MultilineText = Annotated[str, _before(lambda s: clean_text(s, allow_line_breaks=True))]
+
+
+# Spreadsheets run a cell that starts with one of these as a formula (=HYPERLINK(…), +cmd|…, @SUM(…)); a
+# leading tab or carriage return hides the sign from a quick look and some importers strip it.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: strings starting with = + - @ (or tab, CR) get a leading
+    apostrophe (OWASP's advice for CSV injection). Numbers stay numbers, so -5000 is still a number."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -27,7 +27,9 @@ from core.errors import (
 from core.i18n import register_messages
 from core.money import LOCAL_TZ
 from core.pages import render_html, run_form_action
+from core.text import FreeText, Identifier
 from parking.plates import VEHICLE_CLASSES, InvalidPlate, format_plate, normalise_plate, parse_plate
+from parking.sessions import refuse_class_disagreement
 from parking.tariffs import ClassTariff
 
 routes = Routes(tags=("parking-admin",))
@@ -91,9 +93,9 @@ Price = Annotated[int, Field(le=MAX_PRICE, description="Whole đồng, ≥ 0")]
 
 class LotFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=300)
-    ward: str = Field(min_length=1, max_length=100, description="e.g. Phường Hoàn Kiếm")
+    name: FreeText = Field(min_length=1, max_length=200)
+    address: FreeText = Field(min_length=1, max_length=300)
+    ward: FreeText = Field(min_length=1, max_length=100, description="e.g. Phường Hoàn Kiếm")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     zone: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,30}$", description="Tariff zone code")
@@ -120,8 +122,8 @@ class AttendantIn(BaseModel):
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,30}$")
-    name_vi: str = Field(min_length=1, max_length=200)
-    name_en: str = Field(min_length=1, max_length=200)
+    name_vi: FreeText = Field(min_length=1, max_length=200)
+    name_en: FreeText = Field(min_length=1, max_length=200)
 
 
 class TariffIn(BaseModel):
@@ -147,7 +149,7 @@ class TariffIn(BaseModel):
 class PassIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lot_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,60}$")
-    plate: str = Field(min_length=1, max_length=20)
+    plate: Identifier = Field(min_length=1, max_length=20)
     vehicle_class: VehicleClass
     valid_from: Day
     valid_until: Day
@@ -235,7 +237,7 @@ class PassList(BaseModel):
 class PassQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lot_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,60}$")
-    plate: str | None = Field(default=None, min_length=1, max_length=20)
+    plate: Identifier | None = Field(default=None, min_length=1, max_length=20)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -626,6 +628,8 @@ async def add_tariff_version(conn: asyncpg.Connection, body: TariffIn, *, actor:
 
 
 async def create_monthly_pass(conn: asyncpg.Connection, body: PassIn, *, actor: str) -> int:
+    # A car's pass must not be sold at a motorbike's price: the written form decides, as at check-in.
+    refuse_class_disagreement(body.plate, body.vehicle_class)
     try:
         plate = parse_plate(body.plate, body.vehicle_class)
     except InvalidPlate as exc:

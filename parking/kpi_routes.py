@@ -18,6 +18,7 @@ from core.errors import ValidationFailed
 from core.i18n import register_messages, request_language, translate
 from core.money import LOCAL_TZ, format_vnd
 from core.pages import render_html
+from core.text import FreeText, spreadsheet_safe
 from parking.kpis import (
     CASHLESS_TARGET,
     COUNT_FIELDS,
@@ -88,7 +89,9 @@ def _bounded(value: date) -> date:
     return value
 
 
-BusinessDay = Annotated[date, AfterValidator(_bounded)]
+BusinessDay = Annotated[
+    date, AfterValidator(_bounded)
+]  # as core.timebounds.BoundedDate, with its own message
 
 
 class KpiQuery(BaseModel):
@@ -97,7 +100,7 @@ class KpiQuery(BaseModel):
     date_to: BusinessDay = Field(alias="to", description="Last business day, inclusive; at most 366 days")
     group: Literal["lot", "ward", "day"] = "lot"
     vehicle_class: VehicleClass | None = None
-    ward: str | None = Field(default=None, min_length=1, max_length=100, description="Only this ward")
+    ward: FreeText | None = Field(default=None, min_length=1, max_length=100, description="Only this ward")
 
     def kpi_filter(self) -> KpiFilter:
         try:
@@ -195,7 +198,7 @@ def kpi_csv(rows: list[dict]) -> str:
                 value = "ALL"
             elif col == "cashless_share" and value is not None:
                 value = f"{value:.4f}"
-            line.append("" if value is None else value)
+            line.append("" if value is None else spreadsheet_safe(value))  # lot names, wards: typed text
         writer.writerow(line)
     return out.getvalue()
 
