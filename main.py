@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from aiohttp import web
 
-from core import admin_api, ops, staff_pages
+from core import admin_api, ops, staff_pages, token_pages
 from core.api import Registry
 from core.appkeys import CLOCK, KEYS, METRICS, POOL, PUBLIC_LINKS, REGISTRY, SETTINGS, STAFF_LINKS, TEMPLATES
 from core.audit import audit_checkpointer, use_audit_key, use_audit_key_loader
@@ -61,6 +61,7 @@ STAFF_LINKS_ALL = [
     {"label": "link.metrics", "href": "/metrics", "roles": {"admin"}},
     {"label": "link.banks", "href": "/admin/banks", "roles": {"admin"}},
     {"label": "link.staff", "href": "/admin/staff", "roles": {"admin"}},
+    {"label": "link.tokens", "href": "/admin/tokens", "roles": {"admin"}},
     {"label": "link.parking_kpis", "href": "/parking/kpis", "roles": {"finance", "admin"}},
     {"label": "link.parking_admin", "href": "/admin/parking", "roles": {"admin"}},
 ]
@@ -101,6 +102,7 @@ def create_app(
     for routes in (
         ops.routes,
         staff_pages.routes,
+        token_pages.routes,
         admin_api.routes,
         ledger_routes.routes,
         payment_routes.routes,

@@ -211,3 +211,35 @@ def test_the_demo_token_is_bound_to_the_demo_catalogue():
 
     assert sorted(DEMO_TOKEN_FEE_CODES) == sorted(f[0] for f in DEMO_FEES)
     assert {s[4] for s in DEMO_SUBSIDIES} <= set(DEMO_TOKEN_CHANNELS)
+
+
+async def test_admin_page_refuses_an_unbound_write_token_and_shows_a_bound_one_once(client, staff_login):
+    admin = await staff_login("admin")
+    form = {"name": "Sở Tư pháp", "scopes": "payment-requests:write", "csrf_token": admin.csrf}
+    pool = client.app[POOL]
+    forged = await client.post("/admin/tokens", data={**form, "csrf_token": "x"}, headers=admin.headers())
+    assert forged.status == 403
+    refused = await client.post("/admin/tokens", data=form, headers=admin.headers())
+    assert refused.status == 422 and "fee_codes" in await refused.text()
+    assert await pool.fetchval("SELECT count(*) FROM api_tokens") == 0
+    made = await client.post(
+        "/admin/tokens", data={**form, "fee_codes": "LLTP", "channels": "vneid"}, headers=admin.headers()
+    )
+    html = await made.text()
+    assert made.status == 201 and 'id="new-token-value"' in html
+    secret = html.split('id="new-token-value"', 1)[1].split(">", 1)[1].split("<", 1)[0]
+    assert secret.startswith("cpt_")
+    row = await pool.fetchrow("SELECT id, fee_codes, channels FROM api_tokens")
+    assert (row["fee_codes"], row["channels"]) == (["LLTP"], ["vneid"])
+    listing = await (await client.get("/admin/tokens", headers=admin.headers())).text()
+    assert secret not in listing and "LLTP" in listing  # shown once only
+    token = bearer(secret)
+    assert (await create(client, token, {"kind": "service_fee", "fee_code": "GPLX-DOI"})).status == 403
+    revoked = await client.post(
+        f"/admin/tokens/{row['id']}/revoke",
+        data={"csrf_token": admin.csrf},
+        headers=admin.headers(),
+        allow_redirects=False,
+    )
+    assert revoked.status == 303
+    assert (await create(client, token, {"kind": "service_fee", "fee_code": "LLTP"})).status == 401
