@@ -5,16 +5,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import asyncpg
+import asyncpg.pool
+import structlog
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Any constant works; it only has to be the same for every migrator of this schema.
 MIGRATION_LOCK_KEY = 0x43495459_50415900  # "CITYPAY\0"
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+log = structlog.get_logger("citypay.db")
 
 
 class MigrationError(RuntimeError):
@@ -71,15 +77,191 @@ async def _light_reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+# Database outages -----------------------------------------------------------------------------------------
+
+# The server is going away or not there yet: admin/crash shutdown, "the database system is starting up",
+# too many connections. Class 08 (connection exceptions) is matched by type below.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_ERROR_CONSUME_STATE = "another operation (2) is in progress"  # asyncpg's PROTOCOL_ERROR_CONSUME
+_CLOSED_MESSAGES = ("connection is closed", "connection was closed", "pool is closing", "pool is closed")
+
+
+def _through_asyncpg(exc: BaseException) -> bool:
+    """Did this exception (or the one it interrupted) unwind through asyncpg? Tells a socket error or timeout
+    of the database driver from one of the HTTP layer or of a handler's own deadline."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+            if "/asyncpg/" in filename or filename.startswith("asyncpg/"):
+                return True
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _unavailable_itself(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresConnectionError):  # 08xxx, ConnectionDoesNotExistError
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return getattr(exc, "sqlstate", None) in _UNAVAILABLE_SQLSTATES
+    if isinstance(exc, asyncpg.InterfaceError):
+        return any(m in str(exc).lower() for m in _CLOSED_MESSAGES)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # An idle pooled connection got the server's FATAL "terminating connection" (57P01) and sits in
+        # asyncpg's error-consuming state (2), waiting for a ReadyForQuery that never comes; the next query
+        # on it fails like this. Only a server going away leaves an idle connection in that state.
+        return _ERROR_CONSUME_STATE in str(exc)
+    # Refused/reset/missing socket while (re)connecting, or a bounded acquire that ran out: only when it came
+    # out of the driver (aiohttp's own ConnectionResetError, a handler's own deadline are not outages).
+    return isinstance(exc, OSError | TimeoutError) and _through_asyncpg(exc)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means "the database cannot be reached right now" (retry later), not a bug or bad input:
+    a lost or refused connection, a server starting up or shutting down (57P01/57P02/57P03), too many
+    connections, or a pool acquire that timed out. The one classification the problem middleware, the bank
+    callbacks and the background tasks share."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable_itself(current):
+            return True
+        current = current.__cause__  # "raise Problem(...) from exc" keeps the cause
+    return False
+
+
+class OutageLog:
+    """One warning when the database becomes unavailable, one info line when it answers again; nothing per
+    request in between (every failing request already answers 503)."""
+
+    # Successes this soon after a failure do not end the outage: a saturated pool alternates timeouts and
+    # successes and must not log a line per flip.
+    QUIET_S = 1.0
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+        self.last_failure = 0.0
+        self.failures = 0
+        self.outages = 0
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.last_failure = now
+        self.failures += 1
+        if self.down_since is None:
+            self.down_since = now
+            self.outages += 1
+            log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+
+    def succeeded(self) -> None:
+        if self.down_since is None:
+            return
+        now = time.monotonic()
+        if now - self.last_failure < self.QUIET_S:
+            return
+        log.info(
+            "database_recovered", outage_s=round(now - self.down_since, 1), failed_operations=self.failures
+        )
+        self.down_since = None
+        self.failures = 0
+
+
+class _OutageRetries(logging.Filter):
+    """asyncpg logs a warning with a traceback each time it fails to reopen the pool's minimum connections;
+    during an outage that is one traceback a second. The OutageLog has already said it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not database_unavailable(exc)
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OutageRetries())
+
+
+class _TrackedAcquire(asyncpg.pool.PoolAcquireContext):
+    """`async with pool.acquire()`: a block that ends normally proves the database answers; one that fails
+    with an outage error (or cannot get a connection) starts an outage."""
+
+    __slots__ = ()
+
+    async def __aenter__(self):
+        try:
+            return await super().__aenter__()
+        except BaseException as exc:
+            if database_unavailable(exc):
+                self.pool.outage.failed(exc)
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> None:
+        if exc_val is not None and database_unavailable(exc_val):
+            self.pool.outage.failed(exc_val)
+            # Never hand a broken connection to the next request. (asyncpg may have detached it already.)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                if self.connection is not None and not self.connection.is_closed():
+                    self.connection.terminate()
+            # The other idle connections died with the server too: reconnect each before its next use.
+            await self.pool.expire_connections()
+        await super().__aexit__(exc_type, exc_val, exc_tb)
+        if exc_val is None:
+            self.pool.outage.succeeded()
+
+
+class Pool(asyncpg.Pool):
+    """asyncpg's pool with a bounded acquire (requests do not queue forever while the database is away) and
+    an outage log. `pool.fetch()` & co. acquire through `acquire()`, so they are bounded and tracked too."""
+
+    def __init__(self, *args, acquire_timeout_s: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+        self.outage = OutageLog()
+
+    def acquire(self, *, timeout: float | None = None) -> _TrackedAcquire:
+        return _TrackedAcquire(self, self.acquire_timeout_s if timeout is None else timeout)
+
+
+def note_unavailable(pool: asyncpg.Pool | None, exc: BaseException) -> None:
+    """Record an outage seen outside `pool.acquire()` (a dedicated connection, a caught error)."""
+    outage = getattr(pool, "outage", None)
+    if outage is not None:
+        outage.failed(exc)
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, acquire_timeout_s: float = 5.0
+) -> Pool:
+    """The service's pool. `acquire_timeout_s` bounds waiting for a connection, including opening one (so a
+    database that is down or unreachable answers within it, as a 503, instead of holding the request)."""
+    pool = Pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         init=_init_connection,
         reset=_light_reset,
+        acquire_timeout_s=acquire_timeout_s,
+        timeout=acquire_timeout_s,  # connect timeout of each new connection
         server_settings={"timezone": "UTC", "application_name": "citypay"},
     )
+    await pool
+    return pool
 
 
 _MIGRATIONS_TABLE = """

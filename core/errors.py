@@ -9,7 +9,9 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from core.i18n import request_language
+from core.appkeys import POOL
+from core.db import database_unavailable, note_unavailable
+from core.i18n import register_messages, request_language
 
 log = structlog.get_logger("citypay.errors")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -121,6 +123,18 @@ class ServiceUnavailable(Problem):
     title_vi, title_en = "Dịch vụ tạm thời không sẵn sàng", "Service temporarily unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached right now (outage, restart, pool exhausted): try again shortly."""
+
+    slug = "database-unavailable"
+    title_vi = "Hệ thống đang bận, vui lòng thử lại sau giây lát"
+    title_en = "The system is busy, please try again in a moment"
+
+
+RETRY_AFTER_S = 5  # what a client should wait before retrying during a database outage
+register_messages({"error.retry": ("Thử lại", "Try again")})
+
+
 class InternalError(Problem):
     status, slug = 500, "internal-error"
     title_vi, title_en = "Lỗi hệ thống", "Internal error"
@@ -186,17 +200,25 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status not in _HTTP_TO_PROBLEM:
             problem.status = exc.status  # type: ignore[misc]
         return await _render(request, problem)
-    except asyncpg.PostgresError as exc:
+    except Exception as exc:
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        # One warning per outage (core.db.OutageLog), not a traceback per request.
+        note_unavailable(request.app.get(POOL), exc)
+        return await _render(request, DatabaseUnavailable(headers={"Retry-After": str(RETRY_AFTER_S)}))
+
+
+async def _unexpected(request: web.Request, exc: Exception) -> web.StreamResponse:
+    if isinstance(exc, asyncpg.PostgresError):
         mapped = problem_from_database_error(exc)
         if mapped is not None:
             return await _render(request, mapped)
         if exc.sqlstate == "22021":  # a NUL byte the input checks did not catch (a form field, a header)
             return await _render(request, ValidationFailed("text may not contain NUL characters"))
-        log.exception("database_error", sqlstate=exc.sqlstate)
+        log.error("database_error", sqlstate=exc.sqlstate, exc_info=exc)
         return await _render(request, InternalError())
-    except Exception:
-        log.exception("unhandled_error")
-        return await _render(request, InternalError())
+    log.error("unhandled_error", exc_info=exc)
+    return await _render(request, InternalError())
 
 
 async def _render(request: web.Request, problem: Problem) -> web.StreamResponse:
@@ -208,5 +230,7 @@ async def _render(request: web.Request, problem: Problem) -> web.StreamResponse:
     if _wants_html(request):
         from core.pages import render_error_page  # pages import errors; keep this edge lazy
 
-        return render_error_page(request, problem)
+        page = render_error_page(request, problem)
+        page.headers.update(problem.headers)  # Retry-After, Allow: a person's browser is told too
+        return page
     return problem_response(problem, request)

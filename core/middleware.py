@@ -1,4 +1,4 @@
-"""Request id, one canonical log line per request, and per-route metrics."""
+"""Request id, one canonical log line per request, per-route metrics, and headers on every response."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import re
 import secrets
 import time
 
+import aiohttp.web_response
 import structlog
 from aiohttp import web
 
-from core.appkeys import METRICS, PRINCIPAL
+from core.appkeys import ENDPOINT, METRICS, PRINCIPAL, SETTINGS
 
 log = structlog.get_logger("citypay.http")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -55,3 +56,53 @@ async def request_context_middleware(request: web.Request, handler):
             remote=request.remote,
             actor=principal.actor if principal else None,
         )
+
+
+# Response headers -------------------------------------------------------------------------------------------
+
+SERVER_NAME = "citypay"  # the product, never versions (aiohttp would say "Python/3.x aiohttp/3.x")
+HSTS = "max-age=31536000; includeSubDomains"
+NO_STORE = "no-store"
+
+# aiohttp fills the Server header on every response it writes, including those it makes itself for requests
+# it cannot parse (they never reach the app, its middlewares or its signals). Its default names versions.
+if hasattr(aiohttp.web_response, "SERVER_SOFTWARE"):
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME
+
+
+def served_over_tls(request: web.Request) -> bool:
+    """TLS here, or at a proxy we trust (CITYPAY_TRUSTED_PROXIES) that says so in X-Forwarded-Proto."""
+    if request.secure:
+        return True
+    if (request.remote or "") not in request.app[SETTINGS].trusted_proxies:
+        return False
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    return proto == "https"
+
+
+def _cache_control(request: web.Request, response: web.StreamResponse) -> None:
+    """`no-store` for staff content, personal data, pages and errors. A public, non-HTML answer that chose its
+    own caching keeps it (the QR image and the receipt-signing key are the same for everyone)."""
+    if isinstance(response, web.FileResponse):
+        return  # static assets: aiohttp's ETag / Last-Modified
+    current = response.headers.get("Cache-Control")
+    if current and NO_STORE in current:
+        return
+    endpoint = request.get(ENDPOINT)
+    staff_only = endpoint is not None and not endpoint.access.public  # type: ignore[attr-defined]
+    if (
+        current is None
+        or staff_only
+        or request.get(PRINCIPAL) is not None  # rendered for someone signed in
+        or response.status >= 400
+        or (response.content_type or "").startswith("text/html")  # pages: pay pages name who is paid
+    ):
+        response.headers["Cache-Control"] = NO_STORE
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: runs for every response of the app, errors and redirects included."""
+    response.headers["Server"] = SERVER_NAME
+    if served_over_tls(request):
+        response.headers["Strict-Transport-Security"] = HSTS
+    _cache_control(request, response)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from core.api import PUBLIC, Routes, build_openapi
-from core.appkeys import METRICS, POOL, REGISTRY
+from core.api import PUBLIC, Routes, build_openapi, staff
+from core.appkeys import METRICS, POOL, REGISTRY, SETTINGS
 from core.db import MigrationError, pending_migrations
 
 routes = Routes(tags=("operations",))
@@ -53,8 +54,44 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if body["status"] == "ready" else 503)
 
 
-@routes.get("/metrics", access=PUBLIC, summary="Prometheus metrics", produces="text/plain")
+# /metrics: from the addresses in CITYPAY_METRICS_ALLOW (default: this host only) without credentials; from
+# anywhere else with an admin session or an API token with this scope. Declared public because the address
+# check comes first; it then asks for credentials like any other endpoint.
+METRICS_ACCESS = staff("admin", scopes=("metrics:read",))
+
+
+def metrics_address_allowed(request: web.Request) -> bool:
+    settings = request.app[SETTINGS]
+    if "*" in settings.metrics_allow:
+        return True
+    remote = request.remote or ""
+    if remote in settings.trusted_proxies:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        address = hops[-1] if hops else remote
+    elif "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        # Relayed by a proxy we were not told to trust (one on this host?): its address is not the caller's.
+        return False
+    else:
+        address = remote
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in settings.metrics_allow)
+
+
+@routes.get(
+    "/metrics",
+    access=PUBLIC,
+    summary="Prometheus metrics: from CITYPAY_METRICS_ALLOW addresses, else an admin or a metrics:read token",
+    produces="text/plain",
+    responses={401: "Not from an allowed address and no credentials", 403: "Not allowed for this caller"},
+)
 async def metrics(request: web.Request) -> web.Response:
+    if not metrics_address_allowed(request):
+        from core.auth import authorize  # auth imports the API declarations; keep this edge lazy
+
+        await authorize(request, METRICS_ACCESS)
     data = generate_latest(request.app[METRICS].registry)
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

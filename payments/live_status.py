@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from core.appkeys import POOL
+from core.db import database_unavailable, note_unavailable
 from core.tasks import cancel_and_wait
 from payments.requests import STATUS_CHANNEL
 
@@ -172,8 +173,11 @@ class StatusHub:
             return
         try:
             snapshots = await read_snapshots(self._pool, wanted)
-        except Exception:  # the next notification or re-check tries again; never kill the loop
-            log.warning("status_recheck_failed", references=len(wanted), exc_info=True)
+        except Exception as exc:  # the next notification or re-check tries again; never kill the loop
+            if database_unavailable(exc):  # an outage: the pool logs it once
+                note_unavailable(self._pool, exc)
+            else:
+                log.warning("status_recheck_failed", references=len(wanted), exc_info=True)
             return
         self._publish(snapshots)
 
@@ -239,9 +243,14 @@ class StatusHub:
                         # A half-open TCP connection delivers nothing and raises nothing; a ping finds out.
                         async with asyncio.timeout(5):
                             await conn.fetchval("SELECT 1")
-                log.warning("status_listener_lost")
-            except Exception:  # whatever went wrong, listen again; the re-check covers the gap
-                log.warning("status_listener_failed", retry_in_s=delay, exc_info=True)
+                log.info("status_listener_lost")  # the database went away (logged once, by the pool) or
+                # killed this session; either way the next query through the pool tells
+            except Exception as exc:  # whatever went wrong, listen again; the re-check covers the gap
+                if database_unavailable(exc):  # an outage: one warning for it (the pool's), not one per retry
+                    note_unavailable(self._pool, exc)
+                    log.info("status_listener_failed", retry_in_s=delay, error=type(exc).__name__)
+                else:
+                    log.warning("status_listener_failed", retry_in_s=delay, exc_info=True)
             finally:
                 self.listening.clear()
                 if conn is not None and not conn.is_closed():
