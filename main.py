@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from core import admin_api, ops, staff_pages, token_pages
+from core import static as static_files
 from core.api import Registry
 from core.appkeys import CLOCK, KEYS, METRICS, POOL, PUBLIC_LINKS, REGISTRY, SETTINGS, STAFF_LINKS, TEMPLATES
 from core.audit import audit_checkpointer, use_audit_key, use_audit_key_loader
@@ -101,6 +102,7 @@ def create_app(
     app[PUBLIC_LINKS] = [{"label": "link.parking_search", "href": "/parking"}]
     for routes in (
         ops.routes,
+        static_files.routes,
         staff_pages.routes,
         token_pages.routes,
         admin_api.routes,

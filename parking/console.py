@@ -49,6 +49,7 @@ register_messages(
             "and tap Check in.",
         ),
         "console.suggestions": ("Có phải xe này?", "Did you mean?"),
+        "console.class_choice": ("Biển số này là của xe nào?", "Which vehicle carries this plate?"),
         "console.inside": ("Xe trong bãi", "Vehicles inside"),
         "console.refresh": ("Làm mới", "Refresh"),
         "console.scan": ("Quét mã bằng ứng dụng ngân hàng", "Scan with any banking app"),
@@ -71,6 +72,10 @@ JS_MESSAGES: dict[str, tuple[str, str]] = {
     "closed.paid": ("Xe {plate} ra — đã thanh toán.", "{plate} out — paid."),
     "closed.cash": ("Xe {plate} ra — đã thu tiền mặt.", "{plate} out — cash taken."),
     "pick_suggestion": ("Chạm vào xe đúng để cho ra.", "Tap the right vehicle to check it out."),
+    "pick_class": (
+        "Biển số viết như của loại xe khác. Chạm vào cách đọc đúng.",
+        "The plate is written as another class's plate. Tap the right reading.",
+    ),
     "network": ("Mất kết nối. Thử lại.", "No connection. Try again."),
     "entered": ("Vào lúc", "In at"),
     "awaiting": ("Chờ thanh toán", "Awaiting payment"),
@@ -142,14 +147,15 @@ async def console_lot(request: web.Request) -> web.Response:
             )
         }
     lang = request_language(request)
+    default_class = next((c for c in VEHICLE_CLASSES if c in takes), None)
     config = {
         "lang": lang,
+        "default_class": default_class,
         "api": f"/api/v1/parking/lots/{lot_id}",
         "classes": {c: translate(f"console.class.{c}", lang) for c in VEHICLE_CLASSES},
         "labels": {k: translate(f"console.js.{k}", lang) for k in JS_MESSAGES},
     }
     classes = [{"code": c, "takes": c in takes} for c in VEHICLE_CLASSES]
-    default_class = next((c for c in VEHICLE_CLASSES if c in takes), None)
     return render_html(
         request, "console.html", lot=lot, classes=classes, default_class=default_class, config=config
     )

@@ -281,3 +281,41 @@ async def test_override_suggestions_cash_pass_and_polling_fallback(
         assert failures == []
     finally:
         await context.close()
+
+
+async def test_a_car_plate_typed_as_a_motorbike_is_asked_once(
+    server, browser: Browser, db_url, settings, keys
+):
+    """Issue 8, point 17: "30A-123.45" with the default class Xe máy is not stored as the motorbike
+    "30-A1 2345"; the console offers both readings once, and the tapped one is checked in."""
+    username, password = await _attendant_of(db_url, settings, keys, LOT)
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="vi-VN")
+    try:
+        page = await _open_console(context, server.base_url, username, password)
+        failures = _watch_failures(page, {(409, "/check-ins")})
+        await expect(page.locator("#class-motorbike")).to_have_attribute("aria-pressed", "true")
+        await page.fill("#plate", "30A-123.45")
+        await page.click("#check-in")
+        choice = page.locator("#class-choice-list button")
+        await expect(page.locator("#class-choice")).to_be_visible()
+        await expect(choice).to_have_count(2)  # car and motorbike; Hàng Đầu takes no large cars
+        await expect(choice.nth(0)).to_contain_text("30A-123.45")
+        await expect(choice.nth(0)).to_contain_text("Ô tô")
+        await expect(choice.nth(1)).to_contain_text("30-A1 2345")
+        await expect(page.locator("#inside-list")).to_have_text("Chưa có xe nào trong bãi.")
+        assert await _fits_the_phone(page)
+
+        await choice.nth(0).click()
+        await expect(page.locator("#message")).to_have_text("Đã nhận xe 30A-123.45 (Ô tô).")
+        await expect(page.locator("#class-choice")).to_be_hidden()
+        await expect(page.locator("#class-car")).to_have_attribute("aria-pressed", "true")
+        await expect(page.locator("#inside-list li", has_text="30A-123.45")).to_have_count(1)
+        conn = await connect(db_url)
+        try:
+            rows = await conn.fetch("SELECT plate, vehicle_class FROM parking_sessions")
+        finally:
+            await conn.close()
+        assert [tuple(r) for r in rows] == [("30A12345", "car")]
+        assert failures == []
+    finally:
+        await context.close()

@@ -1,0 +1,82 @@
+"""Static scripts and styles of the pages, served by the app itself from `<package>/static/`.
+
+Pages load their script from here rather than inline, so the Content-Security-Policy can say
+`script-src 'self'` without 'unsafe-inline': an injected `<script>` or `onclick=` then does not run.
+
+Only files that exist at start-up, with a plain name and a known type, are served (no path from the request
+reaches the file system). Templates link them through `static_url('parking/console.js')`, which adds the
+file's content hash: a URL with the current hash is cached for a year (`immutable`), anything else is
+revalidated, so a deploy never leaves a browser running an old script against a new page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from core.api import PUBLIC, Routes
+from core.errors import NotFound
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("core", "payments", "parking")
+CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,60}\.(js|css)")
+
+routes = Routes(tags=("static",))
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    path: Path
+    content_type: str
+    version: str  # the first 16 hex digits of the content's SHA-256
+
+
+def _index() -> dict[str, StaticFile]:
+    files = {}
+    for package in PACKAGES:
+        folder = ROOT / package / "static"
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and _NAME.fullmatch(path.name):
+                version = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+                files[f"{package}/{path.name}"] = StaticFile(path, CONTENT_TYPES[path.suffix], version)
+    return files
+
+
+FILES = _index()
+
+
+def static_url(name: str) -> str:
+    """`/static/parking/console.js?v=<hash>` for a template; raises KeyError for a file that does not exist,
+    so a typo fails the page's test rather than a browser."""
+    return f"/static/{name}?v={FILES[name].version}"
+
+
+@routes.get(
+    "/static/{package:[a-z]+}/{name:[a-z0-9][a-z0-9_.-]{0,64}}",
+    access=PUBLIC,
+    summary="A page's script or style sheet",
+    in_openapi=False,
+    produces="text/javascript",
+)
+async def static_file(request: web.Request) -> web.StreamResponse:
+    found = FILES.get(f"{request.match_info['package']}/{request.match_info['name']}")
+    if found is None:
+        raise NotFound("no such file")
+    cache = IMMUTABLE if request.query.get("v") == found.version else REVALIDATE
+    return web.FileResponse(
+        found.path,
+        headers={
+            "Content-Type": found.content_type,
+            "Cache-Control": cache,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,377 @@
+// The attendant console (parking/templates/console.html): served from /static so the page's CSP needs no
+// 'unsafe-inline'. Everything page-specific comes from the JSON block #console-data.
+(function () {
+  "use strict";
+  const C = JSON.parse(document.getElementById("console-data").textContent);
+  const L = C.labels;
+  const TERMINAL = ["paid", "expired", "cancelled"];
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (id) => document.getElementById(id);
+  const fmt = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  // As core.money.format_vnd: dots between thousands, then " ₫".
+  const vnd = (n) => (n < 0 ? "-" : "") + String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ".") + " \u20ab";
+
+  const hanoiClock = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Asia/Ho_Chi_Minh", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  function hanoi(date) {
+    const parts = {};
+    hanoiClock.formatToParts(date).forEach((p) => { parts[p.type] = p.value; });
+    return parts;
+  }
+  function timeIn(iso) {  // "14:05" today, "14:05 19/05" on another day — Hà Nội time either way
+    const at = hanoi(new Date(iso));
+    const today = hanoi(new Date());
+    const hm = at.hour + ":" + at.minute;
+    return at.day === today.day && at.month === today.month && at.year === today.year
+      ? hm : hm + " " + at.day + "/" + at.month;
+  }
+
+  async function call(method, path, body) {
+    const headers = { "Accept": "application/json", "Accept-Language": C.lang };
+    const init = { method: method, headers: headers, credentials: "same-origin", cache: "no-store" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      headers["X-CSRF-Token"] = csrf;
+      init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(path, init);
+    } catch (err) {
+      return { ok: false, status: 0, data: { title: L.network } };
+    }
+    let data = {};
+    try { data = await resp.json(); } catch (err) { data = { title: "HTTP " + resp.status }; }
+    return { ok: resp.ok, status: resp.status, data: data };
+  }
+
+  let busy = false;
+  async function exclusive(action) {  // one action at a time: a double tap must not check a car in twice
+    if (busy) { return; }
+    busy = true;
+    document.body.classList.add("busy");
+    try { await action(); } finally { busy = false; document.body.classList.remove("busy"); }
+  }
+
+  function say(kind, title, detail) {
+    if (kind === "error" && !$("exit").hidden) {  // the exit screen covers the message line
+      $("exit-message").textContent = title + (detail ? " — " + detail : "");
+      return;
+    }
+    const box = $("message");
+    box.className = "msg-" + kind;
+    box.textContent = "";
+    const strong = document.createElement("strong");
+    strong.textContent = title;
+    box.appendChild(strong);
+    if (detail) {
+      const span = document.createElement("span");
+      span.className = "detail";
+      span.textContent = detail;
+      box.appendChild(span);
+    }
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  const problem = (res, detail) => say("error", res.data.title || "HTTP " + res.status, detail || res.data.detail || "");
+
+  // Entry -----------------------------------------------------------------------------------------------
+  let vehicleClass = C.default_class;
+  function selectClass(cls) {
+    vehicleClass = cls;
+    document.querySelectorAll("button.cls").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.class === cls)));
+  }
+  document.querySelectorAll("button.cls").forEach((button) => {
+    button.addEventListener("click", () => { selectClass(button.dataset.class); $("class-choice").hidden = true; });
+  });
+  const plate = $("plate");
+  const plateText = () => plate.value.trim().toUpperCase();
+  plate.addEventListener("input", () => {
+    $("override-box").hidden = true; $("suggestions").hidden = true; $("class-choice").hidden = true;
+  });
+  $("entry").addEventListener("submit", (e) => { e.preventDefault(); plate.blur(); });
+
+  function clearEntry() {
+    plate.value = "";
+    plate.blur();  // put the phone's keyboard away so the result and the list show
+    $("override-box").hidden = true;
+    $("override-reason").value = "";
+    $("suggestions").hidden = true;
+    $("class-choice").hidden = true;
+  }
+
+  async function checkIn(classConfirmed) {
+    const text = plateText();
+    if (!text) { say("error", L.plate_empty); plate.focus(); return; }
+    const body = { plate: text, vehicle_class: vehicleClass };
+    if (classConfirmed === true) { body.class_confirmed = true; }  // the attendant answered the question below
+    $("class-choice").hidden = true;
+    if (!$("override-box").hidden) {
+      const reason = $("override-reason").value.trim();
+      if (reason.length < 5) { say("error", L.reason_short); $("override-reason").focus(); return; }
+      body.override_reason = reason;
+    }
+    const res = await call("POST", C.api + "/check-ins", body);
+    if (res.ok) {
+      say("ok", fmt(L.checked_in, { plate: res.data.plate_written, cls: C.classes[res.data.vehicle_class] }));
+      clearEntry();
+      refreshInside();
+    } else if (res.data.type === "/problems/plate-needs-override") {
+      $("override-box").hidden = false;
+      problem(res);
+      $("override-reason").focus();
+    } else if (res.data.type === "/problems/plate-class-mismatch" && !classConfirmed) {
+      problem(res, L.pick_class);
+      showClassChoice(res.data.readings || []);
+    } else {
+      problem(res);
+    }
+  }
+
+  // The plate as written is another class's plate (30A-123.45 typed while "Xe máy" was selected): ask once,
+  // offering each reading the lot can take; the choice is sent again with class_confirmed.
+  function showClassChoice(readings) {
+    const box = $("class-choice-list");
+    box.textContent = "";
+    const offered = {};
+    readings.forEach((r) => {
+      const classButton = $("class-" + r.class);
+      if (!classButton || classButton.disabled || offered[r.class]) { return; }
+      offered[r.class] = true;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.class = r.class;
+      [["v-plate", r.plate_display], ["v-meta", C.classes[r.class] || r.class]].forEach(([cssClass, text]) => {
+        const span = document.createElement("span");
+        span.className = cssClass;
+        span.textContent = text;
+        button.appendChild(span);
+      });
+      button.addEventListener("click", () => exclusive(() => { selectClass(r.class); return checkIn(true); }));
+      box.appendChild(button);
+    });
+    $("class-choice").hidden = !box.children.length;
+    if (box.children.length) { box.firstChild.focus(); }
+  }
+
+  async function checkOut(sessionId) {
+    let body;
+    if (sessionId) {
+      body = { session_id: sessionId };
+    } else {
+      const text = plateText();
+      if (!text) { say("error", L.plate_empty); plate.focus(); return; }
+      body = { plate: text };
+    }
+    const res = await call("POST", C.api + "/check-outs", body);
+    $("suggestions").hidden = true;
+    if (res.ok) {
+      clearEntry();
+      refreshInside();
+      if (res.data.status === "closed") {
+        say("ok", fmt(L["closed." + res.data.close_reason] || res.data.close_reason, { plate: res.data.plate_written }));
+      } else if (res.data.payment) {
+        $("message").hidden = true;
+        showExit(res.data);
+      }
+    } else if (res.data.type === "/problems/plate-not-inside" && (res.data.suggestions || []).length) {
+      showSuggestions(res.data.suggestions);
+      problem(res, L.pick_suggestion);
+    } else {
+      problem(res);
+    }
+  }
+
+  function vehicleButton(sessionId, plateWritten, cls, enteredAt, awaiting) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.sessionId = sessionId;
+    const parts = [["v-plate", plateWritten], ["v-meta", C.classes[cls] || cls],
+                   ["v-meta", L.entered + " " + timeIn(enteredAt)]];
+    if (awaiting) { parts.push(["v-tag", L.awaiting]); }
+    parts.forEach(([cssClass, text]) => {
+      const span = document.createElement("span");
+      span.className = cssClass;
+      span.textContent = text;
+      button.appendChild(span);
+    });
+    button.addEventListener("click", () => exclusive(() => checkOut(sessionId)));
+    return button;
+  }
+
+  function showSuggestions(list) {
+    const box = $("suggestion-list");
+    box.textContent = "";
+    list.forEach((s) => box.appendChild(vehicleButton(s.session_id, s.plate, s.vehicle_class, s.entered_at, false)));
+    $("suggestions").hidden = false;
+  }
+
+  let insideSeq = 0;
+  async function refreshInside() {
+    const seq = ++insideSeq;
+    const res = await call("GET", C.api + "/sessions?status=open");
+    if (!res.ok || seq !== insideSeq) { return; }  // a later refresh is on its way
+    const list = $("inside-list");
+    list.textContent = "";
+    $("inside-count").textContent = "(" + res.data.items.length + ")";
+    if (!res.data.items.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = L.inside_empty;
+      list.appendChild(li);
+    }
+    res.data.items.forEach((s) => {
+      const li = document.createElement("li");
+      li.appendChild(vehicleButton(s.id, s.plate_written, s.vehicle_class, s.entered_at, s.status === "awaiting_payment"));
+      list.appendChild(li);
+    });
+  }
+
+  // Exit screen ------------------------------------------------------------------------------------------
+  let exit = null;  // {session, reference, source, poll, done, cashing}
+
+  function stopWatching() {
+    if (!exit) { return; }
+    if (exit.source) { exit.source.close(); exit.source = null; }
+    if (exit.poll) { clearTimeout(exit.poll); exit.poll = null; }
+  }
+
+  function setExitStatus(status) {
+    const screen = $("exit");
+    screen.dataset.status = status;
+    $("exit-status").dataset.status = status;
+    $("exit-status").textContent = L["status." + status] || status;
+    const payable = status === "pending";
+    const settled = status === "paid" || status === "cash";
+    $("exit-qr-box").hidden = !payable;
+    $("exit-tick").hidden = !settled;
+    $("cash").hidden = !(payable || status === "partial" || status === "expired");
+    $("new-qr").hidden = status !== "expired";
+    if (settled || status === "cancelled") {
+      $("cash-box").hidden = true;
+      exit.done = true;
+      stopWatching();
+      refreshInside();
+    }
+  }
+
+  function onPaymentEvent(status, amountRemaining) {
+    if (!exit || exit.done) { return; }
+    if (status === "cancelled" && exit.cashing) { return; }  // our own cash exception cancelled it
+    if (status === "partial") { $("exit-amount").textContent = vnd(amountRemaining); }
+    setExitStatus(status);
+  }
+
+  function showExit(session) {
+    stopWatching();
+    const payment = session.payment;
+    exit = { session: session, reference: payment.reference, done: false, cashing: false };
+    $("exit-plate").textContent = session.plate_written;
+    $("exit-amount").textContent = vnd(payment.amount_due);
+    const img = $("exit-qr");
+    if (payment.qr_png_url) {
+      // Same origin always (the CSP allows no other): the API's URL carries the public host name.
+      const css = Math.min(window.innerWidth * 0.9, 420);
+      const px = Math.max(128, Math.min(1024, Math.round(css * (window.devicePixelRatio || 1))));
+      img.src = new URL(payment.qr_png_url, location.href).pathname + "?size=" + px;
+      img.alt = fmt(L.qr_alt, { amount: vnd(payment.amount_due) });
+    }
+    const rows = $("exit-lines").tBodies[0];
+    rows.textContent = "";
+    (session.fee_lines || []).forEach((line) => {
+      const tr = rows.insertRow();
+      const label = line.code === "hours"
+        ? L["line.hours"] + " " + line.description.replace(/^hours? /, "")
+        : L["line." + line.code] || line.description;
+      tr.insertCell().textContent = label;
+      tr.insertCell().textContent = line.quantity + " × " + vnd(line.unit_price);
+      const amount = tr.insertCell();
+      amount.className = "num";
+      amount.textContent = vnd(line.amount);
+    });
+    $("exit-reference").textContent = payment.reference;
+    $("cash-box").hidden = true;
+    $("cash-reason").value = "";
+    $("exit-message").textContent = "";
+    $("exit").hidden = false;
+    document.body.classList.add("exit-open");
+    window.scrollTo(0, 0);
+    $("exit").scrollTop = 0;
+    setExitStatus(payment.status === "pending" && new Date(payment.expires_at) <= new Date() ? "expired" : payment.status);
+    if (!exit.done) { watch(exit); }
+  }
+
+  function watch(current) {
+    if (!window.EventSource) { poll(current); return; }
+    const source = new EventSource("/pay/" + encodeURIComponent(current.reference) + "/events");
+    current.source = source;
+    source.addEventListener("status", (e) => {
+      const ev = JSON.parse(e.data);
+      // The stream ends after a final status; close it first or the browser would reconnect.
+      if (TERMINAL.indexOf(ev.status) >= 0) { source.close(); }
+      if (exit !== current) { return; }
+      onPaymentEvent(ev.status === "pending" && ev.amount_received > 0 ? "partial" : ev.status, ev.amount_remaining);
+    });
+    source.addEventListener("error", () => {
+      if (exit !== current || current.done || current.source !== source) { return; }
+      source.close();
+      current.source = null;
+      poll(current);  // the stream failed: ask the parking API every 3 s instead
+    });
+  }
+
+  function poll(current) {
+    const tick = async () => {
+      if (exit !== current || current.done) { return; }
+      const res = await call("GET", C.api + "/sessions?status=all&limit=1000");
+      if (exit !== current || current.done) { return; }
+      const s = res.ok ? res.data.items.find((item) => item.id === current.session.id) : null;
+      if (s && s.status === "closed") {
+        onPaymentEvent(s.close_reason === "cash" ? "cash" : "paid");
+      } else if (s && s.status === "voided") {
+        onPaymentEvent("cancelled");
+      } else if (s && s.payment && s.payment.reference === current.reference) {
+        onPaymentEvent(s.payment.status);
+      }
+      if (!current.done) { current.poll = setTimeout(tick, 3000); }
+    };
+    current.poll = setTimeout(tick, 3000);
+  }
+
+  $("cash").addEventListener("click", () => {
+    $("cash-box").hidden = false;
+    $("cash-reason").focus();
+  });
+  $("cash-confirm").addEventListener("click", () => exclusive(async () => {
+    if (!exit) { return; }
+    const current = exit;
+    const reason = $("cash-reason").value.trim();
+    if (reason.length < 5) { $("exit-message").textContent = L.reason_short; $("cash-reason").focus(); return; }
+    current.cashing = true;
+    const res = await call("POST", C.api + "/sessions/" + current.session.id + "/cash", { reason: reason });
+    current.cashing = false;
+    if (exit !== current) { return; }
+    if (res.ok) {
+      $("exit-message").textContent = "";
+      current.done = false;  // a "cancelled" may have slipped in first; cash is the outcome to show
+      setExitStatus("cash");
+    } else {
+      $("exit-message").textContent = (res.data.title || "HTTP " + res.status) + (res.data.detail ? " — " + res.data.detail : "");
+    }
+  }));
+  $("new-qr").addEventListener("click", () => exclusive(() => checkOut(exit.session.id)));
+  $("exit-close").addEventListener("click", () => {
+    stopWatching();
+    exit = null;
+    $("exit").hidden = true;
+    document.body.classList.remove("exit-open");
+    refreshInside();
+  });
+
+  $("check-in").addEventListener("click", () => exclusive(checkIn));
+  $("check-out").addEventListener("click", () => exclusive(() => checkOut(null)));
+  $("refresh").addEventListener("click", refreshInside);
+  refreshInside();
+})();
