@@ -260,6 +260,7 @@ async def prepare_citypay_database(
     """Drop and recreate `name`, migrate it, load the demo data and create a token."""
     from contextlib import redirect_stdout
 
+    from core.audit import use_audit_key
     from core.auth import create_api_token
     from core.db import connect, migrate
     from core.demo import load_demo_data
@@ -269,6 +270,7 @@ async def prepare_citypay_database(
 
     dsn = await server.recreate(name)
     keys = AppKeys.generate()
+    use_audit_key(keys.audit_key)  # the demo data and the token are audited, as the server will check
     settings = Settings(database_url=dsn, var_dir=var_dir)
     conn = await connect(dsn)
     try:
