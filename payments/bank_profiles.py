@@ -467,21 +467,34 @@ async def banks_retire_key_form(request: web.Request) -> web.Response:
     return await _run_form(request, action)
 
 
+async def _activation_form(request: web.Request, active: bool) -> web.Response:
+    async def action(conn, _form):
+        await set_bank_profile_active(
+            conn, request.match_info["bank_code"], active, actor=principal_of(request).actor
+        )
+
+    return await _run_form(request, action)
+
+
 @routes.post(
-    "/admin/banks/{bank_code:[a-z0-9][a-z0-9-]{1,30}}/{change:activate|deactivate}",
+    "/admin/banks/{bank_code:[a-z0-9][a-z0-9-]{1,30}}/activate",
     access=ADMIN,
-    summary="Activate or deactivate a bank profile (form)",
+    summary="Activate a bank profile (form)",
     in_openapi=False,
     form=True,
     produces="text/html",
 )
-async def banks_activation_form(request: web.Request) -> web.Response:
-    async def action(conn, _form):
-        await set_bank_profile_active(
-            conn,
-            request.match_info["bank_code"],
-            request.match_info["change"] == "activate",
-            actor=principal_of(request).actor,
-        )
+async def banks_activate_form(request: web.Request) -> web.Response:
+    return await _activation_form(request, True)
 
-    return await _run_form(request, action)
+
+@routes.post(
+    "/admin/banks/{bank_code:[a-z0-9][a-z0-9-]{1,30}}/deactivate",
+    access=ADMIN,
+    summary="Deactivate a bank profile (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def banks_deactivate_form(request: web.Request) -> web.Response:
+    return await _activation_form(request, False)

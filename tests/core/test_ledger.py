@@ -26,6 +26,20 @@ BANK = "asset:bank:970436:0011001234567"
 FEE = "revenue:fee:LLTP"
 
 
+@pytest.fixture(autouse=True)
+async def registered_bank_accounts(db_url):
+    """Bank accounts exist in the ledger only as registered collection accounts (migration 0005)."""
+    c = await connect(db_url)
+    try:
+        await c.execute(
+            """INSERT INTO collection_accounts (code, bin, account_number, holder_name)
+               VALUES ('treasury', '970436', '0011001234567', 'KHO BAC'),
+                      ('other', '970415', '112233445566', 'KHO BAC 2')"""
+        )
+    finally:
+        await c.close()
+
+
 async def test_post_entry_books_balanced_lines(conn):
     entry = await post_entry(
         conn,

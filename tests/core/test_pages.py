@@ -63,6 +63,10 @@ async def test_trial_balance_page_shows_money(client, staff_login):
     from payments.ledger import post_entry
 
     async with client.app[POOL].acquire() as conn:
+        await conn.execute(
+            """INSERT INTO collection_accounts (code, bin, account_number, holder_name)
+               VALUES ('treasury', '970436', '0011', 'KHO BAC')"""
+        )
         await post_entry(
             conn,
             idempotency_key="p",

@@ -122,15 +122,15 @@ async def test_overpaid_settles_and_excess_goes_to_refunds(conn, keys):
 
 async def test_paid_after_expiry_goes_to_suspense(conn, keys):
     pr = await issue(conn, keys, expires_in=timedelta(minutes=5))
-    later = datetime.now(UTC) + timedelta(minutes=6)
-    s = await settle(conn, keys, credit(pr["reference"], 200_000), now=later)
+    later = datetime.now(UTC) + timedelta(minutes=11)  # past expiry and the 5-minute tolerance
+    s = await settle(conn, keys, credit(pr["reference"], 200_000, booked_at=later), now=later)
     assert s.outcome == "late"
     assert (await status_of(conn, pr))["status"] == "pending"  # the sweeper expires it
     assert await expire_overdue_requests(conn, now=later) == 1
     assert (await status_of(conn, pr))["status"] == "expired"
     assert await account_balance(conn, "liability:suspense") == -200_000
     assert await account_balance(conn, "revenue:fee:LLTP") == 0
-    s2 = await settle(conn, keys, credit(pr["reference"], 200_000))
+    s2 = await settle(conn, keys, credit(pr["reference"], 200_000, booked_at=later), now=later)
     assert s2.outcome == "late"
 
 
