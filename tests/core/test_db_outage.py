@@ -63,8 +63,11 @@ class ThrowawayPostgres:
         )
 
     def close(self) -> None:
+        # Stop it here: pgserver only stops the postmaster it started itself, not the restarted one.
         with contextlib.suppress(Exception):
-            self.server._cleanup()  # stops it and deletes the folder (also registered for exit)
+            self._pg_ctl("-w", "-m", "immediate", "stop")
+        with contextlib.suppress(Exception):
+            self.server._cleanup()  # forgets the handle and deletes the folder (also registered for exit)
 
 
 @pytest.fixture
