@@ -103,6 +103,15 @@ class BankProfileList(BaseModel):
 
 async def create_bank_profile(conn: asyncpg.Connection, body: BankProfileIn, *, actor: str) -> None:
     async with conn.transaction():
+        if body.credited_account is not None and not await conn.fetchval(
+            "SELECT true FROM collection_accounts WHERE bin = $1 AND account_number = $2",
+            body.bin,
+            body.credited_account,
+        ):
+            # A gateway credits the account its profile names: it must be a city account at that bank.
+            raise ValidationFailed(
+                "not a registered collection account at this bank", field="credited_account"
+            )
         await conn.execute(
             """INSERT INTO bank_profiles
                    (code, name, bin, scheme, tolerance_s, credited_account, merchant_code)

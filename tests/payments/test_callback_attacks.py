@@ -173,6 +173,20 @@ async def test_a_profile_whose_last_key_was_retired_refuses_callbacks_signed_wit
     assert len(lines) == 1 and lines[0]["reason"] == "no_active_key"
 
 
+async def test_a_gateway_profile_must_credit_a_registered_city_account(client, staff_login):
+    admin = await staff_login("admin")
+    profile = {
+        "code": "vnpay",
+        "name": "VNPay",
+        "bin": BANK_BIN,
+        "scheme": "vnpay",
+        "credited_account": "9999999999",
+    }
+    resp = await client.post("/api/v1/admin/bank-profiles", headers=admin.headers(unsafe=True), json=profile)
+    assert resp.status == 422 and (await resp.json())["field"] == "credited_account"
+    assert not await client.app[POOL].fetchval("SELECT count(*) FROM bank_profiles WHERE code = 'vnpay'")
+
+
 # 2. The credited account ------------------------------------------------------------------------------------
 
 
