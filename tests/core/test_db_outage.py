@@ -84,6 +84,12 @@ def throwaway_pg():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _traceback(exc_info: object) -> str:
+    if isinstance(exc_info, BaseException):
+        return "".join(traceback.format_exception(exc_info))
+    return repr(exc_info)
+
+
 @dataclass
 class Answer:
     at: float
@@ -207,9 +213,7 @@ async def test_database_outage_answers_503_and_recovers(throwaway_pg, keys, tmp_
 
     # No 500 at any point, under load, before, during and after.
     statuses = Counter((a.kind, a.status) for a in answers)
-    errors = [
-        (e["event"], "".join(traceback.format_exception(e["exc_info"]))) for e in logs if e.get("exc_info")
-    ]
+    errors = [(e["event"], _traceback(e["exc_info"])) for e in logs if e.get("exc_info")]
     assert not [a for a in answers if a.status >= 500 and a.status != 503], (statuses, errors)
     assert statuses[("api", 503)] >= 2 and statuses[("page", 503)] >= 1, statuses
 
