@@ -11,6 +11,7 @@ from parking.plates import (
     UNUSED_PROVINCE_CODES,
     InvalidPlate,
     Plate,
+    class_disagreement,
     closest_by_confusion,
     confusion_distance,
     format_plate,
@@ -287,3 +288,29 @@ def test_closest_by_confusion_suggests_nearest_first():
     assert closest_by_confusion("30A-BB8.80", inside) == ["30ABB880", "30A8B880", "30A88880"]
     assert closest_by_confusion("30A-BB8.80", inside, max_distance=1) == ["30ABB880", "30A8B880"]
     assert closest_by_confusion("77C-999.99", inside) == []
+
+
+# The written form decides the class (issue 8, point 17) ----------------------------------------------------
+
+
+@given(plates_with_class.filter(lambda case: case[1] != "bicycle"))
+def test_a_plate_written_as_its_own_class_or_compact_never_disagrees(case):
+    compact, vehicle_class = case
+    assert class_disagreement(format_plate(compact, vehicle_class), vehicle_class) is None
+    assert class_disagreement(compact, vehicle_class) is None  # no separators: the chosen class decides
+
+
+@pytest.mark.parametrize(
+    ("typed", "chosen", "offered_first"),
+    [
+        ("30A-123.45", "motorbike", ("car", "30A-123.45")),
+        ("30A 123 45", "motorbike", ("car", "30A-123.45")),
+        ("29-B1 123.45", "car", ("motorbike", "29-B1 123.45")),
+        ("29B1-1234", "large_car", ("motorbike", "29-B1 1234")),
+        ("29-B1 1234", "car", ("motorbike", "29-B1 1234")),
+    ],
+)
+def test_a_plate_written_as_another_class_offers_that_reading_first(typed, chosen, offered_first):
+    readings = class_disagreement(typed, chosen)
+    assert readings is not None and readings[0].agrees
+    assert (readings[0].vehicle_class, readings[0].plate.written) == offered_first
