@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from core.api import openapi_path
-from core.appkeys import POOL, REGISTRY
+from core.appkeys import REGISTRY
 from core.logging import configure_logging
 
 
@@ -18,9 +18,10 @@ async def test_healthz_and_readyz(client):
     assert resp.status == 200 and (await resp.json())["status"] == "ready"
 
 
-async def test_readyz_reports_pending_migrations(client):
-    # Pretend a migration was never applied (the row is bookkeeping, not ledger data).
-    await client.app[POOL].execute("DELETE FROM schema_migrations WHERE version = 1")
+async def test_readyz_reports_pending_migrations(client, conn):
+    # Pretend a migration was never applied (the row is bookkeeping, not ledger data). As the owner: the
+    # service's role may only read schema_migrations.
+    await conn.execute("DELETE FROM schema_migrations WHERE version = 1")
     resp = await client.get("/readyz")
     assert resp.status == 503
     body = await resp.json()
