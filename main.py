@@ -18,7 +18,7 @@ from core import admin_api, ops, staff_pages, token_pages
 from core import static as static_files
 from core.api import Registry
 from core.appkeys import CLOCK, KEYS, METRICS, POOL, PUBLIC_LINKS, REGISTRY, SETTINGS, STAFF_LINKS, TEMPLATES
-from core.audit import audit_checkpointer, use_audit_key, use_audit_key_loader
+from core.audit import audit_checkpointer, owner_rights, use_audit_key, use_audit_key_loader
 from core.auth import password_hashing
 from core.clock import Clock
 from core.db import MigrationError, connect, create_pool, migrate, pending_migrations
@@ -166,7 +166,15 @@ async def _migrate(dsn: str) -> list[str]:
 async def _pending(dsn: str) -> list[str]:
     conn = await connect(dsn)
     try:
-        return await pending_migrations(conn)
+        pending = await pending_migrations(conn)
+        if not pending and (role := await owner_rights(conn)):
+            log.warning(
+                "service_role_has_owner_rights",
+                role=role,
+                hint="it could switch the audit and ledger guards off; serve as citypay_app "
+                "(README, Database roles)",
+            )
+        return pending
     finally:
         await conn.close()
 

@@ -408,6 +408,18 @@ async def verify_with_checkpoints(
     return await verify_audit_chain(conn, key=keys.audit_key, checkpoints=checkpoints), warnings
 
 
+async def owner_rights(conn: asyncpg.Connection) -> str | None:
+    """The connected role's name if it is a superuser or may act as the audit log's owner (then it could
+    disable the triggers that guard the table), else None. `serve` warns about it."""
+    row = await conn.fetchrow(
+        """SELECT current_user AS role, r.rolsuper
+                  OR pg_has_role(current_user, c.relowner, 'USAGE') AS owner
+           FROM pg_roles r, pg_class c
+           WHERE r.rolname = current_user AND c.oid = 'audit_log'::regclass"""
+    )
+    return row["role"] if row and row["owner"] else None
+
+
 def audit_checkpointer(every_minutes: int) -> Callable[[web.Application], AsyncIterator[None]]:
     """Background task of each server process: a checkpoint every `every_minutes` (0 = never)."""
     from core.appkeys import KEYS, POOL, SETTINGS

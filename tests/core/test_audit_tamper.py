@@ -286,6 +286,17 @@ async def test_the_service_role_is_refused(conn, service_db_url, sql):
     assert await conn.fetchval("SELECT count(*) FROM audit_log") == 1
 
 
+async def test_owner_rights_are_named_for_the_owner_only(conn, service_db_url):
+    from core.audit import owner_rights
+
+    assert await owner_rights(conn) == await conn.fetchval("SELECT current_user")  # what `serve` warns about
+    app = await connect(service_db_url)
+    try:
+        assert await owner_rights(app) is None
+    finally:
+        await app.close()
+
+
 async def test_the_service_role_covers_tables_of_later_migrations(conn, service_db_url):
     """Default privileges: a table an owner's migration adds after 0007 is usable by the service at once."""
     await conn.execute("CREATE TABLE later_table (id bigserial PRIMARY KEY, note text)")
