@@ -29,7 +29,7 @@ from core.money import LOCAL_TZ
 from core.pages import render_html, run_form_action
 from core.text import FreeText, Identifier
 from parking.plates import VEHICLE_CLASSES, InvalidPlate, format_plate, normalise_plate, parse_plate
-from parking.sessions import refuse_class_disagreement
+from parking.sessions import PlateClassMismatch, refuse_class_disagreement
 from parking.tariffs import ClassTariff
 
 routes = Routes(tags=("parking-admin",))
@@ -628,8 +628,16 @@ async def add_tariff_version(conn: asyncpg.Connection, body: TariffIn, *, actor:
 
 
 async def create_monthly_pass(conn: asyncpg.Connection, body: PassIn, *, actor: str) -> int:
-    # A car's pass must not be sold at a motorbike's price: the written form decides, as at check-in.
-    refuse_class_disagreement(body.plate, body.vehicle_class)
+    # A car's pass must not be sold at a motorbike's price: the written form decides, as at check-in (where
+    # the attendant may confirm the class; a pass is sold for the plate as written, so here it is a 422).
+    try:
+        refuse_class_disagreement(body.plate, body.vehicle_class)
+    except PlateClassMismatch as exc:
+        raise ValidationFailed(
+            f"{body.plate!r} is written as another class's plate; sell the pass for that class",
+            field="plate",
+            readings=exc.extra["readings"],
+        ) from None
     try:
         plate = parse_plate(body.plate, body.vehicle_class)
     except InvalidPlate as exc:

@@ -178,3 +178,23 @@ async def test_invisible_characters_in_candidates_and_free_text_are_refused(clie
     assert cash.status == 422 and (await cash.json())["field"] == "reason"
     search = await client.get("/api/v1/parking/lots", params={"ward": "Hoàn\u202eKiếm"})
     assert search.status == 422 and (await search.json())["field"] == "ward"
+
+
+async def test_a_car_pass_is_not_sold_at_the_motorbike_price(client, staff_login, lots):
+    admin = await staff_login("admin")
+    body = {
+        "lot_id": LOT,
+        "plate": "30A-123.45",
+        "vehicle_class": "motorbike",
+        "valid_from": "2026-12-01",
+        "valid_until": "2026-12-30",
+        "price": 100_000,
+    }
+    resp = await client.post("/api/v1/admin/parking/passes", json=body, headers=admin.headers(unsafe=True))
+    assert resp.status == 422
+    problem = await resp.json()
+    assert problem["field"] == "plate" and problem["readings"][0]["class"] == "car"
+    hidden = {**body, "plate": "30A-123.4\u200b5", "vehicle_class": "car"}
+    resp = await client.post("/api/v1/admin/parking/passes", json=hidden, headers=admin.headers(unsafe=True))
+    assert resp.status == 422 and (await resp.json())["field"] == "plate"
+    assert await client.app[POOL].fetchval("SELECT count(*) FROM monthly_passes") == 0
