@@ -53,6 +53,7 @@ class PaymentRequestCreate(BaseModel):
         if value is not None and PERSONAL_DIGITS.search(value):
             raise ValueError("must not contain a run of 9 or more digits (citizen IDs, phone numbers)")
         return value
+
     channel: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9_-]{1,30}$",
