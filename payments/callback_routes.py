@@ -7,7 +7,7 @@ from aiohttp import web
 
 from core.api import PUBLIC, Routes
 from core.appkeys import KEYS, POOL, SETTINGS
-from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, handle_callback
+from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, IncomingCallback, handle_callback
 
 routes = Routes(tags=("bank-callbacks",))
 _BANK_CODE = "{bank_code:[a-z0-9][a-z0-9-]{1,30}}"
@@ -27,9 +27,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 async def _receive(request: web.Request) -> web.Response:
     raw = await read_body(request, MAX_CALLBACK_BYTES)
-    reply = await handle_callback(
-        request.app[POOL],
-        request.app[KEYS],
+    incoming = IncomingCallback(
         bank_code=request.match_info["bank_code"],
         method=request.method,
         content_type=request.content_type,
@@ -38,6 +36,11 @@ async def _receive(request: web.Request) -> web.Response:
         query_string=request.query_string,
         raw_body=raw,
         remote=request.remote,
+    )
+    reply = await handle_callback(
+        request.app[POOL],
+        request.app[KEYS],
+        incoming,
         policy=CallbackPolicy.from_settings(request.app[SETTINGS]),
     )
     return web.Response(

@@ -282,17 +282,14 @@ async def _store_raw(
     conn: asyncpg.Connection,
     keys: AppKeys,
     profile: BankProfile,
+    incoming: IncomingCallback,
     *,
-    method: str,
-    content_type: str,
-    headers: Mapping[str, str],
-    query: str,
-    raw_body: bytes,
     bank_txn_id: str | None,
     status: str = "received",
 ) -> StoredCallback:
     """Store the callback encrypted, or count one more delivery on the stored byte-identical one."""
-    kept = {k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
+    method, query, raw_body = incoming.method, incoming.query_string, incoming.raw_body
+    kept = {k: v for k, v in incoming.headers.items() if k.lower() in _KEPT_HEADERS}
     row = await conn.fetchrow(
         """INSERT INTO callback_inbox (bank_code, method, content_type, headers, query, query_encrypted,
                raw_body, bank_txn_id, status, processed_at, body_hash, next_attempt_at)
@@ -303,7 +300,7 @@ async def _store_raw(
            RETURNING id, deliveries = 1 AS first_delivery, status""",
         profile.code,
         method,
-        content_type,
+        incoming.content_type,
         kept,
         encrypt_bytes(keys, query.encode(), context=QUERY_CONTEXT) if query else None,
         encrypt_bytes(keys, raw_body, context=RAW_BODY_CONTEXT),
@@ -483,59 +480,42 @@ def _answer(
     return CallbackReply(answer.http_status, body, headers=headers)
 
 
+@dataclass(frozen=True)
+class IncomingCallback:
+    """One HTTP delivery at the callback URL, as received: nothing in it is trusted yet."""
+
+    bank_code: str
+    method: str
+    content_type: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    query_string: str
+    raw_body: bytes
+    remote: str | None
+
+
 async def handle_callback(
     pool: asyncpg.Pool,
     keys: AppKeys,
+    incoming: IncomingCallback,
     *,
-    bank_code: str,
-    method: str,
-    content_type: str,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    query_string: str,
-    raw_body: bytes,
-    remote: str | None,
     now: datetime | None = None,
     policy: CallbackPolicy = DEFAULT_POLICY,
 ) -> CallbackReply:
     now = now or datetime.now(UTC)
     try:
-        return await _handle(
-            pool,
-            keys,
-            bank_code=bank_code,
-            method=method,
-            content_type=content_type,
-            headers=headers,
-            query=query,
-            query_string=query_string,
-            raw_body=raw_body,
-            remote=remote,
-            now=now,
-            policy=policy,
-        )
+        return await _handle(pool, keys, incoming, now=now, policy=policy)
     except Exception as exc:
         if not database_unavailable(exc):
             raise
         # The pool logged the outage (once, not per request); the bank just hears "retry".
-        return _retry_reply(_known_schemes.get(bank_code, "citypay-bank-v1"), keys, now)
+        return _retry_reply(_known_schemes.get(incoming.bank_code, "citypay-bank-v1"), keys, now)
 
 
 async def _handle(
-    pool: asyncpg.Pool,
-    keys: AppKeys,
-    *,
-    bank_code: str,
-    method: str,
-    content_type: str,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    query_string: str,
-    raw_body: bytes,
-    remote: str | None,
-    now: datetime,
-    policy: CallbackPolicy,
+    pool: asyncpg.Pool, keys: AppKeys, incoming: IncomingCallback, *, now: datetime, policy: CallbackPolicy
 ) -> CallbackReply:
+    bank_code, raw_body = incoming.bank_code, incoming.raw_body
     async with pool.acquire() as conn:
         profile = await load_bank_profile(conn, keys, bank_code)
         try:
@@ -544,25 +524,19 @@ async def _handle(
             if len(raw_body) > MAX_CALLBACK_BYTES:
                 raise CallbackRejected(TOO_LARGE, f"at most {MAX_CALLBACK_BYTES} bytes")
             credit = _verify_and_parse(
-                profile, content_type=content_type, headers=headers, query=query, raw_body=raw_body, now=now
+                profile,
+                content_type=incoming.content_type,
+                headers=incoming.headers,
+                query=incoming.query,
+                raw_body=raw_body,
+                now=now,
             )
             check_booking_time(profile, credit, now, policy.booking_window)
             await _check_credited_account(conn, profile, credit)
         except CallbackRejected as exc:
             if exc.reason == NOT_A_CREDIT and profile is not None:
                 # A valid notice of a failed payment: kept for the record (once), books nothing.
-                await _store_raw(
-                    conn,
-                    keys,
-                    profile,
-                    method=method,
-                    content_type=content_type,
-                    headers=headers,
-                    query=query_string,
-                    raw_body=raw_body,
-                    bank_txn_id=None,
-                    status="ignored",
-                )
+                await _store_raw(conn, keys, profile, incoming, bank_txn_id=None, status="ignored")
                 return _answer(profile, keys, rejected=exc, now=now)
             # No secrets, no body: the reason, the field and who sent it.
             security_log.warning(
@@ -570,24 +544,14 @@ async def _handle(
                 bank_code=bank_code,
                 reason=exc.reason,
                 field=exc.field,
-                remote=remote,
+                remote=incoming.remote,
                 body_bytes=len(raw_body),
             )
             reply = _answer(profile, keys, rejected=exc, now=now)
             if profile is None:
                 return CallbackReply(404, reply.body, headers=reply.headers)
             return reply
-        stored = await _store_raw(
-            conn,
-            keys,
-            profile,
-            method=method,
-            content_type=content_type,
-            headers=headers,
-            query=query_string,
-            raw_body=raw_body,
-            bank_txn_id=credit.bank_txn_id,
-        )
+        stored = await _store_raw(conn, keys, profile, incoming, bank_txn_id=credit.bank_txn_id)
         if not stored.first_delivery and stored.status in ("processed", "conflict"):
             # A byte-identical replay of a finished callback: counted, answered with the first outcome.
             first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
