@@ -17,7 +17,6 @@ from core.demo_bank_key import DEMO_BANK_CODE
 from core.logging import configure_logging
 from core.pii import decrypt_bytes, decrypt_pii
 from payments.banks import verify_answer, vnpay_signature
-from payments.banks.payos import payos_signature
 from payments.callbacks import QUERY_CONTEXT, reprocess_inbox
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import key_id as city_key_id
@@ -27,6 +26,7 @@ from tests.payments.test_callbacks import (
     URL,
     counts,
     new_request,
+    payos_body,
     signed,
     v1_body,
     vn_now,
@@ -73,34 +73,6 @@ def _vnpay_params(
     }
     params["vnp_SecureHash"] = vnpay_signature(params, secret)
     return params
-
-
-def _payos_body(reference: str, key: str) -> dict:
-    data = {
-        "orderCode": 123,
-        "amount": 200000,
-        "description": reference,
-        "accountNumber": BANK_ACCOUNT,
-        "reference": "TF230204212323",
-        "transactionDateTime": vn_now().strftime("%Y-%m-%d %H:%M:%S"),
-        "currency": "VND",
-        "paymentLinkId": "124c33293c43417ab7879e14c8d9eb18",
-        "code": "00",
-        "desc": "Thành công",
-        "counterAccountBankId": "",
-        "counterAccountBankName": "",
-        "counterAccountName": "",
-        "counterAccountNumber": "",
-        "virtualAccountName": "",
-        "virtualAccountNumber": "",
-    }
-    return {
-        "code": "00",
-        "desc": "success",
-        "success": True,
-        "data": data,
-        "signature": payos_signature(data, key),
-    }
 
 
 async def _status(pool, request_id) -> str:
@@ -161,7 +133,7 @@ async def test_a_profile_whose_last_key_was_retired_refuses_callbacks_signed_wit
         resp = await client.get("/api/v1/bank-callbacks/vnpay", params=_vnpay_params(pr["reference"], b""))
         assert (await resp.json())["RspCode"] == "97"
     elif scheme == "payos":
-        resp = await client.post("/api/v1/bank-callbacks/payos", json=_payos_body(pr["reference"], ""))
+        resp = await client.post("/api/v1/bank-callbacks/payos", json=payos_body(pr["reference"], ""))
         assert resp.status == 401
     else:
         body = v1_body(pr["reference"])

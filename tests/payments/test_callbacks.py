@@ -54,6 +54,30 @@ def vn_now() -> datetime:
     return datetime.now(UTC) + timedelta(hours=7)
 
 
+def payos_body(reference: str, checksum_key: str) -> dict:
+    """A payOS webhook for a 200,000 đồng payment of `reference`, signed with `checksum_key`."""
+    data = {
+        "orderCode": 123,
+        "amount": 200000,
+        "description": reference,
+        "accountNumber": BANK_ACCOUNT,
+        "reference": "TF230204212323",
+        "transactionDateTime": vn_now().strftime("%Y-%m-%d %H:%M:%S"),
+        "currency": "VND",
+        "paymentLinkId": "124c33293c43417ab7879e14c8d9eb18",
+        "code": "00",
+        "desc": "Thành công",
+        "counterAccountBankId": "",
+        "counterAccountBankName": "",
+        "counterAccountName": "",
+        "counterAccountNumber": "",
+        "virtualAccountName": "",
+        "virtualAccountNumber": "",
+    }
+    signature = payos_signature(data, checksum_key)
+    return {"code": "00", "desc": "success", "success": True, "data": data, "signature": signature}
+
+
 def v1_body(reference: str, amount: int = 200_000, txn: str = "FT26327000001", **extra) -> bytes:
     doc = {
         "bank_txn_id": txn,
@@ -319,31 +343,7 @@ async def test_payos_webhook(client, db_url, keys, staff_login):
     ).status == 201
     assert (await client.post("/api/v1/admin/bank-profiles/payos/activate", headers=h)).status == 200
     pr = await new_request(db_url, keys)
-    data = {
-        "orderCode": 123,
-        "amount": 200000,
-        "description": pr["reference"],
-        "accountNumber": BANK_ACCOUNT,
-        "reference": "TF230204212323",
-        "transactionDateTime": vn_now().strftime("%Y-%m-%d %H:%M:%S"),
-        "currency": "VND",
-        "paymentLinkId": "124c33293c43417ab7879e14c8d9eb18",
-        "code": "00",
-        "desc": "Thành công",
-        "counterAccountBankId": "",
-        "counterAccountBankName": "",
-        "counterAccountName": "",
-        "counterAccountNumber": "",
-        "virtualAccountName": "",
-        "virtualAccountNumber": "",
-    }
-    body = {
-        "code": "00",
-        "desc": "success",
-        "success": True,
-        "data": data,
-        "signature": payos_signature(data, checksum),
-    }
+    body = payos_body(pr["reference"], checksum)
     resp = await client.post("/api/v1/bank-callbacks/payos", json=body)
     assert resp.status == 200
     assert (
