@@ -51,11 +51,45 @@ class Plate:
     written: str
 
 
+# Cyrillic and Greek letters drawn exactly like the Latin letters plates use (and Ð, the eth, like Đ). A
+# keyboard layout or a plate-recognition engine may produce them; unfolded, `30А-777.77` with a Cyrillic А
+# is another plate than the car `30A-777.77` already inside.
+_LOOKALIKE_UPPER = {
+    **dict(zip("АВЕКМНОРСТУХ", "ABEKMHOPCTYX", strict=True)),  # Cyrillic
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True)),  # Greek
+    "Ð": "Đ",
+}
+_LOOKALIKES = str.maketrans(
+    {**_LOOKALIKE_UPPER, **{k.lower(): v.lower() for k, v in _LOOKALIKE_UPPER.items()}}
+)
+# What may remain of a plate after NFKC and folding: digits, A–Z, Đ (either case) and the separators.
+_PLATE_CHARACTER = re.compile(r"[0-9A-Za-zĐđ\s.\-‐‑–—]")
+
+
+def fold_lookalikes(text: str) -> str:
+    """NFKC, then Cyrillic and Greek look-alikes of plate letters become those Latin letters (case kept)."""
+    return unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
+
+
+def plate_text(text: str) -> str:
+    """`text` NFKC-normalised and folded (separators kept, so the written form still decides the reading);
+    raises InvalidPlate naming the first character a plate cannot hold (anything but digits, A–Z, Đ and the
+    separators). For typed plates, override plates and plate-recognition candidates alike."""
+    folded = fold_lookalikes(text)
+    for ch in folded:
+        if not _PLATE_CHARACTER.fullmatch(ch):
+            raise InvalidPlate(
+                f"{ch!r} (U+{ord(ch):04X}) cannot be on a plate: only digits, letters A–Z, Đ and separators"
+            )
+    return folded
+
+
 def normalise_plate(text: str) -> str:
     """Upper-case and drop spaces, dots and dashes; Đ stays (đ becomes Đ). Does not validate."""
-    # NFKC first: fullwidth ３０Ａ is 30A. Ð (U+00D0, eth) looks exactly like Đ (U+0110) and some keyboards
-    # produce it, so it is folded into Đ. Invisible characters are refused earlier (core.text), not here.
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", text).upper()).replace("Ð", "Đ")
+    # NFKC first: fullwidth ３０Ａ is 30A. Look-alike Cyrillic and Greek letters (and Ð, the eth) are folded
+    # into the Latin letters (and Đ) they show. Invisible characters are refused earlier (core.text), and
+    # anything else that is no plate character by plate_text(), not here.
+    return _SEPARATORS.sub("", fold_lookalikes(text).upper())
 
 
 def _dotted(number: str) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.api import PUBLIC, Routes, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
@@ -16,6 +16,7 @@ from core.auth import principal_of
 from core.errors import NotFound
 from core.text import FreeText, Identifier
 from parking.lots import search_lots
+from parking.plates import InvalidPlate, plate_text
 from parking.sessions import PlateInput, check_in, check_out, ensure_attendant_of, record_cash, void_session
 from payments import payment_summary
 
@@ -25,16 +26,28 @@ VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
 _LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
 
 
+def _plate_characters(value: str) -> str:
+    try:
+        return plate_text(value)
+    except InvalidPlate as exc:
+        raise ValueError(exc.reason) from None
+
+
+# Invisible characters refused (Identifier), then look-alike Cyrillic/Greek letters folded and anything else
+# that cannot be on a plate refused: a 422 naming the field, before any session is looked up or opened.
+PlateText = Annotated[Identifier, AfterValidator(_plate_characters)]
+
+
 class Candidate(BaseModel):
     model_config = ConfigDict(
         extra="ignore"
     )  # engines send extra fields (boxes, regions); we keep what we use
-    plate: Identifier = Field(min_length=1, max_length=20)
+    plate: PlateText = Field(min_length=1, max_length=20)
     score: float = Field(ge=0, le=1)
 
 
 class PlateBody(BaseModel):
-    plate: Identifier | None = Field(
+    plate: PlateText | None = Field(
         default=None, min_length=1, max_length=20, description="As typed or written"
     )
     candidates: list[Candidate] | None = Field(

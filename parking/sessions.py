@@ -6,6 +6,7 @@ vehicle at once produce one outcome; every action is recorded in the audit log i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from parking.plates import (
     closest_by_confusion,
     normalise_plate,
     parse_plate,
+    plate_text,
 )
 from parking.tariffs import ClassTariff, FeeQuote, Tariff, quote_exit_fee
 from payments import NewRequest, business_date_of, cancel_payment_request, issue_payment_request, post_entry
@@ -113,10 +115,18 @@ def refuse_class_disagreement(text: str, vehicle_class: str) -> None:
     )
 
 
+# A plate taken as typed (with an override reason) is still only Latin letters, Đ and digits.
+_OVERRIDE_PLATE = re.compile(r"[A-Z0-9Đ]{1,15}")
+
+
 def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
     options = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
     if not options:
         raise ValidationFailed("send a plate or plate-recognition candidates", field="plate")
+    try:  # the API refuses these already; callers that build a PlateInput themselves get the same rule
+        options = [plate_text(text) for text in options]
+    except InvalidPlate as exc:
+        raise ValidationFailed(exc.reason, field="plate") from None
     for text in options:
         if not entry.class_confirmed:
             refuse_class_disagreement(text, vehicle_class)
@@ -132,8 +142,8 @@ def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
             "with override_reason",
             field="plate",
         )
-    if not 1 <= len(compact) <= 15:
-        raise ValidationFailed("1–15 letters and digits", field="plate")
+    if not _OVERRIDE_PLATE.fullmatch(compact):
+        raise ValidationFailed("1–15 letters A–Z, Đ and digits", field="plate")
     return ResolvedPlate(compact, compact, entry.override_reason.strip())
 
 

@@ -198,3 +198,57 @@ async def test_a_car_pass_is_not_sold_at_the_motorbike_price(client, staff_login
     resp = await client.post("/api/v1/admin/parking/passes", json=hidden, headers=admin.headers(unsafe=True))
     assert resp.status == 422 and (await resp.json())["field"] == "plate"
     assert await client.app[POOL].fetchval("SELECT count(*) FROM monthly_passes") == 0
+
+
+LOOKALIKES = [
+    "30\u0410-777.77",  # Cyrillic capital А
+    "30\u0430-777.77",  # Cyrillic small а
+    "30\u039177777",  # Greek capital Α
+    "30\u03b1 777 77",  # Greek small α
+    "３０\u0410７７７７７",  # fullwidth digits around a Cyrillic А
+]
+
+
+@pytest.mark.parametrize(
+    "plate", LOOKALIKES, ids=lambda p: "+".join(f"U+{ord(c):04X}" for c in p if ord(c) > 127)
+)
+async def test_look_alike_letters_find_the_car_already_inside(client, attendant, plate):
+    assert (await post(client, attendant, IN, {"plate": "30A-777.77", "vehicle_class": "car"})).status == 201
+    for body in (
+        {"plate": plate, "vehicle_class": "car"},
+        {"plate": plate, "vehicle_class": "car", "override_reason": "camera reads it so"},
+        {"candidates": [{"plate": plate, "score": 0.9}], "vehicle_class": "car"},
+    ):
+        resp = await post(client, attendant, IN, body)
+        assert resp.status == 409, (body, await resp.text())
+        assert (await resp.json())["type"] == "/problems/plate-already-inside"
+    assert await open_sessions(client) == [("30A77777", "30A-777.77", "car")]
+    out = await post(client, attendant, OUT, {"plate": plate})
+    assert out.status == 200  # check-out finds the car by the folded plate too
+    assert (await out.json())["plate"] == "30A77777"
+
+
+@pytest.mark.parametrize(
+    "plate",
+    [
+        "30\u0416-777.77",  # Cyrillic Ж: no Latin letter looks like it
+        "30A-777.7\u0661",  # Arabic-Indic digit one
+        "30\u0131-777.77",  # dotless ı
+        "30A_777.77",
+        "30A/777.77",
+        "30A-777.77!",
+    ],
+)
+async def test_characters_no_plate_carries_are_refused_naming_the_field(client, attendant, plate):
+    assert (await post(client, attendant, IN, {"plate": "30A-777.77", "vehicle_class": "car"})).status == 201
+    for body, field in (
+        ({"plate": plate, "vehicle_class": "car"}, "plate"),
+        ({"plate": plate, "vehicle_class": "car", "override_reason": "camera reads it so"}, "plate"),
+        ({"candidates": [{"plate": plate, "score": 0.9}], "vehicle_class": "car"}, "candidates.0.plate"),
+    ):
+        resp = await post(client, attendant, IN, body)
+        assert resp.status == 422 and resp.content_type == "application/problem+json", await resp.text()
+        assert (await resp.json())["field"] == field
+    out = await post(client, attendant, OUT, {"plate": plate})
+    assert out.status == 422 and (await out.json())["field"] == "plate"
+    assert await open_sessions(client) == [("30A77777", "30A-777.77", "car")]
