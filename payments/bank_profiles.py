@@ -12,6 +12,7 @@ from typing import Literal
 import asyncpg
 from aiohttp import web
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, staff
@@ -144,7 +145,7 @@ async def add_bank_key(
             if not body.public_key_pem or body.secret:
                 raise ValidationFailed("citypay-bank-v1 banks register a public key", field="public_key_pem")
             try:
-                key = load_bank_public_key(body.public_key_pem.encode())
+                key = _registrable_key(body.public_key_pem)
             except CallbackRejected as exc:
                 raise ValidationFailed(
                     exc.detail or "not a usable public key", field="public_key_pem"
@@ -176,10 +177,23 @@ async def add_bank_key(
         )
 
 
+def _registrable_key(pem: str):
+    """What docs/bank-protocol.md §3 allows: a SubjectPublicKeyInfo PEM of Ed25519, or RSA of 2048–4096 bits
+    with the public exponent 65537 (a small exponent has a history of signature forgeries)."""
+    if not pem.lstrip().startswith("-----BEGIN PUBLIC KEY-----"):
+        raise ValueError("a SubjectPublicKeyInfo PEM (-----BEGIN PUBLIC KEY-----) is expected")
+    key = load_bank_public_key(pem.encode())
+    if isinstance(key, rsa.RSAPublicKey) and key.public_numbers().e != 65537:
+        raise ValueError("RSA keys must use the public exponent 65537")
+    return key
+
+
 def _key_problem(exc: Exception) -> str:
     text = str(exc)
     if "Ed25519 or RSA" in text:
         return "bank keys must be Ed25519, or RSA of 2048 to 4096 bits"
+    if "65537" in text or "SubjectPublicKeyInfo" in text:
+        return text
     return "not a PEM public key (-----BEGIN PUBLIC KEY-----, Ed25519 or RSA 2048–4096 bits)"
 
 
@@ -369,6 +383,10 @@ register_messages(
             "No active key: every callback is refused.",
         ),
         "banks.activate": ("Kích hoạt", "Activate"),
+        "banks.add_key_first": (
+            "Thêm một khóa bên dưới rồi mới kích hoạt được.",
+            "Add a key below before activating.",
+        ),
         "banks.deactivate": ("Ngừng kích hoạt", "Deactivate"),
         "link.banks": ("Ngân hàng và khóa", "Banks and keys"),
     }

@@ -60,6 +60,7 @@ from payments.banks.event import (
     UNKNOWN_BANK,
     UNSUPPORTED_MEDIA_TYPE,
 )
+from payments.banks.vnpay import vnpay_hash_data
 from payments.receipts import key_id as city_key_id
 from payments.reference import find_reference_in_narrative
 from payments.settlement import DEFAULT_LATE_TOLERANCE, Settlement, first_outcome, settle_credit
@@ -122,6 +123,20 @@ class BankProfile:
     @property
     def has_active_key(self) -> bool:
         return bool(self.public_keys or self.secrets)
+
+
+@dataclass(frozen=True)
+class IncomingCallback:
+    """One HTTP delivery at the callback URL, as received: nothing in it is trusted yet."""
+
+    bank_code: str
+    method: str
+    content_type: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    query_string: str
+    raw_body: bytes
+    remote: str | None
 
 
 @dataclass(frozen=True)
@@ -265,9 +280,24 @@ async def _check_credited_account(conn: asyncpg.Connection, profile: BankProfile
         raise CallbackRejected(UNKNOWN_ACCOUNT, "not a city account at this bank", field=field_name)
 
 
-def _replay_hash(keys: AppKeys, method: str, query: str, raw_body: bytes) -> str:
+def _signed_content(scheme: str, incoming: IncomingCallback) -> bytes:
+    """What the bank's signature covers, with the signature: replays are recognised by it, so parameters or
+    fields outside the signature (VNPay's unsigned extras, payOS's top-level `desc`) cannot make a captured
+    callback look new."""
+    if scheme == "vnpay":
+        params = dict(incoming.query)
+        signature = params.get("vnp_SecureHash", "").lower()
+        return (vnpay_hash_data(params) + "\x00" + signature).encode()
+    if scheme == "payos":
+        body = json.loads(incoming.raw_body)
+        data = json.dumps(body["data"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return (data + "\x00" + str(body["signature"]).lower()).encode()
+    return incoming.raw_body  # citypay-bank-v1 signs the exact body
+
+
+def _replay_hash(keys: AppKeys, scheme: str, incoming: IncomingCallback) -> str:
     # Keyed, so the stored hash confirms nothing about a guessed body.
-    msg = _REPLAY_CONTEXT + b"\x00" + method.encode() + b"\x00" + query.encode() + b"\x00" + raw_body
+    msg = _REPLAY_CONTEXT + b"\x00" + scheme.encode() + b"\x00" + _signed_content(scheme, incoming)
     return hmac.new(keys.lookup_key, msg, hashlib.sha256).hexdigest()
 
 
@@ -306,7 +336,7 @@ async def _store_raw(
         encrypt_bytes(keys, raw_body, context=RAW_BODY_CONTEXT),
         bank_txn_id,
         status,
-        _replay_hash(keys, method, query, raw_body),
+        _replay_hash(keys, profile.scheme, incoming),
     )
     return StoredCallback(row["id"], row["first_delivery"], row["status"])
 
@@ -478,20 +508,6 @@ def _answer(
         )
     headers, body = sign_answer(keys.signing_key, city_key_id(keys), answer, now=now)
     return CallbackReply(answer.http_status, body, headers=headers)
-
-
-@dataclass(frozen=True)
-class IncomingCallback:
-    """One HTTP delivery at the callback URL, as received: nothing in it is trusted yet."""
-
-    bank_code: str
-    method: str
-    content_type: str
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    query_string: str
-    raw_body: bytes
-    remote: str | None
 
 
 async def handle_callback(

@@ -1,34 +1,83 @@
-"""Bank narratives are personal data: payers type names, phone numbers and ID numbers into them. We keep the
-bank's text only encrypted, and a redacted copy for display and matching, in which every run of six or more
-digits is masked except its last three — but the payment reference stays whole, since matching needs it.
+"""Bank narratives are personal data: payers type names, phone numbers, ID and account numbers into them,
+often with spaces, dots or dashes between the digits ("0912 345 678", "001-099-012-345"). We keep the bank's
+text only encrypted, and a redacted copy for display and matching: after NFKC (fullwidth digits become
+digits), every group of eight or more digits, counted across single spaces, dots, dashes and slashes, is
+masked but its last three digits; an unbroken run of six or more is masked too. Payment references and dates
+stay whole: matching and finance need them.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from payments.reference import find_reference_in_narrative
 
 NARRATIVE_CONTEXT = "payments_received.narrative"
-_DIGIT_RUN = re.compile(r"[0-9]{6,}")
-_KEEP = 3
+# Digits joined by at most one separator: one phone number, ID or account number as people write them.
+_DIGIT_GROUP = re.compile(r"[0-9](?:[ ./-]?[0-9])*")
+_GROUP_DIGITS, _RUN_DIGITS, _KEEP = 8, 6, 3
+_LONGEST_RUN = re.compile(r"[0-9]+")
+
+
+# Dates are not personal data and finance reads them: 2026-11-30, 30/11/2026, 30.11.2026.
+_DATE = re.compile(
+    r"(?<![0-9])(?:20[0-9]{2}-[01][0-9]-[0-3][0-9]|[0-3]?[0-9][./-][01]?[0-9][./-]20[0-9]{2})(?![0-9])"
+)
+
+
+def _mask(group: str) -> str:
+    digits = sum(ch.isdigit() for ch in group)
+    longest = max((len(r) for r in _LONGEST_RUN.findall(group)), default=0)
+    if digits < _GROUP_DIGITS and longest < _RUN_DIGITS:
+        return group
+    out, seen = [], 0
+    for ch in group:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > digits - _KEEP else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def redact_narrative(text: str) -> str:
-    """'CP0AB… NGUYEN VAN AN 0912345678' → 'CP0AB… NGUYEN VAN AN *******678'."""
+    """'CP0AB… NGUYEN VAN AN 0912 345 678' → 'CP0AB… NGUYEN VAN AN **** *** 678'."""
+    text = unicodedata.normalize("NFKC", text)
+    # Spans kept as they are: each occurrence of the payment reference (a digit run may touch it) and dates.
+    keep = [m.span() for m in _DATE.finditer(text)]
     reference = find_reference_in_narrative(text)
-    protected: list[tuple[int, int]] = []
     if reference:
         upper = text.upper()
-        start = upper.find(reference)
-        while start != -1:
-            protected.append((start, start + len(reference)))
-            start = upper.find(reference, start + 1)
+        found = upper.find(reference)
+        while found != -1:
+            keep.append((found, found + len(reference)))
+            found = upper.find(reference, found + len(reference))
+    parts, start = [], 0
+    for a, b in sorted(keep):
+        if a < start:
+            continue
+        parts.append(_DIGIT_GROUP.sub(lambda m: _mask(m.group()), text[start:a]))
+        parts.append(text[a:b])
+        start = b
+    parts.append(_DIGIT_GROUP.sub(lambda m: _mask(m.group()), text[start:]))
+    return "".join(parts)
 
-    def mask(match: re.Match[str]) -> str:
-        if any(a <= match.start() and match.end() <= b for a, b in protected):
-            return match.group()
-        run = match.group()
-        return "*" * (len(run) - _KEEP) + run[-_KEEP:]
 
-    return _DIGIT_RUN.sub(mask, text)
+def personal_digits(text: str, *, at_least: int = 9) -> bool:
+    """Whether `text` carries what looks like a citizen ID or phone number: after NFKC, `at_least` digits in
+    one run, or in digit-only words joined by spaces, dots, dashes or slashes ("0912.345.678",
+    "001-099-012-345", "0912 345 678"). A code with letters between its digit groups
+    ("000.00.10.H26-240101-0001") is not."""
+    text = unicodedata.normalize("NFKC", text)
+    if re.search(rf"[0-9]{{{at_least},}}", text):
+        return True
+    digits = 0
+    for word in re.split(r"\s+", text):
+        if word and re.fullmatch(r"[0-9./-]+", word):
+            digits += sum(ch.isdigit() for ch in word)
+            if digits >= at_least:
+                return True
+        else:
+            digits = 0
+    return False

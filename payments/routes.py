@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from core.errors import NotFound
 from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
+from payments.narrative import personal_digits
 from payments.requests import (
     CANCEL_REASON_MAX,
     NewRequest,
@@ -28,9 +28,6 @@ from payments.requests import (
 )
 
 routes = Routes(tags=("payment-requests",))
-# payer_reference is stored in clear and printed on receipts, so it must not be a citizen ID or phone number
-# (the database checks the same: payment_requests_payer_reference_not_personal).
-PERSONAL_DIGITS = re.compile(r"\d{9,}")  # \d: fullwidth and other Unicode digits too
 WRITERS = staff("admin", "finance", scopes=("payment-requests:write",))
 READERS = staff("admin", "finance", "approver", scopes=("payment-requests:read", "payment-requests:write"))
 STAFF_READERS = staff("admin", "finance", "approver")
@@ -43,15 +40,16 @@ class PaymentRequestCreate(BaseModel):
     payer_reference: str | None = Field(
         default=None,
         max_length=100,
-        description="The agency's own reference, e.g. a dossier number. Not personal data: a run of 9 or "
-        "more digits (a citizen ID or phone number) is refused.",
+        description="The agency's own reference, e.g. a dossier number. It is stored in clear and printed "
+        "on receipts, so it must not be personal data: 9 or more digits in a run, or in digit groups "
+        "separated by spaces, dots or dashes (a citizen ID or phone number), are refused.",
     )
 
     @field_validator("payer_reference")
     @classmethod
     def _not_personal(cls, value: str | None) -> str | None:
-        if value is not None and PERSONAL_DIGITS.search(value):
-            raise ValueError("must not contain a run of 9 or more digits (citizen IDs, phone numbers)")
+        if value is not None and personal_digits(value):
+            raise ValueError("must not hold a citizen ID or phone number (9 or more digits in a row)")
         return value
 
     channel: str | None = Field(

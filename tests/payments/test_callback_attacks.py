@@ -480,6 +480,31 @@ async def test_twenty_identical_deliveries_at_once_add_one_inbox_row(client, db_
     assert await pool.fetchval("SELECT count(*) FROM payments_received") == 1
 
 
+async def test_unsigned_extras_do_not_make_a_captured_gateway_callback_new(client, db_url, keys, staff_login):
+    """Replays are recognised by what the signature covers: VNPay parameters outside vnp_* and payOS's
+    top-level fields are not signed, so changing them must not add inbox rows."""
+    admin = await staff_login("admin")
+    await _gateway(client, admin, "vnpay", VNPAY_SECRET)
+    await _gateway(client, admin, "payos", PAYOS_KEY)
+    pool = client.app[POOL]
+    pr = await new_request(db_url, keys)
+    params = _vnpay_params(pr["reference"], VNPAY_SECRET.encode(), txn="777001")
+    for n in range(10):
+        resp = await client.get("/api/v1/bank-callbacks/vnpay", params={**params, "junk": str(n)})
+        assert (await resp.json())["RspCode"] in ("00", "02")
+    other = await new_request(db_url, keys)
+    body = payos_body(other["reference"], PAYOS_KEY)
+    for n in range(10):
+        assert (
+            await client.post("/api/v1/bank-callbacks/payos", json={**body, "desc": f"x{n}"})
+        ).status == 200
+    rows = dict(await pool.fetch("SELECT bank_code, count(*) FROM callback_inbox GROUP BY bank_code"))
+    assert rows == {"vnpay": 1, "payos": 1}
+    deliveries = dict(await pool.fetch("SELECT bank_code, deliveries FROM callback_inbox"))
+    assert deliveries == {"vnpay": 10, "payos": 10}
+    assert await pool.fetchval("SELECT count(*) FROM payments_received") == 2
+
+
 async def test_repeated_vnpay_failure_notices_are_kept_once(client, db_url, keys, staff_login):
     await _gateway(client, await staff_login("admin"), "vnpay", VNPAY_SECRET)
     pr = await new_request(db_url, keys)
@@ -521,6 +546,27 @@ def test_redaction_masks_digit_runs_but_keeps_the_reference():
     assert redacted == f"TT {ref} NGUYEN VAN AN *******321 *********345 ma 12345"
 
 
+@pytest.mark.parametrize(
+    ("narrative", "redacted"),
+    [
+        ("sdt 0912 345 678", "sdt **** *** 678"),
+        ("cccd 001-099-012-345", "cccd ***-***-***-345"),
+        ("so tk 1903.6789.0123", "so tk ****.****.*123"),
+        ("sdt ０９１２３４５６７８", "sdt *******678"),  # fullwidth digits
+        ("ngay 30/11/2026 so tien 50.000", "ngay 30/11/2026 so tien 50.000"),  # dates and amounts stay
+    ],
+)
+def test_redaction_counts_digits_across_separators(narrative, redacted):
+    assert redact_narrative(narrative) == redacted
+
+
+def test_redaction_never_eats_into_a_reference_that_touches_digits():
+    from payments.reference import check_symbol
+
+    ref = "CP9PNKMPRX8R" + check_symbol("CP9PNKMPRX8R")
+    assert redact_narrative(f"ref{ref}0912345678") == f"ref{ref}*******678"
+
+
 async def test_the_vnpay_query_string_is_stored_encrypted(client, db_url, keys, staff_login):
     await _gateway(client, await staff_login("admin"), "vnpay", VNPAY_SECRET)
     pr = await new_request(db_url, keys)
@@ -537,7 +583,15 @@ async def test_a_payer_reference_that_looks_like_a_citizen_id_is_refused(client,
     token = await api_token("payment-requests:write")
     pool = client.app[POOL]
     before = await pool.fetchval("SELECT count(*) FROM payment_requests")
-    for i, value in enumerate(("001090012345", "HS-0912345678", "０１２３４５６７８９")):
+    refused = (
+        "001090012345",
+        "HS-0912345678",
+        "０１２３４５６７８９",
+        "0912.345.678",
+        "0912 345 678",
+        "001-099-012-345",
+    )
+    for i, value in enumerate(refused):
         resp = await client.post(
             "/api/v1/payment-requests",
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"k-{i}"},
@@ -546,6 +600,12 @@ async def test_a_payer_reference_that_looks_like_a_citizen_id_is_refused(client,
         assert resp.status == 422, value
         assert (await resp.json())["field"] == "payer_reference"
     assert await pool.fetchval("SELECT count(*) FROM payment_requests") == before
+    dossier = await client.post(  # a dossier code with letters between its digit groups is not personal data
+        "/api/v1/payment-requests",
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-dossier"},
+        json={"kind": "service_fee", "fee_code": "LLTP", "payer_reference": "000.00.10.H26-240101-0001"},
+    )
+    assert dossier.status == 201
     pr = await new_request(db_url, keys)
     with pytest.raises(asyncpg.CheckViolationError):  # the database refuses it too
         await pool.execute(
@@ -571,8 +631,13 @@ def _pem(key) -> str:
         "hello",
         _pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505 (the attack)
         _pem(ec.generate_private_key(ec.SECP256R1())),
+        _pem(rsa.generate_private_key(public_exponent=3, key_size=2048)),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
+        .decode(),
     ],
-    ids=["bad-pem", "not-pem", "rsa-1024", "ec-p256"],
+    ids=["bad-pem", "not-pem", "rsa-1024", "ec-p256", "rsa-e3", "pkcs1-not-spki"],
 )
 async def test_a_bad_bank_key_is_422_on_the_api_and_the_page(client, staff_login, pem):
     admin = await staff_login("admin")
