@@ -21,6 +21,7 @@ import structlog
 
 from banksim.config import BankSimConfig
 from banksim.protocol import CityKeys, CityKeyUnavailable, check_answer, sign_callback
+from core.db import database_unavailable
 from core.errors import Conflict, NotFound
 from core.tasks import cancel_and_wait, report_failure
 
@@ -62,8 +63,10 @@ class Deliverer:
         while not self.stopping:
             try:
                 done = await self.run_due()
-            except Exception:  # the worker must outlive any one bad pass (database restart, a bug)
-                log.exception("delivery_pass_failed")
+            except Exception as exc:  # the worker must outlive any one bad pass (database restart, a bug)
+                if not database_unavailable(exc):
+                    log.exception("delivery_pass_failed")
+                # else: the pool logs an outage once (core.db), not once a second here
                 done = 0
             if done or self.stopping:
                 continue  # more may be due right away
