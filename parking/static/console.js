@@ -122,38 +122,53 @@
       $("override-box").hidden = false;
       problem(res);
       $("override-reason").focus();
-    } else if (res.data.type === "/problems/plate-class-mismatch" && !classConfirmed) {
-      problem(res, L.pick_class);
-      showClassChoice(res.data.readings || []);
+    } else if (res.data.type === "/problems/plate-class-mismatch" && !classConfirmed && showClassChoice(text, res.data.readings || [])) {
+      $("message").hidden = true;  // the question below says it all; no second message above it
     } else {
       problem(res);
     }
   }
 
   // The plate as written is another class's plate (30A-123.45 typed while "Xe máy" was selected): ask once,
-  // offering each reading the lot can take; the choice is sent again with class_confirmed.
-  function showClassChoice(readings) {
+  // in one plain question, offering each reading the lot can take. The reading that keeps the plate as typed
+  // comes first; one that would change the plate says what it becomes. The answer is sent with class_confirmed.
+  function showClassChoice(typed, readings) {
     const box = $("class-choice-list");
     box.textContent = "";
-    const offered = {};
-    readings.forEach((r) => {
+    const offered = [];
+    readings.slice().sort((a, b) => Number(b.fits_written_form) - Number(a.fits_written_form)).forEach((r) => {
       const classButton = $("class-" + r.class);
-      if (!classButton || classButton.disabled || offered[r.class]) { return; }
-      offered[r.class] = true;
+      if (!classButton || classButton.disabled || offered.some((o) => o.class === r.class)) { return; }
+      offered.push(r);
+    });
+    if (!offered.length) { return false; }
+    const written = readings.find((r) => r.fits_written_form) || offered[0];
+    const nouns = offered.map((r) => L["one." + r.class] || r.class);
+    const question = offered.length === 1
+      ? fmt(L.take_as, { option: nouns[0] })
+      : fmt(L.which, { options: nouns.slice(0, -1).join(", ") + L.or + nouns[nouns.length - 1] });
+    $("class-choice-question").textContent =
+      fmt(L.plate_is, { plate: written.fits_written_form ? written.plate_display : typed,
+                        kind: L["noun." + written.class] || written.class }) + " " + question;
+    offered.forEach((r) => {
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.class = r.class;
-      [["v-plate", r.plate_display], ["v-meta", C.classes[r.class] || r.class]].forEach(([cssClass, text]) => {
-        const span = document.createElement("span");
-        span.className = cssClass;
-        span.textContent = text;
-        button.appendChild(span);
-      });
+      button.className = r.fits_written_form ? "as-typed" : "differs";
+      const name = document.createElement("strong");
+      name.className = "v-class";
+      name.textContent = C.classes[r.class] || r.class;
+      const note = document.createElement("span");
+      note.className = "v-note";
+      note.textContent = " \u2014 " + (r.fits_written_form ? L.as_typed : fmt(L.reads_as, { plate: r.plate_display }));
+      button.append(name, note);
       button.addEventListener("click", () => exclusive(() => { selectClass(r.class); return checkIn(true); }));
       box.appendChild(button);
     });
-    $("class-choice").hidden = !box.children.length;
-    if (box.children.length) { box.firstChild.focus(); }
+    $("class-choice").hidden = false;
+    $("class-choice").scrollIntoView({ block: "nearest" });
+    box.firstChild.focus();
+    return true;
   }
 
   async function checkOut(sessionId) {

@@ -287,7 +287,8 @@ async def test_a_car_plate_typed_as_a_motorbike_is_asked_once(
     server, browser: Browser, db_url, settings, keys
 ):
     """Issue 8, point 17: "30A-123.45" with the default class Xe máy is not stored as the motorbike
-    "30-A1 2345"; the console offers both readings once, and the tapped one is checked in."""
+    "30-A1 2345"; the console asks one plain question, the reading as typed first and marked, the one that
+    changes the plate saying what it becomes, and the tapped one is checked in. English when toggled."""
     username, password = await _attendant_of(db_url, settings, keys, LOT)
     context = await browser.new_context(viewport=PHONE, device_scale_factor=2, locale="vi-VN")
     try:
@@ -298,12 +299,37 @@ async def test_a_car_plate_typed_as_a_motorbike_is_asked_once(
         await page.click("#check-in")
         choice = page.locator("#class-choice-list button")
         await expect(page.locator("#class-choice")).to_be_visible()
+        # One short question, nothing else: no problem title or second prompt above it.
+        await expect(page.locator("#class-choice h2")).to_have_text(
+            "Biển 30A-123.45 là biển ô tô. Xe này là ô tô hay xe máy?"
+        )
+        await expect(page.locator("#message")).to_be_hidden()
         await expect(choice).to_have_count(2)  # car and motorbike; Hàng Đầu takes no large cars
-        await expect(choice.nth(0)).to_contain_text("30A-123.45")
-        await expect(choice.nth(0)).to_contain_text("Ô tô")
-        await expect(choice.nth(1)).to_contain_text("30-A1 2345")
+        await expect(choice.nth(0)).to_have_text("Ô tô — đúng như đã nhập")
+        await expect(choice.nth(1)).to_have_text("Xe máy — đọc thành 30-A1 2345")
+        await expect(choice.nth(0)).to_be_focused()
+        await expect(choice.nth(1)).to_have_class("differs")  # drawn apart from the reading as typed
+        page_text = await page.locator("body").inner_text()
+        assert "cách đọc" not in page_text and "Biển số này là của" not in page_text
         await expect(page.locator("#inside-list")).to_have_text("Chưa có xe nào trong bãi.")
         assert await _fits_the_phone(page)
+
+        # The same question in English once the attendant switches language.
+        await context.add_cookies([{"name": "lang", "value": "en", "url": server.base_url}])
+        await page.reload()
+        await page.fill("#plate", "30A-123.45")
+        await page.click("#check-in")
+        await expect(page.locator("#class-choice h2")).to_have_text(
+            "30A-123.45 is a car plate. Is this vehicle a car or a motorbike?"
+        )
+        await expect(choice.nth(0)).to_have_text("Car — as typed")
+        await expect(choice.nth(1)).to_have_text("Motorbike — the plate becomes 30-A1 2345")
+        await context.add_cookies([{"name": "lang", "value": "vi", "url": server.base_url}])
+        await page.reload()
+        await expect(page.locator("#class-motorbike")).to_have_attribute("aria-pressed", "true")
+        await page.fill("#plate", "30A-123.45")
+        await page.click("#check-in")
+        await expect(choice).to_have_count(2)
 
         await choice.nth(0).click()
         await expect(page.locator("#message")).to_have_text("Đã nhận xe 30A-123.45 (Ô tô).")

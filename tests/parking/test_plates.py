@@ -17,6 +17,7 @@ from parking.plates import (
     format_plate,
     normalise_plate,
     parse_plate,
+    plate_text,
 )
 
 # (typed text, vehicle class, written form, kind)
@@ -314,3 +315,18 @@ def test_a_plate_written_as_another_class_offers_that_reading_first(typed, chose
     readings = class_disagreement(typed, chosen)
     assert readings is not None and readings[0].agrees
     assert (readings[0].vehicle_class, readings[0].plate.written) == offered_first
+
+
+def test_look_alike_cyrillic_and_greek_letters_fold_to_latin():
+    cyrillic, greek = "АВЕКМНОРСТУХ", "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
+    assert normalise_plate(cyrillic) == "ABEKMHOPCTYX"
+    assert normalise_plate(cyrillic.lower()) == "ABEKMHOPCTYX"
+    assert normalise_plate(greek) == normalise_plate(greek.lower()) == "ABEZHIKMNOPTYX"
+    assert parse_plate("30А-777.77", "car").written == "30A-777.77"  # Cyrillic А
+    assert plate_text("30α 777.77") == "30a 777.77"  # separators kept: the written form still decides
+
+
+@pytest.mark.parametrize("text", ["30Ж-777.77", "30A-777.7\u0661", "30ı777", "30A_777", "30A/777", "ß"])
+def test_characters_no_plate_carries_are_named(text):
+    with pytest.raises(InvalidPlate, match="cannot be on a plate"):
+        plate_text(text)
