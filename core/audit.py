@@ -6,6 +6,12 @@ still delete or rewrite rows, but cannot recompute hashes that verify. Rows from
 `audit_chain_meta.legacy_until`) are verified the old, unkeyed way; the first keyed row chains onto them, so
 rewriting them breaks it.
 
+The legacy boundary is not taken on the database's word (a superuser can raise it, then re-chain the tail
+unkeyed): every signed checkpoint records it ("none" = 0 for a database created after 0007, whose first
+checkpoint the server writes at start, before any row), verify uses the checkpoints' value and reports a
+different `audit_chain_meta` as tampering, and whatever the boundary says, an unkeyed row after a keyed one
+and a keyed row inside the legacy range are refused.
+
 Deleting the newest rows (truncating the tail) leaves a chain that still verifies; a checkpoint catches it:
 the head's sequence and hash, signed with the city's Ed25519 key, appended to var/audit-checkpoints.jsonl and
 logged, every few minutes and by `python main.py audit checkpoint`. `audit verify` then requires every
@@ -183,6 +189,7 @@ class ChainReport:
     head_seq: int = 0
     head_hash: str = GENESIS
     checkpoints_checked: int = 0
+    legacy_until: int = 0  # the seq of the last unkeyed row the walk accepted as legacy (0 = none)
 
     @property
     def ok(self) -> bool:
@@ -193,6 +200,22 @@ async def _legacy_until(conn: asyncpg.Connection) -> int:
     if not await conn.fetchval("SELECT to_regclass('audit_chain_meta') IS NOT NULL"):
         return 2**62  # a database from before 0007: every row is unkeyed
     return await conn.fetchval("SELECT legacy_until FROM audit_chain_meta") or 0
+
+
+def legacy_label(legacy_until: int) -> str:
+    return "none" if legacy_until == 0 else f"row {legacy_until}"
+
+
+def trusted_legacy_until(checkpoints: list[Checkpoint]) -> tuple[int | None, str | None]:
+    """The legacy boundary the signed checkpoints record (None if there are none), or a reason why they
+    disagree among themselves (each was signed by this service: only a moved boundary makes them differ)."""
+    values = {c.legacy_until for c in checkpoints if c.legacy_until is not None}
+    if not values:
+        return None, None
+    if len(values) > 1:
+        listed = ", ".join(legacy_label(v) for v in sorted(values))
+        return None, f"the signed checkpoints record different legacy boundaries ({listed}): it was moved"
+    return values.pop(), None
 
 
 async def verify_audit_chain(
@@ -208,13 +231,25 @@ async def verify_audit_chain(
     good (a checkpoint): the walk begins there instead of at the genesis."""
     key = current_audit_key() if key is None else key
     kid = audit_key_id(key)
+    trusted, disagree = trusted_legacy_until(checkpoints or [])
+    if disagree:
+        return ChainReport(0, 0, disagree)
     first_seq, prev = (start[0] + 1, start[1]) if start else (1, GENESIS)
     # checkpoints of rows this walk covers (the start row itself is checked on its own below)
     expected = {c.seq: c.hash for c in (checkpoints or []) if c.seq >= first_seq}
     reached = len(expected)
     expected_seq, count, head = first_seq, 0, (first_seq - 1, prev)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        legacy_until = await _legacy_until(conn)
+        in_database = await _legacy_until(conn)
+        if trusted is not None and in_database != trusted:
+            return ChainReport(
+                0,
+                min(in_database, trusted) + 1,
+                f"audit_chain_meta.legacy_until says {legacy_label(in_database)} but the signed checkpoints "
+                f"record {legacy_label(trusted)}: the legacy (unkeyed) boundary was changed in the database",
+            )
+        legacy_until = in_database if trusted is None else trusted
+        seen_keyed = first_seq - 1 > legacy_until  # the start row is past the legacy range: it was keyed
         if start and start[0] > 0:
             at_start = await conn.fetchval("SELECT hash FROM audit_log WHERE seq = $1", start[0])
             if at_start != start[1]:
@@ -239,15 +274,29 @@ async def verify_audit_chain(
                 r["request_id"],
             )
             if r["alg"] == ALG_KEYED:
+                if seq <= legacy_until:
+                    return ChainReport(
+                        count,
+                        seq,
+                        f"a keyed row inside the legacy range (unkeyed rows up to "
+                        f"{legacy_label(legacy_until)}): the legacy boundary was moved",
+                    )
+                seen_keyed = True
                 if r["key_id"] != kid:
                     return ChainReport(
                         count, seq, f"row is keyed with audit key {r['key_id']}, not this service's key {kid}"
                     )
                 digest = keyed_row_hash(key, prev, seq, *content)
+            elif seen_keyed:
+                return ChainReport(count, seq, "an unkeyed row after a keyed one (downgraded row)")
             elif seq <= legacy_until:
                 digest = row_hash(prev, seq, *content)
             else:
-                return ChainReport(count, seq, "an unkeyed row after the chain became keyed (downgraded row)")
+                return ChainReport(
+                    count,
+                    seq,
+                    f"an unkeyed row after the legacy range ({legacy_label(legacy_until)}) (downgraded row)",
+                )
             if not hmac.compare_digest(digest, r["hash"]):
                 return ChainReport(count, seq, "row content does not match its hash")
             if seq in expected and expected.pop(seq) != r["hash"]:
@@ -265,7 +314,7 @@ async def verify_audit_chain(
             f"rows {head[0] + 1}–{lost} were deleted (the tail was truncated)",
             *head,
         )
-    return ChainReport(count, None, None, head[0], head[1], reached)
+    return ChainReport(count, None, None, head[0], head[1], reached, legacy_until)
 
 
 # Checkpoints ----------------------------------------------------------------------------------------------
@@ -280,16 +329,30 @@ class Checkpoint:
     audit_key_id: str
     public_key: str  # base64 of the Ed25519 key that signed it
     signature: str
+    # seq of the last unkeyed (pre-0007) row, 0 = none; None in lines signed before it was recorded (v1)
+    legacy_until: int | None = None
 
     def payload(self) -> bytes:
+        if self.legacy_until is None:
+            return _canonical(
+                {
+                    "v": 1,
+                    "database": self.database,
+                    "seq": self.seq,
+                    "hash": self.hash,
+                    "at": self.at,
+                    "audit_key_id": self.audit_key_id,
+                }
+            ).encode()
         return _canonical(
             {
-                "v": 1,
+                "v": 2,
                 "database": self.database,
                 "seq": self.seq,
                 "hash": self.hash,
                 "at": self.at,
                 "audit_key_id": self.audit_key_id,
+                "legacy_until": self.legacy_until,
             }
         ).encode()
 
@@ -318,6 +381,8 @@ def read_checkpoints(path: Path, *, database: str, keys: AppKeys) -> tuple[list[
             continue
         try:
             cp = Checkpoint(**json.loads(line))
+            if not isinstance(cp.legacy_until, int | None) or not isinstance(cp.seq, int):
+                raise TypeError
         except (ValueError, TypeError):
             raise CheckpointFileError(f"{path}:{n} is not a checkpoint line (altered?)") from None
         if cp.database != database:
@@ -349,6 +414,8 @@ async def write_checkpoint(
         log.error("audit_checkpoint_file_altered", database=database, reason=str(exc))
         raise AuditChainBroken(ChainReport(0, 0, str(exc))) from None
     last = max(known, key=lambda c: c.seq, default=None)
+    # The first checkpoint of a database walks it from the genesis under the strict rules; later ones walk
+    # only the rows added since, with the legacy boundary the earlier checkpoints signed.
     report = await verify_audit_chain(
         conn, key=keys.audit_key, start=(last.seq, last.hash) if last else None, checkpoints=known
     )
@@ -366,6 +433,7 @@ async def write_checkpoint(
         audit_key_id=audit_key_id(keys.audit_key),
         public_key=keys.signing_public_b64,
         signature="",
+        legacy_until=report.legacy_until,
     )
     signature = base64.b64encode(keys.signing_key.sign(unsigned.payload())).decode()
     cp = Checkpoint(**{**unsigned.__dict__, "signature": signature})
@@ -391,21 +459,28 @@ class AuditChainBroken(RuntimeError):
 
 
 async def verify_with_checkpoints(
-    conn: asyncpg.Connection, *, keys: AppKeys, var_dir: Path
+    conn: asyncpg.Connection, *, keys: AppKeys, var_dir: Path, allow_no_checkpoint: bool = False
 ) -> tuple[ChainReport, list[str]]:
-    """What `audit verify` runs: the whole chain with the key, and every checkpoint of this database."""
+    """What `audit verify` runs: the whole chain with the key, and every checkpoint of this database. Without
+    any checkpoint a table that has rows fails (neither a truncated tail nor a moved legacy boundary could be
+    told apart from the truth) unless `allow_no_checkpoint`."""
     database = await conn.fetchval("SELECT current_database()")
     path = checkpoint_path(var_dir)
     try:
         checkpoints, warnings = read_checkpoints(path, database=database, keys=keys)
     except CheckpointFileError as exc:
         return ChainReport(0, 0, str(exc)), []
-    if not checkpoints:
-        warnings.append(
-            f"no checkpoint of database {database} in {path}: deletion of the newest rows cannot be detected "
-            "(run `python main.py audit checkpoint`; the server writes one every few minutes)"
+    report = await verify_audit_chain(conn, key=keys.audit_key, checkpoints=checkpoints)
+    if not checkpoints and report.ok:
+        why = (
+            f"no checkpoint of database {database} in {path}: deletion of the newest rows and a moved legacy "
+            "boundary cannot be detected (the server writes one at start and every few minutes; run "
+            "`python main.py audit checkpoint`)"
         )
-    return await verify_audit_chain(conn, key=keys.audit_key, checkpoints=checkpoints), warnings
+        if report.rows and not allow_no_checkpoint:
+            return ChainReport(report.rows, 0, why + "; --allow-no-checkpoint accepts this"), warnings
+        warnings.append(why)
+    return report, warnings
 
 
 async def owner_rights(conn: asyncpg.Connection) -> str | None:
@@ -421,22 +496,29 @@ async def owner_rights(conn: asyncpg.Connection) -> str | None:
 
 
 def audit_checkpointer(every_minutes: int) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Background task of each server process: a checkpoint every `every_minutes` (0 = never)."""
+    """Background task of each server process: a checkpoint when it starts (after migrations, before it
+    serves: a fresh database's first checkpoint records that it has no legacy rows) and every `every_minutes`
+    (0 = never)."""
     from core.appkeys import KEYS, POOL, SETTINGS
     from core.tasks import cancel_and_wait
+
+    async def once(app: web.Application) -> None:
+        try:
+            async with app[POOL].acquire() as conn:
+                await write_checkpoint(conn, keys=app[KEYS], var_dir=app[SETTINGS].var_dir)
+        except AuditChainBroken:
+            pass  # logged as audit_chain_broken; keep checking, never sign it
+        except Exception:  # the next round tries again; must never take the server down
+            log.exception("audit_checkpoint_failed")
 
     async def forever(app: web.Application) -> None:
         while True:
             await asyncio.sleep(every_minutes * 60)
-            try:
-                async with app[POOL].acquire() as conn:
-                    await write_checkpoint(conn, keys=app[KEYS], var_dir=app[SETTINGS].var_dir)
-            except AuditChainBroken:
-                pass  # logged as audit_chain_broken; keep checking, never sign it
-            except Exception:  # the next round tries again; must never take the server down
-                log.exception("audit_checkpoint_failed")
+            await once(app)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if every_minutes > 0:
+            await once(app)
         task = asyncio.create_task(forever(app), name="audit-checkpoints") if every_minutes > 0 else None
         yield
         if task is not None:

@@ -21,6 +21,8 @@ import pytest
 from core.audit import (
     ALG_KEYED,
     CHECKPOINT_FILE,
+    GENESIS,
+    AuditChainBroken,
     Checkpoint,
     audit_key_id,
     keyed_row_hash,
@@ -195,7 +197,8 @@ async def test_checkpoint_file_is_signed_and_logged(client, staff_login, conn, d
     assert proc.returncode == 0, proc.stderr
     path = tmp_path / CHECKPOINT_FILE
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    [line] = path.read_text().splitlines()
+    at_start, line = path.read_text().splitlines()  # the server's at start (no rows yet), then this one
+    assert json.loads(at_start)["seq"] == 0 and json.loads(at_start)["legacy_until"] == 0
     cp = Checkpoint(**json.loads(line))
     head = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
     assert (cp.seq, cp.hash) == (head["seq"], head["hash"])
@@ -207,7 +210,7 @@ async def test_checkpoint_file_is_signed_and_logged(client, staff_login, conn, d
     # an unchanged head is not written again; a verify passes and says how many checkpoints it reached
     again = await _cli("audit", "checkpoint", db_url=db_url, keys=keys, var_dir=tmp_path)
     assert again.returncode == 0 and "unchanged" in again.stdout
-    assert len(path.read_text().splitlines()) == 1
+    assert len(path.read_text().splitlines()) == 2
     ok = await _cli("audit", "verify", db_url=db_url, keys=keys, var_dir=tmp_path)
     assert ok.returncode == 0 and "chain intact" in ok.stdout and "1 checkpoint(s)" in ok.stdout
 
@@ -217,7 +220,7 @@ async def test_checkpoint_file_is_signed_and_logged(client, staff_login, conn, d
         "seq": 1,
         "hash": await conn.fetchval("SELECT hash FROM audit_log WHERE seq = 1"),
     }
-    path.write_text(json.dumps(forged) + "\n")
+    path.write_text(at_start + "\n" + json.dumps(forged) + "\n")
     bad = await _cli("audit", "verify", db_url=db_url, keys=keys, var_dir=tmp_path)
     assert bad.returncode == 2 and "signature does not verify" in bad.stdout
     refused = await _cli("audit", "checkpoint", db_url=db_url, keys=keys, var_dir=tmp_path)
@@ -241,9 +244,11 @@ async def test_the_server_writes_checkpoints_in_the_background(
 async def test_checkpoint_refuses_to_sign_a_broken_chain(client, staff_login, conn, db_url, keys, tmp_path):
     await _staff_actions_over_http(client, staff_login, n=1)
     await _as_superuser_attacker(conn, "UPDATE audit_log SET actor = 'staff:mallory' WHERE seq = 1")
+    path = tmp_path / CHECKPOINT_FILE
+    before = path.read_text()  # the server's checkpoint at start, of the empty table
     proc = await _cli("audit", "checkpoint", db_url=db_url, keys=keys, var_dir=tmp_path)
     assert proc.returncode == 2 and "not signed" in proc.stdout
-    assert not (tmp_path / CHECKPOINT_FILE).exists()
+    assert path.read_text() == before
 
 
 # The service's role ---------------------------------------------------------------------------------------
@@ -359,3 +364,132 @@ async def test_unkeyed_rows_from_before_the_migration_still_verify(empty_db_url,
         assert not report.ok and report.first_broken == 3
     finally:
         await conn.close()
+
+
+# Issue 8, point 14, second round: raise the legacy boundary, then re-chain the tail unkeyed -------------
+
+
+async def _downgrade_attack(conn, first: int, *, raise_boundary: bool = True) -> None:
+    """What the attacker did on a running server, as the postgres superuser: move audit_chain_meta's legacy
+    boundary past the head, rewrite row `first` and re-chain it and every later row with the plain unkeyed
+    hash (alg 'sha256', key_id NULL)."""
+    rows = await conn.fetch("SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq", first)
+    prev = await conn.fetchval("SELECT hash FROM audit_log WHERE seq = $1", first - 1)
+    forged = [dict(r) for r in rows]
+    forged[0]["actor"] = "staff:mallory"
+    statements = [f"UPDATE audit_log SET hash = 'x' || hash WHERE seq >= {first}"]
+    for seq, p, h in _recompute_unkeyed(forged, prev):
+        statements.append(
+            f"UPDATE audit_log SET prev_hash = '{p}', hash = '{h}', alg = 'sha256', key_id = NULL"
+            + (", actor = 'staff:mallory'" if seq == first else "")
+            + f" WHERE seq = {seq}"
+        )
+    if raise_boundary:
+        statements.insert(0, "UPDATE audit_chain_meta SET legacy_until = 1000000000")
+    await _as_superuser_attacker(conn, *statements)
+
+
+async def test_raising_the_legacy_boundary_and_rechaining_unkeyed_fails_verify(
+    client, staff_login, conn, db_url, keys, tmp_path
+):
+    await _staff_actions_over_http(client, staff_login, n=1)  # rows 1-2
+    assert (await _cli("audit", "checkpoint", db_url=db_url, keys=keys, var_dir=tmp_path)).returncode == 0
+    await _staff_actions_over_http_more(client, staff_login)  # rows 3-5, after the last checkpoint
+    assert await conn.fetchval("SELECT max(seq) FROM audit_log") == 5
+    await _downgrade_attack(conn, 3)
+    # the forged rows are a valid unkeyed chain inside the (moved) legacy range
+    assert await conn.fetchval("SELECT legacy_until FROM audit_chain_meta") == 1000000000
+
+    proc = await _cli("audit", "verify", db_url=db_url, keys=keys, var_dir=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "chain intact" not in proc.stdout
+    assert "legacy_until says row 1000000000 but the signed checkpoints record none" in proc.stdout
+
+    # without the checkpoints, the chain itself still refuses an unkeyed row after keyed ones
+    report = await verify_audit_chain(conn, key=keys.audit_key)
+    assert not report.ok and report.first_broken == 1 and "legacy boundary was moved" in report.reason
+    other = tmp_path / "elsewhere"
+    bare = await _cli("audit", "verify", "--allow-no-checkpoint", db_url=db_url, keys=keys, var_dir=other)
+    assert bare.returncode == 2 and "BROKEN at row 1" in bare.stdout, bare.stdout
+
+
+async def test_rechaining_the_tail_unkeyed_without_moving_the_boundary_fails_verify(
+    client, staff_login, conn, db_url, keys, tmp_path
+):
+    await _staff_actions_over_http(client, staff_login, n=3)
+    await _downgrade_attack(conn, 3, raise_boundary=False)
+    report = await verify_audit_chain(conn, key=keys.audit_key)
+    assert not report.ok and report.first_broken == 3 and "downgraded" in report.reason
+    proc = await _cli("audit", "verify", db_url=db_url, keys=keys, var_dir=tmp_path)
+    assert proc.returncode == 2 and "BROKEN at row 3" in proc.stdout and "downgraded" in proc.stdout
+
+
+async def test_the_checkpointer_refuses_to_sign_a_downgraded_chain(
+    make_app, aiohttp_client, staff_login, conn, db_url, keys, tmp_path
+):
+    client = await aiohttp_client(make_app(audit_checkpoint_minutes=0.003))  # every 0.18 s
+    await _staff_actions_over_http(client, staff_login, n=1)
+    path = tmp_path / CHECKPOINT_FILE
+    for _ in range(200):
+        if path.exists() and '"seq":2' in path.read_text():
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("no checkpoint of row 2 written by the server within 20 s")
+    await _staff_actions_over_http_more(client, staff_login)  # rows 3-5
+    honest = {(0, GENESIS)} | {
+        (r["seq"], r["hash"]) for r in await conn.fetch("SELECT seq, hash FROM audit_log")
+    }
+    await _downgrade_attack(conn, 3)
+    await asyncio.sleep(1.5)  # several rounds of the server's checkpointer
+    signed = [json.loads(x) for x in path.read_text().splitlines()]
+    # it may have signed the honest rows 3-5 before the attack, never a forged one
+    assert {(c["seq"], c["hash"]) for c in signed} <= honest, signed
+    signed = [c["seq"] for c in signed]
+
+    with pytest.raises(AuditChainBroken, match="legacy"):
+        await write_checkpoint(conn, keys=keys, var_dir=tmp_path)
+    refused = await _cli("audit", "checkpoint", db_url=db_url, keys=keys, var_dir=tmp_path)
+    assert refused.returncode == 2 and "not signed" in refused.stdout
+    assert [json.loads(x)["seq"] for x in path.read_text().splitlines()] == signed
+
+
+async def test_a_first_checkpoint_cannot_be_signed_over_a_downgraded_chain(
+    client, staff_login, conn, keys, tmp_path
+):
+    """Even with no checkpoint to compare the boundary with, the walk from the genesis refuses it."""
+    await _staff_actions_over_http(client, staff_login, n=3)
+    await _downgrade_attack(conn, 3)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(AuditChainBroken):
+        await write_checkpoint(conn, keys=keys, var_dir=fresh)
+    assert not (fresh / CHECKPOINT_FILE).exists()
+
+
+async def test_a_checkpoint_exists_right_after_the_app_starts(client, tmp_path, conn):
+    """A fresh database's first checkpoint is written at start and records that it has no legacy rows."""
+    [line] = (tmp_path / CHECKPOINT_FILE).read_text().splitlines()
+    cp = Checkpoint(**json.loads(line))
+    assert (cp.seq, cp.legacy_until) == (0, 0)
+    assert cp.database == await conn.fetchval("SELECT current_database()")
+    assert await conn.fetchval("SELECT legacy_until FROM audit_chain_meta") == 0
+
+
+async def test_verify_without_a_checkpoint_fails_unless_allowed(client, staff_login, db_url, keys, tmp_path):
+    await _staff_actions_over_http(client, staff_login, n=1)
+    elsewhere = tmp_path / "no-checkpoints"
+    proc = await _cli("audit", "verify", db_url=db_url, keys=keys, var_dir=elsewhere)
+    assert proc.returncode == 2 and "no checkpoint of database" in proc.stdout, proc.stdout
+    allowed = await _cli(
+        "audit", "verify", "--allow-no-checkpoint", db_url=db_url, keys=keys, var_dir=elsewhere
+    )
+    assert allowed.returncode == 0 and "chain intact" in allowed.stdout
+    assert "no checkpoint of database" in allowed.stderr
+
+
+async def _staff_actions_over_http_more(client, staff_login) -> None:
+    admin = await staff_login("admin")  # one row (a new admin), then one per new clerk
+    for i in range(2):
+        body = {"username": f"late{i}", "display_name": f"Late {i}", "role": "finance", "password": "p" * 12}
+        resp = await client.post("/api/v1/admin/staff", json=body, headers=admin.headers(unsafe=True))
+        assert resp.status == 201, await resp.text()
