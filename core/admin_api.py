@@ -13,10 +13,12 @@ from core.auth import create_api_token, create_staff_user, principal_of, revoke_
 from core.errors import Conflict, NotFound, map_constraint
 from core.staff import (
     activate_staff_user,
+    address_failures,
     deactivate_staff_user,
     reset_staff_password,
     revoke_staff_sessions,
     staff_state,
+    unlock_address,
     unlock_staff_user,
 )
 
@@ -129,6 +131,7 @@ class StaffStateOut(StaffOut):
     deactivated_at: datetime | None
     sessions: int = Field(description="Live sessions")
     recent_failures: int = Field(description="Failed logins since the window start, last success or unlock")
+    failures_24h: int = Field(description="Every failed login in the last 24 h, whatever came after")
     sessions_revoked: int = Field(0, description="Sessions this change ended")
 
 
@@ -193,12 +196,65 @@ async def revoke_staff_sessions_api(request: web.Request) -> web.Response:
 @routes.post(
     _STAFF + "/unlock",
     access=ADMIN,
-    summary="Clear an account's failed logins (the delay they cause); per-address limits stay",
+    summary="Clear an account's failed logins (their delay); login-addresses/unlock clears an address",
     response=StaffStateOut,
     responses={404: "No such account"},
 )
 async def unlock_staff(request: web.Request) -> web.Response:
     return await _staff_change(request, unlock_staff_user)
+
+
+# Login addresses: which fail logins, and clearing one (e.g. a shared proxy address an attacker filled) ------
+
+
+class AddressFailuresOut(BaseModel):
+    address: str
+    window_failures: int = Field(description="Failed logins counting against the address now")
+    failures_24h: int = Field(description="Every failed login from the address in the last 24 h")
+
+
+class AddressFailuresList(BaseModel):
+    items: list[AddressFailuresOut]
+
+
+class AddressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str = Field(min_length=1, max_length=100, description="As the login limits see it")
+
+
+class AddressUnlockOut(BaseModel):
+    address: str
+    cleared: AddressFailuresOut = Field(description="The address's counts before the unlock")
+
+
+@routes.get(
+    "/api/v1/admin/login-addresses",
+    access=ADMIN,
+    summary="The addresses with the most failed logins in the last 24 h",
+    response=AddressFailuresList,
+)
+async def list_login_addresses(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        rows = await address_failures(conn, window_minutes=request.app[SETTINGS].login_window_minutes)
+    return web.json_response({"items": [r.as_json() for r in rows]})
+
+
+@routes.post(
+    "/api/v1/admin/login-addresses/unlock",
+    access=ADMIN,
+    summary="Clear an address's failed logins (the per-address limit); accounts keep their own delays",
+    body=AddressIn,
+    response=AddressUnlockOut,
+)
+async def unlock_login_address(request: web.Request, body: AddressIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        before = await unlock_address(
+            conn,
+            address=body.address,
+            actor=principal_of(request).actor,
+            window_minutes=request.app[SETTINGS].login_window_minutes,
+        )
+    return web.json_response({"address": before.address, "cleared": before.as_json()})
 
 
 _TOKEN_COLUMNS = (

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import math
 import os
 import re
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import structlog
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -39,6 +41,8 @@ CHANNEL_RE = re.compile(r"^[a-z0-9_-]{1,30}$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD_LENGTH = 10
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+log = structlog.get_logger("citypay.auth")
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps the timing of "no such user" and "wrong password"
@@ -118,10 +122,15 @@ async def create_staff_user(
 PASSWORD_HASH_WORKERS = 2
 PASSWORD_HASH_NICENESS = 19
 # Past the per-account limit, each further attempt from anywhere waits 2^k s, at most this long; addresses
-# that logged this account in within KNOWN_ADDRESS_DAYS skip that account-wide wait (only their own
-# account+address delay applies), so failures elsewhere cannot keep the owner out.
+# that logged this account in within KNOWN_ADDRESS_DAYS skip that account-wide wait and the per-address
+# limit (only their own account+address delay applies), so failures elsewhere, or for other usernames from
+# the same shared address, cannot keep the owner out.
 ACCOUNT_DELAY_CAP_S = 30
 KNOWN_ADDRESS_DAYS = 30
+# An admin's "unlock address" is recorded as a successful attempt by this name, which no account can have
+# (usernames match USERNAME_RE) and no login can succeed as: the address's failures before it stop counting
+# against the address (they stay recorded; the audit log says who cleared them).
+ADDRESS_UNLOCK_MARKER = ":address-unlock"
 _password_pool: ThreadPoolExecutor | None = None
 
 
@@ -191,7 +200,7 @@ class LoginHistory:
     pair_last: datetime | None
     account_failures: int  # this account from anywhere, same start
     account_last: datetime | None
-    known_address: bool  # this address logged this account in lately
+    known_address: bool  # this address logged this account in within KNOWN_ADDRESS_DAYS
 
 
 def _remaining(now: datetime, since: datetime | None, wait_s: float) -> int:
@@ -205,11 +214,13 @@ def login_wait_seconds(
     h: LoginHistory, *, max_per_account: int, max_per_address: int, window_minutes: int
 ) -> int:
     """How long the next attempt must wait (0: evaluate it). The address limit comes first and is a hard
-    window; an account is never locked, only slowed: after `max_per_account` failures each further attempt
-    waits 2^k s (k = failures past the limit) since the last failure — from the same address up to the
-    window, account-wide up to ACCOUNT_DELAY_CAP_S and not for addresses that logged the account in lately."""
+    window, except for an account the address logged in lately: failures for other usernames from a shared
+    address (a proxy, an office) must not keep its known users out. An account is never locked, only
+    slowed: after `max_per_account` failures each further attempt waits 2^k s (k = failures past the limit)
+    since the last failure — from the same address up to the window (known addresses too), account-wide
+    up to ACCOUNT_DELAY_CAP_S and not for addresses that logged the account in lately."""
     window_s = window_minutes * 60
-    if h.address_failures >= max_per_address:
+    if h.address_failures >= max_per_address and not h.known_address:
         return _remaining(h.now, h.address_first, window_s)
     if h.pair_failures >= max_per_account:
         wait = _remaining(h.now, h.pair_last, min(2 ** (h.pair_failures - max_per_account + 1), window_s))
@@ -240,13 +251,16 @@ WITH since AS (
      WHERE username = $1 AND NOT success AND at > since.t
 ), by_address AS (
     SELECT count(*) AS n, min(at) AS first FROM login_attempts
-     WHERE address = $2 AND NOT success AND at > now() - $3::interval
+     WHERE address = $2 AND NOT success
+       AND at > greatest(now() - $3::interval,
+                         (SELECT max(at) FROM login_attempts
+                           WHERE address = $2 AND username = $5 AND success))
 )
 SELECT now() AS now, by_address.n AS address_failures, by_address.first AS address_first,
        pair.n AS pair_failures, pair.last AS pair_last,
        account.n AS account_failures, account.last AS account_last,
        EXISTS (SELECT 1 FROM login_attempts
-                WHERE username = $1 AND address = $2 AND success
+                WHERE username = $1 AND username <> $5 AND address = $2 AND success
                   AND at > now() - $4::interval) AS known_address
   FROM by_address, pair, account
 """
@@ -280,6 +294,7 @@ async def login(
             address,
             timedelta(minutes=window_minutes),
             timedelta(days=KNOWN_ADDRESS_DAYS),
+            ADDRESS_UNLOCK_MARKER,
         )
         wait = login_wait_seconds(
             LoginHistory(**dict(row)),
@@ -333,6 +348,31 @@ def _via_trusted_proxy(request: web.Request) -> bool:
     return (request.remote or "") in request.app[SETTINGS].trusted_proxies
 
 
+_warned_untrusted_forwarder = False
+
+
+def _warn_untrusted_forwarder(peer: str) -> None:
+    """Once per process: a peer that sends X-Forwarded-For but is not in CITYPAY_TRUSTED_PROXIES is most
+    likely a reverse proxy someone forgot to list, and then every client shares its address for the login
+    limits. Its address is logged only when it is a private or loopback one (a proxy, not a person)."""
+    global _warned_untrusted_forwarder
+    if _warned_untrusted_forwarder:
+        return
+    _warned_untrusted_forwarder = True
+    try:
+        ip = ipaddress.ip_address(peer)
+        shown = peer if ip.is_private or ip.is_loopback else "(a public address)"
+    except ValueError:
+        shown = "(not an IP address)"
+    log.warning(
+        "untrusted_forwarded_for",
+        peer=shown,
+        hint="requests carry X-Forwarded-For from a peer not in CITYPAY_TRUSTED_PROXIES; if it is your "
+        "reverse proxy, list it there, or every client shares its address and one attacker's failed logins "
+        "throttle all staff",
+    )
+
+
 def client_address(request: web.Request) -> str:
     """The caller's address: the proxy's word for it when the request came through a trusted proxy (so the
     per-address login limit does not lock out everyone behind the load balancer)."""
@@ -341,6 +381,8 @@ def client_address(request: web.Request) -> str:
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if hops:
             return hops[-1][:100]
+    elif "X-Forwarded-For" in request.headers:
+        _warn_untrusted_forwarder(request.remote or "")
     return request.remote or "unknown"
 
 

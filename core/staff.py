@@ -1,6 +1,6 @@
 """Staff account management by admins: deactivate and reactivate, reset a password, revoke every session,
-clear login failures. Each change and its audit row commit together; the API, the admin page and the CLI
-all call these."""
+clear an account's or an address's login failures. Each change and its audit row commit together; the API,
+the admin page and the CLI all call these."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from core.audit import record_audit
-from core.auth import MIN_PASSWORD_LENGTH, hash_password
+from core.auth import ADDRESS_UNLOCK_MARKER, MIN_PASSWORD_LENGTH, _lock_key, hash_password
 from core.errors import Conflict, NotFound, ValidationFailed
 
 MAX_PASSWORD_LENGTH = 200
@@ -26,6 +26,7 @@ class StaffState:
     deactivated_at: datetime | None
     sessions: int  # live sessions
     recent_failures: int  # failed logins since the window start, the last success or the last unlock
+    failures_24h: int  # every failed login in the last 24 h, whatever came after (so an attack stays visible)
 
     def as_json(self) -> dict:
         out = dict(self.__dict__)
@@ -40,7 +41,10 @@ SELECT u.id, u.username, u.display_name, u.role, u.active, u.deactivated_at,
          WHERE a.username = u.username AND NOT a.success
            AND a.at > greatest(now() - $1::interval, u.failures_reset_at,
                                (SELECT max(b.at) FROM login_attempts b
-                                 WHERE b.username = u.username AND b.success))) AS recent_failures
+                                 WHERE b.username = u.username AND b.success))) AS recent_failures,
+       (SELECT count(*) FROM login_attempts a
+         WHERE a.username = u.username AND NOT a.success
+           AND a.at > now() - interval '24 hours') AS failures_24h
   FROM staff_users u
 """
 
@@ -168,3 +172,83 @@ async def unlock_staff_user(conn: asyncpg.Connection, *, username: str, actor: s
         user = await _locked_user(conn, username)
         await conn.execute("UPDATE staff_users SET failures_reset_at = now() WHERE id = $1", user["id"])
         await record_audit(conn, actor=actor, action="staff.unlock", subject=f"staff:{username}")
+
+
+MAX_ADDRESS_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class AddressFailures:
+    address: str
+    window_failures: int  # failed logins that count against the address now (window, after any unlock)
+    failures_24h: int
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+_ADDRESS_SQL = """
+WITH unlocks AS (
+    SELECT address, max(at) AS at FROM login_attempts WHERE username = $2 AND success GROUP BY address
+)
+SELECT a.address,
+       count(*) FILTER (WHERE a.at > greatest(now() - $1::interval, u.at)) AS window_failures,
+       count(*) AS failures_24h
+  FROM login_attempts a LEFT JOIN unlocks u ON u.address = a.address
+ WHERE NOT a.success AND a.at > now() - interval '24 hours'
+"""
+
+
+async def address_failures(
+    conn: asyncpg.Connection, *, window_minutes: int = 15, limit: int = 20
+) -> list[AddressFailures]:
+    """The addresses with the most failed logins in the last 24 h (an attack in progress shows here)."""
+    rows = await conn.fetch(
+        _ADDRESS_SQL + " GROUP BY a.address ORDER BY window_failures DESC, failures_24h DESC, a.address"
+        " LIMIT $3",
+        timedelta(minutes=window_minutes),
+        ADDRESS_UNLOCK_MARKER,
+        limit,
+    )
+    return [AddressFailures(**dict(r)) for r in rows]
+
+
+def validate_address(address: str) -> str:
+    address = address.strip()
+    if not 1 <= len(address) <= MAX_ADDRESS_LENGTH or not address.isprintable():
+        raise ValidationFailed(
+            f"a client address as the login limits see it, 1–{MAX_ADDRESS_LENGTH} printable characters",
+            field="address",
+        )
+    return address
+
+
+async def unlock_address(
+    conn: asyncpg.Connection, *, address: str, actor: str, window_minutes: int = 15
+) -> AddressFailures:
+    """Failed logins from this address before now no longer count against it (the per-address limit). The
+    failures stay recorded, and accounts keep their own delays. Returns the address's counts before."""
+    address = validate_address(address)
+    async with conn.transaction():
+        # Under the lock logins from this address take, so none is counted half before, half after.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key("login-address", address))
+        before = await conn.fetchrow(
+            _ADDRESS_SQL + " AND a.address = $3 GROUP BY a.address",
+            timedelta(minutes=window_minutes),
+            ADDRESS_UNLOCK_MARKER,
+            address,
+        )
+        await conn.execute(
+            "INSERT INTO login_attempts (username, address, success) VALUES ($1, $2, true)",
+            ADDRESS_UNLOCK_MARKER,
+            address,
+        )
+        state = AddressFailures(**dict(before)) if before else AddressFailures(address, 0, 0)
+        await record_audit(
+            conn,
+            actor=actor,
+            action="login.unlock_address",
+            subject=f"address:{address}",
+            before={"window_failures": state.window_failures, "failures_24h": state.failures_24h},
+        )
+    return state

@@ -29,10 +29,12 @@ from core.i18n import LANG_COOKIE, LANGUAGES, register_messages, request_languag
 from core.pages import render_html, run_form_action
 from core.staff import (
     activate_staff_user,
+    address_failures,
     deactivate_staff_user,
     reset_staff_password,
     revoke_staff_sessions,
     staff_states,
+    unlock_address,
     unlock_staff_user,
 )
 
@@ -187,13 +189,22 @@ register_messages(
         "staff.role": ("Vai trò", "Role"),
         "staff.state": ("Trạng thái", "State"),
         "staff.active": ("Đang hoạt động", "Active"),
-        "staff.inactive": ("Đã khóa", "Deactivated"),
+        "staff.inactive": ("Đã vô hiệu hóa", "Deactivated"),
         "staff.sessions": ("Phiên đăng nhập", "Sessions"),
-        "staff.failures": ("Lần đăng nhập sai gần đây", "Recent failed logins"),
-        "staff.deactivate": ("Khóa tài khoản", "Deactivate"),
-        "staff.activate": ("Mở lại tài khoản", "Reactivate"),
+        "staff.failures_24h": ("Đăng nhập sai trong 24 giờ", "Failed logins, last 24 h"),
+        "staff.failures_recent": (
+            "Đang tính vào độ trễ (từ lần đăng nhập đúng hoặc mở khóa gần nhất)",
+            "Counting toward the delay (since the last success or unlock)",
+        ),
+        "staff.deactivate": ("Vô hiệu hóa tài khoản", "Deactivate"),
+        "staff.activate": ("Kích hoạt lại tài khoản", "Reactivate"),
         "staff.revoke_sessions": ("Đăng xuất mọi phiên", "Revoke all sessions"),
-        "staff.unlock": ("Xóa lần đăng nhập sai", "Clear failed logins"),
+        "staff.unlock": ("Mở khóa: xóa lần đăng nhập sai", "Unlock: clear failed logins"),
+        "staff.addresses": ("Địa chỉ đăng nhập sai (24 giờ)", "Addresses with failed logins (24 h)"),
+        "staff.address": ("Địa chỉ", "Address"),
+        "staff.address_window": ("Đang tính vào giới hạn địa chỉ", "Counting toward the address limit"),
+        "staff.unlock_address": ("Mở khóa địa chỉ", "Unlock address"),
+        "staff.addresses_none": ("Không có.", "None."),
         "staff.new_password": ("Mật khẩu mới (ít nhất 10 ký tự)", "New password (10 characters or more)"),
         "staff.reset_password": ("Đặt lại mật khẩu", "Reset password"),
         "staff.create": ("Tạo tài khoản", "Create an account"),
@@ -205,12 +216,15 @@ register_messages(
 async def _staff_page(
     request: web.Request, *, error: str | None = None, saved: bool = False, status: int = 200, values=None
 ) -> web.Response:
+    window = request.app[SETTINGS].login_window_minutes
     async with request.app[POOL].acquire() as conn:
-        accounts = await staff_states(conn, window_minutes=request.app[SETTINGS].login_window_minutes)
+        accounts = await staff_states(conn, window_minutes=window)
+        addresses = await address_failures(conn, window_minutes=window)
     return render_html(
         request,
         "admin_staff.html",
         accounts=accounts,
+        addresses=addresses,
         roles=ALL_ROLES,
         error=error,
         saved=saved,
@@ -323,3 +337,21 @@ async def staff_revoke_sessions_form(request: web.Request) -> web.Response:
 )
 async def staff_unlock_form(request: web.Request) -> web.Response:
     return await _account_action(request, lambda conn, _f, **kw: unlock_staff_user(conn, **kw))
+
+
+@routes.post(
+    "/admin/staff/unlock-address",
+    access=ADMIN,
+    summary="Clear an address's failed logins (form)",
+    in_openapi=False,
+    form=True,
+    produces="text/html",
+)
+async def staff_unlock_address_form(request: web.Request) -> web.Response:
+    actor = principal_of(request).actor
+    window = request.app[SETTINGS].login_window_minutes
+
+    async def action(conn, form):
+        await unlock_address(conn, address=_form_text(form, "address"), actor=actor, window_minutes=window)
+
+    return await run_form_action(request, action, page=_staff_page, back="/admin/staff")

@@ -243,8 +243,117 @@ def test_login_wait_is_never_a_lock_out():
     storm = LoginHistory(now, 0, None, 0, None, 200, now, False)
     assert login_wait_seconds(storm, **limits) == ACCOUNT_DELAY_CAP_S
     assert login_wait_seconds(LoginHistory(now, 0, None, 0, None, 200, now, True), **limits) == 0
-    # the address limit is a hard window
-    assert login_wait_seconds(LoginHistory(now, 20, now, 0, None, 0, None, True), **limits) == 900
+    # the address limit is a hard window for accounts the address has not logged in lately
+    assert login_wait_seconds(LoginHistory(now, 20, now, 0, None, 0, None, False), **limits) == 900
+    # an address's failures for other usernames do not hold back an account it logged in lately …
+    assert login_wait_seconds(LoginHistory(now, 500, now, 0, None, 0, None, True), **limits) == 0
+    # … but that account's own failures from there still slow it down
+    assert login_wait_seconds(LoginHistory(now, 500, now, 5, now, 5, now, True), **limits) == 2
+
+
+# Point 11: an address's failures (a shared proxy address, an office) cannot lock its known users out ------
+
+
+async def _flood_address(client, token: str, address: str, limit: int = 20) -> None:
+    """The attack: wrong logins for made-up usernames from one address until it is throttled."""
+    statuses = [
+        (await _post_login(client, token, f"nobody{i}", WRONG, address)).status for i in range(limit + 1)
+    ]
+    assert statuses == [401] * limit + [429]
+
+
+async def test_failures_for_other_usernames_do_not_lock_out_an_admin_who_logged_in_there(
+    make_app, aiohttp_client, staff_login
+):
+    client = await aiohttp_client(make_app(trusted_proxies=("127.0.0.1",)))
+    admin = await staff_login("admin")
+    former = await staff_login("admin")
+    newcomer = await staff_login("finance")
+    token = await _login_token(client)
+    shared = "127.0.0.9"
+    for user in (admin, former):
+        assert (await _post_login(client, token, user.username, user.password, shared)).status == 303
+    await _flood_address(client, token, shared)
+    # was: 429 with Retry-After: 898 — the admin's correct password from a known address gets in
+    assert (await _post_login(client, token, admin.username, admin.password, shared)).status == 303
+    # an account that never logged in from there stays behind the address limit
+    blocked = await _post_login(client, token, newcomer.username, newcomer.password, shared)
+    assert blocked.status == 429 and int(blocked.headers["Retry-After"]) > 60
+    # the attacker at that address gains nothing: guesses at the admin still meet the account's own delay
+    statuses = [(await _post_login(client, token, admin.username, WRONG, shared)).status for _ in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    # a success older than 30 days no longer makes the address known
+    await client.app[POOL].execute(
+        "UPDATE login_attempts SET at = at - interval '31 days' WHERE username = $1 AND success",
+        former.username,
+    )
+    assert (await _post_login(client, token, former.username, former.password, shared)).status == 429
+
+
+async def test_an_admin_clears_an_address_api_and_audit(make_app, aiohttp_client, staff_login):
+    client = await aiohttp_client(make_app(trusted_proxies=("127.0.0.1",)))
+    admin = await staff_login("admin")
+    clerk = await staff_login("attendant")
+    token = await _login_token(client)
+    shared = "127.0.0.9"
+    await _flood_address(client, token, shared)
+    assert (await _post_login(client, token, clerk.username, clerk.password, shared)).status == 429
+    listed = await client.get("/api/v1/admin/login-addresses", headers=admin.headers())
+    rows = {r["address"]: r for r in (await listed.json())["items"]}
+    assert rows[shared] == {"address": shared, "window_failures": 20, "failures_24h": 20}
+    # not for non-admins, not without CSRF, not for nonsense
+    refused = await client.post(
+        "/api/v1/admin/login-addresses/unlock", json={"address": shared}, headers=clerk.headers(unsafe=True)
+    )
+    assert refused.status == 403 and refused.content_type == "application/problem+json"
+    no_csrf = await client.post(
+        "/api/v1/admin/login-addresses/unlock", json={"address": shared}, headers=admin.headers()
+    )
+    assert no_csrf.status == 403
+    for bad in ({"address": ""}, {"address": "x" * 101}, {"address": "1.2.3.4\n5"}, {"address": 7}, {}):
+        resp = await client.post(
+            "/api/v1/admin/login-addresses/unlock", json=bad, headers=admin.headers(unsafe=True)
+        )
+        assert resp.status == 422 and resp.content_type == "application/problem+json", bad
+    assert (await _post_login(client, token, clerk.username, clerk.password, shared)).status == 429
+    done = await client.post(
+        "/api/v1/admin/login-addresses/unlock", json={"address": shared}, headers=admin.headers(unsafe=True)
+    )
+    assert done.status == 200
+    assert (await done.json())["cleared"] == {"address": shared, "window_failures": 20, "failures_24h": 20}
+    assert (await _post_login(client, token, clerk.username, clerk.password, shared)).status == 303
+    # the failures stay recorded; only the limit forgets them
+    assert (
+        await client.app[POOL].fetchval(
+            "SELECT count(*) FROM login_attempts WHERE address = $1 AND NOT success", shared
+        )
+        == 20
+    )
+    audit = await client.app[POOL].fetchrow(
+        "SELECT actor, before FROM audit_log WHERE action = 'login.unlock_address' AND subject = $1",
+        f"address:{shared}",
+    )
+    assert audit["actor"] == f"staff:{admin.username}"
+    # the address fills again after an unlock: the limit still works
+    await _flood_address(client, token, shared)
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_warned_about_once(make_app, aiohttp_client, capsys):
+    import core.auth
+    from core.logging import configure_logging
+
+    configure_logging("json")
+    core.auth._warned_untrusted_forwarder = False
+    client = await aiohttp_client(make_app())  # no trusted proxies: 127.0.0.1 is not believed
+    token = await _login_token(client)
+    capsys.readouterr()
+    for i in range(3):
+        assert (await _post_login(client, token, f"nobody{i}", WRONG, "198.51.100.1")).status == 401
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "untrusted_forwarded_for" in line]
+    assert len(warnings) == 1 and "CITYPAY_TRUSTED_PROXIES" in warnings[0]
+    assert "198.51.100.1" not in warnings[0]
+    # the forwarded address was not believed: the failures count against the peer
+    assert await _attempts(client, address="127.0.0.1") == 3
 
 
 # Point 20 (part): the Bearer scheme is case-insensitive -----------------------------------------------------

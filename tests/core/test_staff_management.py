@@ -185,6 +185,73 @@ async def test_staff_page_forms(client, staff_login):
     assert 'href="/admin/staff"' in await home.text()
 
 
+async def test_staff_page_labels_deactivation_and_shows_failures_after_the_owner_logs_in(client, staff_login):
+    admin = await staff_login("admin")
+    clerk = await staff_login("finance")
+    # ten guesses from a botnet a few minutes ago (the account's delay has run out since)
+    await client.app[POOL].executemany(
+        "INSERT INTO login_attempts (username, address, success, at)"
+        " VALUES ($1, $2, false, now() - interval '5 minutes')",
+        [(clerk.username, f"198.51.100.{i}") for i in range(10)],
+    )
+    assert await _login_status(client, clerk.username, clerk.password) == 303  # the owner logs in
+    html = await (await client.get("/admin/staff", headers=admin.headers())).text()
+    row = re.search(rf'<tr id="staff-{re.escape(clerk.username)}">(.*?)</tr>', html, re.S).group(1)
+    # was: 0 — the count started at the last success, so the attack vanished once the owner logged in
+    assert re.search(r'class="num failures-24h">10<', row)
+    assert re.search(r'class="num failures-recent">0<', row)
+    # deactivation is not called locking; "unlock" is about failed logins
+    assert "Vô hiệu hóa tài khoản" in html and "Khóa tài khoản" not in html
+    assert "Mở khóa: xóa lần đăng nhập sai" in html
+    api = await client.post(
+        f"/api/v1/admin/staff/{clerk.username}/revoke-sessions", headers=admin.headers(unsafe=True)
+    )
+    assert (await api.json())["failures_24h"] == 10
+    english = {"Cookie": f"citypay_session={admin.cookie}; lang=en"}
+    en = await (await client.get("/admin/staff", headers=english)).text()
+    assert ">Deactivate<" in en and "Failed logins, last 24 h" in en
+
+
+async def test_staff_page_clears_an_address(client, staff_login):
+    admin = await staff_login("admin")
+    pool = client.app[POOL]
+    await pool.executemany(
+        "INSERT INTO login_attempts (username, address, success) VALUES ($1, '198.51.100.77', false)",
+        [(f"nobody{i}",) for i in range(25)],
+    )
+    html = await (await client.get("/admin/staff", headers=admin.headers())).text()
+    assert "198.51.100.77" in html and 'action="/admin/staff/unlock-address"' in html
+    no_csrf = await client.post(
+        "/admin/staff/unlock-address",
+        data={"address": "198.51.100.77"},
+        headers=admin.headers(),
+        allow_redirects=False,
+    )
+    assert no_csrf.status == 403
+    bad = await client.post(
+        "/admin/staff/unlock-address",
+        data={"csrf_token": admin.csrf, "address": ""},
+        headers=admin.headers(),
+        allow_redirects=False,
+    )
+    assert bad.status == 422 and "address" in await bad.text()
+    done = await client.post(
+        "/admin/staff/unlock-address",
+        data={"csrf_token": admin.csrf, "address": "198.51.100.77"},
+        headers=admin.headers(),
+        allow_redirects=False,
+    )
+    assert done.status == 303 and done.headers["Location"] == "/admin/staff?saved=1"
+    audit = await pool.fetchrow(
+        "SELECT actor, before FROM audit_log WHERE action = 'login.unlock_address' AND subject = $1",
+        "address:198.51.100.77",
+    )
+    assert audit["actor"] == f"staff:{admin.username}"
+    listed = await client.get("/api/v1/admin/login-addresses", headers=admin.headers())
+    row = next(r for r in (await listed.json())["items"] if r["address"] == "198.51.100.77")
+    assert row == {"address": "198.51.100.77", "window_failures": 0, "failures_24h": 25}
+
+
 @pytest.fixture
 def cli_env(db_url, keys, tmp_path) -> dict[str, str]:
     # the audit key comes from the environment, as on a real server
@@ -233,3 +300,19 @@ async def test_cli_manages_staff(client, staff_login, cli_env):
         "staff.deactivate",
     ]
     assert all(r["actor"].startswith("cli:") for r in actions[1:])
+
+
+async def test_cli_unlocks_an_address(client, cli_env):
+    pool = client.app[POOL]
+    await pool.executemany(
+        "INSERT INTO login_attempts (username, address, success) VALUES ($1, '10.0.0.5', false)",
+        [(f"nobody{i}",) for i in range(21)],
+    )
+    code, out = await _cli(cli_env, "unlock-address", "10.0.0.5")
+    assert code == 0 and "21 failed login(s)" in out, out
+    audit = await pool.fetchrow(
+        "SELECT actor FROM audit_log WHERE action = 'login.unlock_address' AND subject = 'address:10.0.0.5'"
+    )
+    assert audit["actor"].startswith("cli:")
+    code, out = await _cli(cli_env, "unlock-address", " ")
+    assert code == 1 and "address" in out
