@@ -347,6 +347,35 @@ def cmd_staff_change(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_unlock_address(settings: Settings, args: argparse.Namespace) -> int:
+    """Clear an address's failed logins (the per-address limit), audited as the operating-system user."""
+    from core.errors import Problem
+    from core.staff import unlock_address
+
+    async def run():
+        conn = await connect(resolve_database_url(settings))
+        try:
+            return await unlock_address(
+                conn,
+                address=args.address,
+                actor=f"cli:{getpass.getuser()}",
+                window_minutes=settings.login_window_minutes,
+            )
+        finally:
+            await conn.close()
+
+    try:
+        before = asyncio.run(run())
+    except Problem as exc:
+        print(f"unlock-address: {exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+    print(
+        f"unlock-address: done for {before.address}; {before.window_failures} failed login(s) no longer "
+        f"count against it ({before.failures_24h} in the last 24 h stay recorded)"
+    )
+    return 0
+
+
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     from core.auth import create_api_token
     from core.errors import Problem
@@ -461,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "reset-password":
             p.add_argument("--password", help="omit to be asked (keeps it out of shell history)")
         p.set_defaults(func=cmd_staff_change)
+    p = sub.add_parser(
+        "unlock-address", help="clear an address's failed logins (the per-address login limit they cause)"
+    )
+    p.add_argument("address", help="as the login limits see it (the client address, or the proxy's)")
+    p.set_defaults(func=cmd_unlock_address)
     p = sub.add_parser("create-token", help="create an API token for a machine client")
     p.add_argument("name")
     p.add_argument("--scope", action="append", required=True, help="e.g. payment-requests:write (repeatable)")
