@@ -542,8 +542,8 @@ def test_redaction_masks_digit_runs_but_keeps_the_reference():
     from payments.reference import check_symbol
 
     ref = "CP1234567890" + check_symbol("CP1234567890")  # a reference with a long digit run of its own
-    redacted = redact_narrative(f"TT {ref} NGUYEN VAN AN 0987654321 001090012345 ma 12345")
-    assert redacted == f"TT {ref} NGUYEN VAN AN *******321 *********345 ma 12345"
+    redacted = redact_narrative(f"TT {ref} NGUYEN VAN AN 0987654321 cccd 001090012345 ma 12345")
+    assert redacted == f"TT {ref} NGUYEN VAN AN *******321 cccd *********345 ma 12345"
 
 
 @pytest.mark.parametrize(
