@@ -29,6 +29,7 @@ from core.metrics import Metrics
 from core.middleware import request_context_middleware, security_headers
 from core.pages import create_templates
 from core.settings import Settings
+from ledger import routes as ledger_routes
 from parking import admin as parking_admin
 from parking import console as parking_console
 from parking import kpi_routes as parking_kpis
@@ -40,7 +41,6 @@ from payments import (
     callback_issues,
     callback_routes,
     catalogue_routes,
-    ledger_routes,
     live_status,
     pay_pages,
 )
@@ -97,7 +97,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[CLOCK] = Clock()
     app[REGISTRY] = Registry()
-    app[TEMPLATES] = create_templates(["core", "payments", "parking"])
+    app[TEMPLATES] = create_templates(["core", "ledger", "payments", "parking"])
     app[STAFF_LINKS] = list(STAFF_LINKS_ALL) + list(catalogue_routes.STAFF_LINKS)
     app[PUBLIC_LINKS] = [{"label": "link.parking_search", "href": "/parking"}]
     for routes in (

@@ -17,6 +17,7 @@ from core.audit import record_audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
+from ledger import post_entry
 from parking.plates import (
     InvalidPlate,
     class_disagreement,
@@ -26,7 +27,7 @@ from parking.plates import (
     plate_text,
 )
 from parking.tariffs import ClassTariff, FeeQuote, Tariff, quote_exit_fee
-from payments import NewRequest, business_date_of, cancel_payment_request, issue_payment_request, post_entry
+from payments import NewRequest, business_date_of, cancel_payment_request, issue_payment_request
 
 
 class ClassFull(Conflict):

@@ -1,6 +1,6 @@
-"""Money in and out. Other capabilities (parking, later reconciliation) use only what is exported here."""
+"""Money in. Other capabilities (parking, later reconciliation) use only what is exported here; the ledger
+is its own package (`ledger`)."""
 
-from payments.ledger import Line, account_balance, post_entry
 from payments.requests import (
     NewRequest,
     business_date_of,
@@ -10,12 +10,9 @@ from payments.requests import (
 )
 
 __all__ = [
-    "Line",
     "NewRequest",
-    "account_balance",
     "business_date_of",
     "cancel_payment_request",
     "issue_payment_request",
     "payment_summary",
-    "post_entry",
 ]

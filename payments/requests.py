@@ -14,7 +14,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
-from payments.ledger import post_entry
+from ledger import post_entry
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
 from payments.vietqr import VietQR, build_payload

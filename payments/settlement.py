@@ -19,8 +19,8 @@ import asyncpg
 
 from core.keys import AppKeys
 from core.pii import encrypt_pii
+from ledger import post_entry
 from payments.banks.event import BankCredit
-from payments.ledger import post_entry
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import settling_payments, store_receipt
 from payments.reference import find_reference_in_narrative

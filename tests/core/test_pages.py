@@ -60,7 +60,7 @@ async def test_trial_balance_page_shows_money(client, staff_login):
     from datetime import date
 
     from core.appkeys import POOL
-    from payments.ledger import post_entry
+    from ledger import post_entry
 
     async with client.app[POOL].acquire() as conn:
         await conn.execute(

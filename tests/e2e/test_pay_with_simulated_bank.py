@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from core.db import connect
-from payments.ledger import account_balance
+from ledger import account_balance
 from payments.requests import NewRequest, issue_payment_request
 from tests.payments.conftest import BANK_PATH
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from core.appkeys import CLOCK, KEYS, POOL
-from payments.ledger import account_balance
+from ledger import account_balance
 from payments.settlement import settle_credit
 from payments.vietqr import parse_payload
 from tests.payments.conftest import credit

@@ -210,7 +210,7 @@ async def test_a_credit_to_another_city_account_goes_to_suspense_and_settles_not
 
 
 async def test_the_ledger_refuses_a_bank_account_that_is_not_registered(conn):
-    from payments.ledger import post_entry
+    from ledger import post_entry
 
     async with conn.transaction():
         with pytest.raises(asyncpg.CheckViolationError):

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from core.appkeys import POOL
-from payments.ledger import account_balance
+from ledger import account_balance
 from payments.reference import is_valid_reference
 from payments.vietqr import parse_payload
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.db import connect
 from core.money import LOCAL_TZ
-from payments.ledger import account_balance, entry_lines, trial_balance
+from ledger import account_balance, entry_lines, trial_balance
 from payments.receipts import verify_receipt_signature
 from payments.requests import (
     NewRequest,

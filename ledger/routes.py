@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.api import Routes, staff
 from core.appkeys import POOL
 from core.auth import current_principal
-from payments.ledger import trial_balance
+from ledger.entries import trial_balance
 
 routes = Routes(tags=("ledger",))
 LEDGER_READERS = staff("finance", "admin", scopes=("ledger:read",))
@@ -75,4 +75,4 @@ async def trial_balance_page(request: web.Request, query: TrialBalanceQuery) -> 
 
     await current_principal(request)
     body = await _trial_balance_body(request, query.as_of)
-    return render_html(request, "trial_balance.html", tb=body)
+    return render_html(request, "ledger/trial_balance.html", tb=body)

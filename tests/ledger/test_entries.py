@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from core.db import connect
 from core.errors import ValidationFailed
-from payments.ledger import (
+from ledger import (
     EntryConflict,
     UnbalancedEntry,
     account_balance,
