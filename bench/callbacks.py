@@ -222,6 +222,7 @@ async def verify_database(db: CitypayDatabase, accepted: int) -> dict[str, Any]:
     """What the accepted answers promised, checked in SQL once the server has stopped."""
     from core.db import connect
     from core.demo_bank_key import DEMO_BANK_CODE
+    from ledger.accounts import bank_account
 
     conn = await connect(db.dsn)
     try:
@@ -262,7 +263,7 @@ async def verify_database(db: CitypayDatabase, accepted: int) -> dict[str, Any]:
         bank = await conn.fetchval(
             "SELECT coalesce(sum(p.amount), 0)::bigint FROM postings p JOIN ledger_accounts a "
             "ON a.id = p.account_id WHERE a.path = $1",
-            f"asset:bank:{COLLECTION_BIN}:{COLLECTION_ACCOUNT}",
+            bank_account(COLLECTION_BIN, COLLECTION_ACCOUNT),
         )
     finally:
         await conn.close()

@@ -18,8 +18,8 @@ import asyncpg
 
 from core.db import own_or_joined_transaction
 from core.errors import Conflict, ValidationFailed, map_constraint
+from ledger.accounts import ACCOUNT_PATH
 
-ACCOUNT_PATH = re.compile(r"^(asset|liability|equity|revenue|expense)(:[A-Za-z0-9_.-]+)+$")
 KIND = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 
 

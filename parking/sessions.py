@@ -17,7 +17,7 @@ from core.audit import record_audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
-from ledger import post_entry
+from ledger import accounts, post_entry
 from parking.plates import (
     InvalidPlate,
     class_disagreement,
@@ -372,7 +372,7 @@ async def check_out(
                 amount=quote.amount,
                 purpose_vi=f"Phí gửi xe {session['plate_written']} tại {lot['name']}"[:200],
                 purpose_en=f"Parking {session['plate_written']} at {lot['name']}"[:200],
-                revenue_account=f"revenue:parking:{lot_id}",
+                revenue_account=accounts.parking_revenue(lot_id),
                 collection_account_code=lot["collection_account_code"],
                 expires_in=payment_expiry,
                 payer_reference=f"parking:{session['id']}",
@@ -468,8 +468,8 @@ async def record_cash(
             kind="parking.cash",
             business_date=business_date_of(now),
             lines=[
-                (f"asset:cash:lot:{lot_id}", session["fee_amount"]),
-                (f"revenue:parking:{lot_id}", -session["fee_amount"]),
+                (accounts.lot_cash(lot_id), session["fee_amount"]),
+                (accounts.parking_revenue(lot_id), -session["fee_amount"]),
             ],
             refs={"session": str(session["id"])},
             memo=reason[:200],

@@ -19,12 +19,13 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint, problem_from_database_error
 from core.money import LOCAL_TZ
+from ledger import accounts
 
 FEE_CODE = r"^[A-Z0-9][A-Z0-9_-]{1,30}$"
 PROGRAMME_CODE = r"^[a-z0-9][a-z0-9_-]{1,40}$"
 ACCOUNT_CODE = r"^[a-z0-9][a-z0-9_-]{1,40}$"
 CHANNEL = r"^[a-z0-9_-]{1,30}$"
-FEE_REVENUE_ACCOUNT = r"^revenue:fee(:[A-Za-z0-9_.-]+)+$"
+FEE_REVENUE_ACCOUNT = accounts.FEE_REVENUE_PATTERN
 BIN = r"^[0-9]{6}$"
 MAX_BIGINT = 2**63 - 1
 # Outcomes whose money the city holds for somebody: in suspense (late, cancelled, already paid, unknown)
@@ -103,7 +104,7 @@ class FeeIn(BaseModel):
         default=None,
         max_length=200,
         pattern=FEE_REVENUE_ACCOUNT,
-        description="revenue:fee:<…>; default revenue:fee:<code>",
+        description=f"{accounts.FEE_REVENUE_HINT}; default {accounts.fee_revenue('<code>')}",
     )
     collection_account_code: AccountCode
     active_from: Moment | None = Field(default=None, description="Default: now")
@@ -254,7 +255,7 @@ async def create_fee(
             fee.name_en,
             fee.amount,
             fee.agency,
-            fee.revenue_account or f"revenue:fee:{fee.code}",
+            fee.revenue_account or accounts.fee_revenue(fee.code),
             account_id,
             active_from,
             fee.active_until,

@@ -17,6 +17,7 @@ from core.errors import NotFound, ValidationFailed
 from core.i18n import register_messages
 from core.money import LOCAL_TZ
 from core.pages import render_html, run_form_action
+from ledger.accounts import fee_revenue
 from payments import catalogue
 from payments.callback_issues import callback_issues
 from payments.catalogue import (
@@ -307,7 +308,10 @@ register_messages(
         "admin.fees.amount": ("Số tiền (đồng)", "Amount (đồng)"),
         "admin.fees.agency": ("Cơ quan thu", "Collecting agency"),
         "admin.fees.revenue_account": ("Tài khoản doanh thu", "Revenue account"),
-        "admin.fees.revenue_hint": ("Để trống: revenue:fee:<mã>", "Leave empty for revenue:fee:<code>"),
+        "admin.fees.revenue_hint": (
+            f"Để trống: {fee_revenue('<mã>')}",
+            f"Leave empty for {fee_revenue('<code>')}",
+        ),
         "admin.fees.collection_account": ("Tài khoản thu", "Collection account"),
         "admin.fees.window": ("Thời gian áp dụng", "Active window"),
         "admin.fees.active_from": ("Áp dụng từ (giờ Hà Nội)", "Active from (Hà Nội time)"),

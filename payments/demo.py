@@ -9,6 +9,7 @@ import asyncpg
 from core.demo_bank_key import DEMO_BANK_BIN, DEMO_BANK_CODE, ensure_demo_bank_key, public_key_pem
 from core.keys import AppKeys
 from core.settings import Settings
+from ledger.accounts import fee_revenue
 
 # Every page that shows the simulated bank shows this name: nobody may take it for a real bank.
 SIMULATED_BANK_NAME = "Ngân hàng mô phỏng (SIMULATED) – giả lập Vietcombank, không có tiền thật"
@@ -21,7 +22,7 @@ DEMO_FEES = [
         "Judicial record certificate fee",
         200_000,
         "Sở Tư pháp Hà Nội",
-        "revenue:fee:LLTP",
+        fee_revenue("LLTP"),
     ),
     (
         "GPLX-DOI",
@@ -29,7 +30,7 @@ DEMO_FEES = [
         "Driving licence renewal fee",
         135_000,
         "Sở Xây dựng Hà Nội",
-        "revenue:fee:GPLX-DOI",
+        fee_revenue("GPLX-DOI"),
     ),
     (
         "HT-BANSAO",
@@ -37,7 +38,7 @@ DEMO_FEES = [
         "Civil status extract copy fee",
         8_000,
         "UBND phường Hoàn Kiếm",
-        "revenue:fee:HT-BANSAO",
+        fee_revenue("HT-BANSAO"),
     ),
 ]
 DEMO_SUBSIDIES = [

@@ -14,7 +14,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
-from ledger import post_entry
+from ledger import accounts, post_entry
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
 from payments.vietqr import VietQR, build_payload
@@ -87,10 +87,6 @@ def clean_cancel_reason(reason: str) -> str:
 def business_date_of(moment: datetime) -> date:
     """The business day of a moment is its calendar date in Hà Nội."""
     return moment.astimezone(LOCAL_TZ).date()
-
-
-def bank_account_path(bin_: str, account: str) -> str:
-    return f"asset:bank:{bin_}:{account}"
 
 
 async def notify_status(conn: asyncpg.Connection, reference: str) -> None:
@@ -231,7 +227,7 @@ async def _settle_fully_subsidised(
         kind="subsidy",
         business_date=business_date_of(now),
         lines=[
-            (f"expense:subsidy:{row['subsidy_code']}", row["fee_amount"]),
+            (accounts.subsidy_expense(row["subsidy_code"]), row["fee_amount"]),
             (row["revenue_account"], -row["fee_amount"]),
         ],
         refs={"payment_request": str(row["id"]), "reference": row["reference"]},
@@ -297,8 +293,8 @@ async def _close_unpaid(
             kind="held_to_suspense",
             business_date=business_date_of(now),
             lines=[
-                ("liability:held", row["amount_received"]),
-                ("liability:suspense", -row["amount_received"]),
+                (accounts.HELD, row["amount_received"]),
+                (accounts.SUSPENSE, -row["amount_received"]),
             ],
             refs={"payment_request": str(row["id"]), "reference": row["reference"]},
         )

@@ -1,10 +1,10 @@
 """Settlement: "the bank credited account X with amount A for narrative N, transaction T" → one ledger entry
 and the request's new state, in the caller's transaction. Every anomaly keeps the money traceable:
 
-exact → settled · less than due → held (liability:held), request stays pending until the rest arrives ·
-more → settled, excess to liability:refunds · paid (by the bank's booking time) after expiry/cancel/paid, or
-no known reference → liability:suspense for refund · above the inbound sanity cap, or to a city account other
-than the request's → liability:suspense, held for finance, never settles anything. A repeated (bank,
+exact → settled · less than due → held (accounts.HELD), request stays pending until the rest arrives ·
+more → settled, excess to accounts.REFUNDS_DUE · paid (by the bank's booking time) after expiry/cancel/paid,
+or no known reference → accounts.SUSPENSE for refund · above the inbound sanity cap, or to a city account
+other than the request's → accounts.SUSPENSE, held for finance, never settles anything. A repeated (bank,
 transaction id) returns the first outcome and books nothing.
 
 The journal memo carries no personal data; the narrative is stored encrypted, with a redacted copy.
@@ -19,12 +19,12 @@ import asyncpg
 
 from core.keys import AppKeys
 from core.pii import encrypt_pii
-from ledger import post_entry
+from ledger import accounts, post_entry
 from payments.banks.event import BankCredit
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import settling_payments, store_receipt
 from payments.reference import find_reference_in_narrative
-from payments.requests import bank_account_path, business_date_of, notify_status
+from payments.requests import business_date_of, notify_status
 
 DEFAULT_LATE_TOLERANCE = timedelta(minutes=5)
 # Outcomes that leave the money in suspense for finance: refund, or decide by hand.
@@ -109,7 +109,7 @@ async def settle_credit(
                 WHERE pr.reference = $1 FOR UPDATE OF pr""",
             reference,
         )
-    bank = bank_account_path(credit.credited_bin, credit.credited_account)
+    bank = accounts.bank_account(credit.credited_bin, credit.credited_account)
     day = business_date_of(credit.booked_at)
     amount = credit.amount
     refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
@@ -120,7 +120,7 @@ async def settle_credit(
     if reopen and await _reopen_expired(conn, request):
         request = {**request, "status": "pending"}
 
-    parked = [(bank, amount), ("liability:suspense", -amount)]
+    parked = [(bank, amount), (accounts.SUSPENSE, -amount)]
     if sanity_cap is not None and amount > sanity_cap:
         outcome, lines = "over_cap", parked
     elif request is None:
@@ -140,16 +140,16 @@ async def settle_credit(
         total = held + amount
         due = request["amount_due"]
         if total < due:
-            outcome, lines = "underpaid", [(bank, amount), ("liability:held", -amount)]
+            outcome, lines = "underpaid", [(bank, amount), (accounts.HELD, -amount)]
         else:
             outcome = "settled" if total == due else "overpaid"
             lines = [(bank, amount), (request["revenue_account"], -request["fee_amount"])]
             if held:
-                lines.append(("liability:held", held))
+                lines.append((accounts.HELD, held))
             if request["subsidy_amount"]:
-                lines.append((f"expense:subsidy:{request['subsidy_code']}", request["subsidy_amount"]))
+                lines.append((accounts.subsidy_expense(request["subsidy_code"]), request["subsidy_amount"]))
             if total > due:
-                lines.append(("liability:refunds", -(total - due)))
+                lines.append((accounts.REFUNDS_DUE, -(total - due)))
 
     entry = await post_entry(
         conn,
