@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from banksim.config import BankSimConfig
+from banksim.deliveries import queue_delivery
 from banksim.protocol import callback_body
 from banksim.qr import ScannedQR
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -390,21 +391,22 @@ async def _queue_callback(
     delay = fault.delay_seconds if fault.name == "delay" else 0
     ids = []
     for _ in range(copies):
-        ids.append(
-            await conn.fetchval(
-                """INSERT INTO deliveries (transfer_id, bank_txn_id, url, body, state, fault, next_attempt_at)
-                   VALUES ($1, $2, $3, $4, $5, $6,
-                           CASE WHEN $5 = 'pending' THEN now() + make_interval(secs => $7) END)
-                   RETURNING id""",
-                transfer["id"],
-                transfer["bank_txn_id"],
-                config.callback_url,
-                body,
-                "held" if held else "pending",
-                "bad_signature" if fault.name == "bad_signature" else None,
-                float(delay),
-            )
+        delivery_id = await conn.fetchval(
+            """INSERT INTO deliveries (transfer_id, bank_txn_id, url, body, state, fault, next_attempt_at)
+               VALUES ($1, $2, $3, $4, $5, $6,
+                       CASE WHEN $5 = 'pending' THEN now() + make_interval(secs => $7) END)
+               RETURNING id""",
+            transfer["id"],
+            transfer["bank_txn_id"],
+            config.callback_url,
+            body,
+            "held" if held else "pending",
+            "bad_signature" if fault.name == "bad_signature" else None,
+            float(delay),
         )
+        if not held:
+            await queue_delivery(conn, delivery_id, delay_s=delay)
+        ids.append(delivery_id)
     return ids
 
 

@@ -1,18 +1,18 @@
-"""The callback outbox and its worker: deliver each queued callback to citypay until citypay acknowledges it
-with a signed answer (docs/bank-protocol.md §8, §10), recording every attempt.
+"""Callbacks to citypay, sent through the core outbox (core/outbox.py): deliver each queued callback until
+citypay acknowledges it with a signed answer (docs/bank-protocol.md §8, §10), recording every attempt.
 
-Deliveries live in the database, so a restart loses nothing: a row claimed by a worker that died becomes due
-again when its lease runs out. Several simulator processes may share one database (SKIP LOCKED).
+`deliveries` is the bank's own record (state, fault, every attempt) that the API and pages show; one outbox
+item of kind `banksim.callback` per delivery drives the sending, and its outcome updates the delivery in the
+same transaction. A restart loses nothing: a claim whose process died is due again when its lease runs out,
+and citypay recognises the re-sent callback by its bank transaction id. Several simulator processes may share
+one database (SKIP LOCKED).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -21,21 +21,23 @@ import structlog
 
 from banksim.config import BankSimConfig
 from banksim.protocol import CityKeys, CityKeyUnavailable, check_answer, sign_callback
-from core.db import database_unavailable
 from core.errors import Conflict, NotFound
-from core.tasks import cancel_and_wait, report_failure
+from core.outbox import Item, Kind, OutboxWorker, Outcome, done, enqueue, fail, requeue, retry
 
 log = structlog.get_logger("banksim.deliveries")
-BATCH = 20
+CALLBACK = "banksim.callback"
 MAX_ANSWER_CHARS = 4000
 # 4xx answers that only a person can fix (§10: do not retry automatically); 401 stale_timestamp is retried.
 PERMANENT_STATUSES = {400, 401, 404, 413, 415, 422}
 
 
-def backoff_seconds(attempts: int, config: BankSimConfig, *, jitter: bool = True) -> float:
-    """Wait after `attempts` failed attempts: base, 2·base, 4·base … capped, ±20 % jitter."""
-    wait = min(config.retry_base_s * 2 ** max(attempts - 1, 0), config.retry_max_s)
-    return wait * random.uniform(0.8, 1.2) if jitter else wait
+def outbox_key(delivery_id: int) -> str:
+    return f"banksim-delivery-{delivery_id}"
+
+
+async def queue_delivery(conn: asyncpg.Connection, delivery_id: int, *, delay_s: float = 0.0) -> None:
+    """Queue a pending delivery for sending, in the booking's transaction."""
+    await enqueue(conn, CALLBACK, {"delivery_id": delivery_id}, outbox_key(delivery_id), delay_s=delay_s)
 
 
 @dataclass(frozen=True)
@@ -47,60 +49,52 @@ class AttemptResult:
 
 
 class Deliverer:
-    """Sends due deliveries. `run_due()` does one pass (tests call it directly); `run()` loops forever."""
+    """The callback kind of the outbox: `send` makes one attempt (outside any transaction), `_record` keeps
+    `deliveries` and `delivery_attempts` in step inside the outcome's transaction."""
 
     def __init__(self, pool: asyncpg.Pool, config: BankSimConfig, session: aiohttp.ClientSession) -> None:
         self.pool = pool
         self.config = config
         self.session = session
         self.city_keys = CityKeys(config.city_key_url, config.city_public_keys)
-        self.wakeup = asyncio.Event()
-        self.stopping = False
-        # A claimed row not finished within the lease (the process died) becomes due again.
-        self.lease_s = config.delivery_timeout_s + 30
+        kind = Kind(
+            handler=self.send,
+            max_attempts=config.max_attempts,
+            base_s=config.retry_base_s,
+            cap_s=config.retry_max_s,
+            record=self._record,
+        )
+        self.worker = OutboxWorker(
+            pool,
+            {CALLBACK: kind},
+            lease_s=config.delivery_timeout_s + 30,
+            poll_interval_s=config.poll_interval_s,
+            name="banksim-deliveries",
+        )
 
-    async def run(self) -> None:
-        while not self.stopping:
-            try:
-                done = await self.run_due()
-            except Exception as exc:  # the worker must outlive any one bad pass (database restart, a bug)
-                if not database_unavailable(exc):
-                    log.exception("delivery_pass_failed")
-                # else: the pool logs an outage once (core.db), not once a second here
-                done = 0
-            if done or self.stopping:
-                continue  # more may be due right away
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.poll_interval_s):
-                    await self.wakeup.wait()
-            self.wakeup.clear()
+    @property
+    def wakeup(self):
+        return self.worker.wakeup
 
     async def run_due(self) -> int:
-        """Claim the deliveries that are due, attempt each once (in parallel), record the outcomes."""
-        # Database work is shielded: a shutdown may cancel an HTTP call, never a query half-way.
-        claimed = await asyncio.shield(self._claim())
-        await asyncio.gather(*(self._deliver(row) for row in claimed))
-        return len(claimed)
+        return await self.worker.run_due()
 
-    async def _claim(self) -> list[asyncpg.Record]:
+    async def send(self, item: Item) -> Outcome:
         async with self.pool.acquire() as conn:
-            return await conn.fetch(
-                """UPDATE deliveries SET attempts = attempts + 1,
-                          next_attempt_at = now() + make_interval(secs => $1)
-                    WHERE id IN (SELECT id FROM deliveries
-                                  WHERE state = 'pending' AND next_attempt_at <= now()
-                                  ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-                RETURNING id, bank_txn_id, url, body, fault, attempts""",
-                float(self.lease_s),
-                BATCH,
+            row = await conn.fetchrow(
+                "SELECT bank_txn_id, url, body, fault FROM deliveries WHERE id = $1",
+                item.payload["delivery_id"],
             )
-
-    async def _deliver(self, row: asyncpg.Record) -> None:
-        started = datetime.now(UTC)
+        if row is None:
+            return fail(f"no delivery {item.payload['delivery_id']}")
         result = await self.attempt(
             row["url"], bytes(row["body"]), row["bank_txn_id"], corrupt=row["fault"] == "bad_signature"
         )
-        await asyncio.shield(self._record(row, started, result))
+        if result.outcome == "acknowledged":
+            return done(result)
+        if result.outcome == "rejected":
+            return fail(result.error or f"HTTP {result.http_status}", result)
+        return retry(result.error or "not acknowledged", result)
 
     async def attempt(
         self, url: str, body: bytes, bank_txn_id: str, *, corrupt: bool = False
@@ -143,49 +137,45 @@ class Deliverer:
         log.warning("callback_answer_not_acknowledged", bank_txn_id=bank_txn_id, problem=problem)
         return AttemptResult("retry", status, text, problem)
 
-    async def _record(self, row: asyncpg.Record, started: datetime, result: AttemptResult) -> None:
-        attempts = row["attempts"]
-        if result.outcome == "retry" and attempts >= self.config.max_attempts:
-            state, wait = "failed", None
-        elif result.outcome == "retry":
-            state, wait = "pending", backoff_seconds(attempts, self.config)
+    async def _record(self, conn: asyncpg.Connection, item: Item, outcome: Outcome, state: str) -> None:
+        result = outcome.detail if isinstance(outcome.detail, AttemptResult) else None
+        if state == "failed":
+            delivery_state = "rejected" if outcome.result == "fail" else "failed"
         else:
-            state, wait = ("delivered" if result.outcome == "acknowledged" else "rejected"), None
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO delivery_attempts (delivery_id, attempt, started_at, key_id, http_status,
-                       answer_body, outcome, error)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                row["id"],
-                attempts,
-                started,
-                self.config.signing_key_id,
-                result.http_status,
-                result.answer,
-                result.outcome,
-                result.error,
-            )
-            # Only the claim we hold: a redeliver or another worker may have moved the row on meanwhile.
-            await conn.execute(
-                """UPDATE deliveries SET state = $2, last_error = $3,
-                          next_attempt_at = CASE WHEN $2 = 'pending'
-                                                 THEN now() + make_interval(secs => $4) END,
-                          delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
-                    WHERE id = $1 AND attempts = $5 AND state = 'pending'""",
-                row["id"],
-                state,
-                result.error,
-                float(wait or 0),
-                attempts,
-            )
+            delivery_state = {"done": "delivered", "pending": "pending"}[state]
+        delivery_id = item.payload["delivery_id"]
+        await conn.execute(
+            """INSERT INTO delivery_attempts (delivery_id, attempt, started_at, key_id, http_status,
+                   answer_body, outcome, error)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            delivery_id,
+            item.attempts,
+            item.claimed_at,
+            self.config.signing_key_id,
+            result.http_status if result else None,
+            result.answer if result else None,
+            result.outcome if result else "retry",
+            outcome.error,
+        )
+        await conn.execute(
+            """UPDATE deliveries SET state = $2, last_error = $3, attempts = $4,
+                      next_attempt_at = CASE WHEN $2 = 'pending'
+                                             THEN (SELECT next_attempt_at FROM outbox WHERE id = $5) END,
+                      delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+                WHERE id = $1""",
+            delivery_id,
+            delivery_state,
+            outcome.error,
+            item.attempts,
+            item.id,
+        )
         log.info(
             "callback_attempt",
-            delivery_id=row["id"],
-            bank_txn_id=row["bank_txn_id"],
-            attempt=attempts,
-            http_status=result.http_status,
-            outcome=result.outcome,
-            state=state,
+            delivery_id=delivery_id,
+            attempt=item.attempts,
+            http_status=result.http_status if result else None,
+            outcome=result.outcome if result else None,
+            state=delivery_state,
         )
 
 
@@ -248,11 +238,15 @@ async def delivery_with_attempts(conn: asyncpg.Connection, delivery_id: int) -> 
 
 async def redeliver(conn: asyncpg.Connection, delivery_id: int) -> dict[str, Any]:
     """Send a held, rejected or failed callback again now, correctly signed (the operator fixed the cause)."""
-    row = await conn.fetchrow(
-        """UPDATE deliveries SET state = 'pending', next_attempt_at = now(), fault = NULL
-            WHERE id = $1 AND state IN ('held', 'rejected', 'failed') RETURNING id""",
-        delivery_id,
-    )
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """UPDATE deliveries SET state = 'pending', next_attempt_at = now(), fault = NULL
+                WHERE id = $1 AND state IN ('held', 'rejected', 'failed') RETURNING id""",
+            delivery_id,
+        )
+        # A held delivery was never queued; a rejected or failed one has a failed outbox item.
+        if row is not None and not await requeue(conn, outbox_key(delivery_id)):
+            await queue_delivery(conn, delivery_id)
     if row is None:
         exists = await conn.fetchval("SELECT state FROM deliveries WHERE id = $1", delivery_id)
         if exists is None:
@@ -265,15 +259,6 @@ async def redeliver(conn: asyncpg.Connection, delivery_id: int) -> dict[str, Any
 
 @contextlib.asynccontextmanager
 async def running(deliverer: Deliverer, *, grace_s: float = 2.0) -> AsyncIterator[None]:
-    """Run the worker while the app runs; on shutdown let the current pass finish (briefly), then cancel."""
-    task = asyncio.create_task(deliverer.run(), name="banksim-deliveries")
-    try:
+    """Run the outbox worker while the app runs; shutdown is bounded (core.outbox)."""
+    async with deliverer.worker.running(grace_s=grace_s):
         yield
-    finally:
-        deliverer.stopping = True
-        deliverer.wakeup.set()
-        _, late = await asyncio.wait({task}, timeout=grace_s)
-        if late:
-            await cancel_and_wait(late, grace_s=grace_s)
-        else:
-            report_failure(task)
