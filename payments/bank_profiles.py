@@ -7,7 +7,6 @@ otherwise); a profile whose last key was retired refuses every callback until a 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 import asyncpg
 from aiohttp import web
@@ -29,7 +28,7 @@ from core.i18n import register_messages
 from core.keys import AppKeys
 from core.pages import render_html, run_form_action
 from core.pii import encrypt_pii
-from payments.banks import load_bank_public_key
+from payments.banks import SCHEMES, load_bank_public_key, scheme_named
 from payments.banks.event import MIN_SECRET_CHARS, CallbackRejected
 from payments.callbacks import SECRET_CONTEXT
 
@@ -61,7 +60,7 @@ class BankProfileIn(BaseModel):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,30}$")
     name: str = Field(min_length=1, max_length=200)
     bin: str = Field(pattern=r"^[0-9]{6}$")
-    scheme: Literal["citypay-bank-v1", "vnpay", "payos"]
+    scheme: str = Field(description="A registered bank scheme: citypay-bank-v1, vnpay or payos")
     tolerance_s: int = Field(default=300, ge=30, le=3600)
     credited_account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,19}$")
     merchant_code: str | None = Field(default=None, max_length=64)
@@ -103,6 +102,10 @@ class BankProfileList(BaseModel):
 
 
 async def create_bank_profile(conn: asyncpg.Connection, body: BankProfileIn, *, actor: str) -> None:
+    if body.scheme not in SCHEMES:
+        raise ValidationFailed(f"one of {', '.join(sorted(SCHEMES))}", field="scheme")
+    if SCHEMES[body.scheme].credits_profile_account and body.credited_account is None:
+        raise ValidationFailed("a gateway profile needs the account it credits", field="credited_account")
     async with conn.transaction():
         if body.credited_account is not None and not await conn.fetchval(
             "SELECT true FROM collection_accounts WHERE bin = $1 AND account_number = $2",
@@ -141,9 +144,9 @@ async def add_bank_key(
         scheme = await conn.fetchval("SELECT scheme FROM bank_profiles WHERE code = $1 FOR UPDATE", bank_code)
         if scheme is None:
             raise NotFound("no such bank profile", field="bank_code")
-        if scheme == "citypay-bank-v1":
+        if scheme_named(scheme).key_kind == "public_key":
             if not body.public_key_pem or body.secret:
-                raise ValidationFailed("citypay-bank-v1 banks register a public key", field="public_key_pem")
+                raise ValidationFailed(f"{scheme} banks register a public key", field="public_key_pem")
             try:
                 key = _registrable_key(body.public_key_pem)
             except CallbackRejected as exc:
@@ -405,7 +408,14 @@ async def _banks_page(
         profiles = await _profile_json(conn)
         bins = await conn.fetch("SELECT bin, short_name FROM banks WHERE active ORDER BY short_name")
     return render_html(
-        request, "admin_banks.html", profiles=profiles, bins=bins, error=error, saved=saved, status=status
+        request,
+        "admin_banks.html",
+        profiles=profiles,
+        bins=bins,
+        schemes=sorted(SCHEMES),
+        error=error,
+        saved=saved,
+        status=status,
     )
 
 

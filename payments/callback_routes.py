@@ -7,7 +7,8 @@ from aiohttp import web
 
 from core.api import PUBLIC, Routes
 from core.appkeys import KEYS, POOL, SETTINGS
-from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, IncomingCallback, handle_callback
+from payments.banks import IncomingCallback
+from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, handle_callback
 
 routes = Routes(tags=("bank-callbacks",))
 _BANK_CODE = "{bank_code:[a-z0-9][a-z0-9-]{1,30}}"

@@ -16,12 +16,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
@@ -31,37 +28,24 @@ from core.keys import AppKeys
 from core.pii import decrypt_bytes, decrypt_pii, encrypt_bytes, mask_account
 from core.settings import Settings
 from payments.banks import (
-    HTTP_STATUS_BY_REASON,
-    PAYOS_WEBHOOK_ACK,
     BankCredit,
-    CallbackAnswer,
+    BankProfile,
+    BankScheme,
+    Booked,
     CallbackRejected,
-    VnpayRspCode,
+    CallbackReply,
+    IncomingCallback,
     load_bank_public_key,
-    parse_payos_webhook,
-    parse_v1_body,
-    parse_vnpay_ipn,
-    sign_answer,
-    verify_payos,
-    verify_v1,
-    verify_vnpay,
-    vnpay_ipn_answer,
+    scheme_named,
 )
-from payments.banks.citypay_v1 import ACCEPTED, DUPLICATE, REJECTED, RETRY
 from payments.banks.event import (
     MALFORMED,
-    MALFORMED_JSON,
     NO_ACTIVE_KEY,
     NOT_A_CREDIT,
-    SIGNATURE_REASONS,
-    TEMPORARILY_UNAVAILABLE,
     TOO_LARGE,
     UNKNOWN_ACCOUNT,
     UNKNOWN_BANK,
-    UNSUPPORTED_MEDIA_TYPE,
 )
-from payments.banks.vnpay import vnpay_hash_data
-from payments.receipts import key_id as city_key_id
 from payments.reference import find_reference_in_narrative
 from payments.settlement import DEFAULT_LATE_TOLERANCE, Settlement, first_outcome, settle_credit
 
@@ -80,9 +64,6 @@ _KEPT_HEADERS = (
     "x-citypay-signature",
     "user-agent",
 )
-# Where each scheme carries the booking time, so a refusal names the field the bank knows.
-_BOOKING_FIELD = {"vnpay": "vnp_PayDate", "payos": "data.transactionDateTime"}
-_RETRY_AFTER_S = 5
 # The scheme of each bank seen by this process: only to shape the "retry" answer when the database is down.
 _known_schemes: dict[str, str] = {}
 
@@ -107,44 +88,6 @@ class CallbackPolicy:
 
 
 DEFAULT_POLICY = CallbackPolicy()
-
-
-@dataclass
-class BankProfile:
-    code: str
-    bin: str
-    scheme: str
-    tolerance_s: int
-    credited_account: str | None
-    merchant_code: str | None
-    public_keys: dict[str, Any] = field(default_factory=dict)
-    secrets: list[bytes] = field(default_factory=list)
-
-    @property
-    def has_active_key(self) -> bool:
-        return bool(self.public_keys or self.secrets)
-
-
-@dataclass(frozen=True)
-class IncomingCallback:
-    """One HTTP delivery at the callback URL, as received: nothing in it is trusted yet."""
-
-    bank_code: str
-    method: str
-    content_type: str
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    query_string: str
-    raw_body: bytes
-    remote: str | None
-
-
-@dataclass(frozen=True)
-class CallbackReply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=256)
@@ -188,66 +131,18 @@ async def load_bank_profile(conn: asyncpg.Connection, keys: AppKeys, code: str) 
     return profile
 
 
-def _first_verified(verify, secrets: list[bytes]) -> None:
-    """Two secrets may be active during rotation: the callback verifies if either one signed it."""
-    last: CallbackRejected | None = None
-    for secret in secrets:
-        try:
-            verify(secret)
-            return
-        except CallbackRejected as exc:
-            last = exc
-    raise last or CallbackRejected(NO_ACTIVE_KEY, "the profile has no active key")
-
-
-def _verify_and_parse(
-    profile: BankProfile,
-    *,
-    content_type: str,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    raw_body: bytes,
-    now: datetime,
-) -> BankCredit:
+def _verify_and_parse(profile: BankProfile, incoming: IncomingCallback, now: datetime) -> BankCredit:
     """The scheme's own checks; raises CallbackRejected. Nothing is parsed before the signature verifies."""
     if not profile.has_active_key:  # for every scheme, before any scheme code runs
         raise CallbackRejected(NO_ACTIVE_KEY, "the profile has no active key")
-    if profile.scheme == "vnpay":
-        params = dict(query)
-        _first_verified(lambda secret: verify_vnpay(params, secret), profile.secrets)
-        return _parse_vnpay(profile, params)
-    if content_type != "application/json":
-        raise CallbackRejected(UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
-    if profile.scheme == "payos":
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            raise CallbackRejected(MALFORMED_JSON, "body is not JSON") from None
-        if not isinstance(body, dict):
-            raise CallbackRejected(MALFORMED, "body must be an object")
-        _first_verified(lambda secret: verify_payos(body, secret.decode()), profile.secrets)
-        return parse_payos_webhook(body, bank_code=profile.code, credited_bin=profile.bin)
-    if profile.scheme != "citypay-bank-v1":
-        raise CallbackRejected(NO_ACTIVE_KEY, f"no verifier for scheme {profile.scheme!r}")
-    verify_v1(profile.public_keys, headers, raw_body, now, profile.tolerance_s)
-    return parse_v1_body(raw_body, bank_code=profile.code)
-
-
-def _parse_vnpay(profile: BankProfile, params: Mapping[str, str]) -> BankCredit:
-    return parse_vnpay_ipn(
-        params,
-        bank_code=profile.code,
-        tmn_code=profile.merchant_code or "",
-        credited_bin=profile.bin,
-        credited_account=profile.credited_account or "",
-    )
+    return scheme_named(profile.scheme).verify_and_parse(profile, incoming, now)
 
 
 def check_booking_time(profile: BankProfile, credit: BankCredit, received_at: datetime, window: timedelta):
     """A booking must lie between `window` before the callback's arrival and the profile's clock tolerance
     after it. Extreme dates (year 1, year 9999, odd offsets) are refused here instead of overflowing later,
     and no callback can book into a far-away business day."""
-    name = _BOOKING_FIELD.get(profile.scheme, "booked_at")
+    name = scheme_named(profile.scheme).booking_field
     booked = credit.booked_at
     if not 2000 <= booked.year <= 2100:
         raise CallbackRejected(MALFORMED, "booking time out of range", field=name)
@@ -274,30 +169,14 @@ async def _check_credited_account(conn: asyncpg.Connection, profile: BankProfile
         credit.credited_account,
     )
     if not known:
-        field_name = (
-            "credited_account" if profile.scheme == "citypay-bank-v1" else "bank_profile.credited_account"
-        )
+        field_name = scheme_named(profile.scheme).credited_account_field
         raise CallbackRejected(UNKNOWN_ACCOUNT, "not a city account at this bank", field=field_name)
 
 
-def _signed_content(scheme: str, incoming: IncomingCallback) -> bytes:
-    """What the bank's signature covers, with the signature: replays are recognised by it, so parameters or
-    fields outside the signature (VNPay's unsigned extras, payOS's top-level `desc`) cannot make a captured
-    callback look new."""
-    if scheme == "vnpay":
-        params = dict(incoming.query)
-        signature = params.get("vnp_SecureHash", "").lower()
-        return (vnpay_hash_data(params) + "\x00" + signature).encode()
-    if scheme == "payos":
-        body = json.loads(incoming.raw_body)
-        data = json.dumps(body["data"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return (data + "\x00" + str(body["signature"]).lower()).encode()
-    return incoming.raw_body  # citypay-bank-v1 signs the exact body
-
-
-def _replay_hash(keys: AppKeys, scheme: str, incoming: IncomingCallback) -> str:
-    # Keyed, so the stored hash confirms nothing about a guessed body.
-    msg = _REPLAY_CONTEXT + b"\x00" + scheme.encode() + b"\x00" + _signed_content(scheme, incoming)
+def _replay_hash(keys: AppKeys, scheme: BankScheme, incoming: IncomingCallback) -> str:
+    """Replays are recognised by what the signature covers (the scheme says what that is), so fields outside
+    it cannot make a captured callback look new. Keyed, so the stored hash confirms nothing about a guess."""
+    msg = _REPLAY_CONTEXT + b"\x00" + scheme.name.encode() + b"\x00" + scheme.signed_content(incoming)
     return hmac.new(keys.lookup_key, msg, hashlib.sha256).hexdigest()
 
 
@@ -336,7 +215,7 @@ async def _store_raw(
         encrypt_bytes(keys, raw_body, context=RAW_BODY_CONTEXT),
         bank_txn_id,
         status,
-        _replay_hash(keys, profile.scheme, incoming),
+        _replay_hash(keys, scheme_named(profile.scheme), incoming),
     )
     return StoredCallback(row["id"], row["first_delivery"], row["status"])
 
@@ -438,76 +317,13 @@ async def _record_failure(
     )
 
 
-def _vnpay_code(settlement: Settlement) -> VnpayRspCode:
-    """VNPay's IPN rules, applied after booking: money we booked is never answered with an error."""
-    if settlement.duplicate:
-        return VnpayRspCode.ORDER_ALREADY_CONFIRMED
-    return {
-        "settled": VnpayRspCode.CONFIRM_SUCCESS,
-        "overpaid": VnpayRspCode.CONFIRM_SUCCESS,
-        "underpaid": VnpayRspCode.INVALID_AMOUNT,
-        "over_cap": VnpayRspCode.INVALID_AMOUNT,
-        "unknown_reference": VnpayRspCode.ORDER_NOT_FOUND,
-    }.get(settlement.outcome, VnpayRspCode.ORDER_ALREADY_CONFIRMED)
+def _scheme_of(profile: BankProfile | None) -> BankScheme:
+    # An unknown bank is answered in our own protocol: we cannot know what the caller speaks.
+    return scheme_named(profile.scheme if profile else "citypay-bank-v1")
 
 
-def _retry_reply(scheme: str, keys: AppKeys, now: datetime) -> CallbackReply:
-    """Nothing was stored: ask the bank to send it again, in its own protocol's words."""
-    retry_after = {"Retry-After": str(_RETRY_AFTER_S)}
-    if scheme == "vnpay":  # VNPay retries an IPN until it hears 00 or 02
-        return CallbackReply(200, json.dumps(vnpay_ipn_answer(VnpayRspCode.UNKNOWN_ERROR)).encode())
-    if scheme == "payos":
-        return CallbackReply(
-            503, json.dumps({"success": False, "reason": "retry"}).encode(), headers=retry_after
-        )
-    answer = CallbackAnswer(RETRY, reason=TEMPORARILY_UNAVAILABLE)
-    headers, body = sign_answer(keys.signing_key, city_key_id(keys), answer, now=now)
-    return CallbackReply(answer.http_status, body, headers={**headers, **retry_after})
-
-
-def _answer(
-    profile: BankProfile | None,
-    keys: AppKeys,
-    *,
-    settlement: Settlement | None = None,
-    rejected: CallbackRejected | None = None,
-    failed: bool = False,
-    now: datetime,
-    credit: BankCredit | None = None,
-) -> CallbackReply:
-    scheme = profile.scheme if profile else "citypay-bank-v1"
-    if failed:
-        return _retry_reply(scheme, keys, now)
-    if scheme == "vnpay":
-        if rejected is not None:
-            code = (
-                VnpayRspCode.INVALID_SIGNATURE
-                if rejected.reason in SIGNATURE_REASONS
-                else VnpayRspCode.CONFIRM_SUCCESS
-                if rejected.reason == NOT_A_CREDIT
-                else VnpayRspCode.UNKNOWN_ERROR
-            )
-        else:
-            assert settlement is not None
-            code = _vnpay_code(settlement)
-        return CallbackReply(200, json.dumps(vnpay_ipn_answer(code)).encode())
-    if scheme == "payos":
-        if rejected is not None and rejected.reason != NOT_A_CREDIT:
-            body = {"success": False, "reason": rejected.reason, "field": rejected.field}
-            return CallbackReply(HTTP_STATUS_BY_REASON.get(rejected.reason, 400), json.dumps(body).encode())
-        return CallbackReply(200, json.dumps(PAYOS_WEBHOOK_ACK).encode())
-    # citypay-bank-v1: every answer is signed with the city's key, rejections included.
-    if rejected is not None and rejected.reason == NOT_A_CREDIT:
-        answer = CallbackAnswer(ACCEPTED, bank_txn_id=credit.bank_txn_id if credit else None)
-    elif rejected is not None:
-        answer = CallbackAnswer(REJECTED, reason=rejected.reason, field=rejected.field)
-    else:
-        assert settlement is not None and credit is not None
-        answer = CallbackAnswer(
-            DUPLICATE if settlement.duplicate else ACCEPTED, bank_txn_id=credit.bank_txn_id
-        )
-    headers, body = sign_answer(keys.signing_key, city_key_id(keys), answer, now=now)
-    return CallbackReply(answer.http_status, body, headers=headers)
+def _booked(settlement: Settlement, credit: BankCredit) -> Booked:
+    return Booked(settlement.outcome, settlement.duplicate, credit.bank_txn_id)
 
 
 async def handle_callback(
@@ -524,8 +340,9 @@ async def handle_callback(
     except Exception as exc:
         if not database_unavailable(exc):
             raise
-        # The pool logged the outage (once, not per request); the bank just hears "retry".
-        return _retry_reply(_known_schemes.get(incoming.bank_code, "citypay-bank-v1"), keys, now)
+        # The pool logged the outage (once, not per request); the bank just hears "retry", in its own words.
+        scheme = scheme_named(_known_schemes.get(incoming.bank_code, "citypay-bank-v1"))
+        return scheme.answer_retry(keys, now)
 
 
 async def _handle(
@@ -539,21 +356,14 @@ async def _handle(
                 raise CallbackRejected(UNKNOWN_BANK, "no active bank profile with this code")
             if len(raw_body) > MAX_CALLBACK_BYTES:
                 raise CallbackRejected(TOO_LARGE, f"at most {MAX_CALLBACK_BYTES} bytes")
-            credit = _verify_and_parse(
-                profile,
-                content_type=incoming.content_type,
-                headers=incoming.headers,
-                query=incoming.query,
-                raw_body=raw_body,
-                now=now,
-            )
+            credit = _verify_and_parse(profile, incoming, now)
             check_booking_time(profile, credit, now, policy.booking_window)
             await _check_credited_account(conn, profile, credit)
         except CallbackRejected as exc:
             if exc.reason == NOT_A_CREDIT and profile is not None:
                 # A valid notice of a failed payment: kept for the record (once), books nothing.
                 await _store_raw(conn, keys, profile, incoming, bank_txn_id=None, status="ignored")
-                return _answer(profile, keys, rejected=exc, now=now)
+                return _scheme_of(profile).answer_not_a_credit(keys, now)
             # No secrets, no body: the reason, the field and who sent it.
             security_log.warning(
                 "callback_rejected",
@@ -563,7 +373,7 @@ async def _handle(
                 remote=incoming.remote,
                 body_bytes=len(raw_body),
             )
-            reply = _answer(profile, keys, rejected=exc, now=now)
+            reply = _scheme_of(profile).answer_rejected(exc, keys, now)
             if profile is None:
                 return CallbackReply(404, reply.body, headers=reply.headers)
             return reply
@@ -572,7 +382,7 @@ async def _handle(
             # A byte-identical replay of a finished callback: counted, answered with the first outcome.
             first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
             if first is not None:
-                return _answer(profile, keys, settlement=first, credit=credit, now=now)
+                return _scheme_of(profile).answer_booked(_booked(first, credit), keys, now)
     try:
         settlement = await process_inbox_row(pool, keys, stored.id, credit, now, policy)
     except Exception as exc:  # stays in the inbox as 'received'; the bank's retry or the sweeper finishes it
@@ -580,7 +390,7 @@ async def _handle(
             raise
         log.exception("callback_processing_failed", inbox_id=stored.id, bank_code=bank_code)
         await _record_failure(pool, stored.id, f"{type(exc).__name__}: {exc}", policy)
-        return _answer(profile, keys, failed=True, now=now)
+        return _scheme_of(profile).answer_retry(keys, now)
     log.info(
         "callback_settled",
         bank_code=bank_code,
@@ -589,7 +399,7 @@ async def _handle(
         duplicate=settlement.duplicate,
         amount=credit.amount,
     )
-    return _answer(profile, keys, settlement=settlement, credit=credit, now=now)
+    return _scheme_of(profile).answer_booked(_booked(settlement, credit), keys, now)
 
 
 async def reprocess_inbox(
@@ -637,12 +447,8 @@ async def reprocess_inbox(
 
 
 def _reparse(profile: BankProfile, keys: AppKeys, row: asyncpg.Record) -> BankCredit:
-    if profile.scheme == "vnpay":
-        query = row["query"]
-        if row["query_encrypted"]:
-            query = decrypt_bytes(keys, row["query_encrypted"], context=QUERY_CONTEXT).decode()
-        return _parse_vnpay(profile, dict(parse_qsl(query)))
+    query = row["query"]  # rows stored before migration 0005 kept it in clear
+    if row["query_encrypted"]:
+        query = decrypt_bytes(keys, row["query_encrypted"], context=QUERY_CONTEXT).decode()
     raw = decrypt_bytes(keys, row["raw_body"], context=RAW_BODY_CONTEXT)
-    if profile.scheme == "payos":
-        return parse_payos_webhook(json.loads(raw), bank_code=profile.code, credited_bin=profile.bin)
-    return parse_v1_body(raw, bank_code=profile.code)
+    return scheme_named(profile.scheme).reparse(profile, raw, query)

@@ -1,10 +1,10 @@
-"""Bank and gateway adapters: each verifies its protocol's signature and yields the one BankCredit event."""
+"""Bank and gateway schemes: each verifies its protocol's signature, yields the one BankCredit event and
+answers in its own words. Importing this package registers every scheme (payments/banks/scheme.py)."""
 
 from payments.banks.citypay_v1 import (
     HEADER_KEY_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    HTTP_STATUS_BY_REASON,
     MAX_BODY_BYTES,
     CallbackAnswer,
     load_bank_public_key,
@@ -16,8 +16,24 @@ from payments.banks.citypay_v1 import (
     verify_answer,
     verify_v1,
 )
-from payments.banks.event import SIGNATURE_REASONS, BankCredit, CallbackRejected, mask_account
+from payments.banks.event import (
+    HTTP_STATUS_BY_REASON,
+    SIGNATURE_REASONS,
+    BankCredit,
+    CallbackRejected,
+    mask_account,
+)
 from payments.banks.payos import PAYOS_WEBHOOK_ACK, parse_payos_webhook, payos_signature, verify_payos
+from payments.banks.scheme import (
+    SCHEMES,
+    BankProfile,
+    BankScheme,
+    Booked,
+    CallbackReply,
+    IncomingCallback,
+    NotSupported,
+    scheme_named,
+)
 from payments.banks.vnpay import (
     VnpayRspCode,
     parse_vnpay_ipn,
@@ -33,10 +49,17 @@ __all__ = [
     "HTTP_STATUS_BY_REASON",
     "MAX_BODY_BYTES",
     "PAYOS_WEBHOOK_ACK",
+    "SCHEMES",
     "SIGNATURE_REASONS",
     "BankCredit",
+    "BankProfile",
+    "BankScheme",
+    "Booked",
     "CallbackAnswer",
     "CallbackRejected",
+    "CallbackReply",
+    "IncomingCallback",
+    "NotSupported",
     "VnpayRspCode",
     "load_bank_public_key",
     "mask_account",
@@ -44,6 +67,7 @@ __all__ = [
     "parse_v1_body",
     "parse_vnpay_ipn",
     "payos_signature",
+    "scheme_named",
     "sign_answer",
     "sign_v1",
     "sign_v1_headers",

@@ -18,24 +18,32 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from core.keys import AppKeys
 from payments.banks.event import (
     BAD_SIGNATURE,
+    HTTP_STATUS_BY_REASON,
     MALFORMED,
     MALFORMED_JSON,
     MALFORMED_SIGNATURE,
     MALFORMED_TIMESTAMP,
     MISSING_HEADER,
-    NO_ACTIVE_KEY,
     STALE_TIMESTAMP,
     TEMPORARILY_UNAVAILABLE,
-    TOO_LARGE,
-    UNKNOWN_ACCOUNT,
-    UNKNOWN_BANK,
     UNKNOWN_KEY,
     UNSUPPORTED_MEDIA_TYPE,
     BankCredit,
     CallbackRejected,
 )
+from payments.banks.scheme import (
+    RETRY_AFTER_S,
+    BankProfile,
+    BankScheme,
+    Booked,
+    CallbackReply,
+    IncomingCallback,
+    register,
+)
+from payments.receipts import key_id as city_key_id
 
 PROTOCOL = "citypay-bank-v1"
 HEADER_TIMESTAMP = "X-Citypay-Timestamp"
@@ -53,23 +61,6 @@ PrivateKey = Ed25519PrivateKey | rsa.RSAPrivateKey
 
 ACCEPTED, DUPLICATE, REJECTED, RETRY = "accepted", "duplicate", "rejected", "retry"
 ANSWER_STATUSES = frozenset({ACCEPTED, DUPLICATE, REJECTED, RETRY})
-# HTTP status of each rejection, as documented in docs/bank-protocol.md §8; accepted/duplicate are 200.
-HTTP_STATUS_BY_REASON = {
-    MALFORMED_JSON: 400,
-    MISSING_HEADER: 401,
-    MALFORMED_TIMESTAMP: 401,
-    STALE_TIMESTAMP: 401,
-    UNKNOWN_KEY: 401,
-    MALFORMED_SIGNATURE: 401,
-    BAD_SIGNATURE: 401,
-    NO_ACTIVE_KEY: 401,
-    UNKNOWN_BANK: 404,
-    TOO_LARGE: 413,
-    UNSUPPORTED_MEDIA_TYPE: 415,
-    MALFORMED: 422,
-    UNKNOWN_ACCOUNT: 422,
-    TEMPORARILY_UNAVAILABLE: 503,
-}
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -341,3 +332,45 @@ def _masked(value: Any) -> str | None:
         # We must not receive full payer account numbers: masking is the bank's job, and we check it was done.
         raise CallbackRejected(MALFORMED, "masked account, e.g. 0011****4567", field="payer_account_masked")
     return value
+
+
+class CitypayBankV1(BankScheme):
+    """Our own protocol: JSON body, Ed25519/RSA-PSS signatures over timestamp + "." + body, signed answers."""
+
+    name = PROTOCOL
+    key_kind = "public_key"
+
+    def verify_and_parse(self, profile: BankProfile, incoming: IncomingCallback, now: datetime) -> BankCredit:
+        if incoming.content_type != "application/json":
+            raise CallbackRejected(UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
+        verify_v1(profile.public_keys, incoming.headers, incoming.raw_body, now, profile.tolerance_s)
+        return parse_v1_body(incoming.raw_body, bank_code=profile.code)
+
+    def signed_content(self, incoming: IncomingCallback) -> bytes:
+        return incoming.raw_body  # the exact body is signed
+
+    def reparse(self, profile: BankProfile, raw_body: bytes, query_string: str) -> BankCredit:
+        return parse_v1_body(raw_body, bank_code=profile.code)
+
+    def _signed(self, answer: CallbackAnswer, keys: AppKeys, now: datetime, **headers: str) -> CallbackReply:
+        # Every answer is signed with the city's key, rejections and "retry" included.
+        signed_headers, body = sign_answer(keys.signing_key, city_key_id(keys), answer, now=now)
+        return CallbackReply(answer.http_status, body, headers={**signed_headers, **headers})
+
+    def answer_booked(self, booked: Booked, keys: AppKeys, now: datetime) -> CallbackReply:
+        status = DUPLICATE if booked.duplicate else ACCEPTED
+        return self._signed(CallbackAnswer(status, bank_txn_id=booked.bank_txn_id), keys, now)
+
+    def answer_rejected(self, rejected: CallbackRejected, keys: AppKeys, now: datetime) -> CallbackReply:
+        answer = CallbackAnswer(REJECTED, reason=rejected.reason, field=rejected.field)
+        return self._signed(answer, keys, now)
+
+    def answer_not_a_credit(self, keys: AppKeys, now: datetime) -> CallbackReply:
+        raise NotImplementedError("citypay-bank-v1 reports credits only")
+
+    def answer_retry(self, keys: AppKeys, now: datetime) -> CallbackReply:
+        answer = CallbackAnswer(RETRY, reason=TEMPORARILY_UNAVAILABLE)
+        return self._signed(answer, keys, now, **{"Retry-After": str(RETRY_AFTER_S)})
+
+
+register(CitypayBankV1())

@@ -40,6 +40,25 @@ SIGNATURE_REASONS = frozenset(
 )
 
 
+# HTTP status of each rejection, as documented in docs/bank-protocol.md §8 (payOS answers use it too).
+HTTP_STATUS_BY_REASON = {
+    MALFORMED_JSON: 400,
+    MISSING_HEADER: 401,
+    MALFORMED_TIMESTAMP: 401,
+    STALE_TIMESTAMP: 401,
+    UNKNOWN_KEY: 401,
+    MALFORMED_SIGNATURE: 401,
+    BAD_SIGNATURE: 401,
+    NO_ACTIVE_KEY: 401,
+    UNKNOWN_BANK: 404,
+    TOO_LARGE: 413,
+    UNSUPPORTED_MEDIA_TYPE: 415,
+    MALFORMED: 422,
+    UNKNOWN_ACCOUNT: 422,
+    TEMPORARILY_UNAVAILABLE: 503,
+}
+
+
 class CallbackRejected(Exception):
     """A callback we refuse. `reason` is one of the constants above; `field` names the offending input."""
 

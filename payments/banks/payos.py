@@ -15,16 +15,30 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from core.keys import AppKeys
 from payments.banks.event import (
     BAD_SIGNATURE,
+    HTTP_STATUS_BY_REASON,
     MALFORMED,
+    MALFORMED_JSON,
     MALFORMED_SIGNATURE,
     NO_ACTIVE_KEY,
     NOT_A_CREDIT,
+    UNSUPPORTED_MEDIA_TYPE,
     VIETNAM_TZ,
     BankCredit,
     CallbackRejected,
     mask_account,
+)
+from payments.banks.scheme import (
+    RETRY_AFTER_S,
+    BankProfile,
+    BankScheme,
+    Booked,
+    CallbackReply,
+    IncomingCallback,
+    first_verified,
+    register,
 )
 
 PAYOS_WEBHOOK_ACK = {"success": True}  # payOS only needs a 2xx; this is the body its documentation shows
@@ -130,3 +144,58 @@ def _date_time(value: Any) -> datetime:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=VIETNAM_TZ)  # payOS local time
     except ValueError:
         raise CallbackRejected(MALFORMED, "not a real date-time", field="data.transactionDateTime") from None
+
+
+def _json_reply(status: int, body: Mapping[str, Any], **headers: str) -> CallbackReply:
+    return CallbackReply(status, json.dumps(body).encode(), headers=dict(headers))
+
+
+class PayOS(BankScheme):
+    """payOS webhook: JSON with a signed `data` object; the profile names the credited account."""
+
+    name = "payos"
+    key_kind = "shared_secret"
+    credits_profile_account = True
+    booking_field = "data.transactionDateTime"
+
+    def verify_and_parse(self, profile: BankProfile, incoming: IncomingCallback, now: datetime) -> BankCredit:
+        if incoming.content_type != "application/json":
+            raise CallbackRejected(UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
+        body = _json_object(incoming.raw_body)
+        first_verified(lambda secret: verify_payos(body, secret.decode()), profile.secrets)
+        return parse_payos_webhook(body, bank_code=profile.code, credited_bin=profile.bin)
+
+    def signed_content(self, incoming: IncomingCallback) -> bytes:
+        # Top-level fields (code, desc, success) are not signed: they must not make a replay look new.
+        body = _json_object(incoming.raw_body)
+        data = json.dumps(body.get("data"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return (data + "\x00" + str(body.get("signature", "")).lower()).encode()
+
+    def reparse(self, profile: BankProfile, raw_body: bytes, query_string: str) -> BankCredit:
+        return parse_payos_webhook(_json_object(raw_body), bank_code=profile.code, credited_bin=profile.bin)
+
+    def answer_booked(self, booked: Booked, keys: AppKeys, now: datetime) -> CallbackReply:
+        return _json_reply(200, PAYOS_WEBHOOK_ACK)
+
+    def answer_rejected(self, rejected: CallbackRejected, keys: AppKeys, now: datetime) -> CallbackReply:
+        body = {"success": False, "reason": rejected.reason, "field": rejected.field}
+        return _json_reply(HTTP_STATUS_BY_REASON.get(rejected.reason, 400), body)
+
+    def answer_not_a_credit(self, keys: AppKeys, now: datetime) -> CallbackReply:
+        return _json_reply(200, PAYOS_WEBHOOK_ACK)
+
+    def answer_retry(self, keys: AppKeys, now: datetime) -> CallbackReply:
+        return _json_reply(503, {"success": False, "reason": "retry"}, **{"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _json_object(raw_body: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw_body)
+    except ValueError:
+        raise CallbackRejected(MALFORMED_JSON, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise CallbackRejected(MALFORMED, "body must be an object")
+    return body
+
+
+register(PayOS())

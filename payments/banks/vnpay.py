@@ -7,21 +7,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import quote_plus
+from urllib.parse import parse_qsl, quote_plus
 
+from core.keys import AppKeys
 from payments.banks.event import (
     BAD_SIGNATURE,
     MALFORMED,
     MALFORMED_SIGNATURE,
     NO_ACTIVE_KEY,
     NOT_A_CREDIT,
+    SIGNATURE_REASONS,
     VIETNAM_TZ,
     BankCredit,
     CallbackRejected,
+)
+from payments.banks.scheme import (
+    BankProfile,
+    BankScheme,
+    Booked,
+    CallbackReply,
+    IncomingCallback,
+    first_verified,
+    register,
 )
 
 HASH_FIELDS = frozenset({"vnp_SecureHash", "vnp_SecureHashType"})
@@ -127,3 +139,66 @@ def _pay_date(value: str) -> datetime:
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VIETNAM_TZ)  # VNPay times are GMT+7
     except ValueError:
         raise CallbackRejected(MALFORMED, "not a real date-time", field="vnp_PayDate") from None
+
+
+def _vnpay_reply(code: VnpayRspCode) -> CallbackReply:
+    return CallbackReply(200, json.dumps(vnpay_ipn_answer(code)).encode())  # VNPay reads RspCode, always 200
+
+
+class Vnpay(BankScheme):
+    """VNPay IPN: a signed GET query; the profile names the merchant (vnp_TmnCode) and the credited account.
+    VNPay retries an IPN until it hears 00 or 02, so money we booked is never answered with an error code."""
+
+    name = "vnpay"
+    key_kind = "shared_secret"
+    credits_profile_account = True
+    booking_field = "vnp_PayDate"
+
+    def verify_and_parse(self, profile: BankProfile, incoming: IncomingCallback, now: datetime) -> BankCredit:
+        params = dict(incoming.query)
+        first_verified(lambda secret: verify_vnpay(params, secret), profile.secrets)
+        return self._parse(profile, params)
+
+    def _parse(self, profile: BankProfile, params: Mapping[str, str]) -> BankCredit:
+        return parse_vnpay_ipn(
+            params,
+            bank_code=profile.code,
+            tmn_code=profile.merchant_code or "",
+            credited_bin=profile.bin,
+            credited_account=profile.credited_account or "",
+        )
+
+    def signed_content(self, incoming: IncomingCallback) -> bytes:
+        # Parameters outside vnp_* are not signed: they must not make a captured IPN look new.
+        params = dict(incoming.query)
+        return (vnpay_hash_data(params) + "\x00" + params.get("vnp_SecureHash", "").lower()).encode()
+
+    def reparse(self, profile: BankProfile, raw_body: bytes, query_string: str) -> BankCredit:
+        return self._parse(profile, dict(parse_qsl(query_string)))
+
+    def answer_booked(self, booked: Booked, keys: AppKeys, now: datetime) -> CallbackReply:
+        if booked.duplicate:
+            return _vnpay_reply(VnpayRspCode.ORDER_ALREADY_CONFIRMED)
+        return _vnpay_reply(
+            {
+                "settled": VnpayRspCode.CONFIRM_SUCCESS,
+                "overpaid": VnpayRspCode.CONFIRM_SUCCESS,
+                "underpaid": VnpayRspCode.INVALID_AMOUNT,
+                "over_cap": VnpayRspCode.INVALID_AMOUNT,
+                "unknown_reference": VnpayRspCode.ORDER_NOT_FOUND,
+            }.get(booked.outcome, VnpayRspCode.ORDER_ALREADY_CONFIRMED)
+        )
+
+    def answer_rejected(self, rejected: CallbackRejected, keys: AppKeys, now: datetime) -> CallbackReply:
+        if rejected.reason in SIGNATURE_REASONS:
+            return _vnpay_reply(VnpayRspCode.INVALID_SIGNATURE)
+        return _vnpay_reply(VnpayRspCode.UNKNOWN_ERROR)
+
+    def answer_not_a_credit(self, keys: AppKeys, now: datetime) -> CallbackReply:
+        return _vnpay_reply(VnpayRspCode.CONFIRM_SUCCESS)  # we took note of the failed payment
+
+    def answer_retry(self, keys: AppKeys, now: datetime) -> CallbackReply:
+        return _vnpay_reply(VnpayRspCode.UNKNOWN_ERROR)
+
+
+register(Vnpay())
