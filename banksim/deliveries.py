@@ -10,6 +10,7 @@ one database (SKIP LOCKED).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ class Deliverer:
         )
 
     @property
-    def wakeup(self):
+    def wakeup(self) -> asyncio.Event:
+        """Set it to send a newly queued callback now rather than at the next poll."""
         return self.worker.wakeup
 
     async def run_due(self) -> int:
