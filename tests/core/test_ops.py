@@ -65,7 +65,7 @@ async def test_openapi_matches_the_routes(client):
     served = {(r.method, r.resource.canonical) for r in client.app.router.routes() if r.method != "HEAD"}
     assert documented <= {(m, openapi_path(p)) for m, p in served}
     tb = doc["paths"]["/api/v1/ledger/trial-balance"]["get"]
-    assert [p["name"] for p in tb["parameters"]] == ["as_of"]
+    assert [p["name"] for p in tb["parameters"]] == ["as_of", "from", "to"]
     assert "401" in tb["responses"] and "403" in tb["responses"]
     create = doc["paths"]["/api/v1/admin/tokens"]["post"]
     schema_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
