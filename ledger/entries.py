@@ -149,44 +149,6 @@ async def post_entry(
     return JournalEntry(entry_id, idempotency_key, kind, business_date, lines, refs, True)
 
 
-async def account_balance(conn: asyncpg.Connection, path: str, *, as_of: date | None = None) -> int:
-    """Signed balance (debits − credits) of one account, optionally as of a business date."""
-    return await conn.fetchval(
-        """SELECT coalesce(sum(p.amount), 0)::bigint
-             FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
-            WHERE a.path = $1 AND ($2::date IS NULL OR p.business_date <= $2)""",
-        path,
-        as_of,
-    )
-
-
-@dataclass(frozen=True)
-class BalanceRow:
-    account: str
-    type: str
-    balance: int  # debits − credits
-
-    @property
-    def debit(self) -> int:
-        return self.balance if self.balance > 0 else 0
-
-    @property
-    def credit(self) -> int:
-        return -self.balance if self.balance < 0 else 0
-
-
-async def trial_balance(conn: asyncpg.Connection, *, as_of: date | None = None) -> list[BalanceRow]:
-    rows = await conn.fetch(
-        """SELECT a.path, a.type, sum(p.amount)::bigint AS balance
-             FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
-            WHERE $1::date IS NULL OR p.business_date <= $1
-            GROUP BY a.path, a.type
-            ORDER BY a.path""",
-        as_of,
-    )
-    return [BalanceRow(r["path"], r["type"], r["balance"]) for r in rows]
-
-
 async def entry_lines(conn: asyncpg.Connection, entry_id: int) -> list[Line]:
     rows = await conn.fetch(
         """SELECT a.path, p.amount FROM postings p JOIN ledger_accounts a ON a.id = p.account_id

@@ -85,7 +85,7 @@ class TrialBalance(BaseModel):
 async def _trial_balance_body(request: web.Request, query: PeriodQuery) -> dict[str, Any]:
     lang = request_language(request)
     async with request.app[POOL].acquire() as conn:
-        rows = await period_balances(conn, start=query.start, end=query.last)
+        period = await period_balances(conn, start=query.start, end=query.last)
     accounts = [
         {
             "account": r.account,
@@ -98,14 +98,14 @@ async def _trial_balance_body(request: web.Request, query: PeriodQuery) -> dict[
             "credits": r.credits,
             "closing": r.closing,
         }
-        for r in rows
+        for r in period.rows
     ]
     debit = sum(a["debit"] for a in accounts)
     credit = sum(a["credit"] for a in accounts)
     last = query.last
     return {
         "as_of": last.isoformat() if last else None,
-        "from": query.start.isoformat() if query.start else None,
+        "from": period.start.isoformat() if period.start else None,
         "to": last.isoformat() if last else None,
         "accounts": accounts,
         "total_debit": debit,
@@ -136,7 +136,10 @@ async def trial_balance_api(request: web.Request, query: PeriodQuery) -> web.Res
 async def trial_balance_page(request: web.Request, query: PeriodQuery) -> web.Response:
     await current_principal(request)
     body = await _trial_balance_body(request, query)
-    return render_html(request, "ledger/trial_balance.html", tb=body, period=query.query_string())
+    pairs = [(k, body[k]) for k in ("from", "to") if body[k]]
+    return render_html(
+        request, "ledger/trial_balance.html", tb=body, period="?" + urlencode(pairs) if pairs else ""
+    )
 
 
 class AccountEntryOut(BaseModel):
