@@ -46,3 +46,9 @@ BEGIN
 END $$;
 CREATE TRIGGER journal_entries_open_day BEFORE INSERT ON journal_entries
     FOR EACH ROW EXECUTE FUNCTION refuse_entry_on_closed_day();
+
+-- The balance check once per entry, not once per posting: `postings_balanced` re-summed the whole entry for
+-- every line (a 10,000-line entry: 10,000 sums of 10,000 rows at commit). It is redundant: a posting can only
+-- join an entry made in the same transaction (`postings_take_entry_date`), and that entry's own deferred
+-- `journal_entries_balanced` checks all of its postings at commit.
+DROP TRIGGER postings_balanced ON postings;

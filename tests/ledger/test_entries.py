@@ -245,3 +245,33 @@ async def test_fifty_concurrent_postings_on_the_same_accounts(db_url):
         assert await conns[0].fetchval("SELECT count(*) FROM journal_entries") == 50
     finally:
         await asyncio.gather(*(c.close() for c in conns))
+
+
+async def test_a_ten_thousand_line_entry_posts_in_well_under_a_second(conn):
+    """The balance check runs once per entry at commit, not once per posting over the whole entry."""
+    import time
+
+    lines = [(FEE, -1) for _ in range(9_999)] + [(BANK, 9_999)]
+    started = time.perf_counter()
+    async with conn.transaction():
+        entry = await post_entry(conn, idempotency_key="big", kind="payment", business_date=D, lines=lines)
+    elapsed = time.perf_counter() - started
+    assert entry.created and await account_balance(conn, BANK) == 9_999
+    assert await conn.fetchval("SELECT count(*) FROM postings WHERE entry_id = $1", entry.id) == 10_000
+    assert elapsed < 1.0, f"a 10,000-line entry took {elapsed:.2f} s"
+
+
+async def test_database_still_refuses_an_unbalancing_line_added_in_the_same_transaction(conn):
+    """With the check once per entry, a line added to an entry of the same transaction is still caught."""
+    with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="unbalanced"):
+        async with conn.transaction():
+            entry = await post_entry(
+                conn, idempotency_key="k", kind="payment", business_date=D, lines=[(BANK, 7), (FEE, -7)]
+            )
+            await conn.execute(
+                "INSERT INTO postings (entry_id, account_id, amount) "
+                "SELECT $1, id, 3 FROM ledger_accounts WHERE path = $2",
+                entry.id,
+                BANK,
+            )
+    assert await conn.fetchval("SELECT count(*) FROM journal_entries") == 0
