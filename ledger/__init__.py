@@ -4,6 +4,16 @@ use only what is exported here; `ledger` imports nothing above `core`."""
 from ledger.balances import BalanceRow, account_balance, account_entries, period_balances, trial_balance
 from ledger.days import ClosedDay, DayAlreadyClosed, DayClosed, close_day, last_closed_day
 from ledger.entries import EntryConflict, JournalEntry, Line, UnbalancedEntry, entry_lines, post_entry
+from ledger.pending import (
+    InsufficientFunds,
+    Pending,
+    PendingResolved,
+    ReserveConflict,
+    guard_account,
+    post_pending,
+    reserve,
+    void_pending,
+)
 
 __all__ = [
     "BalanceRow",
@@ -11,15 +21,23 @@ __all__ = [
     "DayAlreadyClosed",
     "DayClosed",
     "EntryConflict",
+    "InsufficientFunds",
     "JournalEntry",
     "Line",
+    "Pending",
+    "PendingResolved",
+    "ReserveConflict",
     "UnbalancedEntry",
     "account_balance",
     "account_entries",
     "close_day",
     "entry_lines",
+    "guard_account",
     "last_closed_day",
     "period_balances",
     "post_entry",
+    "post_pending",
+    "reserve",
     "trial_balance",
+    "void_pending",
 ]
