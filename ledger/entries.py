@@ -104,12 +104,12 @@ async def post_entry(
 ) -> JournalEntry:
     """Post one balanced entry. The same key with the same content returns the original entry; the same key
     with other content raises EntryConflict. Runs in the caller's transaction when there is one."""
-    lines = tuple(line if isinstance(line, Line) else Line(*line) for line in lines)
+    checked = tuple(line if isinstance(line, Line) else Line(*line) for line in lines)
     refs = dict(refs or {})
-    _check(kind, lines, refs)
+    _check(kind, checked, refs)
     if not 1 <= len(idempotency_key) <= 200:
         raise ValidationFailed("1–200 characters", field="idempotency_key")
-    digest = _content_hash(kind, business_date, lines, refs, memo)
+    digest = _content_hash(kind, business_date, checked, refs, memo)
     async with own_or_joined_transaction(conn):
         entry_id = await conn.fetchval(
             """INSERT INTO journal_entries (idempotency_key, kind, business_date, refs, memo, content_hash)
@@ -130,8 +130,8 @@ async def post_entry(
                 raise EntryConflict(
                     f"entry key {idempotency_key!r} was used for different content", field="idempotency_key"
                 )
-            return JournalEntry(existing["id"], idempotency_key, kind, business_date, lines, refs, False)
-        paths = sorted({line.account for line in lines})
+            return JournalEntry(existing["id"], idempotency_key, kind, business_date, checked, refs, False)
+        paths = sorted({line.account for line in checked})
         await conn.execute(
             "INSERT INTO ledger_accounts (path) SELECT unnest($1::text[]) ON CONFLICT (path) DO NOTHING",
             paths,
@@ -143,10 +143,10 @@ async def post_entry(
                  JOIN ledger_accounts a ON a.path = l.path
                 ORDER BY l.n""",
             entry_id,
-            [line.account for line in lines],
-            [line.amount for line in lines],
+            [line.account for line in checked],
+            [line.amount for line in checked],
         )
-    return JournalEntry(entry_id, idempotency_key, kind, business_date, lines, refs, True)
+    return JournalEntry(entry_id, idempotency_key, kind, business_date, checked, refs, True)
 
 
 async def entry_lines(conn: asyncpg.Connection, entry_id: int) -> list[Line]:

@@ -158,6 +158,7 @@ async def reserve(
             digest,
         )
         row = await _get(conn, "id" if pending_id else "idempotency_key", pending_id or idempotency_key)
+    assert row is not None  # inserted now, or there under this key
     if row["content_hash"] != digest:
         raise ReserveConflict(
             f"reserve key {idempotency_key!r} was used for different content", field="idempotency_key"

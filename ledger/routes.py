@@ -86,7 +86,7 @@ async def _trial_balance_body(request: web.Request, query: PeriodQuery) -> dict[
     lang = request_language(request)
     async with request.app[POOL].acquire() as conn:
         period = await period_balances(conn, start=query.start, end=query.last)
-    accounts = [
+    accounts: list[dict[str, Any]] = [
         {
             "account": r.account,
             "name": name_of(r.account, lang),
