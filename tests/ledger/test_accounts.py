@@ -73,3 +73,19 @@ def test_no_account_path_is_spelled_outside_the_chart():
         if PATH_IN_TEXT.search(text)
     ]
     assert spelled == []
+
+
+def test_ledger_imports_nothing_above_core():
+    above = {"payments", "parking", "banksim", "reconciliation", "disbursements", "main"}
+    found = []
+    for path in sorted((ROOT / "ledger").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in above]
+    assert found == []
