@@ -9,7 +9,8 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -317,7 +318,7 @@ def cmd_staff_change(settings: Settings, args: argparse.Namespace) -> int:
     from core import staff
     from core.errors import Problem
 
-    actions = {
+    actions: dict[str, Callable[..., Awaitable[Any]]] = {
         "deactivate-user": staff.deactivate_staff_user,
         "activate-user": staff.activate_staff_user,
         "reset-password": staff.reset_staff_password,
@@ -440,8 +441,8 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
                 f"{report.checkpoints_checked} checkpoint(s) reached)"
             )
             return 0
-        where = f" at row {report.first_broken}" if report.first_broken else ""
-        print(f"audit: BROKEN{where}: {report.reason}")
+        at_row = f" at row {report.first_broken}" if report.first_broken else ""
+        print(f"audit: BROKEN{at_row}: {report.reason}")
         return 2
 
     return asyncio.run(run())

@@ -455,9 +455,10 @@ async def make_payout(
                     f"Idempotency-Key {key!r} was already used for a different payout",
                     field="Idempotency-Key",
                 )
-            return PayoutOutcome(await payout_record(conn, key), replayed=True, timeout=False)
+            return PayoutOutcome(_recorded(await payout_record(conn, key)), replayed=True, timeout=False)
         chosen = await take_fault(conn, fault, None, PAYOUT_FAULTS)
         source = await account_by_number(conn, config.bin, config.city_account)
+        assert source is not None  # the city's own account is created with the simulator's database
         reason, transfer_id = await _try_payout(conn, config, source, key, body)
         await conn.execute(
             """INSERT INTO payouts (idempotency_key, request_hash, from_account_id, to_bin, to_account,
@@ -476,7 +477,7 @@ async def make_payout(
             transfer_id,
             chosen.name,
         )
-        record = await payout_record(conn, key)
+        record = _recorded(await payout_record(conn, key))
     return PayoutOutcome(record, replayed=False, timeout=chosen.name == "payout_timeout")
 
 
@@ -520,6 +521,12 @@ async def _try_payout(
     except TransferRefused as refused:
         return refused.reason_code, None
     return None, transfer["id"]
+
+
+def _recorded(payout: dict[str, Any] | None) -> dict[str, Any]:
+    """A payout this transaction has just found or written; it cannot be missing."""
+    assert payout is not None
+    return payout
 
 
 async def payout_record(conn: asyncpg.Connection, key: str) -> dict[str, Any] | None:

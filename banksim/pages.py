@@ -148,11 +148,13 @@ async def sim_pay_submit(request: web.Request) -> web.Response:
         return _home(request, error=_message(exc), payload=text.get("payload", ""), status=422)
     try:
         try:
-            body = PayIn(
-                payload=qr.payload,
-                payer_account=text.get("payer_account") or None,
-                amount=int(text["amount"].replace(".", "")) if text.get("amount") else None,
-                fault=text.get("fault") or None,
+            body = PayIn.model_validate(
+                {
+                    "payload": qr.payload,
+                    "payer_account": text.get("payer_account") or None,
+                    "amount": int(text["amount"].replace(".", "")) if text.get("amount") else None,
+                    "fault": text.get("fault") or None,
+                }
             )
         except (ValidationError, ValueError) as exc:
             if isinstance(exc, ValidationError):

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -283,7 +283,7 @@ def path_param_pattern(path: str, name: str) -> str | None:
 
 def build_openapi(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
     documented = [ep for ep in registry.endpoints if ep.in_openapi]
-    models: list[tuple[type[BaseModel], str]] = []
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
     for ep in documented:
         if ep.body is not None:
             models.append((ep.body, "validation"))

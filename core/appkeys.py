@@ -7,16 +7,22 @@ from typing import TYPE_CHECKING
 import asyncpg
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+if TYPE_CHECKING:  # only for the type checker: these modules import this one
+    import jinja2
 
-SETTINGS = web.AppKey("settings", "Settings")
+    from core.api import Registry
+    from core.clock import Clock
+    from core.keys import AppKeys
+    from core.metrics import Metrics
+    from core.settings import Settings
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 POOL = web.AppKey("pool", asyncpg.Pool)
-KEYS = web.AppKey("keys", "AppKeys")
-TEMPLATES = web.AppKey("templates", "jinja2.Environment")
-REGISTRY = web.AppKey("registry", "Registry")
-METRICS = web.AppKey("metrics", "Metrics")
-CLOCK = web.AppKey("clock", "Clock")
+KEYS: web.AppKey[AppKeys] = web.AppKey("keys")
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates")
+REGISTRY: web.AppKey[Registry] = web.AppKey("registry")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 # (label message key, href, roles allowed or None for public) contributed by each package
 STAFF_LINKS = web.AppKey("staff_links", list)
 PUBLIC_LINKS = web.AppKey("public_links", list)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import asyncpg
 import structlog
@@ -561,7 +562,7 @@ async def _principal_from_session(conn: asyncpg.Connection, cookie: str) -> Prin
 
 async def current_principal(request: web.Request) -> Principal | None:
     if PRINCIPAL in request:
-        return request[PRINCIPAL]
+        return cast(Principal | None, request[PRINCIPAL])
     principal = None
     auth = request.headers.get("Authorization", "")
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -588,7 +589,8 @@ def principal_of(request: web.Request) -> Principal:
 async def check_csrf(request: web.Request, expected: str | None, *, form: bool) -> None:
     supplied = request.headers.get(CSRF_HEADER)
     if supplied is None and form:
-        supplied = (await request.post()).get(CSRF_FIELD)
+        field_value = (await request.post()).get(CSRF_FIELD)
+        supplied = field_value if isinstance(field_value, str) else None
     if not expected or not isinstance(supplied, str) or not hmac.compare_digest(supplied, expected):
         raise Forbidden("missing or wrong CSRF token", field=CSRF_FIELD)
 

@@ -195,11 +195,11 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status < 400:
             raise  # redirects and 2xx raised by handlers pass through
         cls = _HTTP_TO_PROBLEM.get(exc.status, Problem)
-        problem = cls(exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None)
-        problem.headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        from_http = cls(exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None)
+        from_http.headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         if exc.status not in _HTTP_TO_PROBLEM:
-            problem.status = exc.status  # type: ignore[misc]
-        return await _render(request, problem)
+            from_http.status = exc.status  # type: ignore[misc]
+        return await _render(request, from_http)
     except Exception as exc:
         if not database_unavailable(exc):
             return await _unexpected(request, exc)

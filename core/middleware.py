@@ -89,7 +89,7 @@ def _cache_control(request: web.Request, response: web.StreamResponse) -> None:
     if current and NO_STORE in current:
         return
     endpoint = request.get(ENDPOINT)
-    staff_only = endpoint is not None and not endpoint.access.public  # type: ignore[attr-defined]
+    staff_only = endpoint is not None and not endpoint.access.public
     if (
         current is None
         or staff_only

@@ -94,11 +94,12 @@ async def run_form_action(
             await action(conn, form)
     except (Problem, ValidationError, asyncpg.PostgresError) as exc:
         if isinstance(exc, ValidationError):
-            problem: Problem | None = validation_problem(exc)
+            problem: Problem = validation_problem(exc)
         elif isinstance(exc, asyncpg.PostgresError):
-            problem = problem_from_database_error(exc)
-            if problem is None:
+            mapped = problem_from_database_error(exc)
+            if mapped is None:
                 raise
+            problem = mapped
         else:
             problem = exc
         text = problem.detail or (problem.title_en if request_language(request) == "en" else problem.title_vi)

@@ -222,7 +222,7 @@ async def _store_raw(
 
 def _differences(first: asyncpg.Record, credit: BankCredit) -> dict[str, dict[str, Any]]:
     """What a second report of the same transaction says differently (non-personal fields only)."""
-    pairs = {
+    pairs: dict[str, tuple[Any, Any]] = {
         "amount": (first["amount"], credit.amount),
         "credited_bin": (first["credited_bin"], credit.credited_bin),
         "credited_account": (

@@ -225,6 +225,12 @@ _FEE_SELECT = """SELECT f.code, f.name_vi, f.name_en, f.amount, f.agency, f.reve
                    FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id"""
 
 
+def _written(row: dict[str, Any] | None) -> dict[str, Any]:
+    """A row this transaction has just written or locked; it cannot be missing."""
+    assert row is not None
+    return row
+
+
 async def _fee(conn: asyncpg.Connection, code: str, *, lock: bool = False) -> dict[str, Any] | None:
     row = await conn.fetchrow(_FEE_SELECT + " WHERE f.code = $1" + (" FOR UPDATE OF f" if lock else ""), code)
     return dict(row) if row else None
@@ -260,7 +266,7 @@ async def create_fee(
             active_from,
             fee.active_until,
         )
-        after = await _fee(conn, fee.code)
+        after = _written(await _fee(conn, fee.code))
         await record_audit(
             conn, actor=actor, action="fee.create", subject=f"fee:{fee.code}", after=jsonable(after)
         )
@@ -300,7 +306,7 @@ async def update_fee(
             new["active_from"],
             new["active_until"],
         )
-        after = await _fee(conn, code)
+        after = _written(await _fee(conn, code))
         if after != before:
             await record_audit(
                 conn,
@@ -351,7 +357,7 @@ async def create_subsidy(
             programme.valid_from,
             programme.valid_until,
         )
-        after = await _subsidy(conn, programme.code)
+        after = _written(await _subsidy(conn, programme.code))
         await record_audit(
             conn,
             actor=actor,
@@ -394,7 +400,7 @@ async def update_subsidy(
             new["valid_from"],
             new["valid_until"],
         )
-        after = await _subsidy(conn, code)
+        after = _written(await _subsidy(conn, code))
         if after != before:
             await record_audit(
                 conn,
@@ -440,7 +446,7 @@ async def create_collection_account(
             account.account_number,
             account.holder_name,
         )
-        after = await _collection_account(conn, account.code)
+        after = _written(await _collection_account(conn, account.code))
         await record_audit(
             conn,
             actor=actor,
@@ -471,7 +477,7 @@ async def update_collection_account(
             new["holder_name"],
             new["active"],
         )
-        after = await _collection_account(conn, code)
+        after = _written(await _collection_account(conn, code))
         if after != before:
             await record_audit(
                 conn,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,7 +125,7 @@ class StatusHub:
         pool: asyncpg.Pool,
         *,
         recheck_every_s: float | None = None,
-        connect: Callable[..., object] = asyncpg.connect,
+        connect: Callable[..., Awaitable[asyncpg.Connection]] = asyncpg.connect,
     ) -> None:
         self._dsn = dsn
         self._pool = pool

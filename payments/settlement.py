@@ -117,7 +117,7 @@ async def settle_credit(
         refs |= {"payment_request": str(request["id"]), "reference": request["reference"]}
     on_time = request is not None and credit.booked_at <= request["expires_at"] + late_tolerance
     reopen = request is not None and request["status"] == "expired" and on_time
-    if reopen and await _reopen_expired(conn, request):
+    if reopen and request is not None and await _reopen_expired(conn, request):
         request = {**request, "status": "pending"}
 
     parked = [(bank, amount), (accounts.SUSPENSE, -amount)]
