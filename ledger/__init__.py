@@ -1,5 +1,6 @@
 """The double-entry ledger. Other capabilities (payments, parking, later reconciliation and disbursements)
-use only what is exported here; `ledger` imports nothing above `core`."""
+use only what is exported here and the chart of accounts, `ledger.accounts`; `ledger` imports nothing above
+`core`."""
 
 from ledger.balances import BalanceRow, account_balance, account_entries, period_balances, trial_balance
 from ledger.days import ClosedDay, DayAlreadyClosed, DayClosed, close_day, last_closed_day

@@ -59,7 +59,7 @@ WITH turns AS (
                  OR (pr.status = 'pending' AND s.exit_requested_at + $6::interval <= $7))) AS unpaid
       FROM parking_sessions s
       JOIN parking_lots l ON l.id = s.lot_id
-      LEFT JOIN payment_requests pr ON pr.id = s.payment_request_id
+      LEFT JOIN payments_parking_requests pr ON pr.id = s.payment_request_id
      WHERE s.status IN ('closed', 'awaiting_payment')
        AND s.exit_requested_at >= $2 AND s.exit_requested_at < $3
        AND ($4::text IS NULL OR s.vehicle_class = $4)

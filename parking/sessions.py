@@ -27,7 +27,13 @@ from parking.plates import (
     plate_text,
 )
 from parking.tariffs import ClassTariff, FeeQuote, Tariff, quote_exit_fee
-from payments import NewRequest, business_date_of, cancel_payment_request, issue_payment_request
+from payments import (
+    NewRequest,
+    business_date_of,
+    cancel_payment_request,
+    issue_payment_request,
+    request_status,
+)
 
 
 class ClassFull(Conflict):
@@ -347,9 +353,7 @@ async def check_out(
         else:
             session = await find_open_session(conn, lot_id, entry, None)
         if session["status"] == "awaiting_payment":
-            pending = await conn.fetchval(
-                "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
-            )
+            pending = await request_status(conn, session["payment_request_id"])
             if pending == "pending":  # a second attendant (or a retry): the same request, not a new one
                 return CheckOut(session, session["payment_request_id"])
         lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1", lot_id)
@@ -453,12 +457,10 @@ async def record_cash(
             raise NotFound("no such session in this lot", field="session_id")
         if session["status"] != "awaiting_payment":
             raise Conflict("cash can only be recorded after check-out quoted a fee", field="session_id")
-        request = await conn.fetchrow(
-            "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
-        )
-        if request["status"] == "paid":
+        request_state = await request_status(conn, session["payment_request_id"])
+        if request_state == "paid":
             raise Conflict("this turn is already paid by transfer", field="session_id")
-        if request["status"] == "pending":
+        if request_state == "pending":
             await cancel_payment_request(
                 conn, session["payment_request_id"], actor=actor, reason="parking fee taken in cash"
             )
@@ -489,9 +491,7 @@ async def void_session(
         if session["status"] not in ("inside", "awaiting_payment"):
             raise Conflict(f"the session is {session['status']}", field="session_id")
         if session["payment_request_id"]:
-            status = await conn.fetchval(
-                "SELECT status FROM payment_requests WHERE id = $1", session["payment_request_id"]
-            )
+            status = await request_status(conn, session["payment_request_id"])
             if status == "pending":
                 await cancel_payment_request(
                     conn, session["payment_request_id"], actor=actor, reason="parking session voided"

@@ -7,6 +7,7 @@ from payments.requests import (
     cancel_payment_request,
     issue_payment_request,
     payment_summary,
+    request_status,
 )
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "cancel_payment_request",
     "issue_payment_request",
     "payment_summary",
+    "request_status",
 ]

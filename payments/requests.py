@@ -329,6 +329,12 @@ async def expire_overdue_requests(
     return len(rows)
 
 
+async def request_status(conn: asyncpg.Connection, request_id) -> str | None:
+    """The status of one payment request (None if there is no such request), for another capability."""
+    status: str | None = await conn.fetchval("SELECT status FROM payment_requests WHERE id = $1", request_id)
+    return status
+
+
 async def payment_summary(conn: asyncpg.Connection, request_id, base_url: str) -> dict | None:
     """What another capability (the parking console) shows of a request: status, amount, QR, where to pay."""
     row = await conn.fetchrow(
