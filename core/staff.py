@@ -63,6 +63,40 @@ async def staff_state(conn: asyncpg.Connection, username: str, *, window_minutes
     return StaffState(**dict(row))
 
 
+@dataclass(frozen=True)
+class StaffRef:
+    """What another capability needs of a staff account (parking's attendants): never its secrets."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+
+
+async def staff_by_username(conn: asyncpg.Connection, username: str) -> StaffRef | None:
+    """The account with exactly this username (callers normalise what people type), or None."""
+    row = await conn.fetchrow(
+        "SELECT id, username, role, active FROM staff_users WHERE username = $1", username
+    )
+    return StaffRef(**dict(row)) if row else None
+
+
+async def usernames_by_id(conn: asyncpg.Connection, ids: list[int]) -> dict[int, str]:
+    """Id → username for the given accounts, in username order (the database's collation)."""
+    rows = await conn.fetch(
+        "SELECT id, username FROM staff_users WHERE id = ANY($1::bigint[]) ORDER BY username", ids
+    )
+    return {r["id"]: r["username"] for r in rows}
+
+
+async def active_usernames(conn: asyncpg.Connection, *, role: str) -> list[str]:
+    """Usernames of the active accounts with this role, in username order."""
+    rows = await conn.fetch(
+        "SELECT username FROM staff_users WHERE role = $1 AND active ORDER BY username", role
+    )
+    return [r["username"] for r in rows]
+
+
 async def _locked_user(conn: asyncpg.Connection, username: str) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT id, username, role, active FROM staff_users WHERE username = $1 FOR UPDATE", username

@@ -27,10 +27,12 @@ from core.errors import (
 from core.i18n import register_messages
 from core.money import LOCAL_TZ
 from core.pages import render_html, run_form_action
+from core.staff import active_usernames, staff_by_username, usernames_by_id
 from core.text import FreeText, Identifier
 from parking.plates import VEHICLE_CLASSES, InvalidPlate, format_plate, normalise_plate, parse_plate
 from parking.sessions import PlateClassMismatch, refuse_class_disagreement
 from parking.tariffs import ClassTariff
+from payments import active_collection_account_codes, collection_account_in_use
 
 routes = Routes(tags=("parking-admin",))
 ADMIN = staff("admin")
@@ -257,18 +259,19 @@ async def admin_lots(conn: asyncpg.Connection, lot_id: str | None = None) -> lis
                                             WHERE s.lot_id = c.lot_id AND s.vehicle_class = c.vehicle_class
                                               AND s.status IN ('inside', 'awaiting_payment'))))
                               FROM lot_capacities c WHERE c.lot_id = l.id), '{}'::jsonb) AS capacities,
-                  coalesce((SELECT array_agg(u.username ORDER BY u.username)
-                              FROM lot_attendants a JOIN staff_users u ON u.id = a.staff_user_id
-                             WHERE a.lot_id = l.id), '{}') AS attendants
+                  coalesce((SELECT array_agg(a.staff_user_id)
+                              FROM lot_attendants a WHERE a.lot_id = l.id), '{}') AS attendant_ids
              FROM parking_lots l
             WHERE $1::text IS NULL OR l.id = $1
             ORDER BY l.ward, l.name""",
         lot_id,
     )
-    return [_lot_json(r) for r in rows]
+    # usernames belong to core's staff accounts: one lookup for every lot, in username order
+    usernames = await usernames_by_id(conn, [i for r in rows for i in r["attendant_ids"]])
+    return [_lot_json(r, [name for i, name in usernames.items() if i in r["attendant_ids"]]) for r in rows]
 
 
-def _lot_json(r: asyncpg.Record) -> dict:
+def _lot_json(r: asyncpg.Record, attendants: list[str]) -> dict:
     return {
         "id": r["id"],
         "name": r["name"],
@@ -282,7 +285,7 @@ def _lot_json(r: asyncpg.Record) -> dict:
         "collection_account_code": r["collection_account_code"],
         "active": r["active"],
         "capacities": r["capacities"],
-        "attendants": list(r["attendants"]),
+        "attendants": attendants,
     }
 
 
@@ -410,8 +413,7 @@ def _check_hours(fields: LotFields) -> None:
 
 
 async def _check_collection_account(conn: asyncpg.Connection, code: str) -> None:
-    active = await conn.fetchval("SELECT active FROM collection_accounts WHERE code = $1", code)
-    if not active:
+    if not await collection_account_in_use(conn, code):
         raise ValidationFailed("no such collection account in use", field="collection_account_code")
 
 
@@ -508,15 +510,13 @@ async def assign_attendant(conn: asyncpg.Connection, lot_id: str, username: str,
     async with conn.transaction():
         if not await conn.fetchval("SELECT 1 FROM parking_lots WHERE id = $1", lot_id):
             raise NotFound("no such lot", field="lot_id")
-        user = await conn.fetchrow(
-            "SELECT id, role, active FROM staff_users WHERE username = $1", username.strip().lower()
-        )
-        if user is None or not user["active"]:
+        user = await staff_by_username(conn, username.strip().lower())
+        if user is None or not user.active:
             raise ValidationFailed("no active staff account with this username", field="username")
-        if user["role"] != "attendant":
-            raise ValidationFailed(f"{username} is {user['role']}, not an attendant", field="username")
+        if user.role != "attendant":
+            raise ValidationFailed(f"{username} is {user.role}, not an attendant", field="username")
         await conn.execute(
-            "INSERT INTO lot_attendants (lot_id, staff_user_id) VALUES ($1, $2)", lot_id, user["id"]
+            "INSERT INTO lot_attendants (lot_id, staff_user_id) VALUES ($1, $2)", lot_id, user.id
         )
         await record_audit(
             conn,
@@ -529,11 +529,11 @@ async def assign_attendant(conn: asyncpg.Connection, lot_id: str, username: str,
 
 async def unassign_attendant(conn: asyncpg.Connection, lot_id: str, username: str, *, actor: str) -> None:
     async with conn.transaction():
-        done = await conn.fetchval(
-            """DELETE FROM lot_attendants a USING staff_users u
-                WHERE a.staff_user_id = u.id AND a.lot_id = $1 AND u.username = $2 RETURNING true""",
+        user = await staff_by_username(conn, username)
+        done = user is not None and await conn.fetchval(
+            "DELETE FROM lot_attendants WHERE lot_id = $1 AND staff_user_id = $2 RETURNING true",
             lot_id,
-            username,
+            user.id,
         )
         if not done:
             raise NotFound("this staff member is not an attendant of this lot", field="username")
@@ -940,16 +940,8 @@ async def _admin_page(
         zones = await _zones(conn)
         tariffs = await tariff_versions(conn, now=now)
         passes = await monthly_passes(conn, limit=50)
-        accounts = [
-            r["code"]
-            for r in await conn.fetch("SELECT code FROM collection_accounts WHERE active ORDER BY code")
-        ]
-        attendants = [
-            r["username"]
-            for r in await conn.fetch(
-                "SELECT username FROM staff_users WHERE role = 'attendant' AND active ORDER BY username"
-            )
-        ]
+        accounts = await active_collection_account_codes(conn)
+        attendants = await active_usernames(conn, role="attendant")
     return render_html(
         request,
         "admin_lots.html",

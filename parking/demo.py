@@ -9,6 +9,7 @@ import asyncpg
 
 from core.keys import AppKeys
 from core.settings import Settings
+from core.staff import staff_by_username
 
 ZONES = [
     ("hn-noi-do", "Khu vực nội đô lịch sử", "Historic inner city"),
@@ -184,11 +185,11 @@ async def load_parking_demo(conn: asyncpg.Connection, settings: Settings, keys: 
                 vehicle_class,
                 capacity,
             )
-        await conn.execute(
-            "INSERT INTO lot_attendants SELECT $1, id FROM staff_users WHERE username = 'attendant' "
-            "ON CONFLICT DO NOTHING",
-            lot_id,
-        )
+        attendant = await staff_by_username(conn, "attendant")
+        if attendant is not None:
+            await conn.execute(
+                "INSERT INTO lot_attendants VALUES ($1, $2) ON CONFLICT DO NOTHING", lot_id, attendant.id
+            )
     for zone, vehicle_class, day, night, blocks, overnight, monthly in TARIFFS:
         await conn.execute(
             """INSERT INTO tariffs (zone_code, vehicle_class, effective_from, day_turn_price,

@@ -427,6 +427,17 @@ async def _collection_account(conn: asyncpg.Connection, code: str, *, lock: bool
     return dict(row) if row else None
 
 
+async def active_collection_account_codes(conn: asyncpg.Connection) -> list[str]:
+    """Codes of the collection accounts in use, in code order (parking assigns one to each lot)."""
+    rows = await conn.fetch("SELECT code FROM collection_accounts WHERE active ORDER BY code")
+    return [r["code"] for r in rows]
+
+
+async def collection_account_in_use(conn: asyncpg.Connection, code: str) -> bool:
+    """Whether a collection account with this code exists and is active."""
+    return bool(await conn.fetchval("SELECT active FROM collection_accounts WHERE code = $1", code))
+
+
 async def collection_account_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(_ACCOUNT_SELECT + " ORDER BY a.code")]
 

@@ -83,9 +83,6 @@ SQL_ALLOWED: dict[tuple[str, str, str], str] = {
     ("core", "core/demo.py", "bank_profiles"): (
         "demo-mode guard asks whether the simulated bank's profile exists; moves with payments' demo loader"
     ),
-    ("parking", "parking/admin.py", "staff_users"): "attendant usernames ↔ ids; to core.staff functions",
-    ("parking", "parking/admin.py", "collection_accounts"): "active collection-account codes; to payments",
-    ("parking", "parking/demo.py", "staff_users"): "demo attendant's id; to a core.staff lookup",
 }
 
 # (importing package, imported module): today's imports of another package's non-public module.
