@@ -54,15 +54,6 @@ class PayIn(_Strict):
     )
 
 
-class AccountOut(BaseModel):
-    bin: str
-    account: str
-    name: str
-    kind: str
-    status: str
-    balance: int
-
-
 class AccountNameOut(BaseModel):
     bin: str
     account: str

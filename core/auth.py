@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from core.api import ROLES, Access
 from core.appkeys import POOL, PRINCIPAL, SETTINGS
 from core.audit import record_audit
-from core.errors import Forbidden, TooManyRequests, Unauthorized, ValidationFailed
+from core.errors import Forbidden, Unauthorized, ValidationFailed
 
 SESSION_COOKIE = "citypay_session"
 LOGIN_CSRF_COOKIE = "citypay_login_csrf"
@@ -613,9 +613,3 @@ async def authorize(request: web.Request, access: Access, *, form: bool = False)
             f"needs {access.describe()}"
         )
     return principal
-
-
-def login_throttled_problem(exc: LoginThrottled) -> TooManyRequests:
-    return TooManyRequests(
-        "too many failed logins; wait and try again", headers={"Retry-After": str(exc.retry_after_s)}
-    )

@@ -118,15 +118,10 @@ class TooManyRequests(Problem):
     title_vi, title_en = "Quá nhiều yêu cầu", "Too many requests"
 
 
-class ServiceUnavailable(Problem):
-    status, slug = 503, "service-unavailable"
-    title_vi, title_en = "Dịch vụ tạm thời không sẵn sàng", "Service temporarily unavailable"
-
-
-class DatabaseUnavailable(ServiceUnavailable):
+class DatabaseUnavailable(Problem):
     """The database cannot be reached right now (outage, restart, pool exhausted): try again shortly."""
 
-    slug = "database-unavailable"
+    status, slug = 503, "database-unavailable"
     title_vi = "Hệ thống đang bận, vui lòng thử lại sau giây lát"
     title_en = "The system is busy, please try again in a moment"
 

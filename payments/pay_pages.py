@@ -163,10 +163,6 @@ register_messages(
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def _purpose(row: Any, lang: str) -> str:
     return row["purpose_en"] if lang == "en" else row["purpose_vi"]
 
