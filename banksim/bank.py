@@ -14,7 +14,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -23,8 +22,9 @@ from banksim.deliveries import queue_delivery
 from banksim.protocol import callback_body
 from banksim.qr import ScannedQR
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.money import LOCAL_TZ
+from core.pii import mask_account
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_AMOUNT = 9_999_999_999_999
 PAYMENT_FAULTS = ("duplicate", "delay", "drop", "bad_signature", "wrong_amount")
 PAYOUT_FAULTS = ("payout_timeout",)
@@ -107,15 +107,6 @@ def normalise_name(name: str) -> str:
 def names_match(a: str, b: str) -> bool:
     """Word order tolerant (NGUYEN VAN AN = AN NGUYEN VAN), as interbank name checks are."""
     return sorted(normalise_name(a).split()) == sorted(normalise_name(b).split())
-
-
-def mask_account(number: str) -> str:
-    """1903****6789 style: at least one star, never the whole number."""
-    if len(number) >= 10:
-        return number[:4] + "*" * (len(number) - 8) + number[-4:]
-    if len(number) > 4:
-        return "*" * (len(number) - 4) + number[-4:]
-    return "*" * len(number)
 
 
 def booked_at_text(moment: datetime) -> str:

@@ -19,6 +19,7 @@ from core.api import PUBLIC, Routes, build_openapi
 from core.appkeys import POOL, REGISTRY
 from core.errors import NotFound, ValidationFailed
 from core.idempotency import idempotency_key
+from core.money import LOCAL_TZ
 
 routes = Routes(tags=("bank-simulator",))
 VERSION = "0.1.0"
@@ -367,7 +368,7 @@ async def get_payout(request: web.Request) -> web.Response:
 )
 async def get_statement(request: web.Request, query: StatementQuery) -> web.Response:
     config = request.app[CONFIG]
-    day = query.date or dt.datetime.now(bank.LOCAL_TZ).date()
+    day = query.date or dt.datetime.now(LOCAL_TZ).date()
     async with request.app[POOL].acquire() as conn:
         statement = await statements.load_statement(conn, config.bin, request.match_info["account"], day)
     filename = f"{statement.account}-{day:%Y%m%d}.{statements.EXTENSIONS[query.format]}"

@@ -15,7 +15,9 @@ from xml.sax.saxutils import escape
 
 import asyncpg
 
-from banksim.bank import LOCAL_TZ, AccountNotFound, mask_account
+from banksim.bank import AccountNotFound
+from core.money import LOCAL_TZ
+from core.pii import mask_account
 
 CAMT_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 FORMATS = ("camt053", "mt940", "csv")

@@ -63,9 +63,18 @@ def mask_citizen_id(value: str) -> str:
     return value[:3] + "*" * (len(value) - 6) + value[-3:]
 
 
-def mask_account(value: str) -> str:
-    """0011001234567 → ****4567."""
-    return "****" + value[-4:] if len(value) > 4 else "****"
+def mask_account(number: str | None) -> str | None:
+    """0011001234567 → *********4567: at most the last four stay readable, none of a short number.
+
+    The one masking of account numbers (logs, stored payer accounts, the simulated bank's callbacks and
+    statements). An already masked value (one with a `*`) is kept; no number (None or "") gives None.
+    """
+    if not number:
+        return None
+    if "*" in number:
+        return number
+    visible = number[-4:] if len(number) >= 8 else ""  # a short number would be given away by its last four
+    return "*" * (len(number) - len(visible)) + visible
 
 
 _CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
@@ -75,4 +84,4 @@ _ACCOUNT = re.compile(r"(?<!\d)\d{8,19}(?!\d)")
 
 def mask_text(text: str) -> str:
     text = _CITIZEN_ID.sub(lambda m: mask_citizen_id(m.group()), text)
-    return _ACCOUNT.sub(lambda m: mask_account(m.group()), text)
+    return _ACCOUNT.sub(lambda m: mask_account(m.group()) or "", text)

@@ -21,7 +21,6 @@ from payments.banks.event import (
     SIGNATURE_REASONS,
     BankCredit,
     CallbackRejected,
-    mask_account,
 )
 from payments.banks.payos import PAYOS_WEBHOOK_ACK, parse_payos_webhook, payos_signature, verify_payos
 from payments.banks.scheme import (
@@ -62,7 +61,6 @@ __all__ = [
     "NotSupported",
     "VnpayRspCode",
     "load_bank_public_key",
-    "mask_account",
     "parse_payos_webhook",
     "parse_v1_body",
     "parse_vnpay_ipn",

@@ -6,9 +6,7 @@ Adapters are pure: they verify and parse; storing, matching and booking happen i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
-VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")  # gateways send local wall-clock times without an offset
+from datetime import datetime
 
 # Machine reasons, stable strings for the security log and for our signed answers.
 UNKNOWN_BANK = "unknown_bank"
@@ -94,13 +92,3 @@ class BankCredit:
             raise ValueError("booked_at must be timezone-aware")
         if not self.bank_txn_id:
             raise ValueError("bank_txn_id must not be empty")
-
-
-def mask_account(number: str | None) -> str | None:
-    """Keep at most the last four characters of a payer's account: we must not store the rest."""
-    if not number:
-        return None
-    if "*" in number:
-        return number
-    visible = number[-4:] if len(number) >= 8 else ""  # a short number would be given away by its last four
-    return "*" * (len(number) - len(visible)) + visible

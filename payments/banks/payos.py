@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from core.keys import AppKeys
+from core.money import LOCAL_TZ
+from core.pii import mask_account
 from payments.banks.event import (
     BAD_SIGNATURE,
     HTTP_STATUS_BY_REASON,
@@ -25,10 +27,8 @@ from payments.banks.event import (
     NO_ACTIVE_KEY,
     NOT_A_CREDIT,
     UNSUPPORTED_MEDIA_TYPE,
-    VIETNAM_TZ,
     BankCredit,
     CallbackRejected,
-    mask_account,
 )
 from payments.banks.scheme import (
     RETRY_AFTER_S,
@@ -141,7 +141,7 @@ def _date_time(value: Any) -> datetime:
     if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
         raise CallbackRejected(MALFORMED, "YYYY-MM-DD HH:MM:SS expected", field="data.transactionDateTime")
     try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=VIETNAM_TZ)  # payOS local time
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=LOCAL_TZ)  # payOS local time
     except ValueError:
         raise CallbackRejected(MALFORMED, "not a real date-time", field="data.transactionDateTime") from None
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from urllib.parse import parse_qsl, quote_plus
 
 from core.keys import AppKeys
+from core.money import LOCAL_TZ
 from payments.banks.event import (
     BAD_SIGNATURE,
     MALFORMED,
@@ -22,7 +23,6 @@ from payments.banks.event import (
     NO_ACTIVE_KEY,
     NOT_A_CREDIT,
     SIGNATURE_REASONS,
-    VIETNAM_TZ,
     BankCredit,
     CallbackRejected,
 )
@@ -136,7 +136,9 @@ def _pay_date(value: str) -> datetime:
     if not _PAY_DATE.fullmatch(value):
         raise CallbackRejected(MALFORMED, "yyyyMMddHHmmss expected", field="vnp_PayDate")
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VIETNAM_TZ)  # VNPay times are GMT+7
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(
+            tzinfo=LOCAL_TZ
+        )  # VNPay times are GMT+7
     except ValueError:
         raise CallbackRejected(MALFORMED, "not a real date-time", field="vnp_PayDate") from None
 
