@@ -64,7 +64,8 @@ def mask_citizen_id(value: str) -> str:
 
 
 def mask_account(number: str | None) -> str | None:
-    """0011001234567 → *********4567: at most the last four stay readable, none of a short number.
+    """0011001234567 → ****4567 (SPEC's form): four stars whatever the length, so the mask gives away neither
+    the length nor, for a short number, any digit (a number under 8 characters becomes ****).
 
     The one masking of account numbers (logs, stored payer accounts, the simulated bank's callbacks and
     statements). An already masked value (one with a `*`) is kept; no number (None or "") gives None.
@@ -73,8 +74,7 @@ def mask_account(number: str | None) -> str | None:
         return None
     if "*" in number:
         return number
-    visible = number[-4:] if len(number) >= 8 else ""  # a short number would be given away by its last four
-    return "*" * (len(number) - len(visible)) + visible
+    return "****" + (number[-4:] if len(number) >= 8 else "")
 
 
 _CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")

@@ -40,7 +40,7 @@ async def test_paying_a_qr_books_it_and_delivers_one_signed_callback(sim, citypa
     assert body["booked_at"].endswith("+07:00") and body["booked_at"] == paid["booked_at"]
     assert body["narrative"] == "CP7K2M9QX4ABC NGUYEN VAN AN chuyen tien"
     assert body["payer_name"] == "NGUYEN VAN AN"
-    assert body["payer_account_masked"] == "*********6789"
+    assert body["payer_account_masked"] == "****6789"
     assert b'"amount":200000,' in got.body  # a JSON integer, not "200000" or 200000.0
 
     [attempt] = done["attempt_log"]
