@@ -136,9 +136,7 @@ def _pay_date(value: str) -> datetime:
     if not _PAY_DATE.fullmatch(value):
         raise CallbackRejected(MALFORMED, "yyyyMMddHHmmss expected", field="vnp_PayDate")
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(
-            tzinfo=LOCAL_TZ
-        )  # VNPay times are GMT+7
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=LOCAL_TZ)  # VNPay times are GMT+7
     except ValueError:
         raise CallbackRejected(MALFORMED, "not a real date-time", field="vnp_PayDate") from None
 
