@@ -42,8 +42,13 @@ def _mask(group: str) -> str:
 
 
 def redact_narrative(text: str) -> str:
-    """'CP0AB… NGUYEN VAN AN 0912 345 678' → 'CP0AB… NGUYEN VAN AN **** *** 678'."""
-    text = unicodedata.normalize("NFKC", text)
+    """'CP0AB… NGUYEN VAN AN 0912 345 678' → 'CP0AB… NGUYEN VAN AN **** *** 678'.
+
+    Invisible and bidi-control characters are dropped first: in a copy shown to finance they could reorder or
+    hide what the bank sent (the encrypted original keeps them)."""
+    text = "".join(
+        ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) not in ("Cf", "Cc")
+    )
     # Spans kept as they are: each occurrence of the payment reference (a digit run may touch it) and dates.
     keep = [m.span() for m in _DATE.finditer(text)]
     reference = find_reference_in_narrative(text)

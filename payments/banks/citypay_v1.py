@@ -366,7 +366,10 @@ class CitypayBankV1(BankScheme):
         return self._signed(answer, keys, now)
 
     def answer_not_a_credit(self, keys: AppKeys, now: datetime) -> CallbackReply:
-        raise NotImplementedError("citypay-bank-v1 reports credits only")
+        # The protocol carries credits only (parse_v1_body never reports a failed payment); should a future
+        # parser do so, the bank hears a signed, permanent refusal rather than an acceptance.
+        answer = CallbackAnswer(REJECTED, reason=MALFORMED)
+        return self._signed(answer, keys, now)
 
     def answer_retry(self, keys: AppKeys, now: datetime) -> CallbackReply:
         answer = CallbackAnswer(RETRY, reason=TEMPORARILY_UNAVAILABLE)

@@ -10,6 +10,7 @@ Adding a scheme is one module that subclasses `BankScheme` and calls `register`;
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,8 +76,9 @@ class NotSupported(Exception):
 RETRY_AFTER_S = 5
 
 
-class BankScheme:
-    """Base of every scheme. Subclasses set the class attributes and implement the inbound methods."""
+class BankScheme(ABC):
+    """Base of every scheme. Subclasses set the class attributes and implement the abstract inbound methods;
+    the outbound ones below refuse with NotSupported until a scheme offers them."""
 
     name: ClassVar[str]
     key_kind: ClassVar[Literal["public_key", "shared_secret"]]
@@ -86,17 +88,20 @@ class BankScheme:
 
     # Inbound credits -------------------------------------------------------------------------------------
 
+    @abstractmethod
     def verify_and_parse(self, profile: BankProfile, incoming: IncomingCallback, now: datetime) -> BankCredit:
         """Verify the signature with the profile's active keys, then parse; raise CallbackRejected."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def signed_content(self, incoming: IncomingCallback) -> bytes:
         """What the signature covers, with the signature: a replay is the same signed content again."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def reparse(self, profile: BankProfile, raw_body: bytes, query_string: str) -> BankCredit:
         """The credit of a callback that was verified and stored earlier."""
-        raise NotImplementedError
+        ...
 
     @property
     def credited_account_field(self) -> str:
@@ -104,19 +109,21 @@ class BankScheme:
 
     # Answers ---------------------------------------------------------------------------------------------
 
-    def answer_booked(self, booked: Booked, keys: AppKeys, now: datetime) -> CallbackReply:
-        raise NotImplementedError
+    @abstractmethod
+    def answer_booked(self, booked: Booked, keys: AppKeys, now: datetime) -> CallbackReply: ...
 
-    def answer_rejected(self, rejected: CallbackRejected, keys: AppKeys, now: datetime) -> CallbackReply:
-        raise NotImplementedError
+    @abstractmethod
+    def answer_rejected(self, rejected: CallbackRejected, keys: AppKeys, now: datetime) -> CallbackReply: ...
 
+    @abstractmethod
     def answer_not_a_credit(self, keys: AppKeys, now: datetime) -> CallbackReply:
         """A valid notice of a payment that failed: kept for the record, nothing booked."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def answer_retry(self, keys: AppKeys, now: datetime) -> CallbackReply:
         """Nothing was stored (e.g. the database is restarting): the bank must send it again."""
-        raise NotImplementedError
+        ...
 
     # Outbound, for disbursements and reconciliation (next issues) -------------------------------------------
 

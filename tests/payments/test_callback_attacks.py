@@ -560,6 +560,23 @@ def test_redaction_counts_digits_across_separators(narrative, redacted):
     assert redact_narrative(narrative) == redacted
 
 
+async def test_invisible_characters_in_a_narrative_neither_hide_the_reference_nor_reach_finance(
+    client, db_url, keys, bank_key
+):
+    pool = client.app[POOL]
+    pr = await new_request(db_url, keys)
+    ref = pr["reference"]
+    narrative = f"{ref[:5]}\u200b{ref[5:]} \u202eNA NAV NEYUGN\u202c 0912\u2060345678"
+    body = v1_body(ref, narrative=narrative, txn="FT-INVISIBLE")
+    assert (await client.post(URL, data=body, headers=signed(bank_key, body))).status == 200
+    assert await _status(pool, pr["id"]) == "paid"  # the reference is still found
+    shown = await pool.fetchval("SELECT narrative FROM payments_received")
+    assert not any(ch in shown for ch in "\u200b\u202e\u202c\u2060")
+    assert "0912345678" not in shown and ref in shown
+    stored = await pool.fetchval("SELECT narrative_encrypted FROM payments_received")
+    assert decrypt_pii(keys, stored, context=NARRATIVE_CONTEXT) == narrative  # the bank's text, kept exactly
+
+
 def test_redaction_never_eats_into_a_reference_that_touches_digits():
     from payments.reference import check_symbol
 
