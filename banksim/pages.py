@@ -82,7 +82,7 @@ async def _confirm(
         beneficiary = await bank.account_by_number(conn, qr.bin, qr.account)
     return render_html(
         request,
-        "sim_confirm.html",
+        "banksim/sim_confirm.html",
         status=status,
         qr=qr,
         beneficiary=beneficiary,
@@ -96,7 +96,7 @@ async def _confirm(
 def _home(
     request: web.Request, *, error: str | None = None, payload: str = "", status: int = 200
 ) -> web.Response:
-    return render_html(request, "sim_home.html", status=status, error=error, payload=payload)
+    return render_html(request, "banksim/sim_home.html", status=status, error=error, payload=payload)
 
 
 @routes.get("/", summary="The simulator's home: the banking app", **PAGE)
@@ -168,7 +168,7 @@ async def sim_pay_submit(request: web.Request) -> web.Response:
     deliveries = await _settled_deliveries(request, payment.delivery_ids) or deliveries
     return render_html(
         request,
-        "sim_result.html",
+        "banksim/sim_result.html",
         payment=payment,
         qr=qr,
         deliveries=deliveries,

@@ -28,8 +28,9 @@ CONTENT_SECURITY_POLICY = (
 
 
 def create_templates(package_dirs: list[str]) -> jinja2.Environment:
-    """Each capability keeps its templates in <package>/templates; names are unique across packages."""
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(ROOT / p / "templates")) for p in package_dirs])
+    """Each capability keeps its templates in <package>/templates and names them "<package>/<file>", so two
+    packages may both have a `list.html`."""
+    loader = jinja2.PrefixLoader({p: jinja2.FileSystemLoader(str(ROOT / p / "templates")) for p in package_dirs})
     env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]), enable_async=False)
     env.filters["vnd"] = format_vnd
     env.filters["localtime"] = format_local_time
@@ -64,7 +65,7 @@ def render_error_page(request: web.Request, problem: Problem) -> web.Response:
     lang = request_language(request)
     return render_html(
         request,
-        "error.html",
+        "core/error.html",
         status=problem.status,
         problem=problem,
         title=problem.title_en if lang == "en" else problem.title_vi,

@@ -55,7 +55,7 @@ def _safe_next(value: str | None, default: str = "/staff") -> str:
 @routes.get("/", access=PUBLIC, summary="Public home", in_openapi=False, produces="text/html")
 async def public_home(request: web.Request) -> web.Response:
     await current_principal(request)
-    return render_html(request, "public_home.html", links=request.app[PUBLIC_LINKS])
+    return render_html(request, "core/public_home.html", links=request.app[PUBLIC_LINKS])
 
 
 def _login_page(
@@ -64,7 +64,7 @@ def _login_page(
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = render_html(
         request,
-        "login.html",
+        "core/login.html",
         status=status,
         error=error,
         username=username,
@@ -153,7 +153,7 @@ async def staff_home(request: web.Request) -> web.Response:
         "SELECT display_name FROM staff_users WHERE id = $1", principal.id
     )
     links = [link for link in request.app[STAFF_LINKS] if principal.role in link["roles"]]
-    return render_html(request, "staff_home.html", display_name=display_name, links=links)
+    return render_html(request, "core/staff_home.html", display_name=display_name, links=links)
 
 
 @routes.get("/lang/{code}", access=PUBLIC, summary="Switch language", in_openapi=False, produces="text/html")
@@ -222,7 +222,7 @@ async def _staff_page(
         addresses = await address_failures(conn, window_minutes=window)
     return render_html(
         request,
-        "admin_staff.html",
+        "core/admin_staff.html",
         accounts=accounts,
         addresses=addresses,
         roles=ALL_ROLES,

@@ -65,7 +65,7 @@ async def _tokens_page(
     )
     return render_html(
         request,
-        "admin_tokens.html",
+        "core/admin_tokens.html",
         tokens=rows,
         error=error,
         saved=saved,

@@ -944,7 +944,7 @@ async def _admin_page(
         attendants = await active_usernames(conn, role="attendant")
     return render_html(
         request,
-        "admin_lots.html",
+        "parking/admin_lots.html",
         status=status,
         error=error,
         saved=saved,

@@ -134,7 +134,7 @@ async def console_lots(request: web.Request) -> web.Response:
         principal.role == "admin",
         principal.id,
     )
-    return render_html(request, "console_lots.html", lots=lots)
+    return render_html(request, "parking/console_lots.html", lots=lots)
 
 
 @routes.get(
@@ -167,5 +167,5 @@ async def console_lot(request: web.Request) -> web.Response:
     }
     classes = [{"code": c, "takes": c in takes} for c in VEHICLE_CLASSES]
     return render_html(
-        request, "console.html", lot=lot, classes=classes, default_class=default_class, config=config
+        request, "parking/console.html", lot=lot, classes=classes, default_class=default_class, config=config
     )

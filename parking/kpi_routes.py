@@ -308,7 +308,7 @@ async def kpis_page(request: web.Request) -> web.Response:
     totals = [r for r in report["rows"] if r["key"] is None]
     return render_html(
         request,
-        "kpis.html",
+        "parking/kpis.html",
         kpi=kpi,
         error=error,
         groups=groups,

@@ -96,7 +96,7 @@ async def lot_search_page(request: web.Request) -> web.Response:
     }
     return render_html(
         request,
-        "lot_search.html",
+        "parking/lot_search.html",
         lots=lots,
         wards=ward_list,
         ward=ward,

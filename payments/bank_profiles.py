@@ -409,7 +409,7 @@ async def _banks_page(
         bins = await conn.fetch("SELECT bin, short_name FROM banks WHERE active ORDER BY short_name")
     return render_html(
         request,
-        "admin_banks.html",
+        "payments/admin_banks.html",
         profiles=profiles,
         bins=bins,
         schemes=sorted(SCHEMES),

@@ -486,7 +486,7 @@ async def _fees_page(
         fee["active_until_input"] = _local_input(fee["active_until"])
     return render_html(
         request,
-        "admin_fees.html",
+        "payments/admin_fees.html",
         status=status,
         fees=fees,
         accounts=accounts,
@@ -597,7 +597,7 @@ async def _subsidies_page(
         p["valid_until_input"] = _local_input(p["valid_until"])
     return render_html(
         request,
-        "admin_subsidies.html",
+        "payments/admin_subsidies.html",
         status=status,
         programmes=programmes,
         fees=fees,
@@ -724,7 +724,7 @@ async def finance_payments_page(request: web.Request, query: FinancePaymentsQuer
         callbacks = await callback_issues(conn)
     return render_html(
         request,
-        "finance_payments.html",
+        "payments/finance_payments.html",
         callbacks=callbacks,
         query=query,
         requests=rows,

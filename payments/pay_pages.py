@@ -265,7 +265,7 @@ async def pay_page(request: web.Request) -> web.Response:
     reference = _reference(request)
     row = await request.app[POOL].fetchrow(_PAGE_SQL, reference) if reference else None
     if row is None:
-        return render_html(request, "pay.html", status=404, state="unknown", reference=reference)
+        return render_html(request, "payments/pay.html", status=404, state="unknown", reference=reference)
     lang = request_language(request)
     now = datetime.now(UTC)
     snapshot = StatusSnapshot.from_row(row)
@@ -279,7 +279,7 @@ async def pay_page(request: web.Request) -> web.Response:
     }
     resp = render_html(
         request,
-        "pay.html",
+        "payments/pay.html",
         state=state,
         pr=row,
         reference=row["reference"],
@@ -514,11 +514,11 @@ async def get_receipt(request: web.Request) -> web.Response:
 async def verify_receipt_page(request: web.Request, query: VerifyQuery) -> web.Response:
     receipt = await _fetch_receipt(request, _receipt_id(query.id))
     if receipt is None:
-        return render_html(request, "receipt_verify.html", status=404, result="unknown", receipt=None)
+        return render_html(request, "payments/receipt_verify.html", status=404, result="unknown", receipt=None)
     valid = _is_authentic(request, receipt, query.sig)
     return render_html(
         request,
-        "receipt_verify.html",
+        "payments/receipt_verify.html",
         result="valid" if valid else "invalid",
         receipt=_receipt_view(receipt, request_language(request)) if valid else None,
         receipt_id=str(receipt["id"]),
@@ -544,11 +544,11 @@ def _receipt_view(receipt: asyncpg.Record, lang: str) -> dict[str, Any]:
 async def receipt_page(request: web.Request) -> web.Response:
     receipt = await _fetch_receipt(request, _receipt_id(request.match_info["id"]))
     if receipt is None:
-        return render_html(request, "receipt_verify.html", status=404, result="unknown", receipt=None)
+        return render_html(request, "payments/receipt_verify.html", status=404, result="unknown", receipt=None)
     link = verify_url(request.app[SETTINGS].public_base_url, receipt)
     return render_html(
         request,
-        "receipt.html",
+        "payments/receipt.html",
         receipt=_receipt_view(receipt, request_language(request)),
         body_text=receipt["body"],
         signature=receipt["signature"],
