@@ -1,6 +1,7 @@
 """citypay's one entry point: `python main.py serve|migrate|demo|up|create-user|create-token|audit verify|…`.
 
-`create_app` assembles the capabilities; each contributes a `Routes` table and its templates.
+`create_app` installs the capabilities listed in CAPABILITIES; each package declares what it contributes in
+its `setup.py` (routes, templates, links, background tasks, demo data).
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from core import admin_api, ops, staff_pages, token_pages
-from core import static as static_files
 from core.api import Registry
-from core.appkeys import CLOCK, KEYS, METRICS, POOL, PUBLIC_LINKS, REGISTRY, SETTINGS, STAFF_LINKS, TEMPLATES
-from core.audit import audit_checkpointer, owner_rights, use_audit_key, use_audit_key_loader
-from core.auth import password_hashing
+from core.appkeys import CLOCK, DATABASE_URL, KEYS, METRICS, POOL, REGISTRY, SETTINGS
+from core.audit import owner_rights, use_audit_key, use_audit_key_loader
+from core.capability import install
 from core.clock import Clock
 from core.db import MigrationError, connect, create_pool, migrate, pending_migrations
 from core.errors import problem_middleware
@@ -28,45 +27,17 @@ from core.keys import AppKeys, MissingKeys, keys_as_env, load_keys
 from core.logging import configure_logging
 from core.metrics import Metrics
 from core.middleware import request_context_middleware, security_headers
-from core.pages import create_templates
 from core.settings import Settings
-from ledger import routes as ledger_routes
-from parking import admin as parking_admin
-from parking import console as parking_console
-from parking import kpi_routes as parking_kpis
-from parking import public_pages as parking_public
-from parking import routes as parking_routes
-from parking.demo import load_parking_demo
-from payments import (
-    bank_profiles,
-    callback_issues,
-    callback_routes,
-    catalogue_routes,
-    live_status,
-    pay_pages,
-)
-from payments import routes as payment_routes
-from payments.demo import load_payments_demo
-from payments.sweeper import expiry_sweeper
+from core.setup import CAPABILITY as CORE
+from ledger.setup import CAPABILITY as LEDGER
+from parking.setup import CAPABILITY as PARKING
+from payments.setup import CAPABILITY as PAYMENTS
 
 log = structlog.get_logger("citypay")
-DEMO_LOADERS = (load_payments_demo, load_parking_demo)
 
-STAFF_LINKS_ALL = [
-    {"label": "link.parking_console", "href": "/parking/console", "roles": {"attendant", "admin"}},
-    {"label": "link.trial_balance", "href": "/ledger/trial-balance", "roles": {"finance", "admin"}},
-    {
-        "label": "link.openapi",
-        "href": "/openapi.json",
-        "roles": {"admin", "finance", "approver", "attendant"},
-    },
-    {"label": "link.metrics", "href": "/metrics", "roles": {"admin"}},
-    {"label": "link.banks", "href": "/admin/banks", "roles": {"admin"}},
-    {"label": "link.staff", "href": "/admin/staff", "roles": {"admin"}},
-    {"label": "link.tokens", "href": "/admin/tokens", "roles": {"admin"}},
-    {"label": "link.parking_kpis", "href": "/parking/kpis", "roles": {"finance", "admin"}},
-    {"label": "link.parking_admin", "href": "/admin/parking", "roles": {"admin"}},
-]
+# Every capability, in layer order (each builds on those before it). A new capability is one line here.
+CAPABILITIES = (CORE, LEDGER, PAYMENTS, PARKING)
+DEMOS = tuple(c.demo for c in CAPABILITIES if c.demo is not None)
 
 
 def _database(dsn: str, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -98,36 +69,10 @@ def create_app(
     app[METRICS] = Metrics()
     app[CLOCK] = Clock()
     app[REGISTRY] = Registry()
-    app[TEMPLATES] = create_templates(["core", "ledger", "payments", "parking"])
-    app[STAFF_LINKS] = list(STAFF_LINKS_ALL) + list(catalogue_routes.STAFF_LINKS)
-    app[PUBLIC_LINKS] = [{"label": "link.parking_search", "href": "/parking"}]
-    for routes in (
-        ops.routes,
-        static_files.routes,
-        staff_pages.routes,
-        token_pages.routes,
-        admin_api.routes,
-        ledger_routes.routes,
-        payment_routes.routes,
-        callback_routes.routes,
-        callback_issues.routes,
-        bank_profiles.routes,
-        parking_routes.routes,
-        parking_console.routes,
-        parking_kpis.routes,
-        parking_admin.routes,
-        parking_public.routes,
-        pay_pages.routes,
-        catalogue_routes.routes,
-    ):
-        app[REGISTRY].add(app, routes)
-    app.cleanup_ctx.append(_database(database_url, settings))
-    app.cleanup_ctx.append(password_hashing)
-    app.cleanup_ctx.append(live_status.status_listener(database_url))
+    app[DATABASE_URL] = database_url
+    app.cleanup_ctx.append(_database(database_url, settings))  # first: every capability's tasks use the pool
+    install(app, CAPABILITIES, background=background)
     use_audit_key(keys.audit_key)
-    if background:
-        app.cleanup_ctx.append(expiry_sweeper)
-        app.cleanup_ctx.append(audit_checkpointer(settings.audit_checkpoint_minutes))
     return app
 
 
@@ -222,7 +167,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     dsn = resolve_migrate_url(settings)
     keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
     try:
-        asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+        asyncio.run(load_demo_data(dsn, settings=settings, keys=keys, demos=DEMOS))
     except DemoRefused as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
@@ -251,7 +196,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     simulator = None
     if settings.demo:
         try:
-            asyncio.run(load_demo_data(owner_dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS))
+            asyncio.run(load_demo_data(owner_dsn, settings=settings, keys=keys, demos=DEMOS))
         except DemoRefused as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1

@@ -266,7 +266,7 @@ async def prepare_citypay_database(
     from core.demo import load_demo_data
     from core.keys import AppKeys, keys_as_env
     from core.settings import Settings
-    from main import DEMO_LOADERS
+    from main import DEMOS
 
     dsn = await server.recreate(name)
     keys = AppKeys.generate()
@@ -278,7 +278,7 @@ async def prepare_citypay_database(
     finally:
         await conn.close()
     with redirect_stdout(io.StringIO()):  # it lists the demo logins; these are throwaway
-        await load_demo_data(dsn, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+        await load_demo_data(dsn, settings=settings, keys=keys, demos=DEMOS)
     conn = await connect(dsn)
     try:
         writes = "payment-requests:write" in scopes  # a write token is bound to fee codes: all the demo's

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # only for the type checker: these modules import this one
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 POOL = web.AppKey("pool", asyncpg.Pool)
+DATABASE_URL = web.AppKey("database_url", str)  # the service's connection (for LISTEN connections)
 KEYS: web.AppKey[AppKeys] = web.AppKey("keys")
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates")
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry")

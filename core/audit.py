@@ -495,10 +495,17 @@ async def owner_rights(conn: asyncpg.Connection) -> str | None:
     return row["role"] if row and row["owner"] else None
 
 
-def audit_checkpointer(every_minutes: int) -> Callable[[web.Application], AsyncIterator[None]]:
+async def audit_checkpointer(app: web.Application) -> AsyncIterator[None]:
     """Background task of each server process: a checkpoint when it starts (after migrations, before it
-    serves: a fresh database's first checkpoint records that it has no legacy rows) and every `every_minutes`
-    (0 = never)."""
+    serves: a fresh database's first checkpoint records that it has no legacy rows) and every
+    CITYPAY_AUDIT_CHECKPOINT_MINUTES (0 = never)."""
+    from core.appkeys import SETTINGS
+
+    async for _ in _checkpoints_every(app[SETTINGS].audit_checkpoint_minutes)(app):
+        yield
+
+
+def _checkpoints_every(every_minutes: int) -> Callable[[web.Application], AsyncIterator[None]]:
     from core.appkeys import KEYS, POOL, SETTINGS
     from core.tasks import cancel_and_wait
 

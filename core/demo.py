@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 
 import asyncpg
 
 from core.auth import _hasher, create_api_token, create_staff_user
+from core.capability import Demo, RealData
 from core.db import connect
 from core.keys import AppKeys
 from core.settings import Settings
@@ -32,43 +33,46 @@ DEMO_TOKEN_SCOPES = ["payment-requests:read", "payment-requests:write"]
 DEMO_TOKEN_FEE_CODES = ["GPLX-DOI", "HT-BANSAO", "LLTP"]
 DEMO_TOKEN_CHANNELS = ["vneid"]
 
-DemoLoader = Callable[[asyncpg.Connection, Settings, AppKeys], Awaitable[None]]
-
 
 class DemoRefused(RuntimeError):
     pass
 
 
 DEMO_LOCK_KEY = 0x44454D4F  # "DEMO"
-# Tables whose rows mean someone uses this database for real (checked only while no demo marker exists).
-_REAL_DATA_TABLES = (
-    "staff_users",
-    "api_tokens",
-    "payment_requests",
-    "payments_received",
-    "journal_entries",
-    "bank_profiles",
-    "collection_accounts",
-)
 
 
-async def claim_demo_database(conn: asyncpg.Connection) -> str:
+async def has_rows(conn: asyncpg.Connection, tables: Sequence[str]) -> tuple[str, ...]:
+    """Which of `tables` (names from the caller's own code, never input) hold at least one row."""
+    found = []
+    for table in tables:
+        if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+            found.append(table)
+    return tuple(found)
+
+
+async def _core_probe(conn: asyncpg.Connection) -> RealData:
+    users = {r["username"] for r in await conn.fetch("SELECT username FROM staff_users")}
+    return RealData(
+        tables_with_rows=await has_rows(conn, ("staff_users", "api_tokens")),
+        looks_like_demo=users <= {u for u, _, _ in DEMO_STAFF},
+    )
+
+
+async def claim_demo_database(conn: asyncpg.Connection, demos: Sequence[Demo] = ()) -> str:
     """Demo data goes only into a database demo mode created: one with the demo_installation marker, or an
     empty one (which gets the marker now). A database holding staff, tokens, banks or payments without the
     marker is refused: an environment slip must never plant known passwords and a simulated bank's key beside
-    real money. Returns "empty", "demo" or "adopted" (a demo database from before the marker existed)."""
+    real money. Each capability's probe reports its own tables (core knows none of theirs). Returns "empty",
+    "demo" or "adopted" (a demo database from before the marker: only demo staff, the simulated bank)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", DEMO_LOCK_KEY)
         if await conn.fetchval("SELECT 1 FROM demo_installation"):
             return "demo"
-        found = [t for t in _REAL_DATA_TABLES if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
+        reports = [await _core_probe(conn)] + [await demo.probe(conn) for demo in demos if demo.probe]
+        found = [table for report in reports for table in report.tables_with_rows]
         state = "empty"
         if found:
-            from core.demo_bank_key import DEMO_BANK_CODE
-
-            users = {r["username"] for r in await conn.fetch("SELECT username FROM staff_users")}
-            sim_bank = await conn.fetchval("SELECT 1 FROM bank_profiles WHERE code = $1", DEMO_BANK_CODE)
-            if not (sim_bank and users <= {u for u, _, _ in DEMO_STAFF}):
+            if not all(report.looks_like_demo for report in reports):
                 raise DemoRefused(
                     "refusing to load demo data: this database holds data demo mode did not create ("
                     + ", ".join(found)
@@ -102,16 +106,15 @@ def _write_private(path, text: str) -> None:
         fh.write(text)
 
 
-async def load_demo_data(
-    dsn: str, *, settings: Settings, keys: AppKeys, loaders: tuple[DemoLoader, ...] = ()
-) -> dict:
-    """Each capability passes its own loader (main.py lists them), so core needs to know none of them."""
+async def load_demo_data(dsn: str, *, settings: Settings, keys: AppKeys, demos: Sequence[Demo] = ()) -> dict:
+    """Each capability brings its own demo data (`Capability.demo`; main.py lists them), so core needs to know
+    none of them."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     creds_path = settings.var_dir / "demo-logins.json"
     creds = json.loads(creds_path.read_text()) if creds_path.exists() else {"staff": {}, "token": None}
     conn = await connect(dsn)
     try:
-        await claim_demo_database(conn)
+        await claim_demo_database(conn, demos)
         for username, name, role in DEMO_STAFF:
             exists = await conn.fetchval("SELECT id FROM staff_users WHERE username = $1", username)
             password = creds["staff"].get(username)
@@ -144,8 +147,9 @@ async def load_demo_data(
                 channels=DEMO_TOKEN_CHANNELS,
                 actor="demo",
             )
-        for loader in loaders:
-            await loader(conn, settings, keys)
+        for demo in demos:
+            if demo.load is not None:
+                await demo.load(conn, settings, keys)
     finally:
         await conn.close()
     _write_private(creds_path, json.dumps(creds, indent=1))

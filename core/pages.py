@@ -30,7 +30,9 @@ CONTENT_SECURITY_POLICY = (
 def create_templates(package_dirs: list[str]) -> jinja2.Environment:
     """Each capability keeps its templates in <package>/templates and names them "<package>/<file>", so two
     packages may both have a `list.html`."""
-    loader = jinja2.PrefixLoader({p: jinja2.FileSystemLoader(str(ROOT / p / "templates")) for p in package_dirs})
+    loader = jinja2.PrefixLoader(
+        {p: jinja2.FileSystemLoader(str(ROOT / p / "templates")) for p in package_dirs}
+    )
     env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]), enable_async=False)
     env.filters["vnd"] = format_vnd
     env.filters["localtime"] = format_local_time

@@ -42,14 +42,6 @@ _FEE = "{code:[A-Z0-9][A-Z0-9_-]{1,30}}"
 _PROGRAMME = "{code:[a-z0-9][a-z0-9_-]{1,40}}"
 _ACCOUNT = "{code:[a-z0-9][a-z0-9_-]{1,40}}"
 
-# For the staff home page (main.py's STAFF_LINKS): label key, href, roles.
-STAFF_LINKS = [
-    {"label": "admin.fees.link", "href": "/admin/fees", "roles": {"admin"}},
-    {"label": "admin.subsidies.link", "href": "/admin/subsidies", "roles": {"admin"}},
-    {"label": "finance.payments.link", "href": "/finance/payments", "roles": {"finance", "admin"}},
-]
-
-
 # Response models --------------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from core.appkeys import POOL
+from core.appkeys import DATABASE_URL, POOL
 from core.db import database_unavailable, note_unavailable
 from core.tasks import cancel_and_wait
 from payments.requests import STATUS_CHANNEL
@@ -262,25 +262,21 @@ class StatusHub:
 STATUS_HUB = web.AppKey("status_hub", StatusHub)
 
 
-def status_listener(dsn: str) -> Callable[[web.Application], AsyncIterator[None]]:
+async def status_listener(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the process's status hub, after the database pool (it reads snapshots through it)."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        hub = StatusHub(dsn, app[POOL])
-        app[STATUS_HUB] = hub
-        # on_shutdown runs before the server waits for open requests: end the event streams there, or every
-        # open pay page would hold shutdown for the whole grace period. (Signals freeze after startup.)
-        app.on_shutdown.append(_end_streams)
-        hub.start()
-        try:  # serve once listening, so the first pages miss nothing; without it the re-check still works
-            async with asyncio.timeout(5):
-                await hub.listening.wait()
-        except TimeoutError:
-            log.warning("status_listener_not_ready")
-        yield
-        await hub.stop()
-
-    return ctx
+    hub = StatusHub(app[DATABASE_URL], app[POOL])
+    app[STATUS_HUB] = hub
+    # on_shutdown runs before the server waits for open requests: end the event streams there, or every
+    # open pay page would hold shutdown for the whole grace period. (Signals freeze after startup.)
+    app.on_shutdown.append(_end_streams)
+    hub.start()
+    try:  # serve once listening, so the first pages miss nothing; without it the re-check still works
+        async with asyncio.timeout(5):
+            await hub.listening.wait()
+    except TimeoutError:
+        log.warning("status_listener_not_ready")
+    yield
+    await hub.stop()
 
 
 async def _end_streams(app: web.Application) -> None:

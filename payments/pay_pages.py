@@ -514,7 +514,9 @@ async def get_receipt(request: web.Request) -> web.Response:
 async def verify_receipt_page(request: web.Request, query: VerifyQuery) -> web.Response:
     receipt = await _fetch_receipt(request, _receipt_id(query.id))
     if receipt is None:
-        return render_html(request, "payments/receipt_verify.html", status=404, result="unknown", receipt=None)
+        return render_html(
+            request, "payments/receipt_verify.html", status=404, result="unknown", receipt=None
+        )
     valid = _is_authentic(request, receipt, query.sig)
     return render_html(
         request,
@@ -544,7 +546,9 @@ def _receipt_view(receipt: asyncpg.Record, lang: str) -> dict[str, Any]:
 async def receipt_page(request: web.Request) -> web.Response:
     receipt = await _fetch_receipt(request, _receipt_id(request.match_info["id"]))
     if receipt is None:
-        return render_html(request, "payments/receipt_verify.html", status=404, result="unknown", receipt=None)
+        return render_html(
+            request, "payments/receipt_verify.html", status=404, result="unknown", receipt=None
+        )
     link = verify_url(request.app[SETTINGS].public_base_url, receipt)
     return render_html(
         request,

@@ -81,20 +81,7 @@ PUBLISHED_VIEWS = {"payments_parking_requests"}  # parking's KPIs: (id, status) 
 
 # (package, file relative to the root, table): today's SQL that names another package's table.
 # Each entry says why it is still there; remove it when the code stops doing so.
-_DEMO_GUARD = (
-    "demo-mode guard: refuses a database with real data and no demo marker, so it looks into every package's"
-    " tables (and for the simulated bank's profile); to move behind each package's demo loader (point 2)"
-)
-SQL_ALLOWED: dict[tuple[str, str, str], str] = {
-    ("core", "core/demo.py", table): _DEMO_GUARD
-    for table in (
-        "bank_profiles",
-        "collection_accounts",
-        "journal_entries",
-        "payment_requests",
-        "payments_received",
-    )
-}
+SQL_ALLOWED: dict[tuple[str, str, str], str] = {}
 
 # (importing package, imported module): today's imports of another package's non-public module.
 IMPORT_ALLOWED: dict[tuple[str, str], str] = {}

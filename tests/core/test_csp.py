@@ -16,7 +16,9 @@ from tests.payments.test_pay_pages import issue, pay, receipt_of
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = sorted(
-    p for pkg in ("core", "ledger", "payments", "parking", "banksim") for p in (ROOT / pkg / "templates").glob("*.html")
+    p
+    for pkg in ("core", "ledger", "payments", "parking", "banksim")
+    for p in (ROOT / pkg / "templates").glob("*.html")
 )
 SCRIPT_TAG = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.I)

@@ -23,7 +23,7 @@ from core.db import connect
 from core.demo import DEMO_STAFF, DemoRefused, load_demo_data
 from core.demo_bank_key import DEMO_BANK_CODE
 from core.keys import keys_as_env
-from main import DEMO_LOADERS
+from main import DEMOS
 from payments.requests import NewRequest, issue_payment_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,13 +143,13 @@ async def test_demo_mode_refuses_payments_without_its_marker(db_url, keys, setti
     finally:
         await conn.close()
     with pytest.raises(DemoRefused, match="collection_accounts"):
-        await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+        await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)
     assert (await _demo_rows(db_url))["sim_bank"] == 0
 
 
 async def test_demo_data_goes_into_an_empty_database_once_and_again(db_url, keys, settings, capsys):
-    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
-    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)  # its own data: fine
+    await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)
+    await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)  # its own data: fine
     rows = await _demo_rows(db_url)
     assert rows["demo_staff"] == len(DEMO_STAFF) and rows["sim_bank"] == 1 and rows["marker"] == 1
 
@@ -157,7 +157,7 @@ async def test_demo_data_goes_into_an_empty_database_once_and_again(db_url, keys
 async def test_the_simulated_bank_says_so_on_staff_and_public_pages(
     db_url, keys, settings, make_app, aiohttp_client, staff_login, capsys
 ):
-    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+    await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)
     conn = await connect(db_url)
     try:
         name = await conn.fetchval("SELECT name FROM bank_profiles WHERE code = $1", DEMO_BANK_CODE)
@@ -187,13 +187,13 @@ async def test_the_simulated_bank_says_so_on_staff_and_public_pages(
 async def test_a_demo_database_from_before_the_marker_is_adopted_but_not_one_with_real_staff(
     db_url, keys, settings, capsys
 ):
-    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+    await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)
     conn = await connect(db_url)
     try:
         await conn.execute("DELETE FROM demo_installation")  # as made by `make run` before the marker existed
     finally:
         await conn.close()
-    await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+    await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)
     assert (await _demo_rows(db_url))["marker"] == 1
 
     conn = await connect(db_url)
@@ -205,5 +205,5 @@ async def test_a_demo_database_from_before_the_marker_is_adopted_but_not_one_wit
     finally:
         await conn.close()
     with pytest.raises(DemoRefused, match="staff_users"):
-        await load_demo_data(db_url, settings=settings, keys=keys, loaders=DEMO_LOADERS)
+        await load_demo_data(db_url, settings=settings, keys=keys, demos=DEMOS)
     assert (await _demo_rows(db_url))["marker"] == 0

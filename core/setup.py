@@ -1,0 +1,25 @@
+"""Core's own contribution to the app: health and metrics, the OpenAPI document, static files, login and the
+staff home page, staff and token administration, password hashing, and audit checkpoints."""
+
+from __future__ import annotations
+
+from core import admin_api, ops, staff_pages, token_pages
+from core import static as static_files
+from core.audit import audit_checkpointer
+from core.auth import password_hashing
+from core.capability import Capability, StaffLink
+
+EVERY_ROLE = frozenset({"admin", "finance", "approver", "attendant"})
+
+CAPABILITY = Capability(
+    name="core",
+    routes=(ops.routes, static_files.routes, staff_pages.routes, token_pages.routes, admin_api.routes),
+    staff_links=(
+        StaffLink("link.openapi", "/openapi.json", EVERY_ROLE),
+        StaffLink("link.metrics", "/metrics", frozenset({"admin"})),
+        StaffLink("link.staff", "/admin/staff", frozenset({"admin"})),
+        StaffLink("link.tokens", "/admin/tokens", frozenset({"admin"})),
+    ),
+    services=(password_hashing,),
+    background=(audit_checkpointer,),
+)

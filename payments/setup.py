@@ -1,0 +1,43 @@
+"""Payments' contribution to the app: the payment-request API and pay pages, bank callbacks and profiles, the
+fee catalogue, finance's payments page, the live status hub, the background sweeper, and demo data."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from core.capability import Capability, Demo, RealData, StaffLink
+from core.demo import has_rows
+from core.demo_bank_key import DEMO_BANK_CODE
+from payments import bank_profiles, callback_issues, callback_routes, catalogue_routes, pay_pages
+from payments import routes as payment_routes
+from payments.demo import load_payments_demo
+from payments.live_status import status_listener
+from payments.sweeper import expiry_sweeper
+
+
+async def _probe(conn: asyncpg.Connection) -> RealData:
+    tables = ("payment_requests", "payments_received", "bank_profiles", "collection_accounts")
+    simulated_bank = await conn.fetchval("SELECT 1 FROM bank_profiles WHERE code = $1", DEMO_BANK_CODE)
+    return RealData(tables_with_rows=await has_rows(conn, tables), looks_like_demo=bool(simulated_bank))
+
+
+CAPABILITY = Capability(
+    name="payments",
+    routes=(
+        payment_routes.routes,
+        callback_routes.routes,
+        callback_issues.routes,
+        bank_profiles.routes,
+        pay_pages.routes,
+        catalogue_routes.routes,
+    ),
+    staff_links=(
+        StaffLink("link.banks", "/admin/banks", frozenset({"admin"})),
+        StaffLink("admin.fees.link", "/admin/fees", frozenset({"admin"})),
+        StaffLink("admin.subsidies.link", "/admin/subsidies", frozenset({"admin"})),
+        StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
+    ),
+    services=(status_listener,),
+    background=(expiry_sweeper,),
+    demo=Demo(load=load_payments_demo, probe=_probe),
+)
