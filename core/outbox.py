@@ -6,6 +6,11 @@ then record the outcome in a new transaction. A process that dies between the ca
 item `sending`; when its lease runs out the item is due again and is sent again. So every handler must be
 idempotent at the receiver: it passes the item's idempotency key (or a key derived from the payload) along,
 and the receiver answers a repeat with the first outcome. Several workers may share one table (SKIP LOCKED).
+
+A recurring job (a periodic sweep) is one item under a fixed key (`ensure_recurring`) whose handler answers
+`again(after_s)`: the item goes back to pending for its next run instead of ending. So with several processes
+only one runs each sweep, a sweep whose process died is run again when its lease runs out, and failures back
+off and stay visible in the table (`attempts`, `last_error`) like any other item's.
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ MAX_ERROR_CHARS = 2000
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a handler says about one attempt: `done`, `retry` (later, with backoff) or `fail` (for good)."""
+    """What a handler says about one attempt: `done`, `retry` (later, with backoff), `fail` (for good) or
+    `again` (done for now; a recurring item runs again after `again_s`)."""
 
-    result: Literal["done", "retry", "fail"]
+    result: Literal["done", "retry", "fail", "again"]
     error: str | None = None
     detail: Any = None  # anything the kind's recorder wants (e.g. the HTTP answer); never stored here
+    again_s: float | None = None
 
 
 def done(detail: Any = None) -> Outcome:
@@ -50,6 +57,15 @@ def fail(error: str, detail: Any = None) -> Outcome:
     return Outcome("fail", error, detail)
 
 
+def again(after_s: float, detail: Any = None) -> Outcome:
+    """This run succeeded; run the same item again in `after_s` seconds (0: at once, e.g. more is waiting).
+    Its attempts go back to 0 and its last error is cleared: both describe the failures since the last
+    success, so a healthy recurring item reads attempts = 0, last_error = NULL."""
+    if not after_s >= 0:
+        raise ValueError(f"again() needs a delay of 0 s or more, not {after_s!r}")
+    return Outcome("again", None, detail, float(after_s))
+
+
 @dataclass(frozen=True)
 class Item:
     id: int
@@ -58,6 +74,7 @@ class Item:
     key: str  # the idempotency key: hand it to the receiver so a re-send is recognised
     attempts: int  # including this one
     claimed_at: datetime
+    lease_until: datetime  # identifies this claim: the outcome is recorded only while it still holds
 
 
 Handler = Callable[[Item], Awaitable[Outcome]]
@@ -69,7 +86,7 @@ Recorder = Callable[[asyncpg.Connection, Item, Outcome, str], Awaitable[None]]
 @dataclass(frozen=True)
 class Kind:
     handler: Handler
-    max_attempts: int = 10
+    max_attempts: int | None = 10  # None: never give up (a recurring job retries at `cap_s` for ever)
     base_s: float = 10.0
     cap_s: float = 3600.0
     record: Recorder | None = None
@@ -109,6 +126,23 @@ async def enqueue(
     if row["kind"] != kind or row["payload"] != payload:
         raise OutboxKeyConflict(f"outbox key {key!r} already queued other work", field="idempotency_key")
     return row["id"]
+
+
+async def ensure_recurring(conn: asyncpg.Connection, kind: str, key: str, payload: Any = None) -> int:
+    """Make sure the recurring item `key` exists (its handler answers `again(...)`); a new one is due now.
+    An existing one keeps its schedule and any claim on it, so every process may call this at start. One that
+    ended (`done`, or `failed` by a `fail` outcome or `max_attempts`) is made due now with its attempts reset:
+    a recurring job does not stay stopped across a restart. The same key with another kind or payload is an
+    `OutboxKeyConflict`."""
+    payload = {} if payload is None else payload
+    async with conn.transaction():
+        item_id = await enqueue(conn, kind, payload, key)
+        await conn.execute(
+            """UPDATE outbox SET state = 'pending', next_attempt_at = now(), attempts = 0, done_at = NULL
+                WHERE id = $1 AND state IN ('done', 'failed')""",
+            item_id,
+        )
+    return item_id
 
 
 async def requeue(conn: asyncpg.Connection, key: str) -> bool:
@@ -180,13 +214,21 @@ class OutboxWorker:
                                     AND ((state = 'pending' AND next_attempt_at <= now())
                                          OR (state = 'sending' AND lease_until <= now()))
                                   ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-                RETURNING id, kind, payload, idempotency_key, attempts, now() AS claimed_at""",
+                RETURNING id, kind, payload, idempotency_key, attempts, now() AS claimed_at, lease_until""",
                 float(self.lease_s),
                 self.batch,
                 list(self.kinds),
             )
         return [
-            Item(r["id"], r["kind"], r["payload"], r["idempotency_key"], r["attempts"], r["claimed_at"])
+            Item(
+                r["id"],
+                r["kind"],
+                r["payload"],
+                r["idempotency_key"],
+                r["attempts"],
+                r["claimed_at"],
+                r["lease_until"],
+            )
             for r in rows
         ]
 
@@ -203,7 +245,10 @@ class OutboxWorker:
         await asyncio.shield(self._record(item, kind, outcome))
 
     async def _record(self, item: Item, kind: Kind, outcome: Outcome) -> None:
-        if outcome.result == "retry" and item.attempts >= kind.max_attempts:
+        gave_up = kind.max_attempts is not None and item.attempts >= kind.max_attempts
+        if outcome.result == "again":
+            state, wait = "pending", outcome.again_s or 0.0
+        elif outcome.result == "retry" and gave_up:
             state, wait = "failed", 0.0
         elif outcome.result == "retry":
             state, wait = "pending", backoff_seconds(item.attempts, kind.base_s, kind.cap_s)
@@ -211,18 +256,24 @@ class OutboxWorker:
             state, wait = ("done" if outcome.result == "done" else "failed"), 0.0
         error = outcome.error[:MAX_ERROR_CHARS] if outcome.error else None
         async with self.pool.acquire() as conn, conn.transaction():
-            # Only the claim we hold: if our lease ran out, another worker owns the item now.
+            # Only the claim we hold: if our lease ran out, another worker owns the item now. The lease's end
+            # tells claims apart even when attempts repeat (`again` resets them for the next run).
             ours = await conn.fetchval(
-                """UPDATE outbox SET state = $2, last_error = coalesce($3, last_error), lease_until = NULL,
+                """UPDATE outbox SET state = $2, lease_until = NULL,
+                          last_error = CASE WHEN $6 THEN NULL ELSE coalesce($3, last_error) END,
+                          attempts = CASE WHEN $6 THEN 0 ELSE attempts END,
                           next_attempt_at = CASE WHEN $2 = 'pending'
                                                  THEN now() + make_interval(secs => $4) END,
                           done_at = CASE WHEN $2 = 'done' THEN now() END
-                    WHERE id = $1 AND state = 'sending' AND attempts = $5 RETURNING true""",
+                    WHERE id = $1 AND state = 'sending' AND attempts = $5 AND lease_until = $7
+                    RETURNING true""",
                 item.id,
                 state,
                 error,
                 wait,
                 item.attempts,
+                outcome.result == "again",
+                item.lease_until,
             )
             if ours and kind.record is not None:
                 await kind.record(conn, item, outcome, state)

@@ -1,6 +1,7 @@
 """The core outbox on a real PostgreSQL: enqueue in the caller's transaction, delivery, retries with backoff,
 permanent failure, SKIP LOCKED between workers, bounded shutdown, and a worker killed between "sent" and
-"outcome recorded" whose item is resolved on restart and reaches an idempotent receiver once as new."""
+"outcome recorded" whose item is resolved on restart and reaches an idempotent receiver once as new; recurring
+items (a periodic job) and an outcome recorded after its claim was lost."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from core.outbox import (
     Kind,
     OutboxKeyConflict,
     OutboxWorker,
+    again,
     backoff_seconds,
     done,
     enqueue,
+    ensure_recurring,
     fail,
     requeue,
     retry,
@@ -37,6 +40,11 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def _enqueue(pool: asyncpg.Pool, kind: str, payload, key: str, **kw) -> int:
     async with pool.acquire() as conn, conn.transaction():
         return await enqueue(conn, kind, payload, key, **kw)
+
+
+async def _ensure(pool: asyncpg.Pool, kind: str, key: str, payload=None) -> int:
+    async with pool.acquire() as conn:
+        return await ensure_recurring(conn, kind, key, payload)
 
 
 async def _item(pool: asyncpg.Pool, item_id: int) -> asyncpg.Record:
@@ -229,6 +237,86 @@ async def test_killed_between_sent_and_outcome_recorded_the_item_is_resolved_on_
     assert (row["state"], row["attempts"]) == ("done", 2)
     assert receiver.calls == ["payout-2026-0001", "payout-2026-0001"]  # sent twice ...
     assert receiver.new == ["payout-2026-0001"]  # ... but new to the receiver once
+
+
+async def test_a_recurring_item_runs_again_backs_off_and_never_gives_up(pool):
+    answers: list = []
+
+    async def sweep(item: Item):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    item_id = await _ensure(pool, "test.sweep", "sweep-1")
+    assert await _ensure(pool, "test.sweep", "sweep-1") == item_id  # every process may ensure it: one item
+    with pytest.raises(OutboxKeyConflict):
+        await _ensure(pool, "test.other", "sweep-1")
+    worker = OutboxWorker(pool, {"test.sweep": Kind(sweep, max_attempts=None, base_s=100, cap_s=400)})
+
+    answers.append(again(30))
+    assert await worker.run_due() == 1
+    row = await _item(pool, item_id)
+    assert (row["state"], row["attempts"], row["last_error"], row["done_at"]) == ("pending", 0, None, None)
+    assert 29 <= row["due_in"] <= 30  # exactly the interval asked for: no jitter on a healthy schedule
+    assert await worker.run_due() == 0
+    await _ensure(pool, "test.sweep", "sweep-1")  # a process starting meanwhile does not move the schedule
+    assert 29 <= (await _item(pool, item_id))["due_in"] <= 30
+
+    # Failing runs back off like any item's and are visible; with max_attempts=None it never ends as failed.
+    answers.extend([RuntimeError("disk full"), retry("503"), RuntimeError("disk full"), retry("503")])
+    for attempt, wait in ((1, 100), (2, 200), (3, 400), (4, 400)):
+        await pool.execute("UPDATE outbox SET next_attempt_at = now() WHERE id = $1", item_id)
+        assert await worker.run_due() == 1
+        row = await _item(pool, item_id)
+        assert (row["state"], row["attempts"]) == ("pending", attempt)
+        assert 0.8 * wait - 1 <= row["due_in"] <= 1.2 * wait
+    assert row["last_error"] == "503"
+    # The next success resets the streak: attempts and last_error describe failures since the last success.
+    answers.append(again(0))  # e.g. more work is waiting: due again at once
+    await pool.execute("UPDATE outbox SET next_attempt_at = now() WHERE id = $1", item_id)
+    assert await worker.run_due() == 1
+    row = await _item(pool, item_id)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("pending", 0, None)
+    assert row["due_in"] <= 0
+    with pytest.raises(ValueError):
+        again(-1)
+
+
+async def test_ensuring_a_recurring_item_revives_one_that_ended(pool):
+    async def ends(item: Item):
+        return done() if item.payload["how"] == "done" else fail("misconfigured")
+
+    ended = [await _ensure(pool, "test.ends", f"ends-{how}", {"how": how}) for how in ("done", "fail")]
+    worker = OutboxWorker(pool, {"test.ends": Kind(ends)})
+    assert await worker.run_due() == 2
+    assert [(await _item(pool, i))["state"] for i in ended] == ["done", "failed"]
+    for i, how in zip(ended, ("done", "fail"), strict=True):
+        assert await _ensure(pool, "test.ends", f"ends-{how}", {"how": how}) == i
+        row = await _item(pool, i)
+        assert (row["state"], row["attempts"], row["done_at"]) == ("pending", 0, None)
+        assert row["due_in"] <= 0
+    assert (await _item(pool, ended[1]))["last_error"] == "misconfigured"  # kept until a run succeeds
+
+
+async def test_an_outcome_recorded_after_the_claim_was_lost_is_dropped_even_when_attempts_repeat(pool):
+    """A worker paused (not dead) past its lease must not record over a later claim, although `again` reset
+    the attempts so the later claim has the same attempt number: the lease's end tells the claims apart."""
+
+    async def tick(item: Item):
+        return again(0)
+
+    kinds = {"test.tick": Kind(tick, max_attempts=None)}
+    item_id = await _ensure(pool, "test.tick", "tick")
+    paused = OutboxWorker(pool, kinds, lease_s=0.3)
+    [stale] = await paused._claim()  # claimed and called; then the process stalls before recording
+    await asyncio.sleep(0.4)
+    assert await OutboxWorker(pool, kinds, lease_s=0.3).run_due() == 1  # lease ran out: run by another
+    [current] = await OutboxWorker(pool, kinds, lease_s=30)._claim()  # the next run, in progress
+    assert (current.id, current.attempts) == (stale.id, stale.attempts) == (item_id, 1)
+    await paused._record(stale, kinds["test.tick"], done())  # the stalled worker wakes up
+    row = await _item(pool, item_id)
+    assert (row["state"], row["lease_until"], row["done_at"]) == ("sending", current.lease_until, None)
 
 
 async def test_shutdown_is_bounded_even_with_a_hanging_handler(pool):
