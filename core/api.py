@@ -77,7 +77,10 @@ class Endpoint:
     produces: str = "application/json"
     responses: dict[int, str] = field(default_factory=dict)
     in_openapi: bool = True
-    form: bool = False  # HTML form posts: CSRF-checked, not JSON
+    # An HTML form post (CSRF-checked, urlencoded): a model to read it into (core/forms.py) with the `page`
+    # that paints the form again on a refusal; `True` only for a handler that reads the body itself (login).
+    form: type[BaseModel] | bool = False
+    page: Callable[..., Awaitable[web.Response]] | None = None
     idempotent: bool = False  # requires an Idempotency-Key header (see core/idempotency.py)
 
     @property
@@ -93,6 +96,8 @@ class Registry:
 
     def add(self, app: web.Application, routes: Routes) -> None:
         for ep in routes.endpoints:
+            if isinstance(ep.form, type) and ep.page is None:
+                raise ValueError(f"{ep.operation_id}: a form route needs the page that shows its errors")
             self.endpoints.append(ep)
             app.router.add_route(ep.method, ep.path, _wrap(ep), name=ep.operation_id)
 
@@ -139,12 +144,16 @@ def _wrap(ep: Endpoint) -> Handler:
 
         request[ENDPOINT] = ep
         if not ep.access.public:
-            await authorize(request, ep.access, form=ep.form)
+            await authorize(request, ep.access, form=bool(ep.form))
         kwargs: dict[str, Any] = {}
         if ep.query is not None:
             kwargs["query"] = parse_query(request, ep.query)
         if ep.body is not None:
             kwargs["body"] = await parse_json_body(request, ep.body)
+        if isinstance(ep.form, type) and ep.page is not None:
+            from core.forms import serve_form  # forms import errors and i18n, which import this module's kin
+
+            return await serve_form(request, ep.form, ep.handler, ep.page, kwargs)
         return await ep.handler(request, **kwargs)
 
     return handler

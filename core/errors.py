@@ -32,10 +32,12 @@ class Problem(Exception):
         field: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        message: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail or self.title_en)
         self.detail = detail
+        self.message = message  # an i18n key: what a page shows a person instead of the English detail
         self.field = field
         self.errors = errors
         self.headers = headers or {}
@@ -149,18 +151,26 @@ _HTTP_TO_PROBLEM: dict[int, type[Problem]] = {
 }
 
 # Constraint names → the problem a caller should see. Packages add their own with map_constraint.
-_CONSTRAINT_PROBLEMS: dict[str, tuple[type[Problem], str | None, str]] = {}
+_CONSTRAINT_PROBLEMS: dict[str, tuple[type[Problem], str | None, str, str | None]] = {}
 
 
-def map_constraint(name: str, problem: type[Problem], field: str | None, detail: str) -> None:
-    _CONSTRAINT_PROBLEMS[name] = (problem, field, detail)
+def map_constraint(
+    name: str, problem: type[Problem], field: str | None, detail: str, *, message: str | None = None
+) -> None:
+    """A database constraint's refusal as the problem a caller sees; `message` (an i18n key) is what a form
+    page shows beside the field."""
+    _CONSTRAINT_PROBLEMS[name] = (problem, field, detail, message)
+
+
+def mapped_constraints() -> set[str]:
+    return set(_CONSTRAINT_PROBLEMS)
 
 
 def problem_from_database_error(exc: asyncpg.PostgresError) -> Problem | None:
     constraint = getattr(exc, "constraint_name", None)
     if constraint and constraint in _CONSTRAINT_PROBLEMS:
-        cls, field, detail = _CONSTRAINT_PROBLEMS[constraint]
-        return cls(detail, field=field)
+        cls, field, detail, message = _CONSTRAINT_PROBLEMS[constraint]
+        return cls(detail, field=field, message=message)
     return None
 
 

@@ -68,6 +68,10 @@ def register_messages(messages: dict[str, tuple[str, str]]) -> None:
     _MESSAGES.update(messages)
 
 
+def has_message(key: str) -> bool:
+    return key in _MESSAGES
+
+
 def translate(key: str, lang: str, **values: object) -> str:
     pair = _MESSAGES.get(key)
     if pair is None:

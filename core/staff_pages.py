@@ -7,7 +7,9 @@ import secrets
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from pydantic import BaseModel
 
+from core.admin_api import AddressIn, PasswordIn, StaffIn
 from core.api import PUBLIC, Routes, staff
 from core.appkeys import POOL, PUBLIC_LINKS, SETTINGS, STAFF_LINKS
 from core.auth import (
@@ -25,8 +27,9 @@ from core.auth import (
     set_session_cookie,
 )
 from core.errors import Forbidden
+from core.forms import EMPTY_FORM, FormState, NoFields
 from core.i18n import LANG_COOKIE, LANGUAGES, register_messages, request_language, translate
-from core.pages import render_html, run_form_action
+from core.pages import render_html
 from core.staff import (
     activate_staff_user,
     address_failures,
@@ -214,7 +217,7 @@ register_messages(
 
 
 async def _staff_page(
-    request: web.Request, *, error: str | None = None, saved: bool = False, status: int = 200, values=None
+    request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
 ) -> web.Response:
     window = request.app[SETTINGS].login_window_minutes
     async with request.app[POOL].acquire() as conn:
@@ -226,10 +229,9 @@ async def _staff_page(
         accounts=accounts,
         addresses=addresses,
         roles=ALL_ROLES,
-        error=error,
-        saved=saved,
+        form=form,
+        saved=request.query.get("saved") == "1" and not form.failed,
         status=status,
-        values=values or {},
     )
 
 
@@ -237,121 +239,79 @@ async def _staff_page(
     "/admin/staff", access=ADMIN, summary="Staff accounts page", in_openapi=False, produces="text/html"
 )
 async def staff_admin_page(request: web.Request) -> web.Response:
-    return await _staff_page(request, saved=request.query.get("saved") == "1")
+    return await _staff_page(request)
 
 
-def _form_text(form, name: str) -> str:
-    return str(form.get(name) or "").strip()
-
-
-@routes.post(
-    "/admin/staff",
-    access=ADMIN,
-    summary="Create a staff account (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_create_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        await create_staff_user(
-            conn,
-            username=_form_text(form, "username"),
-            display_name=_form_text(form, "display_name"),
-            role=_form_text(form, "role"),
-            password=str(form.get("password") or ""),
-            actor=principal_of(request).actor,
-        )
-
-    return await run_form_action(request, action, page=_staff_page, back="/admin/staff", keep_values=True)
-
-
-async def _account_action(request: web.Request, change) -> web.Response:
-    username = request.match_info["username"]
-    actor = principal_of(request).actor
-
-    async def action(conn, form):
-        await change(conn, form, username=username, actor=actor)
-
-    return await run_form_action(request, action, page=_staff_page, back="/admin/staff")
-
-
-@routes.post(
-    f"/admin/staff/{_USER}/deactivate",
-    access=ADMIN,
-    summary="Deactivate a staff account (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_deactivate_form(request: web.Request) -> web.Response:
-    return await _account_action(request, lambda conn, _f, **kw: deactivate_staff_user(conn, **kw))
-
-
-@routes.post(
-    f"/admin/staff/{_USER}/activate",
-    access=ADMIN,
-    summary="Reactivate a staff account (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_activate_form(request: web.Request) -> web.Response:
-    return await _account_action(request, lambda conn, _f, **kw: activate_staff_user(conn, **kw))
-
-
-@routes.post(
-    f"/admin/staff/{_USER}/reset-password",
-    access=ADMIN,
-    summary="Reset a staff password (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_reset_password_form(request: web.Request) -> web.Response:
-    return await _account_action(
-        request,
-        lambda conn, f, **kw: reset_staff_password(conn, password=str(f.get("password") or ""), **kw),
+def _staff_form(path: str, summary: str, model: type[BaseModel] = NoFields):
+    return routes.post(
+        path,
+        access=ADMIN,
+        summary=summary,
+        in_openapi=False,
+        form=model,
+        page=_staff_page,
+        produces="text/html",
     )
 
 
-@routes.post(
-    f"/admin/staff/{_USER}/revoke-sessions",
-    access=ADMIN,
-    summary="Revoke a user's sessions (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_revoke_sessions_form(request: web.Request) -> web.Response:
-    return await _account_action(request, lambda conn, _f, **kw: revoke_staff_sessions(conn, **kw))
+def _saved() -> web.HTTPSeeOther:
+    return web.HTTPSeeOther("/admin/staff?saved=1")
 
 
-@routes.post(
-    f"/admin/staff/{_USER}/unlock",
-    access=ADMIN,
-    summary="Clear a user's failed logins (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_unlock_form(request: web.Request) -> web.Response:
-    return await _account_action(request, lambda conn, _f, **kw: unlock_staff_user(conn, **kw))
+@_staff_form("/admin/staff", "Create a staff account (form)", StaffIn)
+async def staff_create_form(request: web.Request, form: StaffIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await create_staff_user(
+            conn,
+            username=form.username,
+            display_name=form.display_name,
+            role=form.role,
+            password=form.password,
+            actor=principal_of(request).actor,
+        )
+    raise _saved()
 
 
-@routes.post(
-    "/admin/staff/unlock-address",
-    access=ADMIN,
-    summary="Clear an address's failed logins (form)",
-    in_openapi=False,
-    form=True,
-    produces="text/html",
-)
-async def staff_unlock_address_form(request: web.Request) -> web.Response:
-    actor = principal_of(request).actor
-    window = request.app[SETTINGS].login_window_minutes
+async def _account_change(request: web.Request, change, **extra) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await change(
+            conn, username=request.match_info["username"], actor=principal_of(request).actor, **extra
+        )
+    raise _saved()
 
-    async def action(conn, form):
-        await unlock_address(conn, address=_form_text(form, "address"), actor=actor, window_minutes=window)
 
-    return await run_form_action(request, action, page=_staff_page, back="/admin/staff")
+@_staff_form(f"/admin/staff/{_USER}/deactivate", "Deactivate a staff account (form)")
+async def staff_deactivate_form(request: web.Request, form: NoFields) -> web.Response:
+    return await _account_change(request, deactivate_staff_user)
+
+
+@_staff_form(f"/admin/staff/{_USER}/activate", "Reactivate a staff account (form)")
+async def staff_activate_form(request: web.Request, form: NoFields) -> web.Response:
+    return await _account_change(request, activate_staff_user)
+
+
+@_staff_form(f"/admin/staff/{_USER}/reset-password", "Reset a staff password (form)", PasswordIn)
+async def staff_reset_password_form(request: web.Request, form: PasswordIn) -> web.Response:
+    return await _account_change(request, reset_staff_password, password=form.password)
+
+
+@_staff_form(f"/admin/staff/{_USER}/revoke-sessions", "Revoke a user's sessions (form)")
+async def staff_revoke_sessions_form(request: web.Request, form: NoFields) -> web.Response:
+    return await _account_change(request, revoke_staff_sessions)
+
+
+@_staff_form(f"/admin/staff/{_USER}/unlock", "Clear a user's failed logins (form)")
+async def staff_unlock_form(request: web.Request, form: NoFields) -> web.Response:
+    return await _account_change(request, unlock_staff_user)
+
+
+@_staff_form("/admin/staff/unlock-address", "Clear an address's failed logins (form)", AddressIn)
+async def staff_unlock_address_form(request: web.Request, form: AddressIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await unlock_address(
+            conn,
+            address=form.address,
+            actor=principal_of(request).actor,
+            window_minutes=request.app[SETTINGS].login_window_minutes,
+        )
+    raise _saved()

@@ -8,9 +8,12 @@ these types, so such input is a 422 naming the field before any code runs.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from core.money import LOCAL_TZ
 
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 _EARLIEST = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
@@ -20,18 +23,71 @@ _LATEST = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
 def _bounded_moment(value: datetime) -> datetime:
     # Aware comparisons do not overflow (unlike astimezone), so this is safe for year 1 and 9999.
     if not _EARLIEST <= value < _LATEST:
-        raise ValueError(f"must lie between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31 (UTC)")
+        raise PydanticCustomError(
+            "out_of_range_moment", f"must lie between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31 (UTC)"
+        )
     return value
 
 
 def _bounded_day(value: date) -> date:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValueError(f"must lie between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31")
+        raise PydanticCustomError(
+            "out_of_range_moment", f"must lie between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31"
+        )
     return value
 
 
-BoundedDatetime = Annotated[AwareDatetime, AfterValidator(_bounded_moment)]
-"""An ISO 8601 moment with an offset, 2000-01-01T00:00Z ≤ value < 2101-01-01T00:00Z."""
+_LOCAL_FORMATS = (
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+)
 
-BoundedDate = Annotated[date, AfterValidator(_bounded_day)]
-"""A calendar date in 2000–2100."""
+
+def parse_local_datetime(raw: str) -> datetime:
+    """A moment as a `datetime-local` input or a person writes it, read as Hà Nội time; an explicit offset
+    is kept."""
+    text = raw.strip()
+    for fmt in _LOCAL_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=LOCAL_TZ)
+        except ValueError:
+            continue
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "local_datetime_format", "a date and time, e.g. 2026-12-31T08:30 (Hà Nội time)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+
+
+def parse_local_date(raw: str) -> date:
+    """A date as ISO (2026-12-31, a `date` input) or as Vietnamese write it (31/12/2026)."""
+    text = raw.strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise PydanticCustomError("local_date_format", "a date, e.g. 2026-12-31")
+
+
+def _from_form(parse):
+    def before(value: Any, info: ValidationInfo) -> Any:
+        # Only a person's form may leave out the offset (Hà Nội time is meant); the JSON API stays strict.
+        if isinstance(value, str) and info.context and info.context.get("form"):
+            return parse(value)
+        return value
+
+    return BeforeValidator(before)
+
+
+BoundedDatetime = Annotated[AwareDatetime, _from_form(parse_local_datetime), AfterValidator(_bounded_moment)]
+"""An ISO 8601 moment with an offset, 2000-01-01T00:00Z ≤ value < 2101-01-01T00:00Z; from a form, a Hà Nội
+local date-time."""
+
+BoundedDate = Annotated[date, _from_form(parse_local_date), AfterValidator(_bounded_day)]
+"""A calendar date in 2000–2100; from a form also 31/12/2026."""

@@ -3,14 +3,19 @@ The same rules as the admin API and `create-token`: they all go through core.aut
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Any
 
-from core.api import Routes, staff
+from aiohttp import web
+from pydantic import ValidationInfo, model_validator
+
+from core.admin_api import TokenIn
+from core.api import Routes, path_id, staff
 from core.appkeys import POOL
 from core.auth import create_api_token, principal_of, revoke_api_token
-from core.errors import NotFound, Problem
-from core.i18n import register_messages, request_language
-from core.pages import render_html, run_form_action
+from core.errors import Conflict
+from core.forms import EMPTY_FORM, FormState, NoFields
+from core.i18n import register_messages
+from core.pages import render_html
 
 routes = Routes(tags=("pages",))
 ADMIN = staff("admin")
@@ -41,22 +46,36 @@ register_messages(
             "The new token — shown this once, store it now:",
         ),
         "tokens.none": ("—", "—"),
+        "tokens.not_active": ("Mã này đã bị thu hồi.", "This token is already revoked."),
     }
 )
 
 
-def _comma_list(value: object) -> list[str] | None:
-    items = [v.strip() for v in str(value or "").split(",") if v.strip()]
-    return items or None
+class TokenForm(TokenIn):
+    """The admin API's token model, from a form: scopes, fee codes and channels typed comma-separated."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_commas(cls, data: Any, info: ValidationInfo) -> Any:
+        if not (isinstance(data, dict) and info.context and info.context.get("form")):
+            return data
+        out = dict(data)
+        for name in ("scopes", "fee_codes", "channels"):
+            typed = out.get(name)
+            if isinstance(typed, list):
+                items = [part.strip() for text in typed for part in str(text).split(",") if part.strip()]
+                if items:
+                    out[name] = items
+                else:
+                    out.pop(name)
+        return out
 
 
 async def _tokens_page(
     request: web.Request,
     *,
-    error: str | None = None,
-    saved: bool = False,
+    form: FormState = EMPTY_FORM,
     status: int = 200,
-    values=None,
     new_token: str | None = None,
 ) -> web.Response:
     rows = await request.app[POOL].fetch(
@@ -67,17 +86,16 @@ async def _tokens_page(
         request,
         "core/admin_tokens.html",
         tokens=rows,
-        error=error,
-        saved=saved,
+        form=form,
+        saved=request.query.get("saved") == "1" and not form.failed,
         status=status,
-        values=values or {},
         new_token=new_token,
     )
 
 
 @routes.get("/admin/tokens", access=ADMIN, summary="API tokens page", in_openapi=False, produces="text/html")
 async def tokens_admin_page(request: web.Request) -> web.Response:
-    return await _tokens_page(request, saved=request.query.get("saved") == "1")
+    return await _tokens_page(request)
 
 
 @routes.post(
@@ -85,29 +103,21 @@ async def tokens_admin_page(request: web.Request) -> web.Response:
     access=ADMIN,
     summary="Create an API token (form)",
     in_openapi=False,
-    form=True,
+    form=TokenForm,
+    page=_tokens_page,
     produces="text/html",
 )
-async def token_create_form(request: web.Request) -> web.Response:
-    """Not run_form_action: the secret must be shown on this answer, never carried through a redirect."""
-    form = await request.post()
-    try:
-        async with request.app[POOL].acquire() as conn:
-            _, secret = await create_api_token(
-                conn,
-                name=str(form.get("name") or "").strip(),
-                scopes=_comma_list(form.get("scopes")) or [],
-                fee_codes=_comma_list(form.get("fee_codes")),
-                channels=_comma_list(form.get("channels")),
-                actor=principal_of(request).actor,
-            )
-    except Problem as problem:
-        text = problem.detail or (problem.title_en if request_language(request) == "en" else problem.title_vi)
-        return await _tokens_page(
-            request,
-            error=f"{problem.field}: {text}" if problem.field else text,
-            status=problem.status,
-            values=form,
+async def token_create_form(request: web.Request, form: TokenForm) -> web.Response:
+    """Answers with the page, not a redirect: the secret must be shown on this answer, never carried through
+    a redirect."""
+    async with request.app[POOL].acquire() as conn:
+        _, secret = await create_api_token(
+            conn,
+            name=form.name,
+            scopes=form.scopes,
+            fee_codes=form.fee_codes,
+            channels=form.channels,
+            actor=principal_of(request).actor,
         )
     return await _tokens_page(request, status=201, new_token=secret)
 
@@ -117,15 +127,14 @@ async def token_create_form(request: web.Request) -> web.Response:
     access=ADMIN,
     summary="Revoke an API token (form)",
     in_openapi=False,
-    form=True,
+    form=NoFields,
+    page=_tokens_page,
     produces="text/html",
 )
-async def token_revoke_form(request: web.Request) -> web.Response:
-    token_id = int(request.match_info["token_id"])
-    actor = principal_of(request).actor
-
-    async def action(conn, form):
-        if not await revoke_api_token(conn, token_id=token_id, actor=actor):
-            raise NotFound("no active token with this id", field="token_id")
-
-    return await run_form_action(request, action, page=_tokens_page, back="/admin/tokens")
+async def token_revoke_form(request: web.Request, form: NoFields) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        if not await revoke_api_token(
+            conn, token_id=path_id(request, "token_id"), actor=principal_of(request).actor
+        ):
+            raise Conflict("no active token with this id", field="token_id", message="tokens.not_active")
+    raise web.HTTPSeeOther("/admin/tokens?saved=1")

@@ -1,0 +1,271 @@
+"""HTML forms as declared routes: `routes.post(path, form=Model, page=painter)`.
+
+A form post is read into the same pydantic model the JSON API validates, in the "form" validation context:
+there the shared field types accept what people type (đồng as "1.234.567", Hà Nội local date-times from a
+`datetime-local` input, dates as 31/12/2026), while the JSON API stays strict. The route wrapper
+(`core.api`) checks the session's CSRF token, then calls `serve_form`: on a refusal — from validation, from
+the service (a `Problem`), or from a database constraint — the page is painted again with each message next to
+its field, in the reader's language, with what was typed kept. A caller never sees the API's English detail
+text on a page.
+
+A page painter is `async def paint(request, *, form: FormState, status: int) -> web.Response`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from core.auth import CSRF_FIELD
+from core.errors import PayloadTooLarge, Problem, ValidationFailed, problem_from_database_error
+from core.i18n import has_message, register_messages, request_language, translate
+
+FORM_CONTEXT = {
+    "form": True
+}  # the validation context the field types read (core.money.Dong, core.timebounds)
+
+MAX_FORM_FIELD_CHARS = 10_000
+
+PagePainter = Callable[..., Awaitable[web.Response]]
+
+
+# Reading a form ---------------------------------------------------------------------------------------------
+
+
+def _is_multi(annotation: Any) -> bool:
+    """A list/tuple/set field takes every value of a repeated key (checkboxes, multi-selects)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_multi(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_multi(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    return origin in (list, tuple, set, frozenset)
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, bool]:
+    """Every name the model takes (field names and aliases) → whether it is multi-valued."""
+    names: dict[str, bool] = {}
+    for name, info in model.model_fields.items():
+        multi = _is_multi(info.annotation)
+        names[name] = multi
+        if info.alias:
+            names[info.alias] = multi
+    return names
+
+
+@dataclass
+class PostedForm:
+    values: dict[str, Any]  # what the model is validated with (empty inputs left out)
+    typed: dict[str, str]  # what was typed, to fill the form again
+
+
+async def read_form(request: web.Request, model: type[BaseModel]) -> PostedForm:
+    """The posted fields the model knows; other keys (a submit button's name, the CSRF token) are ignored.
+    An empty input counts as not given, so a default applies or "missing" is reported. A key sent twice
+    for a single-valued field is refused, as in the JSON API."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise ValidationFailed("send the form as application/x-www-form-urlencoded")
+    try:
+        posted = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"the form may be at most {request.client_max_size} bytes") from None
+    names = _field_names(model)
+    values: dict[str, Any] = {}
+    typed: dict[str, str] = {}
+    for key in set(posted.keys()):
+        if key not in names or key == CSRF_FIELD:
+            continue
+        raw = [v for v in posted.getall(key) if isinstance(v, str)]
+        for value in raw:
+            if "\x00" in value:
+                raise ValidationFailed(f"{key}: text may not contain NUL characters", field=key)
+            if len(value) > MAX_FORM_FIELD_CHARS:
+                raise ValidationFailed(f"{key}: at most {MAX_FORM_FIELD_CHARS} characters", field=key)
+        if names[key]:
+            values[key] = [v for v in raw if v.strip()]
+            typed[key] = ", ".join(raw)
+            continue
+        if len(raw) > 1:
+            raise ValidationFailed(f"{key} was given {len(raw)} times", field=key)
+        if raw:
+            typed[key] = raw[0]
+            if raw[0].strip():
+                values[key] = raw[0]
+    return PostedForm(values, typed)
+
+
+# What a page shows ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FormState:
+    """A form's state for its page: which form was posted (`action`, its path), what was typed, and the
+    messages — per field, and one for the form as a whole — in the reader's language."""
+
+    action: str | None = None
+    typed: Mapping[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    summary: str | None = None
+
+    def error(self, name: str, action: str | None = None) -> str | None:
+        if action is not None and action != self.action:
+            return None
+        return self.errors.get(name)
+
+    def value(self, name: str, default: Any = "", action: str | None = None) -> Any:
+        if action is not None and action != self.action:
+            return default
+        return self.typed.get(name, default)
+
+    def posted_to(self, action: str) -> bool:
+        return self.action == action
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.summary)
+
+
+EMPTY_FORM = FormState()
+
+# Messages for pydantic's error types (and our own, raised as ValueError("<type>")): vi, en. `{…}` are the
+# error's context values (limits), formatted for the reader.
+FORM_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing": ("Vui lòng nhập mục này.", "Please fill in this field."),
+    "string_too_short": ("Cần ít nhất {min_length} ký tự.", "At least {min_length} characters."),
+    "string_too_long": ("Tối đa {max_length} ký tự.", "At most {max_length} characters."),
+    "string_pattern_mismatch": ("Không đúng định dạng.", "Not in the expected format."),
+    "int_parsing": ("Nhập một số nguyên.", "Enter a whole number."),
+    "int_type": ("Nhập một số nguyên.", "Enter a whole number."),
+    "int_from_float": ("Nhập một số nguyên.", "Enter a whole number."),
+    "greater_than_equal": ("Phải từ {ge} trở lên.", "Must be at least {ge}."),
+    "greater_than": ("Phải lớn hơn {gt}.", "Must be more than {gt}."),
+    "less_than_equal": ("Tối đa là {le}.", "Must be at most {le}."),
+    "less_than": ("Phải nhỏ hơn {lt}.", "Must be less than {lt}."),
+    "bool_parsing": ("Chọn có hoặc không.", "Choose yes or no."),
+    "literal_error": ("Chọn một trong: {expected}.", "Choose one of: {expected}."),
+    "enum": ("Chọn một trong: {expected}.", "Choose one of: {expected}."),
+    "too_short": ("Chọn ít nhất {min_length}.", "Choose at least {min_length}."),
+    "too_long": ("Chọn tối đa {max_length}.", "Choose at most {max_length}."),
+    "dong_format": (
+        "Nhập số tiền nguyên bằng đồng, ví dụ 200000 hoặc 200.000.",
+        "Enter a whole number of đồng, e.g. 200000 or 200.000.",
+    ),
+    "local_datetime_format": (
+        "Nhập ngày giờ, ví dụ 2026-12-31 08:30 (giờ Hà Nội).",
+        "Enter a date and time, e.g. 2026-12-31 08:30 (Hà Nội time).",
+    ),
+    "local_date_format": ("Nhập ngày, ví dụ 31/12/2026.", "Enter a date, e.g. 31/12/2026."),
+    "datetime_parsing": (
+        "Nhập ngày giờ, ví dụ 2026-12-31 08:30 (giờ Hà Nội).",
+        "Enter a date and time, e.g. 2026-12-31 08:30 (Hà Nội time).",
+    ),
+    "date_parsing": ("Nhập ngày, ví dụ 31/12/2026.", "Enter a date, e.g. 31/12/2026."),
+    "out_of_range_moment": (
+        "Ngày giờ phải nằm trong khoảng năm 2000–2100.",
+        "The date must lie between the years 2000 and 2100.",
+    ),
+    "invisible_characters": (
+        "Có ký tự ẩn hoặc ký tự điều khiển; hãy gõ lại.",
+        "Contains hidden or control characters; please type it again.",
+    ),
+    "invalid": ("Giá trị không hợp lệ.", "Invalid value."),
+    "fix_fields": (
+        "Chưa lưu: hãy sửa các mục được đánh dấu bên dưới.",
+        "Not saved: correct the marked fields.",
+    ),
+}
+register_messages({f"form.{key}": pair for key, pair in FORM_MESSAGES.items()})
+
+
+def _limit(value: Any, lang: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        grouped = f"{value:,}"
+        return grouped.replace(",", ".") if lang == "vi" else grouped
+    return str(value)
+
+
+def field_message(error_type: str, lang: str, ctx: Mapping[str, Any] | None = None) -> str:
+    """A pydantic error type — its own, or one of ours raised as PydanticCustomError("<type>", …) — as a
+    sentence for a person; a type without a sentence here reads "invalid value", never pydantic's English."""
+    key = error_type if has_message(f"form.{error_type}") else "invalid"
+    values = {k: _limit(v, lang) for k, v in (ctx or {}).items()}
+    try:
+        return translate(f"form.{key}", lang, **values)
+    except (KeyError, IndexError):  # a context value the sentence does not name
+        return translate("form.invalid", lang)
+
+
+def _state_from_validation(exc: ValidationError, posted: PostedForm, lang: str, action: str) -> FormState:
+    state = FormState(action=action, typed=posted.typed)
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = err["loc"]
+        name = str(loc[0]) if loc else ""
+        message = field_message(err["type"], lang, err.get("ctx"))
+        if name and name not in state.errors:
+            state.errors[name] = message
+        elif not name and state.summary is None:
+            state.summary = message
+    return state
+
+
+def problem_text(problem: Problem, lang: str) -> str:
+    """A service refusal for a person: its message key if it has one, else its title — never the English
+    `detail`, which is written for API callers."""
+    if problem.message:
+        return translate(problem.message, lang)
+    return problem.title_en if lang == "en" else problem.title_vi
+
+
+def _state_from_problem(problem: Problem, posted: PostedForm, fields: set[str], action: str, lang: str):
+    state = FormState(action=action, typed=posted.typed)
+    text = problem_text(problem, lang)
+    if problem.field and problem.field.split(".")[0] in fields:
+        state.errors[problem.field.split(".")[0]] = text
+    else:
+        state.summary = text
+    return state
+
+
+async def serve_form(
+    request: web.Request,
+    model: type[BaseModel],
+    handler: Callable[..., Awaitable[web.StreamResponse]],
+    page: PagePainter,
+    kwargs: dict[str, Any],
+) -> web.StreamResponse:
+    """Validate the posted form into `model` and call the handler with `form=`; any refusal paints the page
+    again (status as an API caller would get it: 422, 409, …). A redirect or response from the handler is the
+    success path."""
+    lang = request_language(request)
+    posted = await read_form(request, model)
+    action = request.path
+    try:
+        parsed = model.model_validate(posted.values, context=FORM_CONTEXT)
+    except ValidationError as exc:
+        return await page(request, form=_state_from_validation(exc, posted, lang, action), status=422)
+    try:
+        return await handler(request, form=parsed, **kwargs)
+    except ValidationError as exc:
+        return await page(request, form=_state_from_validation(exc, posted, lang, action), status=422)
+    except Problem as problem:
+        if problem.status in (401, 403, 404) or problem.status >= 500:
+            raise  # not the typist's to fix: the usual error page
+        state = _state_from_problem(problem, posted, set(_field_names(model)), action, lang)
+        return await page(request, form=state, status=problem.status)
+    except asyncpg.PostgresError as exc:
+        mapped = problem_from_database_error(exc)
+        if mapped is None:
+            raise
+        state = _state_from_problem(mapped, posted, set(_field_names(model)), action, lang)
+        return await page(request, form=state, status=mapped.status)
+
+
+class NoFields(BaseModel):
+    """The form of a button that posts nothing but its CSRF token (log out, retire, revoke)."""
