@@ -9,18 +9,18 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel
 
 from core.api import Routes, staff
 from core.appkeys import POOL
 from core.i18n import register_messages
+from core.responses import ResponseModel, json_response
 
 routes = Routes(tags=("finance",))
 FINANCE = staff("finance", "admin", "approver")
 LIMIT = 100
 
 
-class ConflictOut(BaseModel):
+class ConflictOut(ResponseModel):
     id: int
     bank_code: str
     bank_txn_id: str
@@ -29,7 +29,7 @@ class ConflictOut(BaseModel):
     detected_at: datetime
 
 
-class FailedCallbackOut(BaseModel):
+class FailedCallbackOut(ResponseModel):
     inbox_id: int
     bank_code: str
     bank_txn_id: str | None
@@ -38,11 +38,15 @@ class FailedCallbackOut(BaseModel):
     last_error: str | None
 
 
-class CallbackIssues(BaseModel):
+class CallbackIssues(ResponseModel):
     conflicts: list[ConflictOut]
     conflict_count: int
     failed: list[FailedCallbackOut]
     failed_count: int
+
+
+def _without_total(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "total"}
 
 
 async def callback_issues(conn: asyncpg.Connection, *, limit: int = LIMIT) -> CallbackIssues:
@@ -58,9 +62,9 @@ async def callback_issues(conn: asyncpg.Connection, *, limit: int = LIMIT) -> Ca
         limit,
     )
     return CallbackIssues(
-        conflicts=[ConflictOut.model_validate(dict(r)) for r in conflicts],
+        conflicts=[ConflictOut.model_validate(_without_total(r)) for r in conflicts],
         conflict_count=conflicts[0]["total"] if conflicts else 0,
-        failed=[FailedCallbackOut.model_validate(dict(r)) for r in failed],
+        failed=[FailedCallbackOut.model_validate(_without_total(r)) for r in failed],
         failed_count=failed[0]["total"] if failed else 0,
     )
 
@@ -74,7 +78,7 @@ async def callback_issues(conn: asyncpg.Connection, *, limit: int = LIMIT) -> Ca
 async def callback_issues_api(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         issues = await callback_issues(conn)
-    return web.json_response(issues.model_dump(mode="json"))
+    return json_response(issues)
 
 
 register_messages(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -16,6 +16,7 @@ from core.appkeys import KEYS, POOL, SETTINGS
 from core.auth import Principal, principal_of
 from core.errors import NotFound
 from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
+from core.responses import ResponseModel, Timestamp, dump, json_response
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
 from payments.narrative import personal_digits
@@ -60,12 +61,12 @@ class PaymentRequestCreate(BaseModel):
     expires_in_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
 
 
-class Purpose(BaseModel):
+class Purpose(ResponseModel):
     vi: str
     en: str
 
 
-class TransferDetails(BaseModel):
+class TransferDetails(ResponseModel):
     bank_bin: str
     bank_name: str
     account_number: str
@@ -73,7 +74,7 @@ class TransferDetails(BaseModel):
     note: str = Field(description="Type exactly this in the transfer note: the payment reference")
 
 
-class PaymentRequestOut(BaseModel):
+class PaymentRequestOut(ResponseModel):
     id: str
     reference: str
     kind: str
@@ -88,10 +89,10 @@ class PaymentRequestOut(BaseModel):
     subsidy_amount: int
     amount_due: int
     amount_received: int
-    created_at: datetime
-    expires_at: datetime
-    settled_at: datetime | None
-    closed_at: datetime | None
+    created_at: Timestamp
+    expires_at: Timestamp
+    settled_at: Timestamp | None
+    closed_at: Timestamp | None
     qr_payload: str | None
     pay_url: str
     qr_png_url: str | None
@@ -110,7 +111,7 @@ class CancelBody(BaseModel):
     )
 
 
-class PaymentRequestList(BaseModel):
+class PaymentRequestList(ResponseModel):
     items: list[PaymentRequestOut]
     total: int
 
@@ -136,49 +137,45 @@ _SELECT = """SELECT pr.*, b.short_name AS bank_name, r.id AS receipt_id
                LEFT JOIN receipts r ON r.payment_request_id = pr.id"""
 
 
-def request_json(row: Mapping[str, Any], base_url: str) -> dict:
+def payment_request_out(row: Mapping[str, Any], base_url: str) -> PaymentRequestOut:
     has_qr = row["qr_payload"] is not None
     transfer = None
     if has_qr:
-        transfer = {
-            "bank_bin": row["collection_bin"],
-            "bank_name": row["bank_name"],
-            "account_number": row["collection_account"],
-            "account_holder": row["collection_holder"],
-            "note": row["reference"],
-        }
+        transfer = TransferDetails(
+            bank_bin=row["collection_bin"],
+            bank_name=row["bank_name"],
+            account_number=row["collection_account"],
+            account_holder=row["collection_holder"],
+            note=row["reference"],
+        )
     api = f"{base_url}/api/v1/payment-requests/{row['id']}"
-
-    def iso(v):
-        return v.isoformat() if v else None
-
-    return {
-        "id": str(row["id"]),
-        "reference": row["reference"],
-        "kind": row["kind"],
-        "status": row["status"],
-        "fee_code": row["fee_code"],
-        "purpose": {"vi": row["purpose_vi"], "en": row["purpose_en"]},
-        "payer_reference": row["payer_reference"],
-        "channel": row["channel"],
-        "currency": "VND",
-        "fee_amount": row["fee_amount"],
-        "subsidy_code": row["subsidy_code"],
-        "subsidy_amount": row["subsidy_amount"],
-        "amount_due": row["amount_due"],
-        "amount_received": row["amount_received"],
-        "created_at": iso(row["created_at"]),
-        "expires_at": iso(row["expires_at"]),
-        "settled_at": iso(row["settled_at"]),
-        "closed_at": iso(row["closed_at"]),
-        "qr_payload": row["qr_payload"],
-        "pay_url": f"{base_url}/pay/{row['reference']}",
-        "qr_png_url": f"{api}/qr.png" if has_qr else None,
-        "qr_svg_url": f"{api}/qr.svg" if has_qr else None,
-        "transfer": transfer,
-        "receipt_id": str(row["receipt_id"]) if row["receipt_id"] else None,
-        "cancel_reason": row["cancel_reason"],
-    }
+    return PaymentRequestOut(
+        id=str(row["id"]),
+        reference=row["reference"],
+        kind=row["kind"],
+        status=row["status"],
+        fee_code=row["fee_code"],
+        purpose=Purpose(vi=row["purpose_vi"], en=row["purpose_en"]),
+        payer_reference=row["payer_reference"],
+        channel=row["channel"],
+        currency="VND",
+        fee_amount=row["fee_amount"],
+        subsidy_code=row["subsidy_code"],
+        subsidy_amount=row["subsidy_amount"],
+        amount_due=row["amount_due"],
+        amount_received=row["amount_received"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        settled_at=row["settled_at"],
+        closed_at=row["closed_at"],
+        qr_payload=row["qr_payload"],
+        pay_url=f"{base_url}/pay/{row['reference']}",
+        qr_png_url=f"{api}/qr.png" if has_qr else None,
+        qr_svg_url=f"{api}/qr.svg" if has_qr else None,
+        transfer=transfer,
+        receipt_id=str(row["receipt_id"]) if row["receipt_id"] else None,
+        cancel_reason=row["cancel_reason"],
+    )
 
 
 def parse_request_id(request: web.Request) -> uuid.UUID:
@@ -233,7 +230,8 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             row = await fetch_request(conn, row["id"], None)
         else:
             row = {**row, "receipt_id": None}
-        return 201, request_json(row, settings.public_base_url)
+        # Stored for replays as the JSON it answers (core/idempotency.py keeps plain JSON).
+        return 201, dump(payment_request_out(row, settings.public_base_url))
 
     async with request.app[POOL].acquire() as conn:
         status, out, replayed = await run_idempotent(
@@ -258,7 +256,7 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
 async def get_payment_request(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await fetch_request(conn, parse_request_id(request), principal_of(request))
-    return web.json_response(request_json(row, request.app[SETTINGS].public_base_url))
+    return json_response(payment_request_out(row, request.app[SETTINGS].public_base_url))
 
 
 @routes.post(
@@ -276,7 +274,7 @@ async def cancel_request(request: web.Request, body: CancelBody) -> web.Response
         await fetch_request(conn, request_id, principal)
         await cancel_payment_request(conn, request_id, actor=principal.actor, reason=body.reason)
         row = await fetch_request(conn, request_id, principal)
-    return web.json_response(request_json(row, request.app[SETTINGS].public_base_url))
+    return json_response(payment_request_out(row, request.app[SETTINGS].public_base_url))
 
 
 @routes.get(
@@ -310,4 +308,4 @@ async def list_payment_requests(request: web.Request, query: ListQuery) -> web.R
             query.offset,
         )
     base = request.app[SETTINGS].public_base_url
-    return web.json_response({"items": [request_json(r, base) for r in rows], "total": total})
+    return json_response(PaymentRequestList(items=[payment_request_out(r, base) for r in rows], total=total))
