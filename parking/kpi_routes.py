@@ -18,6 +18,7 @@ from core.errors import ValidationFailed
 from core.i18n import register_messages, request_language, translate
 from core.money import LOCAL_TZ, format_vnd
 from core.pages import render_html
+from core.responses import ResponseModel, Timestamp, json_response
 from core.text import FreeText, spreadsheet_safe
 from parking.kpis import (
     CASHLESS_TARGET,
@@ -109,7 +110,7 @@ class KpiQuery(BaseModel):
             raise ValidationFailed(str(exc), field="to") from None
 
 
-class KpiRow(BaseModel):
+class KpiRow(ResponseModel):
     key: str | None = Field(description="Lot id, ward or YYYY-MM-DD; null on the totals")
     label: str | None
     vehicle_class: str | None = Field(description="null: all classes")
@@ -129,34 +130,25 @@ class KpiRow(BaseModel):
     avg_stay_minutes: float | None
 
 
-class KpiReport(BaseModel):
+class KpiReport(ResponseModel):
     date_from: date = Field(serialization_alias="from")
     date_to: date = Field(serialization_alias="to")
     group: str
     vehicle_class: str | None
     ward: str | None
-    generated_at: datetime
+    generated_at: Timestamp
     cashless_target: float
     rows: list[KpiRow]
     total: KpiRow
 
 
-async def _report(request: web.Request, kpi: KpiFilter) -> dict:
+async def _kpi_rows(request: web.Request, kpi: KpiFilter) -> tuple[datetime, list[dict]]:
+    """When the figures were taken, and their rows (see `parking_kpis`); the API, CSV and page show them."""
     now = request.app[CLOCK].now()
     expiry = timedelta(minutes=request.app[SETTINGS].expiry_parking_minutes)
     async with request.app[POOL].acquire() as conn:
         rows = await parking_kpis(conn, kpi, now=now, payment_expiry=expiry)
-    return {
-        "from": kpi.date_from.isoformat(),
-        "to": kpi.date_to.isoformat(),
-        "group": kpi.group,
-        "vehicle_class": kpi.vehicle_class,
-        "ward": kpi.ward,
-        "generated_at": now.isoformat(),
-        "cashless_target": float(CASHLESS_TARGET),
-        "rows": rows,
-        "total": total_row(rows),
-    }
+    return now, rows
 
 
 @routes.get(
@@ -167,7 +159,20 @@ async def _report(request: web.Request, kpi: KpiFilter) -> dict:
     response=KpiReport,
 )
 async def kpis_api(request: web.Request, query: KpiQuery) -> web.Response:
-    return web.json_response(await _report(request, query.kpi_filter()))
+    kpi = query.kpi_filter()
+    now, rows = await _kpi_rows(request, kpi)
+    report = KpiReport(
+        date_from=kpi.date_from,
+        date_to=kpi.date_to,
+        group=kpi.group,
+        vehicle_class=kpi.vehicle_class,
+        ward=kpi.ward,
+        generated_at=now,
+        cashless_target=float(CASHLESS_TARGET),
+        rows=[KpiRow.model_validate(r) for r in rows],
+        total=KpiRow.model_validate(total_row(rows)),
+    )
+    return json_response(report)
 
 
 CSV_COLUMNS = (
@@ -212,10 +217,10 @@ def kpi_csv(rows: list[dict]) -> str:
 )
 async def kpis_csv(request: web.Request, query: KpiQuery) -> web.Response:
     kpi = query.kpi_filter()
-    report = await _report(request, kpi)
+    _, rows = await _kpi_rows(request, kpi)
     name = f"parking-kpis_{kpi.group}_{kpi.date_from}_{kpi.date_to}.csv"
     return web.Response(
-        text=kpi_csv(report["rows"]),
+        text=kpi_csv(rows),
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
@@ -294,7 +299,7 @@ def _page_filter(request: web.Request) -> tuple[KpiFilter, str | None]:
 async def kpis_page(request: web.Request) -> web.Response:
     await current_principal(request)
     kpi, error = _page_filter(request)
-    report = await _report(request, kpi)
+    _, rows = await _kpi_rows(request, kpi)
     lang = request_language(request)
     async with request.app[POOL].acquire() as conn:
         ward_list = await wards(conn)
@@ -304,8 +309,8 @@ async def kpis_page(request: web.Request) -> web.Response:
     if kpi.ward:
         params["ward"] = kpi.ward
     csv_url = str(request.app.router["kpis_csv"].url_for().with_query(params))
-    groups = [r for r in report["rows"] if r["key"] is not None]
-    totals = [r for r in report["rows"] if r["key"] is None]
+    groups = [r for r in rows if r["key"] is not None]
+    totals = [r for r in rows if r["key"] is None]
     return render_html(
         request,
         "parking/kpis.html",
@@ -313,8 +318,8 @@ async def kpis_page(request: web.Request) -> web.Response:
         error=error,
         groups=groups,
         totals=totals,
-        total=report["total"],
-        chart=share_chart(report["rows"], lang=lang),
+        total=total_row(rows),
+        chart=share_chart(rows, lang=lang),
         wards=ward_list,
         csv_url=csv_url,
         share=format_share,

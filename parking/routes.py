@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import asyncpg
@@ -14,6 +14,7 @@ from core.api import PUBLIC, Routes, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
 from core.auth import principal_of
 from core.errors import NotFound
+from core.responses import ResponseModel, Timestamp, json_response
 from core.text import FreeText, Identifier
 from parking.lots import search_lots
 from parking.plates import InvalidPlate, plate_text
@@ -98,7 +99,7 @@ class ReasonBody(BaseModel):
     reason: FreeText = Field(min_length=5, max_length=500)
 
 
-class PaymentOut(BaseModel):
+class PaymentOut(ResponseModel):
     id: str
     reference: str
     status: str
@@ -106,10 +107,10 @@ class PaymentOut(BaseModel):
     pay_url: str
     qr_png_url: str | None
     qr_payload: str | None
-    expires_at: datetime
+    expires_at: Timestamp
 
 
-class FeeLineOut(BaseModel):
+class FeeLineOut(ResponseModel):
     code: str
     description: str
     quantity: int
@@ -117,33 +118,33 @@ class FeeLineOut(BaseModel):
     amount: int
 
 
-class SessionOut(BaseModel):
+class SessionOut(ResponseModel):
     id: str
     lot_id: str
     plate: str
     plate_written: str
     vehicle_class: str
     status: Literal["inside", "awaiting_payment", "closed", "voided"]
-    entered_at: datetime
-    exit_requested_at: datetime | None
+    entered_at: Timestamp
+    exit_requested_at: Timestamp | None
     fee_amount: int | None
     fee_lines: list[FeeLineOut] | None
     close_reason: str | None
-    closed_at: datetime | None
+    closed_at: Timestamp | None
     plate_override_reason: str | None
     payment: PaymentOut | None
 
 
-class SessionList(BaseModel):
+class SessionList(ResponseModel):
     items: list[SessionOut]
 
 
-class SpacesOut(BaseModel):
+class SpacesOut(ResponseModel):
     capacity: int
     free: int
 
 
-class LotOut(BaseModel):
+class LotOut(ResponseModel):
     id: str
     name: str
     address: str
@@ -156,7 +157,7 @@ class LotOut(BaseModel):
     spaces: dict[str, SpacesOut]
 
 
-class LotList(BaseModel):
+class LotList(ResponseModel):
     items: list[LotOut]
 
 
@@ -189,30 +190,27 @@ class SessionQuery(BaseModel):
     limit: int = Field(default=200, ge=1, le=1000)
 
 
-async def session_json(conn: asyncpg.Connection, row: asyncpg.Record, base_url: str) -> dict:
+async def session_out(conn: asyncpg.Connection, row: asyncpg.Record, base_url: str) -> SessionOut:
     payment = None
     if row["payment_request_id"]:
-        payment = await payment_summary(conn, row["payment_request_id"], base_url)
-
-    def iso(v):
-        return v.isoformat() if v else None
-
-    return {
-        "id": str(row["id"]),
-        "lot_id": row["lot_id"],
-        "plate": row["plate"],
-        "plate_written": row["plate_written"],
-        "vehicle_class": row["vehicle_class"],
-        "status": row["status"],
-        "entered_at": iso(row["entered_at"]),
-        "exit_requested_at": iso(row["exit_requested_at"]),
-        "fee_amount": row["fee_amount"],
-        "fee_lines": row["fee_lines"],
-        "close_reason": row["close_reason"],
-        "closed_at": iso(row["closed_at"]),
-        "plate_override_reason": row["plate_override_reason"],
-        "payment": payment,
-    }
+        summary = await payment_summary(conn, row["payment_request_id"], base_url)
+        payment = PaymentOut.model_validate(summary) if summary is not None else None
+    return SessionOut(
+        id=str(row["id"]),
+        lot_id=row["lot_id"],
+        plate=row["plate"],
+        plate_written=row["plate_written"],
+        vehicle_class=row["vehicle_class"],
+        status=row["status"],
+        entered_at=row["entered_at"],
+        exit_requested_at=row["exit_requested_at"],
+        fee_amount=row["fee_amount"],
+        fee_lines=row["fee_lines"],
+        close_reason=row["close_reason"],
+        closed_at=row["closed_at"],
+        plate_override_reason=row["plate_override_reason"],
+        payment=payment,
+    )
 
 
 def _uuid(request: web.Request, name: str) -> uuid.UUID:
@@ -244,7 +242,7 @@ async def find_lots(request: web.Request, query: LotSearch) -> web.Response:
             ward=query.ward,
             limit=query.limit,
         )
-    return web.json_response({"items": items})
+    return json_response(LotList.model_validate({"items": items}))
 
 
 @routes.post(
@@ -273,8 +271,8 @@ async def check_in_route(request: web.Request, body: CheckInBody) -> web.Respons
             actor=principal.actor,
             now=request.app[CLOCK].now(),
         )
-        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
-    return web.json_response(out, status=201)
+        out = await session_out(conn, row, request.app[SETTINGS].public_base_url)
+    return json_response(out, status=201)
 
 
 @routes.post(
@@ -302,8 +300,8 @@ async def check_out_route(request: web.Request, body: CheckOutBody) -> web.Respo
             amount_cap=settings.amount_cap,
             payment_expiry=timedelta(minutes=settings.expiry_parking_minutes),
         )
-        out = await session_json(conn, result.session, settings.public_base_url)
-    return web.json_response(out)
+        out = await session_out(conn, result.session, settings.public_base_url)
+    return json_response(out)
 
 
 @routes.get(
@@ -330,8 +328,8 @@ async def lot_sessions(request: web.Request, query: SessionQuery) -> web.Respons
             query.limit,
         )
         base = request.app[SETTINGS].public_base_url
-        items = [await session_json(conn, r, base) for r in rows]
-    return web.json_response({"items": items})
+        items = [await session_out(conn, r, base) for r in rows]
+    return json_response(SessionList(items=items))
 
 
 @routes.post(
@@ -355,8 +353,8 @@ async def cash_route(request: web.Request, body: ReasonBody) -> web.Response:
             actor=principal.actor,
             now=request.app[CLOCK].now(),
         )
-        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
-    return web.json_response(out)
+        out = await session_out(conn, row, request.app[SETTINGS].public_base_url)
+    return json_response(out)
 
 
 @routes.post(
@@ -377,8 +375,8 @@ async def void_route(request: web.Request, body: ReasonBody) -> web.Response:
             actor=principal.actor,
             now=request.app[CLOCK].now(),
         )
-        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
-    return web.json_response(out)
+        out = await session_out(conn, row, request.app[SETTINGS].public_base_url)
+    return json_response(out)
 
 
 @routes.get(
@@ -398,5 +396,5 @@ async def lot_session(request: web.Request) -> web.Response:
         )
         if row is None:
             raise NotFound("no such session in this lot", field="session_id")
-        out = await session_json(conn, row, request.app[SETTINGS].public_base_url)
-    return web.json_response(out)
+        out = await session_out(conn, row, request.app[SETTINGS].public_base_url)
+    return json_response(out)
