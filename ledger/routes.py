@@ -4,7 +4,7 @@ drill-down from one account to the journal entries that moved it."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Self
+from typing import Self
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -16,6 +16,7 @@ from core.auth import current_principal
 from core.errors import NotFound
 from core.i18n import request_language
 from core.pages import render_html
+from core.responses import ResponseModel, dump, json_response
 from ledger import messages as _messages  # noqa: F401  (registers the ledger's texts)
 from ledger.accounts import ACCOUNT_PATH, name_of
 from ledger.balances import account_entries, period_balances
@@ -59,7 +60,7 @@ class PeriodQuery(BaseModel):
         return "?" + urlencode(pairs) if pairs else ""
 
 
-class TrialBalanceRow(BaseModel):
+class TrialBalanceRow(ResponseModel):
     account: str
     name: str
     type: str
@@ -71,47 +72,45 @@ class TrialBalanceRow(BaseModel):
     closing: int
 
 
-class TrialBalance(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class TrialBalance(ResponseModel):
     as_of: date | None
-    start: date | None = Field(alias="from")
-    end: date | None = Field(alias="to")
+    start: date | None = Field(serialization_alias="from")
+    end: date | None = Field(serialization_alias="to")
     accounts: list[TrialBalanceRow]
     total_debit: int
     total_credit: int
     balanced: bool
 
 
-async def _trial_balance_body(request: web.Request, query: PeriodQuery) -> dict[str, Any]:
+async def _trial_balance(request: web.Request, query: PeriodQuery) -> TrialBalance:
     lang = request_language(request)
     async with request.app[POOL].acquire() as conn:
         period = await period_balances(conn, start=query.start, end=query.last)
-    accounts: list[dict[str, Any]] = [
-        {
-            "account": r.account,
-            "name": name_of(r.account, lang),
-            "type": r.type,
-            "debit": max(r.closing, 0),
-            "credit": max(-r.closing, 0),
-            "opening": r.opening,
-            "debits": r.debits,
-            "credits": r.credits,
-            "closing": r.closing,
-        }
+    accounts = [
+        TrialBalanceRow(
+            account=r.account,
+            name=name_of(r.account, lang),
+            type=r.type,
+            debit=max(r.closing, 0),
+            credit=max(-r.closing, 0),
+            opening=r.opening,
+            debits=r.debits,
+            credits=r.credits,
+            closing=r.closing,
+        )
         for r in period.rows
     ]
-    debit = sum(a["debit"] for a in accounts)
-    credit = sum(a["credit"] for a in accounts)
-    last = query.last
-    return {
-        "as_of": last.isoformat() if last else None,
-        "from": period.start.isoformat() if period.start else None,
-        "to": last.isoformat() if last else None,
-        "accounts": accounts,
-        "total_debit": debit,
-        "total_credit": credit,
-        "balanced": debit == credit,
-    }
+    debit = sum(a.debit for a in accounts)
+    credit = sum(a.credit for a in accounts)
+    return TrialBalance(
+        as_of=query.last,
+        start=period.start,
+        end=query.last,
+        accounts=accounts,
+        total_debit=debit,
+        total_credit=credit,
+        balanced=debit == credit,
+    )
 
 
 @routes.get(
@@ -122,7 +121,7 @@ async def _trial_balance_body(request: web.Request, query: PeriodQuery) -> dict[
     response=TrialBalance,
 )
 async def trial_balance_api(request: web.Request, query: PeriodQuery) -> web.Response:
-    return web.json_response(await _trial_balance_body(request, query))
+    return json_response(await _trial_balance(request, query))
 
 
 @routes.get(
@@ -135,14 +134,14 @@ async def trial_balance_api(request: web.Request, query: PeriodQuery) -> web.Res
 )
 async def trial_balance_page(request: web.Request, query: PeriodQuery) -> web.Response:
     await current_principal(request)
-    body = await _trial_balance_body(request, query)
+    body = dump(await _trial_balance(request, query))
     pairs = [(k, body[k]) for k in ("from", "to") if body[k]]
     return render_html(
         request, "ledger/trial_balance.html", tb=body, period="?" + urlencode(pairs) if pairs else ""
     )
 
 
-class AccountEntryOut(BaseModel):
+class AccountEntryOut(ResponseModel):
     entry_id: int
     business_date: date
     kind: str
@@ -152,42 +151,41 @@ class AccountEntryOut(BaseModel):
     counter_accounts: list[str]
 
 
-class AccountEntries(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class AccountEntries(ResponseModel):
     account: str
     name: str
-    start: date | None = Field(alias="from")
-    end: date | None = Field(alias="to")
+    start: date | None = Field(serialization_alias="from")
+    end: date | None = Field(serialization_alias="to")
     entries: list[AccountEntryOut]
     truncated: bool
 
 
-async def _account_entries_body(request: web.Request, query: PeriodQuery) -> dict[str, Any]:
+async def _account_entries(request: web.Request, query: PeriodQuery) -> AccountEntries:
     path = request.match_info["account"]
     if not ACCOUNT_PATH.match(path):
         raise NotFound("no such account", field="account")
     async with request.app[POOL].acquire() as conn:
         rows = await account_entries(conn, path, start=query.start, end=query.last, limit=ENTRIES_SHOWN + 1)
     lang = request_language(request)
-    return {
-        "account": path,
-        "name": name_of(path, lang),
-        "from": query.start.isoformat() if query.start else None,
-        "to": query.last.isoformat() if query.last else None,
-        "entries": [
-            {
-                "entry_id": e.entry_id,
-                "business_date": e.business_date.isoformat(),
-                "kind": e.kind,
-                "memo": e.memo,
-                "refs": e.refs,
-                "amount": e.amount,
-                "counter_accounts": list(e.counter_accounts),
-            }
+    return AccountEntries(
+        account=path,
+        name=name_of(path, lang),
+        start=query.start,
+        end=query.last,
+        entries=[
+            AccountEntryOut(
+                entry_id=e.entry_id,
+                business_date=e.business_date,
+                kind=e.kind,
+                memo=e.memo,
+                refs=e.refs,
+                amount=e.amount,
+                counter_accounts=list(e.counter_accounts),
+            )
             for e in rows[:ENTRIES_SHOWN]
         ],
-        "truncated": len(rows) > ENTRIES_SHOWN,
-    }
+        truncated=len(rows) > ENTRIES_SHOWN,
+    )
 
 
 @routes.get(
@@ -198,7 +196,7 @@ async def _account_entries_body(request: web.Request, query: PeriodQuery) -> dic
     response=AccountEntries,
 )
 async def account_entries_api(request: web.Request, query: PeriodQuery) -> web.Response:
-    return web.json_response(await _account_entries_body(request, query))
+    return json_response(await _account_entries(request, query))
 
 
 @routes.get(
@@ -211,7 +209,7 @@ async def account_entries_api(request: web.Request, query: PeriodQuery) -> web.R
 )
 async def account_entries_page(request: web.Request, query: PeriodQuery) -> web.Response:
     await current_principal(request)
-    body = await _account_entries_body(request, query)
+    body = dump(await _account_entries(request, query))
     lang = request_language(request)
     for entry in body["entries"]:
         entry["counter"] = [(path, name_of(path, lang)) for path in entry["counter_accounts"]]
