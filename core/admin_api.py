@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +11,7 @@ from core.api import Routes, path_id, staff
 from core.appkeys import POOL, SETTINGS
 from core.auth import create_api_token, create_staff_user, principal_of, revoke_api_token
 from core.errors import Conflict, NotFound, map_constraint
+from core.responses import ResponseModel, Timestamp, json_response
 from core.staff import (
     activate_staff_user,
     address_failures,
@@ -36,7 +37,7 @@ class StaffIn(BaseModel):
     password: str = Field(min_length=10, max_length=200)
 
 
-class StaffOut(BaseModel):
+class StaffOut(ResponseModel):
     id: int
     username: str
     display_name: str
@@ -44,7 +45,7 @@ class StaffOut(BaseModel):
     active: bool
 
 
-class StaffList(BaseModel):
+class StaffList(ResponseModel):
     items: list[StaffOut]
 
 
@@ -64,7 +65,7 @@ class TokenIn(BaseModel):
     )
 
 
-class TokenOut(BaseModel):
+class TokenOut(ResponseModel):
     id: int
     name: str
     scopes: list[str]
@@ -72,16 +73,16 @@ class TokenOut(BaseModel):
     channels: list[str]
     prefix: str
     created_by: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
+    last_used_at: Timestamp | None = None
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret, shown this once; only its hash is stored.")
 
 
-class TokenList(BaseModel):
+class TokenList(ResponseModel):
     items: list[TokenOut]
 
 
@@ -90,7 +91,7 @@ async def list_staff(request: web.Request) -> web.Response:
     rows = await request.app[POOL].fetch(
         "SELECT id, username, display_name, role, active FROM staff_users ORDER BY username"
     )
-    return web.json_response({"items": [dict(r) for r in rows]})
+    return json_response(StaffList(items=[StaffOut.model_validate(dict(r)) for r in rows]))
 
 
 @routes.post(
@@ -112,14 +113,10 @@ async def create_staff(request: web.Request, body: StaffIn) -> web.Response:
             password=body.password,
             actor=principal_of(request).actor,
         )
-    out = {
-        "id": user_id,
-        "username": body.username,
-        "display_name": body.display_name,
-        "role": body.role,
-        "active": True,
-    }
-    return web.json_response(out, status=201)
+    out = StaffOut(
+        id=user_id, username=body.username, display_name=body.display_name, role=body.role, active=True
+    )
+    return json_response(out, status=201)
 
 
 # Staff management: deactivate, reactivate, reset a password, revoke sessions, clear failed logins --------
@@ -128,7 +125,7 @@ _STAFF = "/api/v1/admin/staff/{username:[a-z0-9][a-z0-9._-]{1,62}}"
 
 
 class StaffStateOut(StaffOut):
-    deactivated_at: datetime | None
+    deactivated_at: Timestamp | None
     sessions: int = Field(description="Live sessions")
     recent_failures: int = Field(description="Failed logins since the window start, last success or unlock")
     failures_24h: int = Field(description="Every failed login in the last 24 h, whatever came after")
@@ -145,7 +142,7 @@ async def _staff_change(request: web.Request, change, **kw) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         ended = await change(conn, username=username, actor=principal_of(request).actor, **kw)
         state = await staff_state(conn, username, window_minutes=request.app[SETTINGS].login_window_minutes)
-    return web.json_response({**state.as_json(), "sessions_revoked": ended or 0})
+    return json_response(StaffStateOut(**asdict(state), sessions_revoked=ended or 0))
 
 
 @routes.post(
@@ -207,13 +204,13 @@ async def unlock_staff(request: web.Request) -> web.Response:
 # Login addresses: which fail logins, and clearing one (e.g. a shared proxy address an attacker filled) ------
 
 
-class AddressFailuresOut(BaseModel):
+class AddressFailuresOut(ResponseModel):
     address: str
     window_failures: int = Field(description="Failed logins counting against the address now")
     failures_24h: int = Field(description="Every failed login from the address in the last 24 h")
 
 
-class AddressFailuresList(BaseModel):
+class AddressFailuresList(ResponseModel):
     items: list[AddressFailuresOut]
 
 
@@ -222,7 +219,7 @@ class AddressIn(BaseModel):
     address: str = Field(min_length=1, max_length=100, description="As the login limits see it")
 
 
-class AddressUnlockOut(BaseModel):
+class AddressUnlockOut(ResponseModel):
     address: str
     cleared: AddressFailuresOut = Field(description="The address's counts before the unlock")
 
@@ -236,7 +233,7 @@ class AddressUnlockOut(BaseModel):
 async def list_login_addresses(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await address_failures(conn, window_minutes=request.app[SETTINGS].login_window_minutes)
-    return web.json_response({"items": [r.as_json() for r in rows]})
+    return json_response(AddressFailuresList(items=[AddressFailuresOut(**asdict(r)) for r in rows]))
 
 
 @routes.post(
@@ -254,7 +251,9 @@ async def unlock_login_address(request: web.Request, body: AddressIn) -> web.Res
             actor=principal_of(request).actor,
             window_minutes=request.app[SETTINGS].login_window_minutes,
         )
-    return web.json_response({"address": before.address, "cleared": before.as_json()})
+    return json_response(
+        AddressUnlockOut(address=before.address, cleared=AddressFailuresOut(**asdict(before)))
+    )
 
 
 _TOKEN_COLUMNS = (
@@ -263,22 +262,12 @@ _TOKEN_COLUMNS = (
 )
 
 
-def _token_json(row) -> dict:
-    out = dict(row)
-    for k in ("created_at", "revoked_at", "last_used_at"):
-        out[k] = out[k].isoformat() if out[k] else None
-    out["scopes"] = list(out["scopes"])
-    out["fee_codes"] = list(out["fee_codes"]) if out["fee_codes"] is not None else None
-    out["channels"] = list(out["channels"])
-    return out
-
-
 @routes.get(
     "/api/v1/admin/tokens", access=ADMIN, summary="List API tokens (never their secrets)", response=TokenList
 )
 async def list_tokens(request: web.Request) -> web.Response:
     rows = await request.app[POOL].fetch(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY id")
-    return web.json_response({"items": [_token_json(r) for r in rows]})
+    return json_response(TokenList(items=[TokenOut.model_validate(dict(r)) for r in rows]))
 
 
 @routes.post(
@@ -300,7 +289,7 @@ async def create_token(request: web.Request, body: TokenIn) -> web.Response:
             actor=principal_of(request).actor,
         )
         row = await conn.fetchrow(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1", token_id)
-    return web.json_response({**_token_json(row), "token": secret}, status=201)
+    return json_response(TokenCreated.model_validate(dict(row) | {"token": secret}), status=201)
 
 
 @routes.delete(
@@ -312,4 +301,4 @@ async def revoke_token(request: web.Request) -> web.Response:
         if not await revoke_api_token(conn, token_id=token_id, actor=principal_of(request).actor):
             raise NotFound("no active token with this id", field="token_id")
         row = await conn.fetchrow(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1", token_id)
-    return web.json_response(_token_json(row))
+    return json_response(TokenOut.model_validate(dict(row)))

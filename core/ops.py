@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import Field
 
 from core.api import PUBLIC, Routes, build_openapi, staff
 from core.appkeys import METRICS, POOL, REGISTRY, SETTINGS
 from core.db import MigrationError, pending_migrations
+from core.responses import ResponseModel, json_response
 
 routes = Routes(tags=("operations",))
 VERSION = "0.1.0"
 
 
-class Health(BaseModel):
-    status: str
+class Health(ResponseModel):
+    status: Literal["ok"]
 
 
-class Readiness(BaseModel):
-    status: str
-    database: str
+class Readiness(ResponseModel):
+    status: Literal["ready", "not_ready"]
+    database: str = Field(description='"ok", or why the database is not usable')
     pending_migrations: list[str]
 
 
 @routes.get("/healthz", access=PUBLIC, summary="Liveness: the process answers", response=Health)
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response(Health(status="ok"))
 
 
 @routes.get(
@@ -40,18 +42,18 @@ async def healthz(request: web.Request) -> web.Response:
     responses={503: "Not ready"},
 )
 async def readyz(request: web.Request) -> web.Response:
-    body = {"status": "ready", "database": "ok", "pending_migrations": []}
+    database, pending = "ok", list[str]()
     try:
         async with asyncio.timeout(2):
             async with request.app[POOL].acquire() as conn:
-                body["pending_migrations"] = await pending_migrations(conn)
+                pending = await pending_migrations(conn)
     except MigrationError as exc:
-        body.update(status="not_ready", database=f"migrations: {exc}")
+        database = f"migrations: {exc}"
     except (OSError, TimeoutError, Exception) as exc:  # any database failure means "not ready", never 500
-        body.update(status="not_ready", database=f"unreachable: {type(exc).__name__}")
-    if body["pending_migrations"]:
-        body["status"] = "not_ready"
-    return web.json_response(body, status=200 if body["status"] == "ready" else 503)
+        database = f"unreachable: {type(exc).__name__}"
+    ready = database == "ok" and not pending
+    body = Readiness(status="ready" if ready else "not_ready", database=database, pending_migrations=pending)
+    return json_response(body, status=200 if ready else 503)
 
 
 # /metrics: from the addresses in CITYPAY_METRICS_ALLOW (default: this host only) without credentials; from
