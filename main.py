@@ -29,6 +29,7 @@ from core.metrics import Metrics
 from core.middleware import request_context_middleware, security_headers
 from core.settings import Settings
 from core.setup import CAPABILITY as CORE
+from core.vocabulary import ROLES
 from ledger.setup import CAPABILITY as LEDGER
 from parking.setup import CAPABILITY as PARKING
 from payments.setup import CAPABILITY as PAYMENTS
@@ -420,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("create-user", help="create a staff account")
     p.add_argument("username")
-    p.add_argument("--role", required=True, choices=["admin", "attendant", "finance", "approver"])
+    p.add_argument("--role", required=True, choices=list(ROLES))
     p.add_argument("--name", help="display name")
     p.add_argument("--password", help="omit to be asked (keeps it out of shell history)")
     p.set_defaults(func=cmd_create_user)

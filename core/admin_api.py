@@ -22,6 +22,7 @@ from core.staff import (
     unlock_address,
     unlock_staff_user,
 )
+from core.vocabulary import USERNAME_PATH, Role, Username
 
 routes = Routes(tags=("admin",))
 ADMIN = staff("admin")
@@ -31,9 +32,9 @@ map_constraint("staff_users_username_key", Conflict, "username", "this username 
 
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")
+    username: Username
     display_name: str = Field(min_length=1, max_length=200)
-    role: str = Field(pattern=r"^(admin|attendant|finance|approver)$")
+    role: Role
     password: str = Field(min_length=10, max_length=200)
 
 
@@ -121,7 +122,7 @@ async def create_staff(request: web.Request, body: StaffIn) -> web.Response:
 
 # Staff management: deactivate, reactivate, reset a password, revoke sessions, clear failed logins --------
 
-_STAFF = "/api/v1/admin/staff/{username:[a-z0-9][a-z0-9._-]{1,62}}"
+_STAFF = "/api/v1/admin/staff/" + USERNAME_PATH
 
 
 class StaffStateOut(StaffOut):

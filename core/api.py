@@ -24,9 +24,9 @@ from core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from core.vocabulary import ROLES
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
-ROLES = ("admin", "attendant", "finance", "approver")
 
 
 @dataclass(frozen=True)

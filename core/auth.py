@@ -25,10 +25,11 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.api import ROLES, Access
+from core.api import Access
 from core.appkeys import POOL, PRINCIPAL, SETTINGS
 from core.audit import record_audit
 from core.errors import Forbidden, Unauthorized, ValidationFailed
+from core.vocabulary import FEE_CODE_RE, ROLES, USERNAME_RE
 
 SESSION_COOKIE = "citypay_session"
 LOGIN_CSRF_COOKIE = "citypay_login_csrf"
@@ -37,9 +38,7 @@ CSRF_FIELD = "csrf_token"
 TOKEN_PREFIX = "cpt_"  # noqa: S105 (a public marker, not a secret)
 SCOPE_RE = re.compile(r"^[a-z][a-z-]*:(read|write)$")
 PAYMENT_WRITE_SCOPE = "payment-requests:write"
-FEE_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,30}$")
 CHANNEL_RE = re.compile(r"^[a-z0-9_-]{1,30}$")
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD_LENGTH = 10
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

@@ -8,8 +8,9 @@ from core import static as static_files
 from core.audit import audit_checkpointer
 from core.auth import password_hashing
 from core.capability import Capability, StaffLink
+from core.vocabulary import ROLES
 
-EVERY_ROLE = frozenset({"admin", "finance", "approver", "attendant"})
+EVERY_ROLE = frozenset(ROLES)
 
 CAPABILITY = Capability(
     name="core",

@@ -40,9 +40,10 @@ from core.staff import (
     unlock_address,
     unlock_staff_user,
 )
+from core.vocabulary import ROLES, USERNAME_PATH
 
 routes = Routes(tags=("pages",))
-ALL_ROLES = ("admin", "attendant", "finance", "approver")
+ALL_ROLES = ROLES
 
 
 def _safe_next(value: str | None, default: str = "/staff") -> str:
@@ -179,7 +180,7 @@ async def switch_language(request: web.Request) -> web.Response:
 # Admin: staff accounts --------------------------------------------------------------------------------------
 
 ADMIN = staff("admin")
-_USER = "{username:[a-z0-9][a-z0-9._-]{1,62}}"
+_USER = USERNAME_PATH
 
 register_messages(
     {

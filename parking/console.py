@@ -12,10 +12,11 @@ from core.errors import Forbidden
 from core.i18n import register_messages, request_language, translate
 from core.pages import render_html
 from parking.sessions import ensure_attendant_of
+from parking.vocabulary import CLASSES_MOST_COMMON_FIRST
 
 routes = Routes(tags=("parking-console",))
 CONSOLE = staff("attendant", "admin")
-VEHICLE_CLASSES = ("motorbike", "car", "bicycle", "large_car")  # the order of the buttons: most common first
+VEHICLE_CLASSES = CLASSES_MOST_COMMON_FIRST  # the order of the buttons
 _LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
 
 register_messages(

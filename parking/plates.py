@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-VEHICLE_CLASSES = ("bicycle", "motorbike", "car", "large_car")
+from parking.vocabulary import VEHICLE_CLASSES, VehicleClass
 
 # Province codes run 11–99; these are assigned to no province, so a plate carrying one is misread or forged.
 UNUSED_PROVINCE_CODES = frozenset({13, 42, 44, 45, 46, 87, 91, 96})
@@ -267,7 +267,7 @@ class Reading:
     agrees: bool
 
 
-_MOTOR_CLASSES = ("motorbike", "car", "large_car")
+_MOTOR_CLASSES = (VehicleClass.MOTORBIKE, VehicleClass.CAR, VehicleClass.LARGE_CAR)
 
 
 def _separator_positions(text: str) -> frozenset[int]:

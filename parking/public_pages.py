@@ -12,9 +12,10 @@ from core.auth import current_principal
 from core.i18n import register_messages, request_language, translate
 from core.pages import render_html
 from parking.lots import search_lots, wards
+from parking.vocabulary import CLASSES_MOST_COMMON_FIRST
 
 routes = Routes(tags=("parking-public",))
-CLASS_ORDER = ("motorbike", "car", "large_car", "bicycle")  # most common first
+CLASS_ORDER = CLASSES_MOST_COMMON_FIRST
 RADII_M = (500, 1000, 2000, 5000)
 MAX_RESULTS = 100
 

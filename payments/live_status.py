@@ -24,12 +24,13 @@ from core.appkeys import DATABASE_URL, POOL
 from core.db import database_unavailable, note_unavailable
 from core.tasks import cancel_and_wait
 from payments.requests import STATUS_CHANNEL
+from payments.vocabulary import TERMINAL_STATUSES
 
 log = structlog.get_logger("citypay.live_status")
 RECHECK_EVERY_S = 15.0  # the fallback re-check, and the listener connection's health check
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.2, 10.0
 LISTENER_APPLICATION_NAME = "citypay-status-listener"
-TERMINAL = frozenset({"paid", "expired", "cancelled"})
+TERMINAL = TERMINAL_STATUSES
 
 _SNAPSHOT_SQL = """
 SELECT pr.reference, pr.id, pr.status, pr.amount_due, pr.amount_received, pr.expires_at, r.id AS receipt_id

@@ -18,9 +18,10 @@ from ledger import accounts, post_entry
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
 from payments.vietqr import VietQR, build_payload
+from payments.vocabulary import RequestKind
 
 STATUS_CHANNEL = "payment_request_status"
-KINDS = ("service_fee", "parking")
+KINDS = tuple(RequestKind)
 CANCEL_REASON_MAX = 500
 
 

@@ -27,10 +27,6 @@ from payments.reference import find_reference_in_narrative
 from payments.requests import business_date_of, notify_status
 
 DEFAULT_LATE_TOLERANCE = timedelta(minutes=5)
-# Outcomes that leave the money in suspense for finance: refund, or decide by hand.
-PARKED_OUTCOMES = frozenset(
-    {"late", "cancelled", "already_paid", "unknown_reference", "over_cap", "wrong_account"}
-)
 
 
 @dataclass(frozen=True)
