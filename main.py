@@ -394,6 +394,38 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_close_day(settings: Settings, args: argparse.Namespace) -> int:
+    """`close-day YYYY-MM-DD`: finance's day close from a shell, as on /ledger/days (audited as the
+    operating-system user). Refuses a day that has not ended in Hà Nội, or one already closed."""
+    from datetime import date
+
+    from core.errors import Problem
+    from ledger.days import close_day
+
+    try:
+        day = date.fromisoformat(args.business_date)
+    except ValueError:
+        print(f"close-day: {args.business_date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 1
+
+    async def run():
+        conn = await connect(resolve_database_url(settings))
+        try:
+            return await close_day(conn, day, actor=f"cli:{getpass.getuser()}")
+        finally:
+            await conn.close()
+
+    try:
+        closed = asyncio.run(run())
+    except Problem as exc:
+        print(f"close-day: {exc.detail or exc.title_en}", file=sys.stderr)
+        return 1
+    print(
+        f"close-day: the ledger is closed through {closed.business_date} ({closed.accounts} account balances)"
+    )
+    return 0
+
+
 def cmd_gen_keys(settings: Settings, args: argparse.Namespace) -> int:
     """Prints a fresh key set as environment assignments, for a deployment's secret store."""
     for name, value in keys_as_env(AppKeys.generate()).items():
@@ -459,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify: accept a table with rows but no signed checkpoint (a truncated tail goes unseen)",
     )
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("close-day", help="close a business day of the ledger (and every day before it)")
+    p.add_argument("business_date", help="YYYY-MM-DD; a day that has ended in Hà Nội")
+    p.set_defaults(func=cmd_close_day)
     sub.add_parser("gen-keys", help="print a new key set for the environment").set_defaults(func=cmd_gen_keys)
     sub.add_parser("bank-sim", help="run the simulated bank (demos and tests)").set_defaults(
         func=cmd_bank_sim

@@ -75,19 +75,38 @@ def parse_local_date(raw: str) -> date:
     raise PydanticCustomError("local_date_format", "a date, e.g. 2026-12-31")
 
 
-def _from_form(parse):
+def _iso_moment(raw: str) -> datetime:
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise PydanticCustomError("datetime_parsing", "an ISO 8601 date-time with an offset") from None
+
+
+def _iso_day(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise PydanticCustomError("date_parsing", "an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+def _read(from_form, from_api):
+    """Text becomes a date or moment here, not in pydantic: a function validator hands its inner schema a
+    Python value, and strict mode would then refuse every string (JSON's own date parsing no longer applies).
+    A person's form may leave out the offset (Hà Nội time is meant) or write 31/12/2026; the API may not."""
+
     def before(value: Any, info: ValidationInfo) -> Any:
-        # Only a person's form may leave out the offset (Hà Nội time is meant); the JSON API stays strict.
-        if isinstance(value, str) and info.context and info.context.get("form"):
-            return parse(value)
-        return value
+        if not isinstance(value, str):
+            return value
+        return from_form(value) if info.context and info.context.get("form") else from_api(value)
 
     return BeforeValidator(before)
 
 
-BoundedDatetime = Annotated[AwareDatetime, _from_form(parse_local_datetime), AfterValidator(_bounded_moment)]
+BoundedDatetime = Annotated[
+    AwareDatetime, _read(parse_local_datetime, _iso_moment), AfterValidator(_bounded_moment)
+]
 """An ISO 8601 moment with an offset, 2000-01-01T00:00Z ≤ value < 2101-01-01T00:00Z; from a form, a Hà Nội
 local date-time."""
 
-BoundedDate = Annotated[date, _from_form(parse_local_date), AfterValidator(_bounded_day)]
+BoundedDate = Annotated[date, _read(parse_local_date, _iso_day), AfterValidator(_bounded_day)]
 """A calendar date in 2000–2100; from a form also 31/12/2026."""

@@ -3,7 +3,7 @@ use only what is exported here and the chart of accounts, `ledger.accounts`; `le
 `core`."""
 
 from ledger.balances import BalanceRow, account_balance, account_entries, period_balances, trial_balance
-from ledger.days import ClosedDay, DayAlreadyClosed, DayClosed, close_day, last_closed_day
+from ledger.days import ClosedDay, DayAlreadyClosed, DayClosed, close_day, last_closed_day, open_day_for
 from ledger.entries import EntryConflict, JournalEntry, Line, UnbalancedEntry, entry_lines, post_entry
 from ledger.pending import (
     InsufficientFunds,
@@ -35,6 +35,7 @@ __all__ = [
     "entry_lines",
     "guard_account",
     "last_closed_day",
+    "open_day_for",
     "period_balances",
     "post_entry",
     "post_pending",

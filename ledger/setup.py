@@ -1,4 +1,5 @@
-"""The ledger's contribution to the app: the trial balance and account drill-down (pages and API)."""
+"""The ledger's contribution to the app: the trial balance, the account drill-down and day close (pages and
+API)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncpg
 
 from core.capability import Capability, Demo, RealData, StaffLink
 from core.demo import has_rows
-from ledger import routes
+from ledger import day_routes, routes
 
 
 async def _probe(conn: asyncpg.Connection) -> RealData:
@@ -16,7 +17,10 @@ async def _probe(conn: asyncpg.Connection) -> RealData:
 
 CAPABILITY = Capability(
     name="ledger",
-    routes=(routes.routes,),
-    staff_links=(StaffLink("link.trial_balance", "/ledger/trial-balance", frozenset({"finance", "admin"})),),
-    demo=Demo(probe=_probe),  # no demo data of its own: the demo's payments post to it,
+    routes=(routes.routes, day_routes.routes),
+    staff_links=(
+        StaffLink("link.trial_balance", "/ledger/trial-balance", frozenset({"finance", "admin"})),
+        StaffLink("ledger.days.link", "/ledger/days", frozenset({"finance", "admin"})),
+    ),
+    demo=Demo(probe=_probe),  # no demo data of its own: the demo's payments post to it
 )

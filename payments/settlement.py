@@ -19,7 +19,7 @@ import asyncpg
 
 from core.keys import AppKeys
 from core.pii import encrypt_pii
-from ledger import accounts, post_entry
+from ledger import accounts, open_day_for, post_entry
 from payments.banks.event import BankCredit
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import settling_payments, store_receipt
@@ -106,7 +106,7 @@ async def settle_credit(
             reference,
         )
     bank = accounts.bank_account(credit.credited_bin, credit.credited_account)
-    day = business_date_of(credit.booked_at)
+    day = await open_day_for(conn, business_date_of(credit.booked_at))  # a closed day books on the next
     amount = credit.amount
     refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
     if request is not None:
