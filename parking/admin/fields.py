@@ -1,0 +1,39 @@
+"""Field types the parking administration's models share: codes, vehicle classes, prices, wall-clock times and
+coordinates — strict in the JSON API; in a form (core.forms) also as people type them."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+
+from core.money import Dong
+
+VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
+LOT_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"
+ZONE_CODE = r"^[a-z0-9][a-z0-9-]{1,30}$"
+USERNAME = r"^[a-z0-9][a-z0-9._-]{1,62}$"
+MAX_PRICE = 100_000_000  # đồng; far above any parking price, and keeps every amount inside bigint
+
+Price = Annotated[Dong, Field(le=MAX_PRICE, description="Whole đồng, ≥ 0")]
+
+
+def _naive_time(value: time | None) -> time | None:
+    if value is not None and value.tzinfo is not None:
+        raise ValueError("a wall-clock time in Hà Nội, without an offset")
+    return value
+
+
+LocalTime = Annotated[time | None, AfterValidator(_naive_time)]
+
+
+def _decimal_comma(value: Any, info: ValidationInfo) -> Any:
+    # A Vietnamese keyboard writes 21,0285; only a form may, the JSON API keeps its numbers.
+    if isinstance(value, str) and info.context and info.context.get("form"):
+        return value.strip().replace(",", ".")
+    return value
+
+
+DecimalComma = BeforeValidator(_decimal_comma)
+"""For a float field: in a form, "21,0285" reads as 21.0285."""
