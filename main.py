@@ -324,8 +324,8 @@ def cmd_unlock_address(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
-    from core.auth import create_api_token
     from core.errors import Problem
+    from core.tokens import create_api_token
 
     async def run() -> int:
         conn = await connect(resolve_database_url(settings))

@@ -261,11 +261,11 @@ async def prepare_citypay_database(
     from contextlib import redirect_stdout
 
     from core.audit import use_audit_key
-    from core.auth import create_api_token
     from core.db import connect, migrate
     from core.demo import load_demo_data
     from core.keys import AppKeys, keys_as_env
     from core.settings import Settings
+    from core.tokens import create_api_token
     from main import DEMOS
 
     dsn = await server.recreate(name)

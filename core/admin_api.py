@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, path_id, staff
 from core.appkeys import POOL, SETTINGS
-from core.auth import create_api_token, create_staff_user, principal_of, revoke_api_token
+from core.auth import create_staff_user, principal_of
 from core.errors import Conflict, NotFound, map_constraint
 from core.responses import ResponseModel, Timestamp, json_response
 from core.staff import (
@@ -22,6 +22,7 @@ from core.staff import (
     unlock_address,
     unlock_staff_user,
 )
+from core.tokens import create_api_token, revoke_api_token
 from core.vocabulary import USERNAME_PATH, Role, Username
 
 routes = Routes(tags=("admin",))

@@ -1,20 +1,14 @@
-"""Staff sessions (argon2 passwords, HTTP-only cookies, CSRF), API tokens with scopes, and the access check
-every declared endpoint runs."""
+"""Staff accounts and logins (throttled; passwords in core.passwords), sessions in HTTP-only cookies with
+CSRF, who a request comes from (a session or an API token, core.tokens), and the access check every declared
+endpoint runs."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
 import math
-import os
-import re
 import secrets
-import threading
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -22,32 +16,22 @@ from typing import cast
 import asyncpg
 import structlog
 from aiohttp import web
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.api import Access
 from core.appkeys import POOL, PRINCIPAL, SETTINGS
 from core.audit import record_audit
 from core.errors import Forbidden, Unauthorized, ValidationFailed
-from core.vocabulary import FEE_CODE_RE, ROLES, USERNAME_RE
+from core.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from core.tokens import TOKEN_PREFIX, secret_digest
+from core.vocabulary import ROLES, USERNAME_RE
 
 SESSION_COOKIE = "citypay_session"
 LOGIN_CSRF_COOKIE = "citypay_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-TOKEN_PREFIX = "cpt_"  # noqa: S105 (a public marker, not a secret)
-SCOPE_RE = re.compile(r"^[a-z][a-z-]*:(read|write)$")
-PAYMENT_WRITE_SCOPE = "payment-requests:write"
-CHANNEL_RE = re.compile(r"^[a-z0-9_-]{1,30}$")
-MIN_PASSWORD_LENGTH = 10
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 log = structlog.get_logger("citypay.auth")
-
-_hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the timing of "no such user" and "wrong password"
-# the same.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -68,10 +52,6 @@ class Principal:
         """How the audit log names who did something."""
         # Tokens by id: names are labels and need not be unique.
         return f"staff:{self.name}" if self.kind == "staff" else f"token:{self.id}"
-
-
-def _sha256(value: str) -> bytes:
-    return hashlib.sha256(value.encode()).digest()
 
 
 # Staff accounts ---------------------------------------------------------------------------------------------
@@ -114,13 +94,6 @@ async def create_staff_user(
 
 # Login and sessions -----------------------------------------------------------------------------------------
 
-# argon2 takes 100–400 ms of CPU per check. It runs in a small pool of its own threads (argon2-cffi releases
-# the GIL), so a burst of logins queues there instead of stalling the event loop and every other request;
-# two workers at the lowest CPU priority leave the event loop and PostgreSQL first call on the cores (at the
-# default priority a burst still doubled callback latency on 2 cores: bench/login_burst.py). Under other load
-# a login waits longer; nothing else does.
-PASSWORD_HASH_WORKERS = 2
-PASSWORD_HASH_NICENESS = 19
 # Past the per-account limit, each further attempt from anywhere waits 2^k s, at most this long; addresses
 # that logged this account in within KNOWN_ADDRESS_DAYS skip that account-wide wait and the per-address
 # limit (only their own account+address delay applies), so failures elsewhere, or for other usernames from
@@ -131,52 +104,6 @@ KNOWN_ADDRESS_DAYS = 30
 # (usernames match USERNAME_RE) and no login can succeed as: the address's failures before it stop counting
 # against the address (they stay recorded; the audit log says who cleared them).
 ADDRESS_UNLOCK_MARKER = ":address-unlock"
-_password_pool: ThreadPoolExecutor | None = None
-
-
-def _lower_thread_priority() -> None:
-    # Linux keeps a niceness per thread (argon2's own lane threads inherit it); elsewhere this does nothing.
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_HASH_NICENESS)
-
-
-def _password_executor() -> ThreadPoolExecutor:
-    global _password_pool
-    if _password_pool is None:
-        _password_pool = ThreadPoolExecutor(
-            max_workers=PASSWORD_HASH_WORKERS, thread_name_prefix="argon2", initializer=_lower_thread_priority
-        )
-    return _password_pool
-
-
-async def close_password_executor() -> None:
-    global _password_pool
-    executor, _password_pool = _password_pool, None
-    if executor is not None:
-        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-
-
-async def password_hashing(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the argon2 threads stop with the app."""
-    yield
-    await close_password_executor()
-
-
-def _verify_password_sync(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_password_executor(), _hasher.hash, password)
-
-
-async def verify_password(password_hash: str, password: str) -> bool:
-    return await asyncio.get_running_loop().run_in_executor(
-        _password_executor(), _verify_password_sync, password_hash, password
-    )
 
 
 class LoginFailed(Exception):
@@ -313,10 +240,10 @@ async def login(
             "SELECT id, username, role, password_hash FROM staff_users WHERE username = $1 AND active",
             username,
         )
-    ok = await verify_password(user["password_hash"] if user else _DUMMY_HASH, password)
+    ok = await verify_password(user["password_hash"] if user else DUMMY_HASH, password)
     if not ok or user is None:
         raise LoginFailed()
-    new_hash = await hash_password(password) if _hasher.check_needs_rehash(user["password_hash"]) else None
+    new_hash = await hash_password(password) if needs_rehash(user["password_hash"]) else None
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     async with pool.acquire() as conn, conn.transaction():
@@ -330,7 +257,7 @@ async def login(
             """INSERT INTO staff_sessions (id_hash, user_id, csrf_token, expires_at)
                SELECT $1, id, $3, now() + $4::interval FROM staff_users WHERE id = $2 AND active
                RETURNING user_id""",
-            _sha256(cookie),
+            secret_digest(cookie),
             user["id"],
             csrf,
             timedelta(hours=session_hours),
@@ -341,7 +268,7 @@ async def login(
 
 
 async def end_session(pool: asyncpg.Pool, cookie: str) -> None:
-    await pool.execute("DELETE FROM staff_sessions WHERE id_hash = $1", _sha256(cookie))
+    await pool.execute("DELETE FROM staff_sessions WHERE id_hash = $1", secret_digest(cookie))
 
 
 def _via_trusted_proxy(request: web.Request) -> bool:
@@ -412,115 +339,6 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, cooki
     )
 
 
-# API tokens -------------------------------------------------------------------------------------------------
-
-
-def validate_scopes(scopes: list[str]) -> None:
-    if not scopes:
-        raise ValidationFailed("at least one scope", field="scopes")
-    for s in scopes:
-        if not SCOPE_RE.match(s):
-            raise ValidationFailed(f"scope {s!r} is not of the form area:read or area:write", field="scopes")
-
-
-def validate_token_bindings(
-    scopes: list[str], fee_codes: list[str] | None, channels: list[str] | None
-) -> tuple[list[str] | None, list[str]]:
-    """A token that may create payment requests names the fee codes it may charge (at least one) and the
-    channels it may assert (may be none); any other token names neither. Returns them sorted, deduplicated."""
-    codes = sorted(set(fee_codes)) if fee_codes else None
-    chans = sorted(set(channels or []))
-    for code in codes or []:
-        if not FEE_CODE_RE.match(code):
-            raise ValidationFailed(
-                f"fee code {code!r} is not a catalogue code (e.g. LLTP)", field="fee_codes"
-            )
-    for channel in chans:
-        if not CHANNEL_RE.match(channel):
-            raise ValidationFailed(
-                f"channel {channel!r}: 1–30 lower-case letters, digits, - or _ (e.g. vneid)", field="channels"
-            )
-    if PAYMENT_WRITE_SCOPE in scopes:
-        if not codes:
-            raise ValidationFailed(
-                f"a token with {PAYMENT_WRITE_SCOPE} must name the fee codes it may charge "
-                "(e.g. --fee-codes LLTP)",
-                field="fee_codes",
-            )
-    elif codes or chans:
-        field = "fee_codes" if codes else "channels"
-        raise ValidationFailed(
-            f"fee codes and channels bind a token with {PAYMENT_WRITE_SCOPE}; this token cannot create "
-            "payment requests",
-            field=field,
-        )
-    return codes, chans
-
-
-async def create_api_token(
-    conn: asyncpg.Connection,
-    *,
-    name: str,
-    scopes: list[str],
-    actor: str,
-    fee_codes: list[str] | None = None,
-    channels: list[str] | None = None,
-) -> tuple[int, str]:
-    """Returns (id, the token). Only a hash is kept: the token is shown this once."""
-    validate_scopes(scopes)
-    if not 1 <= len(name) <= 200:
-        raise ValidationFailed("1–200 characters", field="name")
-    codes, chans = validate_token_bindings(scopes, fee_codes, channels)
-    prefix = secrets.token_hex(4)
-    secret = secrets.token_urlsafe(32)
-    async with conn.transaction():
-        token_id = await conn.fetchval(
-            """INSERT INTO api_tokens (token_prefix, secret_hash, name, scopes, created_by, fee_codes,
-                                       channels)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
-            prefix,
-            _sha256(secret),
-            name,
-            sorted(set(scopes)),
-            actor,
-            codes,
-            chans,
-        )
-        await record_audit(
-            conn,
-            actor=actor,
-            action="token.create",
-            subject=f"token:{token_id}",
-            after={
-                "name": name,
-                "scopes": sorted(set(scopes)),
-                "prefix": prefix,
-                "fee_codes": codes,
-                "channels": chans,
-            },
-        )
-    return token_id, f"{TOKEN_PREFIX}{prefix}_{secret}"
-
-
-async def revoke_api_token(conn: asyncpg.Connection, *, token_id: int, actor: str) -> bool:
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL "
-            "RETURNING name, scopes",
-            token_id,
-        )
-        if row is None:
-            return False
-        await record_audit(
-            conn,
-            actor=actor,
-            action="token.revoke",
-            subject=f"token:{token_id}",
-            before={"name": row["name"], "scopes": list(row["scopes"])},
-        )
-    return True
-
-
 async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal | None:
     if not raw.startswith(TOKEN_PREFIX):
         return None
@@ -532,7 +350,7 @@ async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal
         "WHERE token_prefix = $1 AND revoked_at IS NULL",
         prefix,
     )
-    if row is None or not hmac.compare_digest(row["secret_hash"], _sha256(secret)):
+    if row is None or not hmac.compare_digest(row["secret_hash"], secret_digest(secret)):
         return None
     # Touch last_used_at at most once a minute so busy clients do not write on every call.
     if row["last_used_at"] is None or row["last_used_at"] < datetime.now(UTC) - timedelta(minutes=1):
@@ -552,7 +370,7 @@ async def _principal_from_session(conn: asyncpg.Connection, cookie: str) -> Prin
         """SELECT u.id, u.username, u.role, s.csrf_token
              FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
             WHERE s.id_hash = $1 AND s.expires_at > now() AND u.active""",
-        _sha256(cookie),
+        secret_digest(cookie),
     )
     if row is None:
         return None

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from core.auth import _hasher, create_api_token, create_staff_user
+from core.auth import create_staff_user
 from core.capability import Demo, RealData
 from core.db import connect
 from core.keys import AppKeys
+from core.passwords import hash_password_sync
 from core.settings import Settings
+from core.tokens import create_api_token
 
 DEMO_STAFF = [
     ("admin", "Quản trị viên (demo)", "admin"),
@@ -123,7 +125,9 @@ async def load_demo_data(dsn: str, *, settings: Settings, keys: AppKeys, demos: 
             password = secrets.token_urlsafe(9)
             if exists:  # the database outlived var/: give the demo account a password we know again
                 await conn.execute(
-                    "UPDATE staff_users SET password_hash = $2 WHERE id = $1", exists, _hasher.hash(password)
+                    "UPDATE staff_users SET password_hash = $2 WHERE id = $1",
+                    exists,
+                    hash_password_sync(password),
                 )
             else:
                 await create_staff_user(

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from core.audit import record_audit
-from core.auth import ADDRESS_UNLOCK_MARKER, MIN_PASSWORD_LENGTH, _lock_key, hash_password
+from core.auth import ADDRESS_UNLOCK_MARKER, _lock_key
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.passwords import MIN_PASSWORD_LENGTH, hash_password
 
 MAX_PASSWORD_LENGTH = 200
 

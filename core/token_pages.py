@@ -1,5 +1,5 @@
 """Admin page for API tokens: list, create (bound to fee codes and channels; the secret shown once), revoke.
-The same rules as the admin API and `create-token`: they all go through core.auth.create_api_token."""
+The same rules as the admin API and `create-token`: they all go through core.tokens.create_api_token."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pydantic import ValidationInfo, model_validator
 from core.admin_api import TokenIn
 from core.api import Routes, path_id, staff
 from core.appkeys import POOL
-from core.auth import create_api_token, principal_of, revoke_api_token
+from core.auth import principal_of
 from core.errors import Conflict
 from core.forms import EMPTY_FORM, FormState, NoFields
 from core.i18n import register_messages
 from core.pages import render_html
+from core.tokens import create_api_token, revoke_api_token
 
 routes = Routes(tags=("pages",))
 ADMIN = staff("admin")

@@ -246,7 +246,7 @@ async def api_token(db_url: str):
     """api_token(*scopes, fee_codes=…, channels=…) → a bearer token string. A payment-requests:write token is
     bound by default to every fee code in the database (the demo codes when it has none yet) and to every
     channel a subsidy programme names."""
-    from core.auth import PAYMENT_WRITE_SCOPE, create_api_token
+    from core.tokens import PAYMENT_WRITE_SCOPE, create_api_token
     from payments.demo import DEMO_FEES
 
     async def make(

@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 
 from core.audit import record_audit, verify_audit_chain
-from core.auth import create_api_token, create_staff_user
+from core.auth import create_staff_user
 from core.keys import keys_as_env
+from core.tokens import create_api_token
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -43,16 +43,16 @@ async def _post_login(client, token: str, username: str, password: str, address:
 @pytest.fixture
 def verify_calls(monkeypatch):
     """Counts argon2 checks: the evaluated attempts."""
-    import core.auth
+    import core.passwords
 
     calls: list[str] = []
-    real = core.auth._verify_password_sync
+    real = core.passwords._verify_password_sync
 
     def counting(password_hash: str, password: str) -> bool:
         calls.append(password)
         return real(password_hash, password)
 
-    monkeypatch.setattr(core.auth, "_verify_password_sync", counting)
+    monkeypatch.setattr(core.passwords, "_verify_password_sync", counting)
     return calls
 
 
@@ -128,9 +128,9 @@ async def test_a_login_burst_does_not_stall_other_requests(make_app, aiohttp_cli
     import threading
     import time
 
-    import core.auth
+    import core.passwords
 
-    real = core.auth._verify_password_sync
+    real = core.passwords._verify_password_sync
     running, threads = [0], set()
 
     def slow(password_hash: str, password: str) -> bool:
@@ -142,7 +142,7 @@ async def test_a_login_burst_does_not_stall_other_requests(make_app, aiohttp_cli
         finally:
             running[0] -= 1
 
-    monkeypatch.setattr(core.auth, "_verify_password_sync", slow)
+    monkeypatch.setattr(core.passwords, "_verify_password_sync", slow)
     # The client shares the server's event loop: a password check on the loop would block /healthz too.
     client = await aiohttp_client(make_app(login_max_failures_per_address=1000))
     token = await _login_token(client)
