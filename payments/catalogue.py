@@ -1,6 +1,6 @@
-"""What the city charges and who helps pay: the fee catalogue, subsidy programmes, the collection accounts and
-bank BINs they rest on (admin-maintained, every write audited), and the finance views of requests and of money
-waiting for a refund.
+"""What the city charges and who helps pay: the fee catalogue, subsidy programmes and the collection accounts
+they rest on (admin-maintained, every write audited). The bank BINs are in bank_directory.py, finance's views
+of requests and money to refund in finance_views.py.
 
 Payment requests copy a fee's amount, names and account when they are issued, so editing the catalogue never
 changes a request already issued.
@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint, problem_from_database_error
-from core.money import LOCAL_TZ
+from core.money import Dong
+from core.timebounds import BoundedDatetime
 from ledger import accounts
 
 FEE_CODE = r"^[A-Z0-9][A-Z0-9_-]{1,30}$"
@@ -28,44 +29,55 @@ CHANNEL = r"^[a-z0-9_-]{1,30}$"
 FEE_REVENUE_ACCOUNT = accounts.FEE_REVENUE_PATTERN
 BIN = r"^[0-9]{6}$"
 MAX_BIGINT = 2**63 - 1
-# Outcomes whose money the city holds for somebody: in suspense (late, cancelled, already paid, unknown)
-# or in refunds (the excess of an over-payment).
-REFUND_OUTCOMES = (
-    "late",
-    "cancelled",
-    "already_paid",
-    "unknown_reference",
-    "over_cap",
-    "wrong_account",
-    "overpaid",
-)
-REQUEST_STATUSES = ("pending", "paid", "expired", "cancelled")
 
-map_constraint("fee_catalogue_pkey", Conflict, "code", "a fee with this code exists")
-map_constraint(
-    "fee_catalogue_window", ValidationFailed, "active_until", "the window must end after it starts"
+# Database guards → (problem, field, detail for API callers, message key for a person).
+_GUARDS = (
+    ("fee_catalogue_pkey", Conflict, "code", "a fee with this code exists", "fee_code_taken"),
+    (
+        "fee_catalogue_window",
+        ValidationFailed,
+        "active_until",
+        "the window must end after it starts",
+        "window",
+    ),
+    (
+        "subsidy_programmes_pkey",
+        Conflict,
+        "code",
+        "a subsidy programme with this code exists",
+        "programme_taken",
+    ),
+    ("subsidy_programmes_fee_code_fkey", ValidationFailed, "fee_code", "no fee with this code", "no_fee"),
+    (
+        "subsidy_budget_within_cap",
+        Conflict,
+        "budget_cap",
+        "the cap cannot go below the budget already used",
+        "cap_below_used",
+    ),
+    ("subsidy_window", ValidationFailed, "valid_until", "the window must end after it starts", "window"),
+    (
+        "collection_accounts_code_key",
+        Conflict,
+        "code",
+        "a collection account with this code exists",
+        "account_code_taken",
+    ),
+    (
+        "collection_accounts_bin_account_number_key",
+        Conflict,
+        "account_number",
+        "this account at this bank is already registered",
+        "account_taken",
+    ),
+    ("collection_accounts_bin_fkey", ValidationFailed, "bin", "unknown bank BIN", "no_bank"),
 )
-map_constraint("subsidy_programmes_pkey", Conflict, "code", "a subsidy programme with this code exists")
-map_constraint("subsidy_programmes_fee_code_fkey", ValidationFailed, "fee_code", "no fee with this code")
-map_constraint(
-    "subsidy_budget_within_cap", Conflict, "budget_cap", "the cap cannot go below the budget already used"
-)
-map_constraint("subsidy_window", ValidationFailed, "valid_until", "the window must end after it starts")
-map_constraint("collection_accounts_code_key", Conflict, "code", "a collection account with this code exists")
-map_constraint(
-    "collection_accounts_bin_account_number_key",
-    Conflict,
-    "account_number",
-    "this account at this bank is already registered",
-)
-map_constraint("collection_accounts_bin_fkey", ValidationFailed, "bin", "unknown bank BIN")
+for _name, _problem, _field, _detail, _key in _GUARDS:
+    map_constraint(_name, _problem, _field, _detail, message=f"catalogue.{_key}")
 
 
 def _as_utc(moment: datetime) -> datetime:
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range") from None
+    return moment.astimezone(UTC)  # bounded to 2000–2100, so this cannot overflow
 
 
 # Types shared by the API bodies and the HTML forms ----------------------------------------------------------
@@ -78,9 +90,9 @@ ShortName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$"),
 ]
-Amount = Annotated[int, Field(gt=0, le=MAX_BIGINT, description="Whole đồng, > 0 and ≤ the amount cap")]
-Budget = Annotated[int, Field(gt=0, le=MAX_BIGINT, description="Whole đồng")]
-Moment = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+Amount = Annotated[Dong, Field(gt=0, le=MAX_BIGINT, description="Whole đồng, > 0 and ≤ the amount cap")]
+Budget = Annotated[Dong, Field(gt=0, le=MAX_BIGINT, description="Whole đồng")]
+Moment = Annotated[BoundedDatetime, AfterValidator(_as_utc)]
 FeeCode = Annotated[str, Field(pattern=FEE_CODE)]
 AccountCode = Annotated[str, Field(pattern=ACCOUNT_CODE)]
 Channel = Annotated[str, Field(pattern=CHANNEL, description="e.g. vneid; null = every channel")]
@@ -164,18 +176,11 @@ class CollectionAccountChange(BaseModel):
     active: bool | None = None
 
 
-class BankChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    short_name: ShortName | None = None
-    name: Name | None = None
-    active: bool | None = None
-
-
 # Helpers ----------------------------------------------------------------------------------------------------
 
 
 @asynccontextmanager
-async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
+async def mapped_transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """One transaction per action; a guard the database enforces comes back as the problem mapped to it."""
     try:
         async with conn.transaction():
@@ -191,30 +196,36 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _changes(change: BaseModel, *, nullable: set[str]) -> dict[str, Any]:
+def changed_fields(change: BaseModel, *, nullable: set[str]) -> dict[str, Any]:
     values = {name: getattr(change, name) for name in change.model_fields_set}
     for name, value in values.items():
         if value is None and name not in nullable:
-            raise ValidationFailed(f"{name} may be left out but not null", field=name)
+            raise ValidationFailed(f"{name} may be left out but not null", field=name, message="form.missing")
     if not values:
-        raise ValidationFailed("send at least one field to change")
+        raise ValidationFailed("send at least one field to change", message="catalogue.nothing_to_change")
     return values
 
 
 def _check_amount(amount: int, amount_cap: int, field: str = "amount") -> None:
     if amount > amount_cap:
-        raise ValidationFailed(f"at most {amount_cap} đồng (the amount cap)", field=field)
+        raise ValidationFailed(
+            f"at most {amount_cap} đồng (the amount cap)", field=field, message="catalogue.over_amount_cap"
+        )
 
 
 def _check_window(start: datetime, end: datetime | None, field: str) -> None:
     if end is not None and end <= start:
-        raise ValidationFailed("the window must end after it starts", field=field)
+        raise ValidationFailed("the window must end after it starts", field=field, message="catalogue.window")
 
 
 async def _active_collection_account_id(conn: asyncpg.Connection, code: str) -> int:
     account_id = await conn.fetchval("SELECT id FROM collection_accounts WHERE code = $1 AND active", code)
     if account_id is None:
-        raise ValidationFailed("no active collection account with this code", field="collection_account_code")
+        raise ValidationFailed(
+            "no active collection account with this code",
+            field="collection_account_code",
+            message="catalogue.no_active_account",
+        )
     return account_id
 
 
@@ -250,7 +261,7 @@ async def create_fee(
     _check_amount(fee.amount, amount_cap)
     active_from = fee.active_from or now or datetime.now(UTC)
     _check_window(active_from, fee.active_until, "active_until")
-    async with _transaction(conn):
+    async with mapped_transaction(conn):
         account_id = await _active_collection_account_id(conn, fee.collection_account_code)
         await conn.execute(
             """INSERT INTO fee_catalogue (code, name_vi, name_en, amount, agency, revenue_account,
@@ -276,10 +287,10 @@ async def create_fee(
 async def update_fee(
     conn: asyncpg.Connection, code: str, change: FeeChange, *, actor: str, amount_cap: int
 ) -> dict[str, Any]:
-    values = _changes(change, nullable={"active_until"})
+    values = changed_fields(change, nullable={"active_until"})
     if "amount" in values:
         _check_amount(values["amount"], amount_cap)
-    async with _transaction(conn):
+    async with mapped_transaction(conn):
         before = await _fee(conn, code, lock=True)
         if before is None:
             raise NotFound("no fee with this code", field="code")
@@ -340,9 +351,9 @@ async def create_subsidy(
 ) -> dict[str, Any]:
     _check_amount(programme.per_request, amount_cap, "per_request")
     _check_window(programme.valid_from, programme.valid_until, "valid_until")
-    async with _transaction(conn):
+    async with mapped_transaction(conn):
         if not await conn.fetchval("SELECT true FROM fee_catalogue WHERE code = $1", programme.fee_code):
-            raise ValidationFailed("no fee with this code", field="fee_code")
+            raise ValidationFailed("no fee with this code", field="fee_code", message="catalogue.no_fee")
         await conn.execute(
             """INSERT INTO subsidy_programmes (code, name_vi, name_en, fee_code, channel, per_request,
                    budget_cap, valid_from, valid_until)
@@ -371,10 +382,10 @@ async def create_subsidy(
 async def update_subsidy(
     conn: asyncpg.Connection, code: str, change: SubsidyChange, *, actor: str, amount_cap: int
 ) -> dict[str, Any]:
-    values = _changes(change, nullable={"channel"})
+    values = changed_fields(change, nullable={"channel"})
     if "per_request" in values:
         _check_amount(values["per_request"], amount_cap, "per_request")
-    async with _transaction(conn):
+    async with mapped_transaction(conn):
         # The row lock makes issuers wait: budget_used cannot grow between this check and the update.
         before = await _subsidy(conn, code, lock=True)
         if before is None:
@@ -385,7 +396,9 @@ async def update_subsidy(
         )
         if new["budget_cap"] < before["budget_used"]:
             raise Conflict(
-                f"the cap cannot go below the {before['budget_used']} đồng already used", field="budget_cap"
+                f"the cap cannot go below the {before['budget_used']} đồng already used",
+                field="budget_cap",
+                message="catalogue.cap_below_used",
             )
         await conn.execute(
             """UPDATE subsidy_programmes SET name_vi = $2, name_en = $3, channel = $4, per_request = $5,
@@ -413,7 +426,7 @@ async def update_subsidy(
     return after
 
 
-# Collection accounts and banks ------------------------------------------------------------------------------
+# Collection accounts ----------------------------------------------------------------------------------------
 
 _ACCOUNT_SELECT = """SELECT a.code, a.bin, b.short_name AS bank_name, a.account_number, a.holder_name,
                             a.active
@@ -445,10 +458,12 @@ async def collection_account_list(conn: asyncpg.Connection) -> list[dict[str, An
 async def create_collection_account(
     conn: asyncpg.Connection, account: CollectionAccountIn, *, actor: str
 ) -> dict[str, Any]:
-    async with _transaction(conn):
+    async with mapped_transaction(conn):
         # FOR SHARE: a concurrent deactivation of the bank waits for this insert (and then sees it).
         if not await conn.fetchval("SELECT active FROM banks WHERE bin = $1 FOR SHARE", account.bin):
-            raise ValidationFailed("no active bank with this BIN", field="bin")
+            raise ValidationFailed(
+                "no active bank with this BIN", field="bin", message="catalogue.no_active_bank"
+            )
         await conn.execute(
             "INSERT INTO collection_accounts (code, bin, account_number, holder_name) "
             "VALUES ($1, $2, $3, $4)",
@@ -471,8 +486,8 @@ async def create_collection_account(
 async def update_collection_account(
     conn: asyncpg.Connection, code: str, change: CollectionAccountChange, *, actor: str
 ) -> dict[str, Any]:
-    values = _changes(change, nullable=set())
-    async with _transaction(conn):
+    values = changed_fields(change, nullable=set())
+    async with mapped_transaction(conn):
         before = await _collection_account(conn, code, lock=True)
         if before is None:
             raise NotFound("no collection account with this code", field="code")
@@ -481,7 +496,7 @@ async def update_collection_account(
         if reactivating and not await conn.fetchval(
             "SELECT active FROM banks WHERE bin = $1 FOR SHARE", before["bin"]
         ):
-            raise Conflict("its bank is no longer active", field="active")
+            raise Conflict("its bank is no longer active", field="active", message="catalogue.bank_inactive")
         await conn.execute(
             "UPDATE collection_accounts SET holder_name = $2, active = $3 WHERE code = $1",
             code,
@@ -499,123 +514,3 @@ async def update_collection_account(
                 after=after,
             )
     return after
-
-
-_BANK_SELECT = "SELECT bin, short_name, name, active, updated_at FROM banks"
-
-
-async def bank_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(_BANK_SELECT + " ORDER BY short_name, bin")]
-
-
-async def update_bank(
-    conn: asyncpg.Connection, bin_: str, change: BankChange, *, actor: str
-) -> dict[str, Any]:
-    values = _changes(change, nullable=set())
-    async with _transaction(conn):
-        row = await conn.fetchrow(_BANK_SELECT + " WHERE bin = $1 FOR UPDATE", bin_)
-        if row is None:
-            raise NotFound("no bank with this BIN", field="bin")
-        before = dict(row)
-        new = {**before, **values}
-        if before["active"] and not new["active"]:
-            in_use = await conn.fetch(
-                "SELECT code FROM collection_accounts WHERE bin = $1 AND active ORDER BY code", bin_
-            )
-            if in_use:
-                codes = ", ".join(r["code"] for r in in_use)
-                raise Conflict(
-                    f"active collection accounts use this bank ({codes}); deactivate them first",
-                    field="active",
-                )
-        if {k: new[k] for k in values} == {k: before[k] for k in values}:
-            return before
-        after = dict(
-            await conn.fetchrow(
-                "UPDATE banks SET short_name = $2, name = $3, active = $4, updated_at = now() WHERE bin = $1 "
-                "RETURNING bin, short_name, name, active, updated_at",
-                bin_,
-                new["short_name"],
-                new["name"],
-                new["active"],
-            )
-        )
-        drop = {"updated_at"}
-        await record_audit(
-            conn,
-            actor=actor,
-            action="bank.update",
-            subject=f"bin:{bin_}",
-            before={k: v for k, v in before.items() if k not in drop},
-            after={k: v for k, v in after.items() if k not in drop},
-        )
-    return after
-
-
-# Finance views ----------------------------------------------------------------------------------------------
-
-
-def local_day_start(day: date) -> datetime:
-    """The first moment of a Hà Nội calendar day."""
-    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ)
-
-
-def local_day_range(day_from: date | None, day_to: date | None) -> tuple[datetime | None, datetime | None]:
-    """[start of day_from, start of the day after day_to) in Hà Nội time; either end may be open."""
-    start = local_day_start(day_from) if day_from else None
-    end = local_day_start(day_to + timedelta(days=1)) if day_to else None
-    return start, end
-
-
-async def payment_requests_for_review(
-    conn: asyncpg.Connection,
-    *,
-    status: str | None = None,
-    fee_code: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    underpaid_only: bool = False,
-    limit: int = 200,
-) -> tuple[list[asyncpg.Record], int]:
-    """Requests newest first, and how many match in all. "Underpaid" = pending and holding a part payment."""
-    where = """WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR fee_code = $2)
-                 AND ($3::timestamptz IS NULL OR created_at >= $3)
-                 AND ($4::timestamptz IS NULL OR created_at < $4)
-                 AND (NOT $5 OR (status = 'pending' AND amount_received > 0))"""
-    args = (status, fee_code, created_from, created_to, underpaid_only)
-    total = await conn.fetchval(f"SELECT count(*) FROM payment_requests {where}", *args)
-    rows = await conn.fetch(
-        f"""SELECT id, reference, kind, fee_code, purpose_vi, purpose_en, subsidy_amount, amount_due,
-                   amount_received, status, created_at, expires_at, cancelled_by, cancel_reason
-              FROM payment_requests {where}
-             ORDER BY created_at DESC, id LIMIT $6""",
-        *args,
-        limit,
-    )
-    return rows, total
-
-
-async def money_to_refund(
-    conn: asyncpg.Connection,
-    *,
-    booked_from: datetime | None = None,
-    booked_to: datetime | None = None,
-    limit: int = 200,
-) -> list[asyncpg.Record]:
-    """Credits whose money sits in suspense or refunds. For an over-payment only the excess is owed back: the
-    request was settled by one credit, so the excess is what it received beyond what was due."""
-    return await conn.fetch(
-        """SELECT p.id, p.bank_code, p.bank_txn_id, p.amount, p.narrative, p.outcome, p.booked_at,
-                  p.received_at, pr.reference,
-                  CASE WHEN p.outcome = 'overpaid' THEN pr.amount_received - pr.amount_due ELSE p.amount END
-                      AS to_refund
-             FROM payments_received p LEFT JOIN payment_requests pr ON pr.id = p.payment_request_id
-            WHERE p.outcome = ANY($1::text[])
-              AND ($2::timestamptz IS NULL OR p.booked_at >= $2)
-              AND ($3::timestamptz IS NULL OR p.booked_at < $3)
-            ORDER BY p.booked_at DESC, p.id DESC LIMIT $4""",
-        list(REFUND_OUTCOMES),
-        booked_from,
-        booked_to,
-        limit,
-    )

@@ -8,7 +8,18 @@ import asyncpg
 from core.capability import Capability, Demo, RealData, StaffLink
 from core.demo import has_rows
 from core.demo_bank_key import DEMO_BANK_CODE
-from payments import bank_profiles, callback_issues, callback_routes, catalogue_routes, pay_pages
+from payments import (
+    bank_profiles_api,
+    bank_profiles_pages,
+    callback_issues,
+    callback_routes,
+    catalogue_api,
+    catalogue_pages,
+    finance_pages,
+    pay_pages,
+    receipt_api,
+    receipt_pages,
+)
 from payments import routes as payment_routes
 from payments.demo import load_payments_demo
 from payments.live_status import status_listener
@@ -27,9 +38,14 @@ CAPABILITY = Capability(
         payment_routes.routes,
         callback_routes.routes,
         callback_issues.routes,
-        bank_profiles.routes,
+        bank_profiles_api.routes,
+        bank_profiles_pages.routes,
         pay_pages.routes,
-        catalogue_routes.routes,
+        receipt_api.routes,
+        receipt_pages.routes,
+        catalogue_api.routes,
+        catalogue_pages.routes,
+        finance_pages.routes,
     ),
     staff_links=(
         StaffLink("link.banks", "/admin/banks", frozenset({"admin"})),

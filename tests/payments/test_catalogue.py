@@ -10,7 +10,7 @@ import pytest
 
 from core.appkeys import POOL, REGISTRY
 from core.audit import verify_audit_chain
-from payments import catalogue_routes
+from payments import catalogue_api, catalogue_pages, finance_pages
 from payments.requests import FeeNotAvailable, NewRequest, issue_payment_request
 from payments.settlement import settle_credit
 from tests.payments.conftest import credit
@@ -26,7 +26,8 @@ async def client(make_app, aiohttp_client):  # the app stops before its database
     """The app with the catalogue routes, whether or not main.create_app registers them already."""
     app = make_app()
     if "get_fees" not in app.router.named_resources():
-        app[REGISTRY].add(app, catalogue_routes.routes)
+        for table in (catalogue_api.routes, catalogue_pages.routes, finance_pages.routes):
+            app[REGISTRY].add(app, table)
     return await aiohttp_client(app)
 
 
