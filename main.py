@@ -357,7 +357,12 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     """`audit verify`: the keyed chain and every checkpoint in var/audit-checkpoints.jsonl (exit 2 if broken).
     `audit checkpoint`: verify what was added since the last checkpoint, then sign and append the head."""
-    from core.audit import AuditChainBroken, checkpoint_path, verify_with_checkpoints, write_checkpoint
+    from core.audit_checkpoints import (
+        AuditChainBroken,
+        checkpoint_path,
+        verify_with_checkpoints,
+        write_checkpoint,
+    )
 
     keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
 

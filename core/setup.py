@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core import admin_api, ops, staff_pages, token_pages
 from core import static as static_files
-from core.audit import audit_checkpointer
+from core.audit_checkpoints import audit_checkpointer
 from core.capability import Capability, StaffLink
 from core.passwords import password_hashing
 from core.vocabulary import ROLES

@@ -22,15 +22,13 @@ from core.audit import (
     ALG_KEYED,
     CHECKPOINT_FILE,
     GENESIS,
-    AuditChainBroken,
     Checkpoint,
     audit_key_id,
     keyed_row_hash,
     row_hash,
     verify_audit_chain,
-    verify_with_checkpoints,
-    write_checkpoint,
 )
+from core.audit_checkpoints import AuditChainBroken, verify_with_checkpoints, write_checkpoint
 from core.db import connect, load_migrations, migrate
 from core.keys import keys_as_env
 
