@@ -12,8 +12,8 @@ from aiohttp import web
 
 from core.api import Routes, staff
 from core.appkeys import POOL
-from core.i18n import register_messages
 from core.responses import ResponseModel, json_response
+from payments import messages as _messages  # noqa: F401  (registers the package's texts)
 
 routes = Routes(tags=("finance",))
 FINANCE = staff("finance", "admin", "approver")
@@ -79,45 +79,3 @@ async def callback_issues_api(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         issues = await callback_issues(conn)
     return json_response(issues)
-
-
-register_messages(
-    {
-        "callbacks.conflicts_title": (
-            "Giao dịch ngân hàng báo lại với nội dung khác",
-            "Bank transactions reported again with different content",
-        ),
-        "callbacks.conflicts_note": (
-            "Lần ghi sổ đầu tiên được giữ nguyên. Đối chiếu với sao kê ngân hàng trước khi xử lý.",
-            "The first booking stands. Check against the bank statement before acting.",
-        ),
-        "callbacks.failed_title": (
-            "Thông báo ngân hàng không xử lý được",
-            "Bank callbacks that could not be processed",
-        ),
-        "callbacks.failed_note": (
-            "Đã thử lại nhiều lần rồi dừng; tiền chưa được ghi sổ. Đối chiếu với sao kê.",
-            "Retried several times, then stopped; nothing was booked. Check against the statement.",
-        ),
-        "callbacks.field": ("Trường", "Field"),
-        "callbacks.field.amount": ("Số tiền", "Amount"),
-        "callbacks.field.credited_bin": ("Ngân hàng nhận (BIN)", "Credited bank (BIN)"),
-        "callbacks.field.credited_account": ("Tài khoản nhận", "Credited account"),
-        "callbacks.field.reference": ("Mã thanh toán", "Payment reference"),
-        "callbacks.field.booked_at": ("Thời điểm ghi có", "Booked at"),
-        "callbacks.first": ("Lần đầu", "First"),
-        "callbacks.now": ("Lần sau", "Later"),
-        "callbacks.detected": ("Phát hiện lúc", "Detected"),
-        "callbacks.attempts": ("Số lần thử", "Attempts"),
-        "callbacks.error": ("Lỗi", "Error"),
-        "callbacks.more": ("và {count} mục khác", "and {count} more"),
-        "finance.payments.outcome.over_cap": (
-            "vượt ngưỡng kiểm soát, chờ xem xét",
-            "above the sanity cap, held for review",
-        ),
-        "finance.payments.outcome.wrong_account": (
-            "chuyển vào tài khoản khác của thành phố",
-            "paid into another city account",
-        ),
-    }
-)

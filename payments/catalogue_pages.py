@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationInfo, model_validator
+from pydantic import BaseModel, ValidationInfo, model_validator
 
 from core.api import Routes, staff
 from core.appkeys import CLOCK, POOL, SETTINGS
 from core.auth import principal_of
-from core.forms import EMPTY_FORM, FormState
+from core.forms import EMPTY_FORM, FormState, PagePainter
 from core.money import LOCAL_TZ
 from core.pages import render_html
 from payments import catalogue
@@ -67,7 +67,7 @@ def _saved(request: web.Request, form: FormState) -> bool:
     return request.query.get("saved") == "1" and not form.failed
 
 
-def _form_route(path: str, summary: str, model: type, page):
+def _form_route(path: str, summary: str, model: type[BaseModel], page: PagePainter):
     return routes.post(
         path, access=ADMIN, summary=summary, in_openapi=False, form=model, page=page, produces="text/html"
     )
