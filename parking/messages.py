@@ -107,10 +107,6 @@ register_messages(
             "Giá theo giờ bắt đầu từ giờ 1, mốc giờ tăng dần, giá không âm; vd. [[1, 25000], [3, 35000]].",
             "Hourly blocks start at hour 1 and rise, prices not negative; e.g. [[1, 25000], [3, 35000]].",
         ),
-        "padmin.err.blocks_format": (
-            "Viết giá theo giờ dạng [[1, 25000], [3, 35000]].",
-            "Write the blocks as [[1, 25000], [3, 35000]].",
-        ),
         "padmin.err.overnight": (
             "Hệ số qua đêm phải từ 1 trở lên, và chỉ dùng cho biểu phí theo lượt.",
             "The overnight multiplier is at least 1, and only for turn-based tariffs.",
@@ -130,6 +126,16 @@ register_messages(
         "padmin.err.pass_overlap": (
             "Xe này đã có vé tháng ở bãi này trong những ngày đó.",
             "This plate already has a pass at this lot in these days.",
+        ),
+    }
+)
+
+# A form's own error types (core.forms.field_message looks up "form.<type>")
+register_messages(
+    {
+        "form.parking_hourly_blocks_format": (
+            "Viết giá theo giờ dạng [[1, 25000], [3, 35000]].",
+            "Write the blocks as [[1, 25000], [3, 35000]].",
         ),
     }
 )

@@ -1,25 +1,26 @@
 """The /admin/parking page and its forms: lots, capacities, attendants, zones, tariff versions and monthly
-passes, written through the same services as the JSON API (parking/admin/api.py)."""
+passes. Each form is read into the JSON API's own request model (core.forms) and written through the same
+services; a refusal paints the page again with the message beside its field."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
-import asyncpg
 from aiohttp import web
+from pydantic import ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from core.api import Routes, staff
 from core.appkeys import CLOCK, POOL
 from core.auth import principal_of
-from core.errors import ValidationFailed
+from core.forms import EMPTY_FORM, FormState, NoFields
 from core.money import LOCAL_TZ
-from core.pages import render_html, run_form_action
+from core.pages import render_html
 from core.staff import active_usernames
 from parking import messages  # noqa: F401 (the page's texts)
 from parking.admin.attendants import AttendantIn, assign_attendant, unassign_attendant
+from parking.admin.fields import Price, VehicleClass
 from parking.admin.lots import CapacityIn, LotFields, LotIn, admin_lots, create_lot, set_capacity, update_lot
 from parking.admin.passes import PassIn, create_monthly_pass, monthly_passes
 from parking.admin.tariff_versions import (
@@ -35,16 +36,59 @@ from payments import active_collection_account_codes
 
 routes = Routes(tags=("parking-admin",))
 ADMIN = staff("admin")
+PAGE = "/admin/parking"
 _LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
 _USER = "{username:[a-z0-9][a-z0-9._-]{1,62}}"
 
 
-def _actor(request: web.Request) -> str:
-    return principal_of(request).actor
+# What the forms add to the API's models ---------------------------------------------------------------------
+
+
+class LotForm(LotIn):
+    """A new lot; an unticked "active" box sends nothing, which here means inactive."""
+
+    active: bool = False
+
+
+class LotEditForm(LotFields):
+    active: bool = False
+
+
+class CapacityForm(CapacityIn):
+    """The class is chosen in the form (in the API it is part of the path)."""
+
+    vehicle_class: VehicleClass
+
+
+class TariffForm(TariffIn):
+    """Turn prices left empty are 0 (a car's hourly tariff has none); the hourly blocks are typed as JSON,
+    [[1, 25000], [3, 35000]]."""
+
+    day_turn_price: Price = 0
+    night_turn_price: Price = 0
+
+    @field_validator("hourly_blocks", mode="before")
+    @classmethod
+    def _blocks_as_typed(cls, value: Any, info: ValidationInfo) -> Any:
+        if not (info.context and info.context.get("form")):
+            return value
+        # a list field takes every value of its key (core.forms): here one text input, or none
+        texts = value if isinstance(value, list) else [value]
+        if not all(isinstance(text, str) for text in texts):
+            return value
+        try:
+            return [block for text in texts for block in json.loads(text)]
+        except (ValueError, TypeError):
+            raise PydanticCustomError(
+                "parking_hourly_blocks_format", "write the blocks as [[1, 25000], [3, 35000]]"
+            ) from None
+
+
+# The page ---------------------------------------------------------------------------------------------------
 
 
 async def _admin_page(
-    request: web.Request, *, error: str | None = None, saved: bool = False, status: int = 200
+    request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
 ) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[POOL].acquire() as conn:
@@ -58,8 +102,8 @@ async def _admin_page(
         request,
         "parking/admin_lots.html",
         status=status,
-        error=error,
-        saved=saved,
+        form=form,
+        saved=request.query.get("saved") == "1" and not form.failed,
         lots=lots,
         zones=zones,
         tariffs=tariffs,
@@ -71,165 +115,89 @@ async def _admin_page(
     )
 
 
-@routes.get(
-    "/admin/parking", access=ADMIN, summary="Parking admin page", in_openapi=False, produces="text/html"
-)
+@routes.get(PAGE, access=ADMIN, summary="Parking admin page", in_openapi=False, produces="text/html")
 async def parking_admin_page(request: web.Request) -> web.Response:
-    return await _admin_page(request, saved=request.query.get("saved") == "1")
+    return await _admin_page(request)
 
 
-def _field(form, name: str) -> str | None:
-    value = form.get(name)
-    return str(value).strip() if value not in (None, "") else None
+def _form(path: str, summary: str, model: type):
+    return routes.post(
+        path,
+        access=ADMIN,
+        summary=summary,
+        in_openapi=False,
+        form=model,
+        page=_admin_page,
+        produces="text/html",
+    )
 
 
-def _number(form, name: str, kind: type = int) -> Any:
-    """Form text to a number; left as text when it is not one, so the model's check names the field."""
-    raw = _field(form, name)
-    if raw is None:
-        return None
-    try:
-        return kind(raw.replace(",", ".") if kind is not int else raw)
-    except ValueError:
-        return raw
+def _actor(request: web.Request) -> str:
+    return principal_of(request).actor
 
 
-def _local_moment(raw: str | None) -> Any:
-    """`<input type=datetime-local>` gives Hà Nội wall time without an offset."""
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return raw
-    return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+def _saved() -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{PAGE}?saved=1")
 
 
-def _lot_fields(form) -> dict:
-    return {
-        "name": _field(form, "name"),
-        "address": _field(form, "address"),
-        "ward": _field(form, "ward"),
-        "lat": _number(form, "lat", float),
-        "lon": _number(form, "lon", float),
-        "zone": _field(form, "zone"),
-        "opens_at": _field(form, "opens_at"),
-        "closes_at": _field(form, "closes_at"),
-        "collection_account_code": _field(form, "collection_account_code"),
-        "active": form.get("active") in ("1", "on", "true"),
-    }
+# The forms --------------------------------------------------------------------------------------------------
 
 
-async def _run_form(request: web.Request, action: Callable[[asyncpg.Connection, Any], Awaitable[None]]):
-    """Run one form's write; on refusal show the page again with the reason (and the status an API gets)."""
-    return await run_form_action(request, action, page=_admin_page, back="/admin/parking")
+@_form(f"{PAGE}/lots", "Create a lot (form)", LotForm)
+async def create_lot_form(request: web.Request, form: LotForm) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await create_lot(conn, form, actor=_actor(request))
+    raise _saved()
 
 
-def _form_route(path: str, summary: str):
-    return routes.post(path, access=ADMIN, summary=summary, in_openapi=False, form=True, produces="text/html")
+@_form(f"{PAGE}/lots/{_LOT}", "Update a lot (form)", LotEditForm)
+async def update_lot_form(request: web.Request, form: LotEditForm) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await update_lot(conn, request.match_info["lot_id"], form, actor=_actor(request))
+    raise _saved()
 
 
-@_form_route("/admin/parking/lots", "Create a lot (form)")
-async def create_lot_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        body = LotIn.model_validate({"id": _field(form, "id"), **_lot_fields(form)})
-        await create_lot(conn, body, actor=_actor(request))
-
-    return await _run_form(request, action)
-
-
-@_form_route(f"/admin/parking/lots/{_LOT}", "Update a lot (form)")
-async def update_lot_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        body = LotFields.model_validate(_lot_fields(form))
-        await update_lot(conn, request.match_info["lot_id"], body, actor=_actor(request))
-
-    return await _run_form(request, action)
-
-
-@_form_route(f"/admin/parking/lots/{_LOT}/capacities", "Set a capacity (form)")
-async def set_capacity_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        body = CapacityIn.model_validate({"capacity": _number(form, "capacity")})
+@_form(f"{PAGE}/lots/{_LOT}/capacities", "Set a capacity (form)", CapacityForm)
+async def set_capacity_form(request: web.Request, form: CapacityForm) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
         await set_capacity(
-            conn,
-            request.match_info["lot_id"],
-            _field(form, "vehicle_class") or "",
-            body.capacity,
-            actor=_actor(request),
+            conn, request.match_info["lot_id"], form.vehicle_class, form.capacity, actor=_actor(request)
         )
-
-    return await _run_form(request, action)
-
-
-@_form_route(f"/admin/parking/lots/{_LOT}/attendants", "Assign an attendant (form)")
-async def assign_attendant_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        body = AttendantIn.model_validate({"username": _field(form, "username")})
-        await assign_attendant(conn, request.match_info["lot_id"], body.username, actor=_actor(request))
-
-    return await _run_form(request, action)
+    raise _saved()
 
 
-@_form_route(f"/admin/parking/lots/{_LOT}/attendants/{_USER}/remove", "Unassign an attendant (form)")
-async def unassign_attendant_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
+@_form(f"{PAGE}/lots/{_LOT}/attendants", "Assign an attendant (form)", AttendantIn)
+async def assign_attendant_form(request: web.Request, form: AttendantIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await assign_attendant(conn, request.match_info["lot_id"], form.username, actor=_actor(request))
+    raise _saved()
+
+
+@_form(f"{PAGE}/lots/{_LOT}/attendants/{_USER}/remove", "Unassign an attendant (form)", NoFields)
+async def unassign_attendant_form(request: web.Request, form: NoFields) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
         await unassign_attendant(
             conn, request.match_info["lot_id"], request.match_info["username"], actor=_actor(request)
         )
-
-    return await _run_form(request, action)
-
-
-@_form_route("/admin/parking/zones", "Create a tariff zone (form)")
-async def create_zone_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        body = ZoneIn.model_validate({k: _field(form, k) for k in ("code", "name_vi", "name_en")})
-        await create_zone(conn, body, actor=_actor(request))
-
-    return await _run_form(request, action)
+    raise _saved()
 
 
-@_form_route("/admin/parking/tariffs", "Add a tariff version (form)")
-async def add_tariff_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        raw_blocks = _field(form, "hourly_blocks")
-        try:
-            blocks = json.loads(raw_blocks) if raw_blocks else []
-        except ValueError:
-            raise ValidationFailed(
-                "write the blocks as [[1, 25000], [3, 35000]]", field="hourly_blocks"
-            ) from None
-        body = TariffIn.model_validate(
-            {
-                "zone": _field(form, "zone"),
-                "vehicle_class": _field(form, "vehicle_class"),
-                "effective_from": _local_moment(_field(form, "effective_from")),
-                "day_turn_price": _number(form, "day_turn_price") or 0,
-                "night_turn_price": _number(form, "night_turn_price") or 0,
-                "hourly_blocks": blocks,
-                "overnight_multiplier": _field(form, "overnight_multiplier"),
-                "monthly_pass_price": _number(form, "monthly_pass_price"),
-            }
-        )
-        await add_tariff_version(conn, body, actor=_actor(request), now=request.app[CLOCK].now())
-
-    return await _run_form(request, action)
+@_form(f"{PAGE}/zones", "Create a tariff zone (form)", ZoneIn)
+async def create_zone_form(request: web.Request, form: ZoneIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await create_zone(conn, form, actor=_actor(request))
+    raise _saved()
 
 
-@_form_route("/admin/parking/passes", "Sell a monthly pass (form)")
-async def create_pass_form(request: web.Request) -> web.Response:
-    async def action(conn, form):
-        body = PassIn.model_validate(
-            {
-                "lot_id": _field(form, "lot_id"),
-                "plate": _field(form, "plate"),
-                "vehicle_class": _field(form, "vehicle_class"),
-                "valid_from": _field(form, "valid_from"),
-                "valid_until": _field(form, "valid_until"),
-                "price": _number(form, "price"),
-            }
-        )
-        await create_monthly_pass(conn, body, actor=_actor(request))
+@_form(f"{PAGE}/tariffs", "Add a tariff version (form)", TariffForm)
+async def add_tariff_form(request: web.Request, form: TariffForm) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await add_tariff_version(conn, form, actor=_actor(request), now=request.app[CLOCK].now())
+    raise _saved()
 
-    return await _run_form(request, action)
+
+@_form(f"{PAGE}/passes", "Sell a monthly pass (form)", PassIn)
+async def create_pass_form(request: web.Request, form: PassIn) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        await create_monthly_pass(conn, form, actor=_actor(request))
+    raise _saved()

@@ -1,0 +1,228 @@
+"""The /admin/parking forms read into the JSON API's own models: amounts as people type them ("1.234.567"),
+Hà Nội local date-times, and refusals shown beside their field in Vietnamese (English with lang=en), with
+what was typed kept and nothing written."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+
+from core.appkeys import POOL
+from core.money import LOCAL_TZ
+
+PAGE = "/admin/parking"
+
+
+@pytest.fixture
+async def admin(staff_login, lots):
+    return await staff_login("admin")
+
+
+async def _csrf(client, admin) -> str:
+    html = await (await client.get(PAGE, headers=admin.headers())).text()
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+async def post(client, admin, path, data, *, lang=None):
+    cookie = admin.headers()["Cookie"]
+    if lang:
+        cookie += f"; lang={lang}"
+    data = {"csrf_token": await _csrf(client, admin), **data}
+    return await client.post(path, data=data, headers={"Cookie": cookie}, allow_redirects=False)
+
+
+def field_error(html: str, name: str) -> str | None:
+    found = re.search(rf'<span class="field-error" id="err-{name}">([^<]*)</span>', html)
+    return found.group(1) if found else None
+
+
+def tomorrow_local() -> str:
+    return (datetime.now(LOCAL_TZ) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+
+
+async def count(client, table: str) -> int:
+    return await client.app[POOL].fetchval(f"SELECT count(*) FROM {table}")
+
+
+async def test_tariff_form_takes_grouped_amounts_and_hanoi_time(client, admin):
+    typed = tomorrow_local()
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/tariffs",
+        {
+            "zone": "hn-ngoai-vi",
+            "vehicle_class": "motorbike",
+            "effective_from": typed,
+            "day_turn_price": "7.000",
+            "night_turn_price": "12 000",
+            "overnight_multiplier": "2",
+            "monthly_pass_price": "1.234.567",
+        },
+    )
+    assert resp.status == 303 and resp.headers["Location"] == f"{PAGE}?saved=1"
+    row = await client.app[POOL].fetchrow(
+        "SELECT * FROM tariffs WHERE zone_code = 'hn-ngoai-vi' AND vehicle_class = 'motorbike' "
+        "ORDER BY effective_from DESC LIMIT 1"
+    )
+    assert (row["day_turn_price"], row["night_turn_price"], row["monthly_pass_price"]) == (
+        7_000,
+        12_000,
+        1_234_567,
+    )
+    assert row["effective_from"] == datetime.fromisoformat(typed).replace(tzinfo=LOCAL_TZ)
+
+
+async def test_pass_form_takes_a_grouped_price_and_dates_as_written(client, admin):
+    today = datetime.now(LOCAL_TZ).date()
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/passes",
+        {
+            "lot_id": "hk-hang-dau",
+            "plate": "29-B1 123.45",
+            "vehicle_class": "motorbike",
+            "valid_from": today.isoformat(),
+            "valid_until": (today + timedelta(days=29)).strftime("%d/%m/%Y"),
+            "price": "1.234.567",
+        },
+    )
+    assert resp.status == 303
+    row = await client.app[POOL].fetchrow("SELECT * FROM monthly_passes")
+    assert row["price"] == 1_234_567 and row["plate"] == "29B112345"
+    assert row["valid_until"] == today + timedelta(days=29)
+
+
+async def test_refused_pass_shows_the_reason_beside_the_field_keeps_the_typing_writes_nothing(client, admin):
+    today = datetime.now(LOCAL_TZ).date()
+    typed = {
+        "lot_id": "hk-hang-dau",
+        "plate": "29-B1 555.55",
+        "vehicle_class": "motorbike",
+        "valid_from": today.isoformat(),
+        "valid_until": (today - timedelta(days=3)).isoformat(),
+        "price": "150.000",
+    }
+    audits = await count(client, "audit_log")
+    resp = await post(client, admin, f"{PAGE}/passes", typed)
+    assert resp.status == 422
+    html = await resp.text()
+    assert field_error(html, "valid_until") == "Ngày kết thúc đứng trước ngày bắt đầu."
+    assert field_error(html, "plate") is None and 'id="form-error"' in html
+    assert 'name="plate" required placeholder="29-B1 123.45" value="29-B1 555.55"' in html
+    assert 'value="150.000"' in html and "valid_until is before valid_from" not in html  # no API English
+    assert "<details open><summary>Bán vé tháng" in html
+    assert await count(client, "monthly_passes") == 0 and await count(client, "audit_log") == audits
+
+    # A price that is no whole number of đồng is refused by the model, beside the price.
+    resp = await post(
+        client, admin, f"{PAGE}/passes", {**typed, "valid_until": typed["valid_from"], "price": "1,5"}
+    )
+    assert resp.status == 422
+    assert (
+        field_error(await resp.text(), "price") == "Nhập số tiền nguyên bằng đồng, ví dụ 200000 hoặc 200.000."
+    )
+    # A plate of another class: the service's refusal, by its message key.
+    resp = await post(
+        client, admin, f"{PAGE}/passes", {**typed, "valid_until": typed["valid_from"], "vehicle_class": "car"}
+    )
+    assert resp.status == 422
+    assert field_error(await resp.text(), "plate") == (
+        "Biển số này thuộc loại xe khác; hãy bán vé cho đúng loại xe đó."
+    )
+    assert await count(client, "monthly_passes") == 0
+
+
+async def test_english_with_the_lang_cookie(client, admin):
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/lots",
+        {
+            "id": "cg-dich-vong",
+            "name": "Bãi xe Dịch Vọng",
+            "address": "Phố Dịch Vọng",
+            "ward": "Phường Cầu Giấy",
+            "lat": "21,0350",
+            "lon": "105.79",
+            "zone": "hn-ngoai-vi",
+            "opens_at": "06:00",
+            "collection_account_code": "hanoi-treasury",
+            "active": "1",
+        },
+        lang="en",
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert field_error(html, "opens_at") == "Give both opening and closing time, or neither (day and night)."
+    assert "Not saved: correct the marked fields." in html
+    assert 'value="21,0350"' in html and 'value="Bãi xe Dịch Vọng"' in html
+    assert await count(client, "parking_lots WHERE id = 'cg-dich-vong'") == 0
+
+
+async def test_constraint_refusal_is_shown_beside_its_field(client, admin):
+    zone = {"code": "hn-noi-do", "name_vi": "Nội đô", "name_en": "Inner city"}
+    before = await client.app[POOL].fetchrow("SELECT * FROM parking_zones WHERE code = 'hn-noi-do'")
+    resp = await post(client, admin, f"{PAGE}/zones", zone)
+    assert resp.status == 409
+    html = await resp.text()
+    assert field_error(html, "code") == "Đã có khu vực giá với mã này."
+    assert 'value="Inner city"' in html
+    assert await client.app[POOL].fetchrow("SELECT * FROM parking_zones WHERE code = 'hn-noi-do'") == before
+
+
+async def test_errors_belong_to_the_form_that_was_posted(client, admin):
+    """Each lot has its own capacity form; a refusal on one is not shown on the others."""
+    resp = await post(
+        client, admin, f"{PAGE}/lots/hk-hang-dau/capacities", {"vehicle_class": "car", "capacity": "-3"}
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert html.count('class="field-error"') == 1
+    assert field_error(html, "capacity") == "Phải từ 0 trở lên."
+    mine = html[html.index('id="lot-hk-hang-dau"') :]
+    assert 'value="-3" aria-invalid="true"' in mine[: mine.index("</details>")]
+
+
+async def test_unticked_active_box_makes_the_lot_inactive(client, admin):
+    lot = await client.app[POOL].fetchrow("SELECT * FROM parking_lots WHERE id = 'hk-hang-dau'")
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/lots/hk-hang-dau",
+        {
+            "name": lot["name"],
+            "address": lot["address"],
+            "ward": lot["ward"],
+            "lat": str(lot["lat"]),
+            "lon": str(lot["lon"]),
+            "zone": lot["zone_code"],
+            "collection_account_code": lot["collection_account_code"],
+        },
+    )
+    assert resp.status == 303
+    after = await client.app[POOL].fetchrow("SELECT * FROM parking_lots WHERE id = 'hk-hang-dau'")
+    assert after["active"] is False and after["opens_at"] is None
+
+
+async def test_hourly_blocks_that_are_not_json_are_refused_beside_the_field(client, admin):
+    tariffs = await count(client, "tariffs")
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/tariffs",
+        {
+            "zone": "hn-ngoai-vi",
+            "vehicle_class": "car",
+            "effective_from": tomorrow_local(),
+            "hourly_blocks": "1: 22000",
+        },
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert field_error(html, "hourly_blocks") == "Viết giá theo giờ dạng [[1, 25000], [3, 35000]]."
+    assert 'value="1: 22000"' in html
+    assert await count(client, "tariffs") == tariffs
