@@ -15,11 +15,12 @@ from core.api import Routes, staff, validation_problem
 from core.appkeys import CLOCK, POOL, SETTINGS
 from core.auth import current_principal
 from core.errors import ValidationFailed
-from core.i18n import register_messages, request_language, translate
+from core.i18n import request_language, translate
 from core.money import LOCAL_TZ, format_vnd
 from core.pages import render_html
 from core.responses import ResponseModel, Timestamp, json_response
 from core.text import FreeText, spreadsheet_safe
+from parking import messages  # noqa: F401 (the texts its pages show)
 from parking.kpis import (
     CASHLESS_TARGET,
     COUNT_FIELDS,
@@ -36,52 +37,6 @@ routes = Routes(tags=("parking-kpis",))
 KPI_READERS = staff("finance", "admin")
 VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
 _EARLIEST, _LATEST = date(2000, 1, 1), date(2100, 12, 31)
-
-register_messages(
-    {
-        "link.parking_kpis": ("Chỉ tiêu gửi xe không tiền mặt", "Cashless parking KPIs"),
-        "pkpi.title": ("Chỉ tiêu gửi xe", "Parking KPIs"),
-        "pkpi.from": ("Từ ngày", "From"),
-        "pkpi.to": ("Đến ngày", "To"),
-        "pkpi.group": ("Theo", "By"),
-        "pkpi.group.lot": ("Bãi xe", "Lot"),
-        "pkpi.group.ward": ("Phường", "Ward"),
-        "pkpi.group.day": ("Ngày", "Day"),
-        "pkpi.class": ("Loại xe", "Vehicle class"),
-        "pkpi.class_all": ("Tất cả", "All"),
-        "pkpi.ward": ("Phường", "Ward"),
-        "pkpi.ward_all": ("Tất cả các phường", "All wards"),
-        "pkpi.show": ("Xem", "Show"),
-        "pkpi.csv": ("Tải CSV (Excel)", "Download CSV (Excel)"),
-        "pkpi.chart": ("Tỷ lệ không dùng tiền mặt", "Cashless share"),
-        "pkpi.target": ("Mục tiêu {share}", "Target {share}"),
-        "pkpi.total": ("Tổng cộng", "Total"),
-        "pkpi.by_class": ("Theo loại xe", "By vehicle class"),
-        "pkpi.turns": ("Lượt xe", "Turns"),
-        "pkpi.cashless_share": ("Không tiền mặt", "Cashless"),
-        "pkpi.cash_turns": ("Tiền mặt", "Cash"),
-        "pkpi.pass_turns": ("Vé tháng", "Pass"),
-        "pkpi.unpaid_turns": ("Ra chưa trả", "Left unpaid"),
-        "pkpi.pending_turns": ("Đang chờ trả", "Paying now"),
-        "pkpi.revenue": ("Doanh thu", "Revenue"),
-        "pkpi.cashless_revenue": ("Thu qua ngân hàng", "Cashless revenue"),
-        "pkpi.unpaid_amount": ("Chưa thu được", "Not collected"),
-        "pkpi.avg_stay": ("Gửi TB (phút)", "Avg stay (min)"),
-        "pkpi.no_turns": ("Không có lượt xe nào trong khoảng này.", "No turns in this range."),
-        "pkpi.definitions": (
-            "Lượt xe: xe đã cho ra trong ngày (giờ Hà Nội), không tính lượt bị hủy. Tỷ lệ không tiền mặt = "
-            "(chuyển khoản + vé tháng) / (chuyển khoản + vé tháng + tiền mặt). Ra chưa trả: mã thanh toán "
-            "đã hết hạn hoặc bị hủy mà chưa thu được tiền.",
-            "Turns: vehicles checked out on the day (Hà Nội time), voided sessions excluded. "
-            "Cashless share = (paid + pass) / (paid + pass + cash). "
-            "Left unpaid: the payment code expired or was cancelled with nothing received.",
-        ),
-        "pclass.bicycle": ("Xe đạp", "Bicycle"),
-        "pclass.motorbike": ("Xe máy", "Motorbike"),
-        "pclass.car": ("Ô tô đến 9 chỗ", "Car up to 9 seats"),
-        "pclass.large_car": ("Ô tô trên 9 chỗ", "Larger car"),
-    }
-)
 
 
 def _bounded(value: date) -> date:

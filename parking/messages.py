@@ -139,3 +139,179 @@ register_messages(
         ),
     }
 )
+
+
+# The attendant console (parking/console.py)
+register_messages(
+    {
+        "link.parking_console": ("Bàn trông xe", "Attendant console"),
+        "console.title": ("Bàn trông xe", "Attendant console"),
+        "console.pick_lot": ("Chọn bãi xe", "Choose a lot"),
+        "console.no_lots": (
+            "Bạn chưa được phân công bãi xe nào. Hãy liên hệ quản trị.",
+            "You are not assigned to any lot yet. Ask an administrator.",
+        ),
+        "console.inside_count": ("{n} xe trong bãi", "{n} vehicles inside"),
+        "console.other_lot": ("Đổi bãi", "Other lot"),
+        "console.plate": ("Biển số", "Plate"),
+        "console.plate_hint": ("VD: 30A-123.45 hoặc 29-B1 123.45", "e.g. 30A-123.45 or 29-B1 123.45"),
+        "console.class": ("Loại xe", "Vehicle class"),
+        "console.class.bicycle": ("Xe đạp", "Bicycle"),
+        "console.class.motorbike": ("Xe máy", "Motorbike"),
+        "console.class.car": ("Ô tô", "Car"),
+        "console.class.large_car": ("Xe lớn", "Large car"),
+        "console.class_note.car": ("đến 9 chỗ", "up to 9 seats"),
+        "console.class_note.large_car": ("trên 9 chỗ", "over 9 seats"),
+        "console.class_none": ("Bãi không nhận loại xe này", "This lot takes no such vehicle"),
+        "console.check_in": ("Xe vào", "Check in"),
+        "console.check_out": ("Xe ra", "Check out"),
+        "console.override_reason": ("Lý do chấp nhận biển số này", "Why accept this plate"),
+        "console.override_hint": (
+            "Biển số không theo quy định. Kiểm tra lại; nếu đúng, ghi lý do (ít nhất 5 ký tự) "
+            "rồi bấm Xe vào.",
+            "The plate fits no rule. Check it; if it is right, give a reason (5+ characters) "
+            "and tap Check in.",
+        ),
+        "console.suggestions": ("Có phải xe này?", "Did you mean?"),
+        "console.inside": ("Xe trong bãi", "Vehicles inside"),
+        "console.refresh": ("Làm mới", "Refresh"),
+        "console.scan": ("Quét mã bằng ứng dụng ngân hàng", "Scan with any banking app"),
+        "console.reference": ("Mã thanh toán", "Reference"),
+        "console.cash": ("Thu tiền mặt (ngoại lệ)", "Cash (exception)"),
+        "console.cash_reason": ("Lý do thu tiền mặt (ít nhất 5 ký tự)", "Why cash (5+ characters)"),
+        "console.cash_confirm": ("Xác nhận đã thu tiền mặt", "Confirm cash taken"),
+        "console.new_qr": ("Tạo mã mới", "New code"),
+        "console.close": ("Đóng", "Close"),
+    }
+)
+
+# What the page's script says; handed to it as JSON in the page's language.
+CONSOLE_JS_MESSAGES: dict[str, tuple[str, str]] = {
+    "plate_empty": ("Nhập biển số trước.", "Type the plate first."),
+    "reason_short": ("Lý do cần ít nhất 5 ký tự.", "The reason needs at least 5 characters."),
+    "checked_in": ("Đã nhận xe {plate} ({cls}).", "Checked in {plate} ({cls})."),
+    "closed.pass": ("Xe {plate} ra — vé tháng, không thu phí.", "{plate} out — monthly pass, nothing due."),
+    "closed.free": ("Xe {plate} ra — miễn phí.", "{plate} out — free of charge."),
+    "closed.paid": ("Xe {plate} ra — đã thanh toán.", "{plate} out — paid."),
+    "closed.cash": ("Xe {plate} ra — đã thu tiền mặt.", "{plate} out — cash taken."),
+    "pick_suggestion": ("Chạm vào xe đúng để cho ra.", "Tap the right vehicle to check it out."),
+    # The one question asked when the plate as typed is another class's plate (30A-123.45 with "Xe máy").
+    "plate_is": ("Biển {plate} là biển {kind}.", "{plate} is a {kind} plate."),
+    "which": ("Xe này là {options}?", "Is this vehicle {options}?"),
+    "take_as": ("Vẫn nhận xe này là {option}?", "Check it in as {option} anyway?"),
+    "or": (" hay ", " or "),
+    "as_typed": ("đúng như đã nhập", "as typed"),
+    "reads_as": ("đọc thành {plate}", "the plate becomes {plate}"),
+    "noun.motorbike": ("xe máy", "motorbike"),
+    "noun.car": ("ô tô", "car"),
+    "noun.large_car": ("ô tô", "car"),  # large cars carry car plates
+    "noun.bicycle": ("xe đạp", "bicycle"),
+    "one.motorbike": ("xe máy", "a motorbike"),
+    "one.car": ("ô tô", "a car"),
+    "one.large_car": ("xe lớn (trên 9 chỗ)", "a large car (over 9 seats)"),
+    "one.bicycle": ("xe đạp", "a bicycle"),
+    "network": ("Mất kết nối. Thử lại.", "No connection. Try again."),
+    "entered": ("Vào lúc", "In at"),
+    "awaiting": ("Chờ thanh toán", "Awaiting payment"),
+    "inside_empty": ("Chưa có xe nào trong bãi.", "No vehicles inside."),
+    "status.pending": ("CHỜ THANH TOÁN", "WAITING FOR PAYMENT"),
+    "status.partial": ("ĐÃ NHẬN MỘT PHẦN", "PARTLY PAID"),
+    "status.paid": ("ĐÃ THANH TOÁN", "PAID"),
+    "status.expired": ("MÃ ĐÃ HẾT HẠN", "CODE EXPIRED"),
+    "status.cancelled": ("ĐÃ HỦY", "CANCELLED"),
+    "status.cash": ("ĐÃ THU TIỀN MẶT", "CASH TAKEN"),
+    "qr_alt": ("Mã VietQR thanh toán {amount}", "VietQR code to pay {amount}"),
+    "line.day_turn": ("Lượt ngày (06:00–18:00)", "Day turn (06:00–18:00)"),
+    "line.night_turn": ("Lượt đêm (18:00–06:00)", "Night turn (18:00–06:00)"),
+    "line.overnight": ("Qua đêm", "Overnight"),
+    "line.pass": ("Vé tháng", "Monthly pass"),
+    "line.hours": ("Giờ", "Hours"),
+}
+register_messages({f"console.js.{k}": v for k, v in CONSOLE_JS_MESSAGES.items()})
+
+
+# KPIs (parking/kpi_routes.py); the vehicle classes' names, which the admin page shows too
+register_messages(
+    {
+        "link.parking_kpis": ("Chỉ tiêu gửi xe không tiền mặt", "Cashless parking KPIs"),
+        "pkpi.title": ("Chỉ tiêu gửi xe", "Parking KPIs"),
+        "pkpi.from": ("Từ ngày", "From"),
+        "pkpi.to": ("Đến ngày", "To"),
+        "pkpi.group": ("Theo", "By"),
+        "pkpi.group.lot": ("Bãi xe", "Lot"),
+        "pkpi.group.ward": ("Phường", "Ward"),
+        "pkpi.group.day": ("Ngày", "Day"),
+        "pkpi.class": ("Loại xe", "Vehicle class"),
+        "pkpi.class_all": ("Tất cả", "All"),
+        "pkpi.ward": ("Phường", "Ward"),
+        "pkpi.ward_all": ("Tất cả các phường", "All wards"),
+        "pkpi.show": ("Xem", "Show"),
+        "pkpi.csv": ("Tải CSV (Excel)", "Download CSV (Excel)"),
+        "pkpi.chart": ("Tỷ lệ không dùng tiền mặt", "Cashless share"),
+        "pkpi.target": ("Mục tiêu {share}", "Target {share}"),
+        "pkpi.total": ("Tổng cộng", "Total"),
+        "pkpi.by_class": ("Theo loại xe", "By vehicle class"),
+        "pkpi.turns": ("Lượt xe", "Turns"),
+        "pkpi.cashless_share": ("Không tiền mặt", "Cashless"),
+        "pkpi.cash_turns": ("Tiền mặt", "Cash"),
+        "pkpi.pass_turns": ("Vé tháng", "Pass"),
+        "pkpi.unpaid_turns": ("Ra chưa trả", "Left unpaid"),
+        "pkpi.pending_turns": ("Đang chờ trả", "Paying now"),
+        "pkpi.revenue": ("Doanh thu", "Revenue"),
+        "pkpi.cashless_revenue": ("Thu qua ngân hàng", "Cashless revenue"),
+        "pkpi.unpaid_amount": ("Chưa thu được", "Not collected"),
+        "pkpi.avg_stay": ("Gửi TB (phút)", "Avg stay (min)"),
+        "pkpi.no_turns": ("Không có lượt xe nào trong khoảng này.", "No turns in this range."),
+        "pkpi.definitions": (
+            "Lượt xe: xe đã cho ra trong ngày (giờ Hà Nội), không tính lượt bị hủy. Tỷ lệ không tiền mặt = "
+            "(chuyển khoản + vé tháng) / (chuyển khoản + vé tháng + tiền mặt). Ra chưa trả: mã thanh toán "
+            "đã hết hạn hoặc bị hủy mà chưa thu được tiền.",
+            "Turns: vehicles checked out on the day (Hà Nội time), voided sessions excluded. "
+            "Cashless share = (paid + pass) / (paid + pass + cash). "
+            "Left unpaid: the payment code expired or was cancelled with nothing received.",
+        ),
+        "pclass.bicycle": ("Xe đạp", "Bicycle"),
+        "pclass.motorbike": ("Xe máy", "Motorbike"),
+        "pclass.car": ("Ô tô đến 9 chỗ", "Car up to 9 seats"),
+        "pclass.large_car": ("Ô tô trên 9 chỗ", "Larger car"),
+    }
+)
+
+
+# The public lot search (parking/public_pages.py)
+register_messages(
+    {
+        "link.parking_search": ("Tìm bãi gửi xe còn chỗ", "Find a parking lot with free spaces"),
+        "psearch.title": ("Tìm bãi gửi xe", "Find a parking lot"),
+        "psearch.intro": (
+            "Các bãi xe công cộng thu phí không dùng tiền mặt: quét mã VietQR khi lấy xe.",
+            "Public lots that take cashless payment: scan the VietQR code when you leave.",
+        ),
+        "psearch.ward": ("Phường", "Ward"),
+        "psearch.ward_all": ("Tất cả các phường", "All wards"),
+        "psearch.class": ("Loại xe", "Vehicle"),
+        "psearch.class_all": ("Mọi loại xe", "Any vehicle"),
+        "psearch.available": ("Chỉ bãi còn chỗ", "Only lots with free spaces"),
+        "psearch.search": ("Tìm", "Search"),
+        "psearch.near_me": ("Bãi gần tôi", "Lots near me"),
+        "psearch.radius": ("Trong bán kính", "Within"),
+        "psearch.locating": ("Đang xác định vị trí…", "Finding where you are…"),
+        "psearch.no_geo": (
+            "Không lấy được vị trí. Hãy cho phép trình duyệt dùng vị trí, hoặc tìm theo phường.",
+            "Could not get your position. Allow location in the browser, or search by ward.",
+        ),
+        "psearch.failed": ("Không tải được kết quả. Thử lại.", "Could not load results. Try again."),
+        "psearch.results": ("{n} bãi xe", "{n} lots"),
+        "psearch.none": ("Không có bãi xe phù hợp.", "No lot matches."),
+        "psearch.free_of": ("{free}/{capacity} chỗ trống", "{free}/{capacity} free"),
+        "psearch.full": ("hết chỗ", "full"),
+        "psearch.hours": ("Giờ mở cửa", "Opening hours"),
+        "psearch.all_day": ("Cả ngày đêm", "Day and night"),
+        "psearch.distance": ("Cách {d}", "{d} away"),
+        "psearch.map": ("Xem bản đồ", "Map"),
+        "psearch.class.bicycle": ("Xe đạp", "Bicycle"),
+        "psearch.class.motorbike": ("Xe máy", "Motorbike"),
+        "psearch.class.car": ("Ô tô đến 9 chỗ", "Car up to 9 seats"),
+        "psearch.class.large_car": ("Ô tô trên 9 chỗ", "Larger car"),
+    }
+)

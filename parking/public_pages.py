@@ -9,8 +9,9 @@ from aiohttp import web
 from core.api import PUBLIC, Routes
 from core.appkeys import POOL
 from core.auth import current_principal
-from core.i18n import register_messages, request_language, translate
+from core.i18n import request_language, translate
 from core.pages import render_html
+from parking import messages  # noqa: F401 (the texts its pages show)
 from parking.lots import search_lots, wards
 from parking.vocabulary import CLASSES_MOST_COMMON_FIRST
 
@@ -19,42 +20,6 @@ CLASS_ORDER = CLASSES_MOST_COMMON_FIRST
 RADII_M = (500, 1000, 2000, 5000)
 MAX_RESULTS = 100
 
-register_messages(
-    {
-        "link.parking_search": ("Tìm bãi gửi xe còn chỗ", "Find a parking lot with free spaces"),
-        "psearch.title": ("Tìm bãi gửi xe", "Find a parking lot"),
-        "psearch.intro": (
-            "Các bãi xe công cộng thu phí không dùng tiền mặt: quét mã VietQR khi lấy xe.",
-            "Public lots that take cashless payment: scan the VietQR code when you leave.",
-        ),
-        "psearch.ward": ("Phường", "Ward"),
-        "psearch.ward_all": ("Tất cả các phường", "All wards"),
-        "psearch.class": ("Loại xe", "Vehicle"),
-        "psearch.class_all": ("Mọi loại xe", "Any vehicle"),
-        "psearch.available": ("Chỉ bãi còn chỗ", "Only lots with free spaces"),
-        "psearch.search": ("Tìm", "Search"),
-        "psearch.near_me": ("Bãi gần tôi", "Lots near me"),
-        "psearch.radius": ("Trong bán kính", "Within"),
-        "psearch.locating": ("Đang xác định vị trí…", "Finding where you are…"),
-        "psearch.no_geo": (
-            "Không lấy được vị trí. Hãy cho phép trình duyệt dùng vị trí, hoặc tìm theo phường.",
-            "Could not get your position. Allow location in the browser, or search by ward.",
-        ),
-        "psearch.failed": ("Không tải được kết quả. Thử lại.", "Could not load results. Try again."),
-        "psearch.results": ("{n} bãi xe", "{n} lots"),
-        "psearch.none": ("Không có bãi xe phù hợp.", "No lot matches."),
-        "psearch.free_of": ("{free}/{capacity} chỗ trống", "{free}/{capacity} free"),
-        "psearch.full": ("hết chỗ", "full"),
-        "psearch.hours": ("Giờ mở cửa", "Opening hours"),
-        "psearch.all_day": ("Cả ngày đêm", "Day and night"),
-        "psearch.distance": ("Cách {d}", "{d} away"),
-        "psearch.map": ("Xem bản đồ", "Map"),
-        "psearch.class.bicycle": ("Xe đạp", "Bicycle"),
-        "psearch.class.motorbike": ("Xe máy", "Motorbike"),
-        "psearch.class.car": ("Ô tô đến 9 chỗ", "Car up to 9 seats"),
-        "psearch.class.large_car": ("Ô tô trên 9 chỗ", "Larger car"),
-    }
-)
 _JS_KEYS = ("locating", "no_geo", "failed", "none", "full", "hours", "all_day", "map", "free_of", "distance")
 
 
