@@ -43,7 +43,7 @@ CONFORMANCE_CHECKS = [status_code_conformance, content_type_conformance, respons
 # problem+json errors.
 NOT_YET_CONFORMING = {
     # A page: its errors are HTML pages, which core/api.py documents as problem+json. To model in the split of
-    # payments/pay_pages (or core/api.py documenting a page's errors as text/html).
+    # payments/receipt_pages (or core/api.py documenting a page's errors as text/html).
     "GET /receipts/verify",
 }
 
