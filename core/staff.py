@@ -29,11 +29,6 @@ class StaffState:
     recent_failures: int  # failed logins since the window start, the last success or the last unlock
     failures_24h: int  # every failed login in the last 24 h, whatever came after (so an attack stays visible)
 
-    def as_json(self) -> dict:
-        out = dict(self.__dict__)
-        out["deactivated_at"] = self.deactivated_at.isoformat() if self.deactivated_at else None
-        return out
-
 
 _STATE_SQL = """
 SELECT u.id, u.username, u.display_name, u.role, u.active, u.deactivated_at,
@@ -217,9 +212,6 @@ class AddressFailures:
     address: str
     window_failures: int  # failed logins that count against the address now (window, after any unlock)
     failures_24h: int
-
-    def as_json(self) -> dict:
-        return dict(self.__dict__)
 
 
 _ADDRESS_SQL = """
