@@ -17,7 +17,7 @@ from core.auth import principal_of
 from core.responses import ResponseModel, Timestamp, json_response
 from core.text import Identifier
 from parking.admin.attendants import AttendantIn, assign_attendant, unassign_attendant
-from parking.admin.fields import LOT_ID, ZONE_CODE, VehicleClass
+from parking.admin.fields import LOT_ID, LOT_IN_PATH, USER_IN_PATH, ZONE_CODE, VehicleClass
 from parking.admin.lots import (
     CapacityIn,
     LotFields,
@@ -41,8 +41,7 @@ from parking.admin.tariff_versions import (
 routes = Routes(tags=("parking-admin",))
 ADMIN = staff("admin")
 API = "/api/v1/admin/parking"
-LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
-USER = "{username:[a-z0-9][a-z0-9._-]{1,62}}"
+LOT, USER = LOT_IN_PATH, USER_IN_PATH
 
 
 class SpaceOut(ResponseModel):

@@ -14,6 +14,9 @@ VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
 LOT_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"
 ZONE_CODE = r"^[a-z0-9][a-z0-9-]{1,30}$"
 USERNAME = r"^[a-z0-9][a-z0-9._-]{1,62}$"
+# The same ids as route path segments (aiohttp patterns).
+LOT_IN_PATH = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
+USER_IN_PATH = "{username:[a-z0-9][a-z0-9._-]{1,62}}"
 MAX_PRICE = 100_000_000  # đồng; far above any parking price, and keeps every amount inside bigint
 
 Price = Annotated[Dong, Field(le=MAX_PRICE, description="Whole đồng, ≥ 0")]

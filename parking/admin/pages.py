@@ -20,7 +20,7 @@ from core.pages import render_html
 from core.staff import active_usernames
 from parking import messages  # noqa: F401 (the page's texts)
 from parking.admin.attendants import AttendantIn, assign_attendant, unassign_attendant
-from parking.admin.fields import Price, VehicleClass
+from parking.admin.fields import LOT_IN_PATH, USER_IN_PATH, Price, VehicleClass
 from parking.admin.lots import CapacityIn, LotFields, LotIn, admin_lots, create_lot, set_capacity, update_lot
 from parking.admin.passes import PassIn, create_monthly_pass, monthly_passes
 from parking.admin.tariff_versions import (
@@ -37,8 +37,7 @@ from payments import active_collection_account_codes
 routes = Routes(tags=("parking-admin",))
 ADMIN = staff("admin")
 PAGE = "/admin/parking"
-_LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
-_USER = "{username:[a-z0-9][a-z0-9._-]{1,62}}"
+_LOT, _USER = LOT_IN_PATH, USER_IN_PATH
 
 
 # What the forms add to the API's models ---------------------------------------------------------------------
