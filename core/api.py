@@ -76,6 +76,8 @@ class Endpoint:
     status: int = 200
     produces: str = "application/json"
     responses: dict[int, str] = field(default_factory=dict)
+    # A status whose body is not problem+json but this model (e.g. /readyz's 503 answers its Readiness).
+    response_models: dict[int, type[BaseModel]] = field(default_factory=dict)
     in_openapi: bool = True
     # An HTML form post (CSRF-checked, urlencoded): a model to read it into (core/forms.py) with the `page`
     # that paints the form again on a refusal; `True` only for a handler that reads the body itself (login).
@@ -298,6 +300,7 @@ def build_openapi(registry: Registry, *, title: str, version: str) -> dict[str, 
             models.append((ep.body, "validation"))
         if ep.response is not None:
             models.append((ep.response, "serialization"))
+        models.extend((model, "serialization") for model in ep.response_models.values())
     keymap, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas = dict(defs.get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
@@ -360,6 +363,11 @@ def build_openapi(registry: Registry, *, title: str, version: str) -> dict[str, 
         if ep.query is not None:
             codes |= {422: "Invalid query"}
         codes |= ep.responses
+        for code, model in ep.response_models.items():
+            op["responses"][str(code)] = {
+                "description": codes.get(code, "See the body"),
+                "content": {"application/json": {"schema": keymap[(model, "serialization")]}},
+            }
         for code, description in sorted(codes.items()):
             op["responses"].setdefault(str(code), {"description": description, **problem})
         paths.setdefault(openapi_path(ep.path), {})[ep.method.lower()] = op

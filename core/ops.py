@@ -40,6 +40,7 @@ async def healthz(request: web.Request) -> web.Response:
     summary="Readiness: database reachable and migrations current",
     response=Readiness,
     responses={503: "Not ready"},
+    response_models={503: Readiness},
 )
 async def readyz(request: web.Request) -> web.Response:
     database, pending = "ok", list[str]()
