@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import jinja2
 from aiohttp import web
 
@@ -72,45 +70,3 @@ def render_error_page(request: web.Request, problem: Problem) -> web.Response:
         problem=problem,
         title=problem.title_en if lang == "en" else problem.title_vi,
     )
-
-
-async def run_form_action(
-    request: web.Request,
-    action: Callable[[asyncpg.Connection, Any], Awaitable[Any]],
-    *,
-    page: Callable[..., Awaitable[web.Response]],
-    back: str,
-    keep_values: bool = False,
-) -> web.Response:
-    """An admin form's write: on success back to `back?saved=1` (303); on refusal the page again with the
-    reason, in the caller's language, and the status an API caller would get (and, for create forms, what was
-    typed). `action(conn, form)` runs its own transaction."""
-    from pydantic import ValidationError
-
-    from core.api import validation_problem
-    from core.appkeys import POOL
-    from core.errors import problem_from_database_error
-
-    form = await request.post()
-    try:
-        async with request.app[POOL].acquire() as conn:
-            await action(conn, form)
-    except (Problem, ValidationError, asyncpg.PostgresError) as exc:
-        if isinstance(exc, ValidationError):
-            problem: Problem = validation_problem(exc)
-        elif isinstance(exc, asyncpg.PostgresError):
-            mapped = problem_from_database_error(exc)
-            if mapped is None:
-                raise
-            problem = mapped
-        else:
-            problem = exc
-        text = problem.detail or (problem.title_en if request_language(request) == "en" else problem.title_vi)
-        extra = {"values": form} if keep_values else {}
-        return await page(
-            request,
-            error=f"{problem.field}: {text}" if problem.field else text,
-            status=problem.status,
-            **extra,
-        )
-    raise web.HTTPSeeOther(f"{back}?saved=1")

@@ -28,7 +28,7 @@ import pytest
 
 from core.db import connect
 from core.money import LOCAL_TZ
-from parking.admin import PassIn, create_monthly_pass
+from parking.admin.passes import PassIn, create_monthly_pass
 from parking.kpi_routes import CSV_COLUMNS
 from parking.kpis import KpiFilter, cashless_share, format_share, parking_kpis, total_row
 from parking.sessions import PlateInput, check_in, check_out, record_cash, void_session
