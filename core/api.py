@@ -138,6 +138,25 @@ class Routes:
     def put(self, path: str, **kw: Any):
         return self.route("PUT", path, **kw)
 
+    def form_post(
+        self,
+        path: str,
+        *,
+        access: Access,
+        summary: str,
+        page: Callable[..., Awaitable[web.Response]],
+        form: type[BaseModel] | None = None,
+    ):
+        """An HTML form's POST (core/forms.py): read into `form` (default: no fields but the CSRF token); a
+        refusal is painted by `page`. Not in /openapi.json: the JSON API has its own route for each action."""
+        if form is None:
+            from core.forms import NoFields  # forms build on auth, which builds on this module
+
+            form = NoFields
+        return self.post(
+            path, access=access, summary=summary, form=form, page=page, in_openapi=False, produces="text/html"
+        )
+
 
 def _wrap(ep: Endpoint) -> Handler:
     @functools.wraps(ep.handler)

@@ -243,16 +243,8 @@ async def staff_admin_page(request: web.Request) -> web.Response:
     return await _staff_page(request)
 
 
-def _staff_form(path: str, summary: str, model: type[BaseModel] = NoFields):
-    return routes.post(
-        path,
-        access=ADMIN,
-        summary=summary,
-        in_openapi=False,
-        form=model,
-        page=_staff_page,
-        produces="text/html",
-    )
+def _staff_form(path: str, summary: str, model: type[BaseModel] | None = None):
+    return routes.form_post(path, access=ADMIN, summary=summary, form=model, page=_staff_page)
 
 
 def _saved() -> web.HTTPSeeOther:

@@ -99,14 +99,12 @@ async def tokens_admin_page(request: web.Request) -> web.Response:
     return await _tokens_page(request)
 
 
-@routes.post(
+@routes.form_post(
     "/admin/tokens",
     access=ADMIN,
     summary="Create an API token (form)",
-    in_openapi=False,
     form=TokenForm,
     page=_tokens_page,
-    produces="text/html",
 )
 async def token_create_form(request: web.Request, form: TokenForm) -> web.Response:
     """Answers with the page, not a redirect: the secret must be shown on this answer, never carried through
@@ -123,14 +121,11 @@ async def token_create_form(request: web.Request, form: TokenForm) -> web.Respon
     return await _tokens_page(request, status=201, new_token=secret)
 
 
-@routes.post(
+@routes.form_post(
     "/admin/tokens/{token_id:[0-9]{1,18}}/revoke",
     access=ADMIN,
     summary="Revoke an API token (form)",
-    in_openapi=False,
-    form=NoFields,
     page=_tokens_page,
-    produces="text/html",
 )
 async def token_revoke_form(request: web.Request, form: NoFields) -> web.Response:
     async with request.app[POOL].acquire() as conn:

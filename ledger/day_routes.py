@@ -97,14 +97,12 @@ async def days_page(request: web.Request) -> web.Response:
     return await _days_page(request)
 
 
-@routes.post(
+@routes.form_post(
     "/ledger/days/close",
     access=CLOSERS,
     summary="Close a business day (form)",
-    in_openapi=False,
     form=CloseDayIn,
     page=_days_page,
-    produces="text/html",
 )
 async def close_day_form(request: web.Request, form: CloseDayIn) -> web.Response:
     async with request.app[POOL].acquire() as conn:

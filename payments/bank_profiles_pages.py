@@ -53,16 +53,8 @@ async def banks_page(request: web.Request) -> web.Response:
     return await _banks_page(request)
 
 
-def _form_route(path: str, summary: str, model: type[BaseModel] = NoFields):
-    return routes.post(
-        path,
-        access=ADMIN,
-        summary=summary,
-        in_openapi=False,
-        form=model,
-        page=_banks_page,
-        produces="text/html",
-    )
+def _form_route(path: str, summary: str, model: type[BaseModel] | None = None):
+    return routes.form_post(path, access=ADMIN, summary=summary, form=model, page=_banks_page)
 
 
 def _saved() -> web.HTTPSeeOther:

@@ -68,9 +68,7 @@ def _saved(request: web.Request, form: FormState) -> bool:
 
 
 def _form_route(path: str, summary: str, model: type[BaseModel], page: PagePainter):
-    return routes.post(
-        path, access=ADMIN, summary=summary, in_openapi=False, form=model, page=page, produces="text/html"
-    )
+    return routes.form_post(path, access=ADMIN, summary=summary, form=model, page=page)
 
 
 # Fee catalogue page -----------------------------------------------------------------------------------------

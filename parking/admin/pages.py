@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationInfo, field_validator
+from pydantic import BaseModel, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from core.api import Routes, staff
@@ -119,16 +119,8 @@ async def parking_admin_page(request: web.Request) -> web.Response:
     return await _admin_page(request)
 
 
-def _form(path: str, summary: str, model: type):
-    return routes.post(
-        path,
-        access=ADMIN,
-        summary=summary,
-        in_openapi=False,
-        form=model,
-        page=_admin_page,
-        produces="text/html",
-    )
+def _form(path: str, summary: str, model: type[BaseModel] | None = None):
+    return routes.form_post(path, access=ADMIN, summary=summary, form=model, page=_admin_page)
 
 
 def _actor(request: web.Request) -> str:
