@@ -33,11 +33,12 @@ from core.vocabulary import ROLES
 from ledger.setup import CAPABILITY as LEDGER
 from parking.setup import CAPABILITY as PARKING
 from payments.setup import CAPABILITY as PAYMENTS
+from reconciliation.setup import CAPABILITY as RECONCILIATION
 
 log = structlog.get_logger("citypay")
 
 # Every capability, in layer order (each builds on those before it). A new capability is one line here.
-CAPABILITIES = (CORE, LEDGER, PAYMENTS, PARKING)
+CAPABILITIES = (CORE, LEDGER, PAYMENTS, PARKING, RECONCILIATION)
 DEMOS = tuple(c.demo for c in CAPABILITIES if c.demo is not None)
 
 

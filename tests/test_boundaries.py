@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "ledger", "payments", "parking")  # in layer order: each may use those before it
+PACKAGES = ("core", "ledger", "payments", "parking", "reconciliation")  # layer order: each uses those before
 LAYER = {name: i for i, name in enumerate(PACKAGES)}
 
 # Every table and view in migrations/*.sql → the package that owns it. A new table must be added here.
@@ -31,6 +31,7 @@ OWNER: dict[str, str] = {
             "demo_installation",
             "idempotency_keys",
             "outbox",
+            "approvals",
         ),
         "core",
     ),
@@ -42,6 +43,7 @@ OWNER: dict[str, str] = {
             "ledger_closed_days",
             "ledger_balance_snapshots",
             "ledger_pending",
+            "ledger_bank_postings",
         ),
         "ledger",
     ),
@@ -59,6 +61,7 @@ OWNER: dict[str, str] = {
             "callback_inbox",
             "callback_conflicts",
             "payments_parking_requests",
+            "payments_bank_credits",
         ),
         "payments",
     ),
@@ -74,10 +77,22 @@ OWNER: dict[str, str] = {
         ),
         "parking",
     ),
+    **dict.fromkeys(
+        (
+            "recon_files",
+            "recon_statements",
+            "recon_lines",
+            "recon_matches",
+            "recon_exceptions",
+            "recon_account_days",
+        ),
+        "reconciliation",
+    ),
 }
 
 # Views an owner publishes for the packages above it to read (only the columns those readers need).
-PUBLISHED_VIEWS = {"payments_parking_requests"}  # parking's KPIs: (id, status) of each payment request
+# parking's KPIs: (id, status) of each payment request; reconciliation's matching: bank postings and credits
+PUBLISHED_VIEWS = {"payments_parking_requests", "ledger_bank_postings", "payments_bank_credits"}
 
 # (package, file relative to the root, table): today's SQL that names another package's table.
 # Each entry says why it is still there; remove it when the code stops doing so.
