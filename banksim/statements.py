@@ -243,6 +243,12 @@ def _mt_balance(tag: str, amount: int, day: date) -> str:
     return f":{tag}:{'C' if amount >= 0 else 'D'}{day:%y%m%d}VND{_mt_amount(amount)}"
 
 
+def _safe_detail_line(piece: str) -> str:
+    """A line of :86: may not start with ":" (any reader takes it for a tag: a payer's purpose could forge a
+    ":61:" line) or be "-" (the end of the message): its first character becomes "."."""
+    return "." + piece[1:] if piece[:1] in (":", "-") else piece
+
+
 def render_mt940(s: Statement) -> str:
     lines = [
         f":20:STMT{s.day:%y%m%d}",
@@ -252,15 +258,15 @@ def render_mt940(s: Statement) -> str:
     ]
     for e in s.entries:
         local = e.booked_at.astimezone(LOCAL_TZ)
-        customer_ref = swift_text(e.end_to_end_id or "").replace(" ", "")[:16] or "NONREF"
-        if customer_ref.startswith("/") or "//" in customer_ref:
+        customer_ref = swift_text(e.end_to_end_id or "").replace(" ", "")[:16].rstrip("/") or "NONREF"
+        if customer_ref.startswith("/") or "//" in customer_ref:  # it would run into the "//" that follows
             customer_ref = "NONREF"
         lines.append(
             f":61:{local:%y%m%d}{local:%m%d}{'C' if e.amount > 0 else 'D'}{_mt_amount(e.amount)}"
             f"NTRF{customer_ref}//{e.bank_txn_id[:16]}"
         )
         narrative = swift_text(e.narrative) or "NONREF"
-        details = [narrative[i : i + 65] for i in range(0, len(narrative), 65)][:6]
+        details = [_safe_detail_line(narrative[i : i + 65]) for i in range(0, len(narrative), 65)][:6]
         lines.append(":86:" + "\n".join(details))
     lines.append(_mt_balance("62F", s.closing, s.day))
     lines.append("-")
@@ -311,7 +317,7 @@ def render_csv(s: Statement) -> str:
                 e.amount if e.amount > 0 else "",
                 balance,
                 "VND",
-                e.counterparty_name,
+                _cell(e.counterparty_name),
                 e.counterparty_bin,
                 mask_account(e.counterparty_account),
                 _cell(e.end_to_end_id or ""),

@@ -231,9 +231,9 @@ entries = st.lists(
 
 
 def renders_safely_in_mt940(e: sim.Entry) -> bool:
-    """banksim.render_mt940 cuts :86: into 65-character lines without SWIFT's rule that a line may not start
-    with ":" or be "-": such a line is read (by any MT940 reader) as a tag or the end of the message. See
-    the xfail tests below; these purposes are left out of the property until banksim is fixed."""
+    """A :86: line may not start with ":" or be "-" (any MT940 reader would take it for a tag or the end of
+    the message): banksim.render_mt940 turns such a first character into ".", so those purposes do not
+    round-trip character for character; the tests at the end cover them."""
     text = sim.swift_text(e.narrative)
     chunks = [text[i : i + 65] for i in range(0, len(text), 65)][:6]
     return not any(c.lstrip().startswith(":") or c.strip() == "-" for c in chunks)
@@ -273,10 +273,9 @@ def test_any_day_round_trips_through_csv(entries, opening):
     assert parsed.lines == expected_csv_lines(s)
 
 
-# --- known defects of the simulated bank's MT940 rendering (not of the parser) ---------------------------
+# --- the simulated bank's MT940 rendering keeps a payer's text from forging lines ---------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="banksim: a payer's purpose can put a ':61:' tag at a line start")
 def test_banksim_mt940_narrative_cannot_inject_a_line():
     purpose = "x" * 65 + ":61:2501310131C999,NTRFX//FAKE"
     s = bank_statement([sim.Entry("FT1", 1000, at(8), purpose, None, "A", "970418", "12345678")])
@@ -284,9 +283,6 @@ def test_banksim_mt940_narrative_cannot_inject_a_line():
     assert [line.bank_ref for line in parsed.lines] == ["FT1"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="banksim: a customer reference ending in '/' runs into '//' + bank ref"
-)
 def test_banksim_mt940_customer_reference_ending_in_a_slash():
     s = bank_statement([sim.Entry("FT1", 1000, at(8), "z", "AB/", "A", "970418", "12345678")])
     [parsed] = parse_statement(sim.render_mt940(s).encode())
