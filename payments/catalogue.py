@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -449,6 +450,34 @@ async def active_collection_account_codes(conn: asyncpg.Connection) -> list[str]
 async def collection_account_in_use(conn: asyncpg.Connection, code: str) -> bool:
     """Whether a collection account with this code exists and is active."""
     return bool(await conn.fetchval("SELECT active FROM collection_accounts WHERE code = $1", code))
+
+
+async def collection_account_bins(conn: asyncpg.Connection, account_number: str) -> list[str]:
+    """The banks (BINs) at which the city holds a collection account with this number, active or not: a bank
+    statement names the account number, and money may still arrive on an account taken out of use."""
+    rows = await conn.fetch(
+        "SELECT bin FROM collection_accounts WHERE account_number = $1 ORDER BY bin", account_number
+    )
+    return [r["bin"] for r in rows]
+
+
+@dataclass(frozen=True)
+class StatementSource:
+    """An active collection account and the active profile of its bank (where its statement comes from)."""
+
+    bin: str
+    account_number: str
+    bank_code: str
+    scheme: str
+
+
+async def statement_sources(conn: asyncpg.Connection) -> list[StatementSource]:
+    rows = await conn.fetch(
+        """SELECT a.bin, a.account_number, p.code, p.scheme
+             FROM collection_accounts a JOIN bank_profiles p ON p.bin = a.bin AND p.active
+            WHERE a.active ORDER BY a.bin, a.account_number, p.code"""
+    )
+    return [StatementSource(r["bin"], r["account_number"], r["code"], r["scheme"]) for r in rows]
 
 
 async def collection_account_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:

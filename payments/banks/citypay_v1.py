@@ -1,5 +1,6 @@
 """citypay-bank-v1, our own callback protocol (docs/bank-protocol.md): signatures over timestamp + "." + body,
-strict body parsing, and our signed answers. Pure functions, no I/O.
+strict body parsing, and our signed answers (pure functions, no I/O); and the one outbound call the scheme
+offers so far, the daily statement download.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+import aiohttp
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -74,6 +76,12 @@ _RFC3339 = re.compile(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_AMOUNT = 9_999_999_999_999  # 13 digits, the VietQR amount limit
 _MAX_SIGNATURE_B64 = 1024  # RSA-4096 is 684 characters
+STATEMENT_TIMEOUT_S = 60.0
+
+
+class StatementUnavailable(Exception):
+    """The bank did not hand over the statement (an HTTP error, too large): try again later."""
+
 
 _REQUIRED = (
     "bank_txn_id",
@@ -374,6 +382,32 @@ class CitypayBankV1(BankScheme):
     def answer_retry(self, keys: AppKeys, now: datetime) -> CallbackReply:
         answer = CallbackAnswer(RETRY, reason=TEMPORARILY_UNAVAILABLE)
         return self._signed(answer, keys, now, **{"Retry-After": str(RETRY_AFTER_S)})
+
+    async def download_statement(
+        self, profile: BankProfile, account: str, day: date, *, base_url: str, max_bytes: int
+    ) -> bytes:
+        """The day's camt.053 of `account` from the bank's statement export (GET /sim/api/statements/…, as
+        the simulated bank offers it), read in chunks up to `max_bytes`."""
+        if not _ACCOUNT.fullmatch(account):
+            raise ValueError(f"not an account number: {account!r}")
+        url = f"{base_url.rstrip('/')}/sim/api/statements/{account}"
+        params = {"date": day.isoformat(), "format": "camt053"}
+        timeout = aiohttp.ClientTimeout(total=STATEMENT_TIMEOUT_S)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, params=params, allow_redirects=False) as resp,
+        ):
+            if resp.status != 200:
+                detail = (await resp.content.read(500)).decode("utf-8", "replace")
+                raise StatementUnavailable(
+                    f"{profile.code}: HTTP {resp.status} for {account} on {day}: {detail}"
+                )
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise StatementUnavailable(f"{profile.code}: the statement is over {max_bytes} bytes")
+        return bytes(body)
 
 
 register(CitypayBankV1())

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from core.keys import AppKeys
@@ -136,7 +136,11 @@ class BankScheme(ABC):
     async def payout_status(self, profile: BankProfile, idempotency_key: str) -> Any:
         raise NotSupported(f"{self.name} has no payout status inquiry")
 
-    async def download_statement(self, profile: BankProfile, day: Any) -> bytes:
+    async def download_statement(
+        self, profile: BankProfile, account: str, day: date, *, base_url: str, max_bytes: int
+    ) -> bytes:
+        """The bank's statement file of one of the city's accounts for one business day (`base_url`: where
+        the bank's API is; a bank profile does not hold it yet)."""
         raise NotSupported(f"{self.name} offers no statement download")
 
 
