@@ -68,6 +68,10 @@ class Settings:
     )
     trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For / X-Forwarded-Proto we believe
     public_base_url: str = "http://127.0.0.1:8080"
+    # Reconciliation: how far apart a bank line's booking date and a ledger posting's business date may be to
+    # be proposed as a match; how many days a ledger line may wait for its bank line before it is escalated.
+    recon_date_window_days: int = 2
+    recon_expected_days: int = 1
 
     @property
     def embedded(self) -> bool:
@@ -112,4 +116,6 @@ class Settings:
                 p.strip() for p in env.get("CITYPAY_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
             public_base_url=env.get("CITYPAY_PUBLIC_BASE_URL", f"http://{host}:{port}"),
+            recon_date_window_days=_int(env, "CITYPAY_RECON_DATE_WINDOW_DAYS", 2),
+            recon_expected_days=_int(env, "CITYPAY_RECON_EXPECTED_DAYS", 1),
         )

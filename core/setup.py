@@ -3,7 +3,7 @@ staff home page, staff and token administration, password hashing, and audit che
 
 from __future__ import annotations
 
-from core import admin_api, ops, staff_pages, token_pages
+from core import admin_api, approval_routes, ops, staff_pages, token_pages
 from core import static as static_files
 from core.audit_checkpoints import audit_checkpointer
 from core.capability import Capability, StaffLink
@@ -14,12 +14,20 @@ EVERY_ROLE = frozenset(ROLES)
 
 CAPABILITY = Capability(
     name="core",
-    routes=(ops.routes, static_files.routes, staff_pages.routes, token_pages.routes, admin_api.routes),
+    routes=(
+        ops.routes,
+        static_files.routes,
+        staff_pages.routes,
+        token_pages.routes,
+        admin_api.routes,
+        approval_routes.routes,
+    ),
     staff_links=(
         StaffLink("link.openapi", "/openapi.json", EVERY_ROLE),
         StaffLink("link.metrics", "/metrics", frozenset({"admin"})),
         StaffLink("link.staff", "/admin/staff", frozenset({"admin"})),
         StaffLink("link.tokens", "/admin/tokens", frozenset({"admin"})),
+        StaffLink("approvals.link", "/approvals", frozenset({"approver", "finance", "admin"})),
     ),
     services=(password_hashing,),
     background=(audit_checkpointer,),

@@ -22,6 +22,10 @@ SUSPENSE = "liability:suspense"
 HELD = "liability:held"
 # Overpayments the city owes back to the payer.
 REFUNDS_DUE = "liability:refunds"
+# Reconciliation's corrections, approved by a second person: what the bank charged by netting it from a
+# credit (a fee netted), and a difference finance gave up on (written off).
+BANK_CHARGES = "expense:bank_charges"
+WRITE_OFFS = "expense:reconciliation_write_off"
 
 _BANK = "asset:bank"
 _LOT_CASH = "asset:cash:lot"
@@ -64,6 +68,8 @@ _FIXED: dict[str, tuple[str, str]] = {
     SUSPENSE: ("Tiền chờ xử lý (treo)", "Suspense"),
     HELD: ("Tiền nộp thiếu đang giữ", "Held underpayments"),
     REFUNDS_DUE: ("Tiền thừa phải hoàn trả", "Refunds due"),
+    BANK_CHARGES: ("Phí ngân hàng", "Bank charges"),
+    WRITE_OFFS: ("Chênh lệch đối soát đã xóa sổ", "Reconciliation differences written off"),
 }
 
 

@@ -13,11 +13,12 @@ The journal memo carries no personal data; the narrative is stored encrypted, wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 
 from core.keys import AppKeys
+from core.money import LOCAL_TZ
 from core.pii import encrypt_pii
 from ledger import accounts, open_day_for, post_entry
 from payments.banks.event import BankCredit
@@ -203,3 +204,64 @@ async def settle_credit(
         request["reference"] if request else None,
         False,
     )
+
+
+# The bank's statement as a source of credits ----------------------------------------------------------------
+
+
+async def settle_statement_credit(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    *,
+    credited_bin: str,
+    credited_account: str,
+    bank_ref: str,
+    amount: int,
+    booked_on: date,
+    narrative: str,
+    now: datetime | None = None,
+    sanity_cap: int | None = None,
+    late_tolerance: timedelta = DEFAULT_LATE_TOLERANCE,
+) -> Settlement | None:
+    """A credit the bank's statement shows but no callback brought (a lost callback): settle it exactly as the
+    callback would have — the same `settle_credit`, with the account's bank profile as `bank_code` and the
+    statement's bank reference as `bank_txn_id`, so a callback that arrives later is a duplicate and books
+    nothing. Booked as of the start of the booking day in Hà Nội (a statement gives a date, not a time; a
+    request still open that day is settled). Runs in the caller's transaction.
+
+    None when there is nothing to settle by: the narrative names no payment request we issued, or no bank
+    profile serves the account's bank (finance then sees the line as "in bank, not in ledger")."""
+    reference = find_reference_in_narrative(narrative)
+    if reference is None:
+        return None
+    if not await conn.fetchval("SELECT true FROM payment_requests WHERE reference = $1", reference):
+        return None
+    bank_code = await conn.fetchval(
+        "SELECT code FROM bank_profiles WHERE bin = $1 ORDER BY active DESC, code LIMIT 1", credited_bin
+    )
+    if bank_code is None:
+        return None
+    credit = BankCredit(
+        bank_code=bank_code,
+        bank_txn_id=bank_ref,
+        credited_bin=credited_bin,
+        credited_account=credited_account,
+        amount=amount,
+        currency="VND",
+        booked_at=datetime.combine(booked_on, time.min, LOCAL_TZ),
+        narrative=narrative,
+        payer_name=None,
+        payer_account_masked=None,
+    )
+    return await settle_credit(
+        conn, keys, credit, now=now, sanity_cap=sanity_cap, late_tolerance=late_tolerance
+    )
+
+
+async def collection_accounts_to_close(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+    """(BIN, account number) of every active collection account: reconciliation closes the ledger's day once
+    each of them has closed it."""
+    rows = await conn.fetch(
+        "SELECT bin, account_number FROM collection_accounts WHERE active ORDER BY bin, account_number"
+    )
+    return [(r["bin"], r["account_number"]) for r in rows]

@@ -3,11 +3,17 @@ exceptions finance works with four eyes, and each bank account's day close."""
 
 from __future__ import annotations
 
-from core.capability import Capability
+from core.capability import Capability, StaffLink
+from reconciliation import day_routes, exception_routes
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
 
 CAPABILITY = Capability(
     name="reconciliation",
-    routes=(),
-    staff_links=(),
+    routes=(exception_routes.routes, day_routes.routes),
+    staff_links=(
+        StaffLink(
+            "recon.exception.link", "/reconciliation/exceptions", frozenset({"finance", "admin", "approver"})
+        ),
+        StaffLink("recon.day.link", "/reconciliation/days", frozenset({"finance", "admin"})),
+    ),
 )
