@@ -1,0 +1,240 @@
+"""What finance and approvers do over HTTP: accept a proposed match; a write-off made by one person and
+approved by another (the maker refused, nothing posted); the day closed per account only when clean —
+refused with open exceptions or a balance difference (named) — and then the ledger refuses that day."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from core.appkeys import POOL
+from ledger import post_entry
+from ledger.accounts import SUSPENSE, WRITE_OFFS
+from tests.reconciliation.conftest import (
+    BANK_ACCOUNT,
+    BANK_BIN,
+    BANK_PATH,
+    Line,
+    add_statement,
+    book_credit,
+    new_request,
+    yesterday,
+)
+
+MATCH = "/api/v1/reconciliation/match"
+CLOSE = "/api/v1/reconciliation/days/close"
+
+
+async def match(client, finance, day):
+    body = {"bin": BANK_BIN, "account_number": BANK_ACCOUNT, "from": day.isoformat()}
+    resp = await client.post(MATCH, json=body, headers=finance.headers(unsafe=True))
+    assert resp.status == 200
+    return await resp.json()
+
+
+async def open_exceptions(client, finance, **query):
+    resp = await client.get("/api/v1/reconciliation/exceptions", params=query, headers=finance.headers())
+    assert resp.status == 200
+    return (await resp.json())["exceptions"]
+
+
+async def test_a_person_accepts_a_proposed_match(client, staff_login, keys, catalogue):
+    pool = client.app[POOL]
+    day = yesterday()
+    async with pool.acquire() as conn:
+        entry = await post_entry(
+            conn,
+            idempotency_key="deposit-9",
+            kind="cash.deposit",
+            business_date=day,
+            lines=[(BANK_PATH, 300_000), (SUSPENSE, -300_000)],
+        )
+        await add_statement(conn, keys, day, [Line("X-9", 300_000, "NOP TIEN")])
+    finance = await staff_login("finance")
+    out = await match(client, finance, day)
+    assert out["proposed"]["amount_date"] == 1
+    [exc] = await open_exceptions(client, finance)
+    match_id = await pool.fetchval("SELECT id FROM recon_matches WHERE state = 'proposed'")
+    url = f"/api/v1/reconciliation/exceptions/{exc['id']}/resolve"
+    no_note = await client.post(
+        url,
+        json={"action": "accept_match", "match_id": match_id, "note": ""},
+        headers=finance.headers(unsafe=True),
+    )
+    assert no_note.status == 422 and await pool.fetchval("SELECT state FROM recon_matches") == "proposed"
+    done = await client.post(
+        url,
+        json={"action": "accept_match", "match_id": match_id, "note": "tiền mặt nộp tại quầy"},
+        headers=finance.headers(unsafe=True),
+    )
+    body = await done.json()
+    assert done.status == 200 and body["exception"]["state"] == "resolved"
+    assert await pool.fetchval("SELECT state FROM recon_matches") == "accepted"
+    assert await pool.fetchval("SELECT entry_ids FROM recon_matches") == [entry.id]
+    assert await pool.fetchval("SELECT state FROM recon_lines") == "matched"
+    again = await client.post(
+        url, json={"action": "carry", "note": "x"}, headers=finance.headers(unsafe=True)
+    )
+    assert again.status == 409
+
+
+async def test_write_off_needs_an_approver_who_is_not_the_maker(client, staff_login, keys, catalogue):
+    pool = client.app[POOL]
+    day = yesterday()
+    async with pool.acquire() as conn:
+        await add_statement(conn, keys, day, [Line("U-1", 5_000, "KHONG RO NGUOI GUI")])
+    finance = await staff_login("finance")
+    await match(client, finance, day)
+    [exc] = await open_exceptions(client, finance)
+    assert exc["kind"] == "in_bank_not_ledger" and exc["amount"] == 5_000
+    proposed = await client.post(
+        f"/api/v1/reconciliation/exceptions/{exc['id']}/resolve",
+        json={"action": "write_off", "note": "khoản nhỏ, không xác định"},
+        headers=finance.headers(unsafe=True),
+    )
+    approval_id = (await proposed.json())["approval_id"]
+    assert proposed.status == 200 and approval_id and (await proposed.json())["exception"]["state"] == "open"
+    entries = await pool.fetchval("SELECT count(*) FROM journal_entries")
+
+    # The maker, even holding the approver role, may not decide it.
+    maker_approver = await staff_login("approver")
+    own = await pool.fetchrow("SELECT maker FROM approvals WHERE id = $1", approval_id)
+    assert own["maker"] == f"staff:{finance.username}"
+    denied = await client.post(
+        f"/api/v1/approvals/{approval_id}/approve", json={}, headers=finance.headers(unsafe=True)
+    )
+    assert denied.status == 403  # finance has no approver role
+    # an approval made by the approver themself is refused for them (four eyes), nothing posted
+    async with pool.acquire() as conn:
+        from core.approvals import propose
+
+        self_made = await propose(
+            conn,
+            "recon.correction",
+            "test:self",
+            {"exception_id": exc["id"], "action": "write_off", "amount": 5_000, "note": "x"},
+            5_000,
+            f"staff:{maker_approver.username}",
+            "x",
+        )
+    refused = await client.post(
+        f"/api/v1/approvals/{self_made.id}/approve", json={}, headers=maker_approver.headers(unsafe=True)
+    )
+    problem = await refused.json()
+    assert refused.status == 409 and problem["type"] == "/problems/approval-four-eyes"
+    assert await pool.fetchval("SELECT count(*) FROM journal_entries") == entries
+    assert await pool.fetchval("SELECT state FROM approvals WHERE id = $1", self_made.id) == "pending"
+
+    listed = await client.get("/api/v1/approvals", headers=maker_approver.headers())
+    assert {a["id"] for a in (await listed.json())["approvals"]} >= {approval_id}
+    page = await client.get("/approvals", headers=maker_approver.headers())
+    assert page.status == 200 and "Duyệt" in await page.text()
+
+    # Another approver approves on the page: posted, exception resolved, audited.
+    checker = await staff_login("approver")
+    resp = await client.post(
+        f"/approvals/{approval_id}/approve",
+        data={"csrf_token": checker.csrf, "note": "đồng ý"},
+        headers=checker.headers(),
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    entry = await pool.fetchrow("SELECT * FROM journal_entries WHERE kind = 'recon.write_off'")
+    assert entry is not None
+    lines = {
+        r["path"]: r["amount"]
+        for r in await pool.fetch(
+            """SELECT a.path, p.amount FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+                WHERE p.entry_id = $1""",
+            entry["id"],
+        )
+    }
+    assert lines == {BANK_PATH: 5_000, WRITE_OFFS: -5_000}
+    after = await pool.fetchrow("SELECT * FROM recon_exceptions WHERE id = $1", exc["id"])
+    assert after["state"] == "resolved" and after["resolution"] == "write_off"
+    assert after["resolved_by"] == f"staff:{checker.username}"
+    actions = {r["action"] for r in await pool.fetch("SELECT action FROM audit_log")}
+    assert {"approval.proposed", "approval.approved", "recon.exception_resolved"} <= actions
+    twice = await client.post(
+        f"/api/v1/approvals/{approval_id}/approve", json={}, headers=checker.headers(unsafe=True)
+    )
+    assert twice.status == 409
+    assert await pool.fetchval("SELECT count(*) FROM journal_entries WHERE kind = 'recon.write_off'") == 1
+
+
+async def test_day_close_refused_until_clean_then_the_ledger_day_is_closed(
+    client, staff_login, keys, catalogue
+):
+    pool = client.app[POOL]
+    day = yesterday()
+    finance = await staff_login("finance")
+    body = {"bin": BANK_BIN, "account_number": BANK_ACCOUNT, "business_date": day.isoformat()}
+    nothing = await client.post(CLOSE, json=body, headers=finance.headers(unsafe=True))
+    assert nothing.status == 422  # no statement yet
+
+    async with pool.acquire() as conn:
+        pr = await new_request(conn, keys)
+        await book_credit(conn, keys, pr["reference"], 200_000, "FT-C1", day)
+        # the bank says 1.000 ₫ more closing than its lines explain: a balance difference
+        await add_statement(conn, keys, day, [Line("FT-C1", 200_000, pr["reference"])], closing=201_000)
+        other = await new_request(conn, keys)
+        await book_credit(conn, keys, other["reference"], 200_000, "FT-C2", day)  # the bank never booked it
+    await match(client, finance, day)
+    refused = await client.post(CLOSE, json=body, headers=finance.headers(unsafe=True))
+    problem = await refused.json()
+    assert refused.status == 409 and problem["open_exceptions"] == 1
+    assert await pool.fetchval("SELECT count(*) FROM recon_account_days") == 0
+
+    [exc] = await open_exceptions(client, finance)
+    assert exc["kind"] == "in_ledger_not_bank"
+    carried = await client.post(
+        f"/api/v1/reconciliation/exceptions/{exc['id']}/resolve",
+        json={"action": "carry", "note": "chờ sao kê ngày sau"},
+        headers=finance.headers(unsafe=True),
+    )
+    assert carried.status == 200 and (await carried.json())["exception"]["state"] == "carried"
+    differs = await client.post(CLOSE, json=body, headers=finance.headers(unsafe=True))
+    problem = await differs.json()
+    # ledger 400.000 (two credits) vs statement 201.000
+    assert differs.status == 409 and problem["difference"] == 199_000
+    assert "199.000" in problem["detail"]
+    page = await client.post(
+        "/reconciliation/days/close",
+        data={"csrf_token": finance.csrf, **body},
+        headers=finance.headers(),
+        allow_redirects=False,
+    )
+    assert page.status == 409 and "199.000" in await page.text()
+    assert await pool.fetchval("SELECT count(*) FROM recon_account_days") == 0
+
+
+async def test_clean_day_closes_and_a_back_dated_entry_is_refused(client, staff_login, keys, catalogue):
+    pool = client.app[POOL]
+    day = yesterday()
+    finance = await staff_login("finance")
+    async with pool.acquire() as conn:
+        pr = await new_request(conn, keys)
+        await book_credit(conn, keys, pr["reference"], 200_000, "FT-OK", day)
+        await add_statement(conn, keys, day, [Line("FT-OK", 200_000, pr["reference"])])
+    await match(client, finance, day)
+    body = {"bin": BANK_BIN, "account_number": BANK_ACCOUNT, "business_date": day.isoformat()}
+    done = await client.post(CLOSE, json=body, headers=finance.headers(unsafe=True))
+    out = await done.json()
+    assert done.status == 201 and out["ledger_day_closed"] and out["ledger_closing"] == 200_000
+    assert await pool.fetchval("SELECT max(business_date) FROM ledger_closed_days") == day
+    again = await client.post(CLOSE, json=body, headers=finance.headers(unsafe=True))
+    assert again.status == 409
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError) as refused:
+            await post_entry(
+                conn,
+                idempotency_key="late",
+                kind="adjustment",
+                business_date=day,
+                lines=[(BANK_PATH, 1), (SUSPENSE, -1)],
+            )
+    assert refused.value.constraint_name == "ledger_day_closed"
+    listed = await (await client.get("/api/v1/reconciliation/days", headers=finance.headers())).json()
+    assert listed["days"][0]["business_date"] == day.isoformat()
+    page = await client.get("/reconciliation/exceptions", headers=finance.headers())
+    assert page.status == 200 and "Ngoại lệ" in await page.text()
