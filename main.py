@@ -33,6 +33,7 @@ from core.vocabulary import ROLES
 from ledger.setup import CAPABILITY as LEDGER
 from parking.setup import CAPABILITY as PARKING
 from payments.setup import CAPABILITY as PAYMENTS
+from reconciliation.cli import add_parser as add_reconciliation_commands
 from reconciliation.setup import CAPABILITY as RECONCILIATION
 
 log = structlog.get_logger("citypay")
@@ -500,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("close-day", help="close a business day of the ledger (and every day before it)")
     p.add_argument("business_date", help="YYYY-MM-DD; a day that has ended in Hà Nội")
     p.set_defaults(func=cmd_close_day)
+    add_reconciliation_commands(sub)
     sub.add_parser("gen-keys", help="print a new key set for the environment").set_defaults(func=cmd_gen_keys)
     sub.add_parser("bank-sim", help="run the simulated bank (demos and tests)").set_defaults(
         func=cmd_bank_sim

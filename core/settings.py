@@ -17,6 +17,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _clock_time(env: dict[str, str], name: str, default: str) -> str:
+    """A local time of day, HH:MM (24-hour)."""
+    import re
+
+    raw = env.get(name) or default
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", raw):
+        raise SystemExit(f"{name} must be a time of day HH:MM, got {raw!r}")
+    return raw
+
+
 def _networks(env: dict[str, str], name: str, default: str) -> tuple[str, ...]:
     """A comma-separated list of addresses or networks; "*" means any, "none" (or empty) no one."""
     import ipaddress
@@ -68,6 +78,10 @@ class Settings:
     )
     trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For / X-Forwarded-Proto we believe
     public_base_url: str = "http://127.0.0.1:8080"
+    # Statement files (reconciliation): the largest upload, read in chunks (not CITYPAY_MAX_BODY_BYTES); and
+    # the Hà Nội time after which the daily fetch takes yesterday's statements from the banks that offer them.
+    statement_max_bytes: int = 50 * 1024 * 1024
+    statement_fetch_at: str = "06:00"
     # Reconciliation: how far apart a bank line's booking date and a ledger posting's business date may be to
     # be proposed as a match; how many days a ledger line may wait for its bank line before it is escalated.
     recon_date_window_days: int = 2
@@ -116,6 +130,8 @@ class Settings:
                 p.strip() for p in env.get("CITYPAY_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
             public_base_url=env.get("CITYPAY_PUBLIC_BASE_URL", f"http://{host}:{port}"),
+            statement_max_bytes=_int(env, "CITYPAY_STATEMENT_MAX_BYTES", 50 * 1024 * 1024),
+            statement_fetch_at=_clock_time(env, "CITYPAY_STATEMENT_FETCH_AT", "06:00"),
             recon_date_window_days=_int(env, "CITYPAY_RECON_DATE_WINDOW_DAYS", 2),
             recon_expected_days=_int(env, "CITYPAY_RECON_EXPECTED_DAYS", 1),
         )

@@ -6,6 +6,66 @@ from core.i18n import register_messages
 register_messages(
     {
         "recon.link": ("Đối soát ngân hàng", "Bank reconciliation"),
+        # recon.import.* — statements in (importer, upload page, CLI, daily fetch)
+        "recon.import.link": ("Sao kê ngân hàng", "Bank statements"),
+        "recon.import.title": ("Sao kê ngân hàng", "Bank statements"),
+        "recon.import.explain": (
+            "Tải lên sao kê ngày của tài khoản thu (camt.053/054, MT940, CSV/Excel). Tệp đã nhập sẽ bị "
+            "từ chối; dòng đã có từ sao kê khác không được ghi hai lần.",
+            "Upload an account's daily statement (camt.053/054, MT940, CSV/Excel). A file imported before is "
+            "refused; a line already known from another statement is not stored twice.",
+        ),
+        "recon.import.file": ("Tệp sao kê (tối đa {mb} MB)", "Statement file (at most {mb} MB)"),
+        "recon.import.mapping_label": (
+            "Mẫu cột CSV/Excel (không bắt buộc)",
+            "CSV/Excel column mapping (optional)",
+        ),
+        "recon.import.account_label": (
+            "Số tài khoản (nếu tệp CSV không ghi)",
+            "Account number (if the CSV does not print it)",
+        ),
+        "recon.import.submit": ("Tải lên", "Upload"),
+        "recon.import.uploading": ("Đang tải lên…", "Uploading…"),
+        "recon.import.checking": ("Đang kiểm tra và ghi…", "Checking and storing…"),
+        "recon.import.done": (
+            "Đã nhập {statements} sao kê: {new} dòng mới, {dup} dòng đã có.",
+            "Imported {statements} statement(s): {new} new lines, {dup} already known.",
+        ),
+        "recon.import.gap": ("Thiếu sao kê trong chuỗi", "Statement sequence gap"),
+        "recon.import.failed": ("Không nhập được", "Not imported"),
+        "recon.import.noscript": (
+            "Trang này cần JavaScript để tải tệp; hoặc dùng `python main.py import-statement TỆP`.",
+            "This page needs JavaScript to upload; or use `python main.py import-statement FILE`.",
+        ),
+        "recon.import.none": ("Chưa có sao kê nào.", "No statement yet."),
+        "recon.import.account": ("Tài khoản", "Account"),
+        "recon.import.period": ("Kỳ", "Period"),
+        "recon.import.opening": ("Số dư đầu", "Opening"),
+        "recon.import.closing": ("Số dư cuối", "Closing"),
+        "recon.import.lines": ("Số dòng (mới)", "Lines (new)"),
+        "recon.import.sequence": ("Số thứ tự", "Sequence"),
+        "recon.import.source": ("Nguồn", "Source"),
+        "recon.import.imported": ("Nhập lúc", "Imported"),
+        "recon.import.duplicate": (
+            "Tệp sao kê này đã được nhập trước đó.",
+            "This statement file was imported before.",
+        ),
+        "recon.import.unbalanced": (
+            "Số dư đầu cộng các dòng không bằng số dư cuối.",
+            "Opening balance plus the lines does not equal the closing balance.",
+        ),
+        "recon.import.currency": ("Chỉ đối soát tài khoản VND.", "Only VND accounts are reconciled."),
+        "recon.import.unknown_account": (
+            "Tài khoản này không phải tài khoản thu của thành phố.",
+            "This account is not a collection account of the city.",
+        ),
+        "recon.import.ambiguous_account": (
+            "Thành phố có tài khoản số này ở nhiều ngân hàng.",
+            "The city holds this account number at several banks.",
+        ),
+        "recon.import.unreadable": ("Không đọc được tệp sao kê.", "The statement file cannot be read."),
+        "recon.import.empty": ("Tệp không có sao kê nào.", "The file holds no statement."),
+        "recon.import.too_large": ("Tệp quá lớn.", "The file is too large."),
     }
 )
 

@@ -4,16 +4,19 @@ exceptions finance works with four eyes, and each bank account's day close."""
 from __future__ import annotations
 
 from core.capability import Capability, StaffLink
-from reconciliation import day_routes, exception_routes
+from reconciliation import day_routes, exception_routes, import_routes
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
+from reconciliation.fetch import statement_fetcher
 
 CAPABILITY = Capability(
     name="reconciliation",
-    routes=(exception_routes.routes, day_routes.routes),
+    routes=(import_routes.routes, exception_routes.routes, day_routes.routes),
     staff_links=(
+        StaffLink("recon.import.link", "/reconciliation/statements", frozenset({"finance", "admin"})),
         StaffLink(
             "recon.exception.link", "/reconciliation/exceptions", frozenset({"finance", "admin", "approver"})
         ),
         StaffLink("recon.day.link", "/reconciliation/days", frozenset({"finance", "admin"})),
     ),
+    background=(statement_fetcher,),
 )
