@@ -12,6 +12,19 @@ from payments.catalogue import (
     statement_sources,
 )
 from payments.narrative import redact_narrative
+from payments.payment_detail import (
+    CollectionAccount,
+    PaidPerRevenueAccount,
+    bank_amounts_per_revenue_account,
+    callbacks_for_request,
+    collection_accounts,
+    credits_for_request,
+    held_payments,
+    paid_per_revenue_account,
+    payment_by_reference,
+    search_payments,
+    suspense_credits,
+)
 from payments.reference import find_reference_in_narrative
 from payments.requests import (
     NewRequest,
@@ -25,24 +38,35 @@ from payments.settlement import Settlement, collection_accounts_to_close, settle
 
 __all__ = [
     "BankProfile",
+    "CollectionAccount",
     "NewRequest",
     "NotSupported",
+    "PaidPerRevenueAccount",
     "Settlement",
     "StatementSource",
     "active_collection_account_codes",
+    "bank_amounts_per_revenue_account",
     "business_date_of",
+    "callbacks_for_request",
     "cancel_payment_request",
     "collection_account_bins",
     "collection_account_in_use",
+    "collection_accounts",
     "collection_accounts_to_close",
+    "credits_for_request",
     "find_reference_in_narrative",
+    "held_payments",
     "issue_payment_request",
     "load_bank_profile",
     "open_callback_issues",
+    "paid_per_revenue_account",
+    "payment_by_reference",
     "payment_summary",
     "redact_narrative",
     "request_status",
     "scheme_named",
+    "search_payments",
     "settle_statement_credit",
     "statement_sources",
+    "suspense_credits",
 ]
