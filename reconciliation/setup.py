@@ -4,13 +4,19 @@ exceptions finance works with four eyes, and each bank account's day close."""
 from __future__ import annotations
 
 from core.capability import Capability, StaffLink
-from reconciliation import day_routes, exception_routes, import_routes, workbench_pages
+from reconciliation import day_routes, exception_routes, import_routes, report_pages, workbench_pages
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
 from reconciliation.fetch import statement_fetcher
 
 CAPABILITY = Capability(
     name="reconciliation",
-    routes=(import_routes.routes, exception_routes.routes, day_routes.routes, workbench_pages.routes),
+    routes=(
+        import_routes.routes,
+        exception_routes.routes,
+        day_routes.routes,
+        workbench_pages.routes,
+        report_pages.routes,
+    ),
     staff_links=(
         StaffLink("recon.wb.link", "/reconciliation", frozenset({"finance", "admin"})),
         StaffLink("recon.import.link", "/reconciliation/statements", frozenset({"finance", "admin"})),
