@@ -1,6 +1,8 @@
 """Statements in, for finance: `POST /api/v1/reconciliation/statements` (the file as the body, or a multipart
 upload from the page), `GET /api/v1/reconciliation/statements` and the `/reconciliation/statements` page with
-its upload form (reconciliation/static/upload.js sends the file and shows the progress).
+its upload form (reconciliation/static/upload.js sends the file and shows the progress); and fetching a past
+day's statements from the banks now (`POST /api/v1/reconciliation/statements/fetch` and the page's form), as
+the daily fetch does (reconciliation/fetch.py).
 
 The body is read in chunks into a buffer bounded by CITYPAY_STATEMENT_MAX_BYTES, the upload's own limit
 (statements run to tens of MB; every other body stays within CITYPAY_MAX_BODY_BYTES): above it the answer
@@ -15,12 +17,16 @@ from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, path_id, staff
-from core.appkeys import KEYS, POOL, SETTINGS
+from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
 from core.auth import principal_of
 from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from core.forms import EMPTY_FORM, FormState
+from core.money import LOCAL_TZ
 from core.pages import render_html
 from core.responses import ResponseModel, Timestamp, json_response
+from core.timebounds import BoundedDate
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
+from reconciliation.fetch import FetchReport, fetch_statements
 from reconciliation.importer import (
     ImportedStatement,
     ImportResult,
@@ -108,6 +114,19 @@ class StatementOut(ResponseModel):
 
 class StatementsOut(ResponseModel):
     statements: list[StatementOut]
+
+
+class FetchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    business_date: BoundedDate
+
+
+class FetchOut(ResponseModel):
+    business_date: date
+    imported: list[str] = Field(description="Accounts whose statement came in, with the new lines")
+    already_in: list[str]
+    not_offered: list[str] = Field(description="The bank offers no download (or has no address)")
+    failed: list[str] = Field(description="The bank did not answer, or the statement was refused")
 
 
 class StatementDetailOut(StatementOut):
@@ -335,21 +354,78 @@ async def statement_api(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(
-    "/reconciliation/statements",
+async def _fetch_day(request: web.Request, day: date) -> FetchReport:
+    today = request.app[CLOCK].now().astimezone(LOCAL_TZ).date()
+    if day >= today:
+        # Today's statement is not final: taken in now, the full one (same statement id) would be skipped.
+        raise ValidationFailed(
+            f"{day} has not ended in Hà Nội: its statement is not final yet",
+            field="business_date",
+            message="recon.import.fetch_not_over",
+        )
+    return await fetch_statements(request.app[POOL], request.app[KEYS], request.app[SETTINGS], day)
+
+
+@routes.post(
+    "/api/v1/reconciliation/statements/fetch",
     access=IMPORTERS,
-    summary="Statements page: upload with progress, imported statements",
-    in_openapi=False,
-    produces="text/html",
+    summary="Fetch a past day's statements now from every bank that offers them (as the daily fetch does)",
+    body=FetchIn,
+    response=FetchOut,
 )
-async def statements_page(request: web.Request) -> web.Response:
+async def fetch_statements_api(request: web.Request, body: FetchIn) -> web.Response:
+    report = await _fetch_day(request, body.business_date)
+    return json_response(
+        FetchOut(
+            business_date=report.day,
+            imported=report.imported,
+            already_in=report.already_in,
+            not_offered=report.not_offered,
+            failed=report.failed,
+        )
+    )
+
+
+async def _statements_page(
+    request: web.Request,
+    *,
+    form: FormState = EMPTY_FORM,
+    status: int = 200,
+    report: FetchReport | None = None,
+) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await recent_statements(conn)
     settings = request.app[SETTINGS]
     return render_html(
         request,
         "reconciliation/statements.html",
+        status=status,
+        form=form,
+        report=report,
         statements=rows,
         max_mb=settings.statement_max_bytes // (1024 * 1024),
         upload={"url": "/api/v1/reconciliation/statements", "max_bytes": settings.statement_max_bytes},
     )
+
+
+@routes.get(
+    "/reconciliation/statements",
+    access=IMPORTERS,
+    summary="Statements page: upload with progress, fetch a day, imported statements",
+    in_openapi=False,
+    produces="text/html",
+)
+async def statements_page(request: web.Request) -> web.Response:
+    return await _statements_page(request)
+
+
+@routes.form_post(
+    "/reconciliation/statements/fetch",
+    access=IMPORTERS,
+    summary="Fetch a past day's statements from the banks (form)",
+    form=FetchIn,
+    page=_statements_page,
+)
+async def fetch_statements_form(request: web.Request, form: FetchIn) -> web.Response:
+    report = await _fetch_day(request, form.business_date)
+    return await _statements_page(request, report=report)

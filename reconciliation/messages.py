@@ -66,6 +66,22 @@ register_messages(
         "recon.import.unreadable": ("Không đọc được tệp sao kê.", "The statement file cannot be read."),
         "recon.import.empty": ("Tệp không có sao kê nào.", "The file holds no statement."),
         "recon.import.too_large": ("Tệp quá lớn.", "The file is too large."),
+        "recon.import.fetch_title": ("Lấy sao kê từ ngân hàng", "Fetch statements from the banks"),
+        "recon.import.fetch_explain": (
+            "Mỗi sáng hệ thống tự lấy sao kê hôm qua; ở đây có thể lấy ngay sao kê của một ngày đã qua.",
+            "Every morning yesterday's statements are fetched; here a past day's can be fetched now.",
+        ),
+        "recon.import.fetch_date": ("Ngày", "Day"),
+        "recon.import.fetch_submit": ("Lấy sao kê", "Fetch"),
+        "recon.import.fetch_done": ("Kết quả lấy sao kê ngày {day}:", "Statements fetched for {day}:"),
+        "recon.import.fetch_imported": ("Đã nhập", "Imported"),
+        "recon.import.fetch_already_in": ("Đã có", "Already in"),
+        "recon.import.fetch_not_offered": ("Ngân hàng không cung cấp", "Not offered by the bank"),
+        "recon.import.fetch_failed": ("Lỗi", "Failed"),
+        "recon.import.fetch_not_over": (
+            "Ngày này chưa kết thúc theo giờ Hà Nội: sao kê chưa chốt.",
+            "This day has not ended in Hà Nội: its statement is not final.",
+        ),
     }
 )
 

@@ -133,3 +133,45 @@ async def test_without_a_bank_address_or_a_download_nothing_is_fetched(bank, poo
         await scheme_named("vnpay").download_statement(
             None, ACCOUNT, today(), base_url="http://127.0.0.1:1", max_bytes=1000
         )
+
+
+async def test_finance_fetches_a_past_day_now_by_api_and_on_the_page(
+    bank, make_app, aiohttp_client, staff_login, pool
+):
+    _, url = bank
+    # The app's own daily fetch waits for 23:59; whichever runs first, the day comes in once.
+    client = await aiohttp_client(make_app(banksim_url=url, statement_fetch_at="23:59"))
+    finance = await staff_login("finance")
+    yesterday = (today() - timedelta(days=1)).isoformat()
+    api = "/api/v1/reconciliation/statements/fetch"
+
+    not_over = await client.post(
+        api, json={"business_date": today().isoformat()}, headers=finance.headers(unsafe=True)
+    )
+    assert not_over.status == 422 and (await not_over.json())["field"] == "business_date"
+    assert await counts(pool) == (0, 0)
+    attendant = await staff_login("attendant")
+    denied = await client.post(api, json={"business_date": yesterday}, headers=attendant.headers(unsafe=True))
+    assert denied.status == 403
+
+    done = await client.post(api, json={"business_date": yesterday}, headers=finance.headers(unsafe=True))
+    body = await done.json()
+    assert done.status == 200 and body["failed"] == [] and body["not_offered"] == []
+    assert [x.split(":")[0] for x in body["imported"] + body["already_in"]] == ["970436 ****4567"]
+    assert (await counts(pool))[0] == 1
+
+    refused = await client.post(
+        "/reconciliation/statements/fetch",
+        data={"csrf_token": finance.csrf, "business_date": today().strftime("%d/%m/%Y")},
+        headers=finance.headers(),
+    )
+    html = await refused.text()
+    assert refused.status == 422 and 'id="err-business_date"' in html and "chưa kết thúc" in html
+    page = await client.post(
+        "/reconciliation/statements/fetch",
+        data={"csrf_token": finance.csrf, "business_date": yesterday},
+        headers=finance.headers(),
+    )
+    html = await page.text()
+    assert page.status == 200 and 'id="fetch-report"' in html and "Đã có: 970436 ****4567" in html
+    assert (await counts(pool))[0] == 1
