@@ -366,3 +366,48 @@ async def test_import_from_the_command_line_with_a_progress_bar(db_url, keys, tm
     finally:
         await conn.close()
     assert row["source"] == "cli" and row["imported_by"].startswith("cli:") and lines == 2
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"no parts at all", "multipart/form-data; boundary=XyZ"),
+        (
+            b'--XyZ\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc',
+            "multipart/form-data; boundary=XyZ",
+        ),
+        (b"--XyZ--\r\n", "multipart/form-data; boundary=XyZ"),
+        (
+            b'--XyZ\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--XyZ--\r\n',
+            "multipart/form-data; boundary=XyZ",
+        ),
+        (
+            b'--XyZ\r\nContent-Disposition: form-data; name="mapping"\r\n\r\nNOT A NAME!\r\n'
+            b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+            b"a,b,c\r\n--XyZ--\r\n",
+            "multipart/form-data; boundary=XyZ",
+        ),
+        (b"abc", "multipart/form-data"),
+    ],
+)
+async def test_broken_multipart_uploads_are_refused_not_500(
+    client, staff_login, city_account, body, content_type
+):
+    finance = await staff_login("finance")
+    resp = await upload(client, finance, body, content_type=content_type)
+    assert 400 <= resp.status < 500 and resp.content_type == "application/problem+json", await resp.text()
+    assert await stored(client.app[POOL]) == (0, 0, 0, 0)
+
+
+async def test_a_csv_export_uploaded_with_its_mapping_and_account_as_form_fields(
+    client, staff_login, city_account
+):
+    finance = await staff_login("finance")
+    form = FormData()
+    form.add_field("mapping", "banksim")
+    form.add_field("account", ACCOUNT)
+    form.add_field("file", rendered("csv"), filename="export.csv", content_type="text/csv")
+    resp = await client.post(URL, data=form, headers=finance.headers(unsafe=True))
+    body = await resp.json()
+    assert resp.status == 201, body
+    assert body["format"] == "csv:banksim" and body["new_lines"] == 2 and body["filename"] == "export.csv"
