@@ -106,6 +106,7 @@ def cmd_import_statement(settings: Settings, args: argparse.Namespace) -> int:
                 mapping=args.mapping,
                 account=args.account,
                 progress=bar,
+                match_window_days=settings.recon_date_window_days,
             )
         finally:
             await pool.close()

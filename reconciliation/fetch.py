@@ -127,6 +127,7 @@ async def fetch_statements(pool: asyncpg.Pool, keys: AppKeys, settings: Settings
                 source="fetch",
                 actor=ACTOR,
                 bin_hint=source.bin,
+                match_window_days=settings.recon_date_window_days,
             )
         except FileAlreadyImported:
             report.already_in.append(label)

@@ -320,6 +320,7 @@ async def import_statement_api(request: web.Request, query: ImportQuery) -> web.
         actor=principal_of(request).actor,
         mapping=upload.mapping,
         account=upload.account,
+        match_window_days=settings.recon_date_window_days,
     )
     return json_response(import_out(result), status=201)
 

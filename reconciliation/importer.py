@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import asyncpg
+import structlog
 
 from core.audit import record_audit
 from core.errors import Conflict, ValidationFailed
@@ -24,6 +25,7 @@ from core.keys import AppKeys
 from core.money import format_vnd
 from core.pii import encrypt_pii, mask_account, mask_text
 from payments import collection_account_bins, redact_narrative
+from reconciliation.matching import MatchReport, match_statement
 from reconciliation.parsers import balance_difference, parse_statement
 from reconciliation.statement import Statement, StatementRefused
 
@@ -46,6 +48,9 @@ _COLUMNS = (
     "counterparty_name",
     "counterparty_account",
 )
+
+
+log = structlog.get_logger("citypay.reconciliation")
 
 
 class FileAlreadyImported(Conflict):
@@ -86,6 +91,7 @@ class ImportResult:
     format: str
     filename: str | None
     statements: list[ImportedStatement] = field(default_factory=list)
+    matching: dict[int, MatchReport] = field(default_factory=dict)  # statement id → what matching found
 
     @property
     def new_lines(self) -> int:
@@ -187,10 +193,13 @@ async def import_statement_file(
     progress: Progress | None = None,
     bin_hint: str | None = None,
     account: str | None = None,
+    match_window_days: int | None = None,
 ) -> ImportResult:
     """Take one statement file in (see the module's docstring). `bin_hint` names the bank when the caller
     knows it (the daily fetch); `account` the account of an export that does not print it. Raises
-    StatementRejected (422) or FileAlreadyImported (409), and then stores nothing."""
+    StatementRejected (422) or FileAlreadyImported (409), and then stores nothing. With `match_window_days`
+    each new statement is matched right after the import commits (in transactions of its own: a failure there
+    leaves the import in place, and matching can run again by `POST /api/v1/reconciliation/match`)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
     digest = hashlib.sha256(data).digest()
@@ -258,6 +267,18 @@ async def import_statement_file(
         )
     if progress:
         progress(total_lines, total_lines)
+    if match_window_days is not None:
+        for stored in result.statements:
+            if stored.already_imported or stored.id is None:
+                continue
+            try:
+                async with pool.acquire() as conn:
+                    report = await match_statement(conn, stored.id, keys=keys, window_days=match_window_days)
+            except Exception:  # the import stands; finance sees the lines unmatched and can match again
+                log.exception("matching_after_import_failed", statement_id=stored.id)
+                continue
+            if report is not None:
+                result.matching[stored.id] = report
     return result
 
 
