@@ -173,14 +173,23 @@ async def exceptions_for_entries(conn: asyncpg.Connection, entry_ids: list[int])
     """Open or carried exceptions that concern these entries (directly, or through a line matched to them):
     entry id → exception ids, so held and suspense money links to the action that resolves it."""
     rows = await conn.fetch(
-        """SELECT x.entry_id, array_agg(DISTINCT e.id ORDER BY e.id) AS ids
-             FROM unnest($1::bigint[]) AS x(entry_id)
-             JOIN recon_exceptions e ON e.state <> 'resolved' AND (
-                  e.entry_id = x.entry_id
-                  OR e.line_id IN (SELECT m.line_id FROM recon_matches m
-                                    WHERE m.state IN ('accepted', 'proposed')
-                                      AND x.entry_id = ANY(m.entry_ids)))
-            GROUP BY x.entry_id""",
+        # One pass over the matches that touch any of these entries, then the exceptions by entry or line.
+        """WITH wanted AS (SELECT DISTINCT unnest($1::bigint[]) AS entry_id),
+                via_line AS (
+                    SELECT w.entry_id, m.line_id
+                      FROM recon_matches m
+                      CROSS JOIN LATERAL unnest(m.entry_ids) AS u(entry_id)
+                      JOIN wanted w ON w.entry_id = u.entry_id
+                     WHERE m.state IN ('accepted', 'proposed') AND m.entry_ids && $1::bigint[]),
+                hits AS (
+                    SELECT w.entry_id, e.id FROM wanted w
+                      JOIN recon_exceptions e ON e.entry_id = w.entry_id
+                    UNION
+                    SELECT v.entry_id, e.id FROM via_line v
+                      JOIN recon_exceptions e ON e.line_id = v.line_id)
+           SELECT h.entry_id, array_agg(h.id ORDER BY h.id) AS ids
+             FROM hits h JOIN recon_exceptions e ON e.id = h.id AND e.state <> 'resolved'
+            GROUP BY h.entry_id""",
         entry_ids,
     )
     return {r["entry_id"]: list(r["ids"]) for r in rows}

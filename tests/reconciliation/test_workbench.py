@@ -226,18 +226,23 @@ async def test_money_held_and_in_suspense_with_links_to_the_exceptions(
         "SELECT entry_id FROM payments_bank_credits WHERE outcome = 'unknown_reference'"
     )
     exc = await exception(pool, "in_ledger_not_bank", today(), -70_000, entry_id=suspense_entry)
+    stmt = await statement(pool, today())
+    part = await line(pool, stmt, today(), 150_000, state="exception", match_entries=[held_entry])
+    differs = await exception(pool, "amount_differs", today(), -50_000, line_id=part)  # through its line
+    await exception(pool, "duplicate", today(), 150_000, line_id=part, state="resolved")  # resolved: no link
     finance = await staff_login("finance")
 
     html = await (await client.get("/reconciliation", headers=finance.headers())).text()
     assert 'id="held-balance">150.000 ₫' in html and 'id="suspense-balance">70.000 ₫' in html
     assert f'href="/finance/payments/{pr["reference"]}"' in html
     assert f'href="/reconciliation/exceptions/{exc}"' in html
+    assert f'href="/reconciliation/exceptions/{differs}"' in html
+    assert f'href="/reconciliation/exceptions/{differs + 1}"' not in html
     table = rows_of(await (await client.get("/reconciliation/held.csv", headers=finance.headers())).read())
     held = [r for r in table[1:] if r[1] == pr["reference"]]
-    assert held and held[0][2] == "'=HS-HELD" and held[0][3] == "150000"
+    assert held and held[0][2] == "'=HS-HELD" and held[0][3] == "150000" and held[0][6] == str(differs)
     suspense = [r for r in table[1:] if r[4] == "unknown_reference"]
     assert suspense[0][3] == "70000" and suspense[0][6] == str(exc)
-    assert held_entry is not None
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2026-02-30", "yesterday", "2026-1-1x"])
