@@ -21,6 +21,7 @@ from banksim.config import BankSimConfig
 from banksim.deliveries import queue_delivery
 from banksim.protocol import callback_body
 from banksim.qr import ScannedQR
+from core.demo_bank_key import DEMO_CITY_OPENING_BALANCE
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import LOCAL_TZ
 from core.pii import mask_account
@@ -69,7 +70,7 @@ CITIZEN_ACCOUNTS: list[tuple[str | None, str, str, str, int]] = [
     ("970422", "0987654321", "NGO THI LAN", "open", 2_500_000),
     ("970405", "1500205123456", "DANG VAN BINH", "deceased", 1_200_000),
 ]
-CITY_OPENING_BALANCE = 2_000_000_000
+CITY_OPENING_BALANCE = DEMO_CITY_OPENING_BALANCE
 DEFAULT_PAYER = "0011000456789"
 
 

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from core.demo_bank_key import DEMO_BANK_BIN, DEMO_BANK_CODE, ensure_demo_bank_key
+from core.demo_bank_key import DEMO_BANK_BIN, DEMO_BANK_CODE, DEMO_CITY_ACCOUNT, ensure_demo_bank_key
 
 BANKSIM_DATABASE = "citypay_banksim"
-CITY_ACCOUNT = "0011001234567"
+CITY_ACCOUNT = DEMO_CITY_ACCOUNT
 CITY_ACCOUNT_NAME = "KHO BAC NHA NUOC HA NOI"
 
 

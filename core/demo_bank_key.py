@@ -13,6 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DEMO_BANK_CODE = "vcb-sim"
 DEMO_BANK_BIN = "970436"
+# What the simulated bank's city account holds before its first transfer; the payments demo data books the
+# same opening balance, so a reconciled day closes with bank and ledger agreeing.
+DEMO_CITY_OPENING_BALANCE = 2_000_000_000
+DEMO_CITY_ACCOUNT = "0011001234567"  # the city's collection account at the simulated bank
 
 
 def ensure_demo_bank_key(var_dir: Path) -> tuple[str, Ed25519PrivateKey]:

@@ -26,6 +26,8 @@ REFUNDS_DUE = "liability:refunds"
 # credit (a fee netted), and a difference finance gave up on (written off).
 BANK_CHARGES = "expense:bank_charges"
 WRITE_OFFS = "expense:reconciliation_write_off"
+# What a collection account already held when citypay started booking it (the counterpart of its first entry).
+OPENING_BALANCES = "equity:opening_balances"
 
 _BANK = "asset:bank"
 _LOT_CASH = "asset:cash:lot"
@@ -70,6 +72,7 @@ _FIXED: dict[str, tuple[str, str]] = {
     REFUNDS_DUE: ("Tiền thừa phải hoàn trả", "Refunds due"),
     BANK_CHARGES: ("Phí ngân hàng", "Bank charges"),
     WRITE_OFFS: ("Chênh lệch đối soát đã xóa sổ", "Reconciliation differences written off"),
+    OPENING_BALANCES: ("Số dư ban đầu của tài khoản", "Opening balances"),
 }
 
 

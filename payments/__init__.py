@@ -12,6 +12,7 @@ from payments.catalogue import (
     statement_sources,
 )
 from payments.narrative import redact_narrative
+from payments.opening_balances import record_opening_balance
 from payments.payment_detail import (
     CollectionAccount,
     PaidPerRevenueAccount,
@@ -62,6 +63,7 @@ __all__ = [
     "paid_per_revenue_account",
     "payment_by_reference",
     "payment_summary",
+    "record_opening_balance",
     "redact_narrative",
     "request_status",
     "scheme_named",

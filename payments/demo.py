@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from core.demo_bank_key import DEMO_BANK_BIN, DEMO_BANK_CODE, ensure_demo_bank_key, public_key_pem
+from core.demo_bank_key import (
+    DEMO_BANK_BIN,
+    DEMO_BANK_CODE,
+    DEMO_CITY_ACCOUNT,
+    ensure_demo_bank_key,
+    public_key_pem,
+)
 from core.keys import AppKeys
 from core.settings import Settings
 from ledger.accounts import fee_revenue
@@ -14,7 +20,7 @@ from ledger.accounts import fee_revenue
 # Every page that shows the simulated bank shows this name: nobody may take it for a real bank.
 SIMULATED_BANK_NAME = "Ngân hàng mô phỏng (SIMULATED) – giả lập Vietcombank, không có tiền thật"
 # A made-up account at Vietcombank for the demo; the simulated bank plays it.
-DEMO_COLLECTION = ("hanoi-treasury", "970436", "0011001234567", "KHO BAC NHA NUOC HA NOI")
+DEMO_COLLECTION = ("hanoi-treasury", DEMO_BANK_BIN, DEMO_CITY_ACCOUNT, "KHO BAC NHA NUOC HA NOI")
 DEMO_FEES = [
     (
         "LLTP",

@@ -3,9 +3,10 @@ exceptions finance works with four eyes, and each bank account's day close."""
 
 from __future__ import annotations
 
-from core.capability import Capability, StaffLink
+from core.capability import Capability, Demo, StaffLink
 from reconciliation import day_routes, exception_routes, import_routes, report_pages, workbench_pages
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
+from reconciliation.demo import load_reconciliation_demo
 from reconciliation.fetch import statement_fetcher
 
 CAPABILITY = Capability(
@@ -26,4 +27,5 @@ CAPABILITY = Capability(
         StaffLink("recon.day.link", "/reconciliation/days", frozenset({"finance", "admin"})),
     ),
     background=(statement_fetcher,),
+    demo=Demo(load=load_reconciliation_demo),
 )
