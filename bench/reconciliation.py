@@ -398,6 +398,7 @@ class PhaseClock:
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
+        self.functions: Counter[str] = Counter()  # the same time by function, to see where it goes
         self._undo: list[Callable[[], None]] = []
 
     def wrap(self, module: Any, name: str, phase: str) -> None:
@@ -410,6 +411,7 @@ class PhaseClock:
                     return await original(*a, **kw)
                 finally:
                     self.seconds[phase] += time.perf_counter() - t
+                    self.functions[name] += time.perf_counter() - t
 
             setattr(module, name, timed_async)
         else:
@@ -420,6 +422,7 @@ class PhaseClock:
                     return original(*a, **kw)
                 finally:
                     self.seconds[phase] += time.perf_counter() - t
+                    self.functions[name] += time.perf_counter() - t
 
             setattr(module, name, timed)
         self._undo.append(lambda: setattr(module, name, original))
@@ -469,6 +472,7 @@ async def reconcile(dsn: str, keys: Any, data: bytes, plan: Plan) -> dict[str, f
         "import_total": t1 - t0,
         "match_total": t2 - t1,
         "total": t2 - t0,
+        "functions": {k: round(v, 3) for k, v in clock.functions.items()},
         "report": {
             "matched": dict(report.matched),
             "proposed": dict(report.proposed),
@@ -698,6 +702,7 @@ def report(
         "every injected exception found, nothing else": check["ok"],
     }
     print(f"\nratio total / baseline: {ratio:.2f}")
+    print(f"by function (s): {timed['functions']}")
     print(f"matching report: {timed['report']}")
     print(f"injected: {check['injected']}")
     print(f"exceptions found: {check['exceptions_found']}")

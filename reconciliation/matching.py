@@ -37,9 +37,17 @@ OWN_ENTRY_KINDS = "recon.%"
 
 _SIGNED = "CASE WHEN l.direction = 'credit' THEN l.amount ELSE -l.amount END"
 _LINES_IN_SCOPE = "l.bin = $1 AND l.account_number = $2 AND l.booking_date BETWEEN $3 AND $4"
-_ENTRY_FREE = """NOT EXISTS (SELECT 1 FROM recon_matches m
-                             WHERE m.state IN ('accepted', 'proposed')
-                               AND m.entry_ids @> ARRAY[p.entry_id])"""
+
+
+def _unclaimed(entry: str, states: str) -> str:
+    """`entry` is in no match of `states`. Written as an anti-join against the matches' entries unnested, so
+    PostgreSQL hashes them once: `entry_ids @> ARRAY[…]` per row was a scan of recon_matches per posting
+    (the GIN index is partial, on accepted matches only) — minutes for 20,000 lines."""
+    return f"""NOT EXISTS (SELECT 1 FROM recon_matches m CROSS JOIN LATERAL unnest(m.entry_ids) AS claimed(id)
+                            WHERE m.state IN ({states}) AND claimed.id = {entry})"""
+
+
+_ENTRY_FREE = _unclaimed("p.entry_id", "'accepted', 'proposed'")
 
 
 @dataclass
@@ -49,6 +57,15 @@ class MatchReport:
     settled: int = 0  # lost callbacks settled from the statement
     exceptions: Counter[str] = field(default_factory=Counter)  # kind → new exceptions
     resolved: int = 0  # exceptions resolved because their line or entry is now matched
+
+
+async def _set_based(conn: asyncpg.Connection) -> None:
+    """Hash joins for the rest of this transaction. The passes join a statement's lines (up to a million)
+    with the ledger's; right after an import `recon_lines` has no statistics yet (the service role may not
+    ANALYZE it, and autovacuum comes later), so the planner guesses one line and picks nested loops — a
+    scan of the credits per line, minutes for 20,000 lines. A nested loop is never the right plan for
+    these set-based passes; SET LOCAL ends with the transaction."""
+    await conn.execute("SET LOCAL enable_nestloop = off")
 
 
 def _count(status: str) -> int:
@@ -71,8 +88,7 @@ async def _accept_by_credit(
                  WHERE {_LINES_IN_SCOPE} AND l.state = 'unmatched' AND l.direction = 'credit'
                    AND NOT l.reversal
                    AND ($6::bigint[] IS NULL OR l.id = ANY($6))
-                   AND NOT EXISTS (SELECT 1 FROM recon_matches m
-                                    WHERE m.state = 'accepted' AND m.entry_ids @> ARRAY[c.entry_id])
+                   AND {_unclaimed("c.entry_id", "'accepted'")}
                  ORDER BY l.id, c.payment_id),
             matched AS (
                 INSERT INTO recon_matches (line_id, rule, entry_ids, state, decided_by, decided_at)
@@ -118,16 +134,18 @@ async def _by_reference(
     """Pass b. The candidates are chosen in one query; finding the reference is a pure function; a booked
     credit of that request not yet matched is matched set-based; only a lost callback is settled line by line,
     through payments' settlement and its own transaction rules."""
-    candidates = await conn.fetch(
-        f"""SELECT l.id, l.bank_ref, l.amount, l.booking_date, l.narrative, l.narrative_encrypted
+    async with conn.transaction():
+        await _set_based(conn)
+        candidates = await conn.fetch(
+            f"""SELECT l.id, l.bank_ref, l.amount, l.booking_date, l.narrative, l.narrative_encrypted
               FROM recon_lines l
              WHERE {_LINES_IN_SCOPE} AND l.state = 'unmatched' AND l.direction = 'credit' AND NOT l.reversal
                AND NOT EXISTS (SELECT 1 FROM payments_bank_credits c
                                 WHERE c.bank_txn_id = l.bank_ref AND c.credited_bin = l.bin
                                   AND c.credited_account = l.account_number)
              ORDER BY l.id""",
-        *scope,
-    )
+            *scope,
+        )
     found: dict[int, tuple[str, asyncpg.Record, str]] = {}
     for row in candidates:
         text = _clear_narrative(keys, row)
@@ -139,39 +157,39 @@ async def _by_reference(
     ids = list(found)
     # A booked credit of the named request on this account that no bank line has claimed: the same money
     # under another bank reference — matched (amount differs: an exception), never settled a second time.
-    rows = await conn.fetch(
-        """WITH c AS (SELECT * FROM unnest($3::bigint[], $4::text[]) AS t(line_id, reference)),
-                cand AS (
-                    SELECT DISTINCT ON (c.line_id) c.line_id, l.booking_date, l.amount AS line_amount,
-                           cr.amount AS credit_amount, cr.entry_id
-                      FROM c JOIN recon_lines l ON l.id = c.line_id
-                      JOIN payments_bank_credits cr ON cr.reference = c.reference AND cr.credited_bin = $1
-                                                   AND cr.credited_account = $2
-                     WHERE NOT EXISTS (SELECT 1 FROM recon_matches m
-                                        WHERE m.state IN ('accepted', 'proposed')
-                                          AND m.entry_ids @> ARRAY[cr.entry_id])
-                     ORDER BY c.line_id, (cr.amount = l.amount) DESC, cr.payment_id),
-                matched AS (
-                    INSERT INTO recon_matches (line_id, rule, entry_ids, state, decided_by, decided_at)
-                    SELECT line_id, 'reference', ARRAY[entry_id], 'accepted', $5, now() FROM cand
-                    RETURNING line_id),
-                differs AS (
-                    INSERT INTO recon_exceptions (kind, bin, account_number, business_date, line_id, entry_id,
-                                                  amount)
-                    SELECT 'amount_differs', $1, $2, booking_date, line_id, entry_id,
-                           line_amount - credit_amount
-                      FROM cand WHERE line_amount <> credit_amount
-                    ON CONFLICT DO NOTHING RETURNING line_id)
-           UPDATE recon_lines l
-              SET state = CASE WHEN c.line_amount = c.credit_amount THEN 'matched' ELSE 'exception' END
-             FROM cand c WHERE l.id = c.line_id
-           RETURNING l.id, l.state""",
-        scope[0],
-        scope[1],
-        ids,
-        [found[i][0] for i in ids],
-        SYSTEM_ACTOR,
-    )
+    async with conn.transaction():
+        await _set_based(conn)
+        rows = await conn.fetch(
+            f"""WITH c AS (SELECT * FROM unnest($3::bigint[], $4::text[]) AS t(line_id, reference)),
+                    cand AS (
+                        SELECT DISTINCT ON (c.line_id) c.line_id, l.booking_date, l.amount AS line_amount,
+                               cr.amount AS credit_amount, cr.entry_id
+                          FROM c JOIN recon_lines l ON l.id = c.line_id
+                          JOIN payments_bank_credits cr ON cr.reference = c.reference AND cr.credited_bin = $1
+                                                       AND cr.credited_account = $2
+                         WHERE {_unclaimed("cr.entry_id", "'accepted', 'proposed'")}
+                         ORDER BY c.line_id, (cr.amount = l.amount) DESC, cr.payment_id),
+                    matched AS (
+                        INSERT INTO recon_matches (line_id, rule, entry_ids, state, decided_by, decided_at)
+                        SELECT line_id, 'reference', ARRAY[entry_id], 'accepted', $5, now() FROM cand
+                        RETURNING line_id),
+                    differs AS (
+                        INSERT INTO recon_exceptions
+                               (kind, bin, account_number, business_date, line_id, entry_id, amount)
+                        SELECT 'amount_differs', $1, $2, booking_date, line_id, entry_id,
+                               line_amount - credit_amount
+                          FROM cand WHERE line_amount <> credit_amount
+                        ON CONFLICT DO NOTHING RETURNING line_id)
+               UPDATE recon_lines l
+                  SET state = CASE WHEN c.line_amount = c.credit_amount THEN 'matched' ELSE 'exception' END
+                 FROM cand c WHERE l.id = c.line_id
+               RETURNING l.id, l.state""",
+            scope[0],
+            scope[1],
+            ids,
+            [found[i][0] for i in ids],
+            SYSTEM_ACTOR,
+        )
     for r in rows:
         found.pop(r["id"])
         if r["state"] == "matched":
@@ -201,6 +219,7 @@ async def _by_reference(
     if settled:
         # The settled credit carries the line's bank reference as its transaction id: matched as in pass a.
         async with conn.transaction():
+            await _set_based(conn)
             matched, differs = await _accept_by_credit(conn, scope, "reference", settled)
         report.matched["reference"] += matched
         report.exceptions["amount_differs"] += differs
@@ -221,7 +240,16 @@ async def _bank_side_exceptions(conn: asyncpg.Connection, scope: tuple, report: 
                   JOIN recon_lines o ON o.bin = l.bin AND o.account_number = l.account_number
                                     AND NOT o.reversal
                                     AND o.direction <> l.direction AND o.amount = l.amount
-                                    AND (o.bank_ref = l.bank_ref OR o.end_to_end_id = l.end_to_end_id)
+                                    AND o.bank_ref = l.bank_ref
+                 WHERE {_LINES_IN_SCOPE} AND l.reversal AND o.state = 'unmatched'
+                -- two equi-joins, not one join ON (… OR …): that one could only be a nested loop
+                UNION
+                SELECT o.id, o.booking_date, CASE WHEN o.direction = 'credit' THEN o.amount ELSE -o.amount END
+                  FROM recon_lines l
+                  JOIN recon_lines o ON o.bin = l.bin AND o.account_number = l.account_number
+                                    AND NOT o.reversal
+                                    AND o.direction <> l.direction AND o.amount = l.amount
+                                    AND o.end_to_end_id = l.end_to_end_id
                  WHERE {_LINES_IN_SCOPE} AND l.reversal AND o.state = 'unmatched'),
             dup AS (
                 SELECT l.id AS line_id, l.booking_date, {_SIGNED} AS signed
@@ -377,8 +405,7 @@ async def _resolve_matched(conn: asyncpg.Connection, scope: tuple) -> int:
                AND ((x.kind = 'in_bank_not_ledger'
                      AND EXISTS (SELECT 1 FROM recon_lines l WHERE l.id = x.line_id AND l.state = 'matched'))
                  OR (x.kind = 'in_ledger_not_bank'
-                     AND EXISTS (SELECT 1 FROM recon_matches m
-                                  WHERE m.state = 'accepted' AND m.entry_ids @> ARRAY[x.entry_id])))""",
+                     AND NOT {_unclaimed("x.entry_id", "'accepted'")}))""",
         *scope,
     )
     return _count(status)
@@ -408,6 +435,7 @@ async def match_account_days(
     await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", lock)
     try:
         async with conn.transaction():
+            await _set_based(conn)
             matched, differs = await _accept_by_credit(conn, scope, "bank_txn_id", None)
         report.matched["bank_txn_id"] += matched
         report.exceptions["amount_differs"] += differs
@@ -417,6 +445,7 @@ async def match_account_days(
         # Open conflicts (the newest 100, as payments lists them) that concern this account's credits.
         conflicts = [c.payment_id for c in (await open_callback_issues(conn)).conflicts]
         async with conn.transaction():
+            await _set_based(conn)
             await _bank_side_exceptions(conn, scope, report)
             report.proposed["amount_date"] += await _propose_amount_date(conn, scope, path, window_days)
             report.proposed["one_to_many"] += await _propose_one_to_many(conn, scope, path)

@@ -21,7 +21,7 @@ from reconciliation.parsers.camt053 import parse_camt053, read_camt053
 from reconciliation.parsers.camt054 import parse_camt054, read_camt054
 from reconciliation.parsers.csv_exports import MAPPINGS, XLSX_MAGIC, ColumnMapping, parse_export
 from reconciliation.parsers.mt940 import looks_like_mt940, parse_mt940
-from reconciliation.parsers.safe_xml import check_size, parse_xml
+from reconciliation.parsers.safe_xml import MAX_TEXT_BYTES, check_size, parse_xml
 from reconciliation.statement import Statement, StatementRefused
 
 __all__ = [
@@ -43,7 +43,7 @@ def parse_statement(
 ) -> list[Statement]:
     """Every statement in the file. `mapping` names a CSV/Excel column mapping (else it is recognised by its
     header); `account` gives the account number to an export that does not print it."""
-    check_size(data)
+    check_size(data, limit=MAX_TEXT_BYTES)  # XML and CSV/Excel check their own, lower, limit again
     name = (filename or "").lower()
     if data[:4] == XLSX_MAGIC or name.endswith(".xlsx"):
         return parse_export(data, mapping=mapping, account=account, excel=True)
