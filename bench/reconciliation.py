@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -397,8 +397,8 @@ class PhaseClock:
     """Wraps module functions to add up the time spent in them (the code under test is not changed)."""
 
     def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
-        self.functions: Counter[str] = Counter()  # the same time by function, to see where it goes
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.functions: defaultdict[str, float] = defaultdict(float)  # the same time by function, to see where it goes
         self._undo: list[Callable[[], None]] = []
 
     def wrap(self, module: Any, name: str, phase: str) -> None:
@@ -433,7 +433,7 @@ class PhaseClock:
         self._undo.clear()
 
 
-async def reconcile(dsn: str, keys: Any, data: bytes, plan: Plan) -> dict[str, float]:
+async def reconcile(dsn: str, keys: Any, data: bytes, plan: Plan) -> dict[str, Any]:
     """import_statement_file (parse, integrity, redact + encrypt, COPY, INSERT) then match_account_days
     (passes a–d, then classification), timed by phase."""
     from core.db import create_pool
