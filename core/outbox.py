@@ -305,3 +305,42 @@ class OutboxWorker:
                 await cancel_and_wait(late, grace_s=grace_s)
             else:
                 report_failure(task)
+
+
+SCHEDULE_RETRY_S = 5.0  # how often a process retries ensuring its recurring items while the database is down
+
+
+@contextlib.asynccontextmanager
+async def running_with_recurring(
+    pool: asyncpg.Pool, worker: OutboxWorker, keys: Mapping[str, str], *, name: str
+) -> AsyncIterator[None]:
+    """Run `worker` for as long as the block lasts, after making sure each recurring item exists
+    (`keys`: idempotency key → kind). If the database is down at start, the items are ensured as soon as it
+    is back (the worker meanwhile runs the items that already exist). Shutdown is bounded."""
+
+    async def ensure() -> bool:
+        try:
+            async with pool.acquire() as conn:
+                for key, kind in keys.items():
+                    await ensure_recurring(conn, kind, key)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                log.exception("recurring_items_not_ensured", worker=name)
+            return False
+        return True
+
+    async def ensure_until_done() -> None:
+        while True:
+            await asyncio.sleep(SCHEDULE_RETRY_S)
+            if await ensure():
+                worker.wakeup.set()  # due now: no need to wait for the next poll
+                return
+
+    retrying: list[asyncio.Task] = []
+    if not await ensure():
+        retrying.append(asyncio.create_task(ensure_until_done(), name=f"{name}-schedule"))
+    try:
+        async with worker.running():
+            yield
+    finally:
+        await cancel_and_wait(retrying)

@@ -15,7 +15,6 @@ harmless if none runs for a while (settlement treats overdue requests as late an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
@@ -25,8 +24,17 @@ from aiohttp import web
 from core.appkeys import KEYS, POOL, SETTINGS
 from core.db import database_unavailable
 from core.keys import AppKeys
-from core.outbox import Handler, Item, Kind, OutboxWorker, Outcome, again, ensure_recurring, retry
-from core.tasks import cancel_and_wait
+from core.outbox import (
+    Handler,
+    Item,
+    Kind,
+    OutboxWorker,
+    Outcome,
+    again,
+    ensure_recurring,
+    retry,
+    running_with_recurring,
+)
 from payments.callbacks import CallbackPolicy, reprocess_inbox
 from payments.requests import expire_overdue_requests
 
@@ -107,37 +115,10 @@ async def schedule_sweeps(conn: asyncpg.Connection) -> None:
         await ensure_recurring(conn, kind, kind)
 
 
-async def _try_to_schedule(pool: asyncpg.Pool) -> bool:
-    try:
-        async with pool.acquire() as conn:
-            await schedule_sweeps(conn)
-    except Exception as exc:
-        if not database_unavailable(exc):
-            log.exception("sweeps_not_scheduled")
-        return False
-    return True
-
-
-async def _schedule_until_done(pool: asyncpg.Pool, worker: OutboxWorker) -> None:
-    """The database was down at start: keep trying (the worker meanwhile runs items that already exist)."""
-    while True:
-        await asyncio.sleep(POLL_S)
-        if await _try_to_schedule(pool):
-            worker.wakeup.set()  # due now: no need to wait for the next poll
-            return
-
-
 async def expiry_sweeper(app: web.Application) -> AsyncIterator[None]:
     """aiohttp cleanup context: payments' sweeps run in this process while the app runs; their items are
     ensured at start (or, if the database is down then, as soon as it is back). Shutdown is bounded."""
     pool = app[POOL]
     worker = sweep_worker(pool, app[KEYS], CallbackPolicy.from_settings(app[SETTINGS]))
-    scheduling: set[asyncio.Task] = set()
-    if not await _try_to_schedule(pool):
-        retrying = _schedule_until_done(pool, worker)
-        scheduling.add(asyncio.create_task(retrying, name="payments-sweeps-schedule"))
-    try:
-        async with worker.running():
-            yield
-    finally:
-        await cancel_and_wait(scheduling)
+    async with running_with_recurring(pool, worker, {kind: kind for kind in SWEEPS}, name="payments-sweeps"):
+        yield

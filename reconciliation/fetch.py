@@ -12,7 +12,6 @@ The download happens with no transaction open; the import is its own transaction
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -26,10 +25,18 @@ from core.db import database_unavailable
 from core.errors import Problem
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
-from core.outbox import Item, Kind, OutboxWorker, Outcome, again, ensure_recurring, retry
+from core.outbox import (
+    Item,
+    Kind,
+    OutboxWorker,
+    Outcome,
+    again,
+    ensure_recurring,
+    retry,
+    running_with_recurring,
+)
 from core.pii import mask_account
 from core.settings import Settings
-from core.tasks import cancel_and_wait
 from payments import NotSupported, StatementSource, load_bank_profile, scheme_named, statement_sources
 from reconciliation.importer import FileAlreadyImported, import_statement_file
 
@@ -189,37 +196,12 @@ async def schedule_fetch(conn: asyncpg.Connection) -> None:
     await ensure_recurring(conn, FETCH_STATEMENTS, FETCH_STATEMENTS)
 
 
-async def _try_to_schedule(pool: asyncpg.Pool) -> bool:
-    try:
-        async with pool.acquire() as conn:
-            await schedule_fetch(conn)
-    except Exception as exc:
-        if not database_unavailable(exc):
-            log.exception("statement_fetch_not_scheduled")
-        return False
-    return True
-
-
-async def _schedule_until_done(pool: asyncpg.Pool, worker: OutboxWorker) -> None:
-    while True:
-        await asyncio.sleep(POLL_S)
-        if await _try_to_schedule(pool):
-            worker.wakeup.set()
-            return
-
-
 async def statement_fetcher(app: web.Application) -> AsyncIterator[None]:
     """aiohttp cleanup context (serving processes only): the daily fetch runs in this process's outbox
     worker; its item is ensured at start (or as soon as the database is back). Shutdown is bounded."""
     pool = app[POOL]
     worker = fetch_worker(pool, app[KEYS], app[SETTINGS])
-    scheduling: set[asyncio.Task] = set()
-    if not await _try_to_schedule(pool):
-        scheduling.add(
-            asyncio.create_task(_schedule_until_done(pool, worker), name="statement-fetch-schedule")
-        )
-    try:
-        async with worker.running():
-            yield
-    finally:
-        await cancel_and_wait(scheduling)
+    async with running_with_recurring(
+        pool, worker, {FETCH_STATEMENTS: FETCH_STATEMENTS}, name="statement-fetch"
+    ):
+        yield
