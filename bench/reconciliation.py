@@ -398,7 +398,9 @@ class PhaseClock:
 
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
-        self.functions: defaultdict[str, float] = defaultdict(float)  # the same time by function, to see where it goes
+        self.functions: defaultdict[str, float] = defaultdict(
+            float
+        )  # the same time by function, to see where it goes
         self._undo: list[Callable[[], None]] = []
 
     def wrap(self, module: Any, name: str, phase: str) -> None:
@@ -556,18 +558,22 @@ async def check_outcome(conn: Any, plan: Plan) -> dict[str, Any]:
         records=[(f"bench:{r.no}", r.kind, sorted(r.exceptions)) for r in plan.records],
     )
     line_rows = await conn.fetch(
-        """WITH actual AS (
-               SELECT l.bank_ref, l.direction, l.reversal, l.state,
-                      m.rule, m.state AS match_state,
-                      (SELECT array_agg(e.idempotency_key ORDER BY e.idempotency_key)
-                         FROM journal_entries e WHERE e.id = ANY(m.entry_ids)) AS ledger_keys,
-                      (SELECT array_agg(x.kind ORDER BY x.kind)
-                         FROM recon_exceptions x WHERE x.line_id = l.id)
-                          AS exceptions,
-                      (SELECT count(*) FROM recon_matches m2 WHERE m2.line_id = l.id
-                          AND m2.state IN ('accepted', 'proposed')) AS matches
+        """WITH mk AS (  -- set-based: one pass over the matches and exceptions, never a subquery per line
+               SELECT m.line_id, count(DISTINCT m.id) AS matches, min(m.rule) AS rule,
+                      min(m.state) AS match_state,
+                      array_agg(e.idempotency_key ORDER BY e.idempotency_key) AS ledger_keys
+                 FROM recon_matches m CROSS JOIN LATERAL unnest(m.entry_ids) AS u(id)
+                 JOIN journal_entries e ON e.id = u.id
+                WHERE m.state IN ('accepted', 'proposed') GROUP BY m.line_id),
+           ex AS (
+               SELECT line_id, array_agg(kind ORDER BY kind) AS exceptions
+                 FROM recon_exceptions WHERE line_id IS NOT NULL GROUP BY line_id),
+           actual AS (
+               SELECT l.bank_ref, l.direction, l.reversal, l.state, mk.rule, mk.match_state, mk.ledger_keys,
+                      ex.exceptions, coalesce(mk.matches, 0) AS matches
                  FROM recon_lines l
-                 LEFT JOIN recon_matches m ON m.line_id = l.id AND m.state IN ('accepted', 'proposed')
+                 LEFT JOIN mk ON mk.line_id = l.id
+                 LEFT JOIN ex ON ex.line_id = l.id
                 WHERE l.bin = $1 AND l.account_number = $2 AND l.booking_date = $3)
            SELECT coalesce(x.kind, 'unplanned line') AS kind, count(*) AS n,
                   (array_agg(coalesce(x.bank_ref, a.bank_ref) || ': expected ' ||
@@ -591,11 +597,13 @@ async def check_outcome(conn: Any, plan: Plan) -> dict[str, Any]:
         plan.day,
     )
     record_rows = await conn.fetch(
-        """WITH actual AS (
-               SELECT e.idempotency_key AS key,
-                      coalesce((SELECT array_agg(x.kind ORDER BY x.kind) FROM recon_exceptions x
-                                 WHERE x.entry_id = e.id AND x.line_id IS NULL), '{}') AS exceptions
-                 FROM journal_entries e WHERE e.idempotency_key LIKE 'bench:%')
+        """WITH ex AS (
+               SELECT entry_id, array_agg(kind ORDER BY kind) AS exceptions
+                 FROM recon_exceptions WHERE line_id IS NULL GROUP BY entry_id),
+           actual AS (
+               SELECT e.idempotency_key AS key, coalesce(ex.exceptions, '{}') AS exceptions
+                 FROM journal_entries e LEFT JOIN ex ON ex.entry_id = e.id
+                WHERE e.idempotency_key LIKE 'bench:%')
            SELECT x.kind, count(*) AS n,
                   (array_agg(x.key || ': expected ' || x.exceptions::text || ', found '
                              || coalesce(a.exceptions::text, 'no entry')))[1:3] AS samples
@@ -666,6 +674,7 @@ async def run(args: argparse.Namespace) -> int:
         conn = await connect(db.dsn)
         try:
             base = await baseline(conn, plan)
+            print(f"timed: {timed}\nbaseline: {base}", flush=True)
             check = await check_outcome(conn, plan)
         finally:
             await conn.close()
