@@ -27,6 +27,8 @@ _DATE = re.compile(
 
 
 def _mask(group: str) -> str:
+    if len(group) < _RUN_DIGITS:  # fewer characters than the shortest run that is masked: nothing to hide
+        return group
     digits = sum(ch.isdigit() for ch in group)
     longest = max((len(r) for r in _LONGEST_RUN.findall(group)), default=0)
     if digits < _GROUP_DIGITS and longest < _RUN_DIGITS:
@@ -41,14 +43,26 @@ def _mask(group: str) -> str:
     return "".join(out)
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _visible(text: str) -> str:
+    """NFKC, without format (Cf) and control (Cc) characters. ASCII text is its own NFKC and its only Cc/Cf
+    characters are the controls, so it takes one regex instead of a pass per character (statements bring a
+    million lines, nearly all ASCII; tests/payments check both paths agree)."""
+    if text.isascii():
+        return _ASCII_CONTROL.sub("", text)
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) not in ("Cf", "Cc")
+    )
+
+
 def redact_narrative(text: str) -> str:
     """'CP0AB… NGUYEN VAN AN 0912 345 678' → 'CP0AB… NGUYEN VAN AN **** *** 678'.
 
     Invisible and bidi-control characters are dropped first: in a copy shown to finance they could reorder or
     hide what the bank sent (the encrypted original keeps them)."""
-    text = "".join(
-        ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) not in ("Cf", "Cc")
-    )
+    text = _visible(text)
     # Spans kept as they are: each occurrence of the payment reference (a digit run may touch it) and dates.
     keep = [m.span() for m in _DATE.finditer(text)]
     reference = find_reference_in_narrative(text)
