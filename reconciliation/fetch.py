@@ -51,7 +51,8 @@ BACKOFF_BASE_S, BACKOFF_CAP_S = 60.0, 3600.0
 @dataclass
 class FetchReport:
     day: date
-    imported: list[str] = field(default_factory=list)  # "970436 ****4567: 12 new lines"
+    imported: list[str] = field(default_factory=list)  # "970436 ****4567"
+    new_lines: dict[str, int] = field(default_factory=dict)  # imported account → its new lines
     already_in: list[str] = field(default_factory=list)
     not_offered: list[str] = field(default_factory=list)  # the scheme has no download, or no bank address
     failed: list[str] = field(default_factory=list)
@@ -143,7 +144,8 @@ async def fetch_statements(pool: asyncpg.Pool, keys: AppKeys, settings: Settings
             log.error("fetched_statement_refused", bank=source.bank_code, account=label, reason=exc.detail)
             report.failed.append(f"{label}: {exc.detail}")
             continue
-        report.imported.append(f"{label}: {result.new_lines} new lines")
+        report.imported.append(label)
+        report.new_lines[label] = result.new_lines
         for gap in result.sequence_gaps:
             log.warning("statement_sequence_gap", bank=source.bank_code, gap=gap)
     return report

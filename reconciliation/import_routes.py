@@ -379,7 +379,7 @@ async def fetch_statements_api(request: web.Request, body: FetchIn) -> web.Respo
     return json_response(
         FetchOut(
             business_date=report.day,
-            imported=report.imported,
+            imported=[f"{label}: {report.new_lines.get(label, 0)} new lines" for label in report.imported],
             already_in=report.already_in,
             not_offered=report.not_offered,
             failed=report.failed,

@@ -6,6 +6,7 @@ from core.i18n import register_messages
 register_messages(
     {
         "recon.link": ("Đối soát ngân hàng", "Bank reconciliation"),
+        "recon.import.new_lines": ("{n} dòng mới", "{n} new lines"),
         # recon.import.* — statements in (importer, upload page, CLI, daily fetch)
         "recon.import.link": ("Sao kê ngân hàng", "Bank statements"),
         "recon.import.title": ("Sao kê ngân hàng", "Bank statements"),

@@ -63,7 +63,8 @@ async def test_todays_statement_is_fetched_from_the_simulated_bank_and_imported(
     settings = replace(settings, banksim_url=url)
 
     report = await fetch_statements(pool, keys, settings, today())
-    assert report.imported == ["970436 ****4567: 1 new lines"] and report.failed == []
+    assert report.imported == ["970436 ****4567"] and report.new_lines == {"970436 ****4567": 1}
+    assert report.failed == []
     line = await pool.fetchrow("SELECT * FROM recon_lines")
     assert line["bank_ref"] == paid["bank_txn_id"] and line["amount"] == 150_000
     assert line["direction"] == "credit" and line["bin"] == BIN and line["account_number"] == ACCOUNT
