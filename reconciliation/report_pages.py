@@ -183,10 +183,15 @@ async def daily_report_api(request: web.Request, query: DailyQuery) -> web.Respo
     return json_response(_daily_out(await _daily(request, query)))
 
 
-def _daily_table(report: DailyReport, lang: str) -> tuple[list[str], list[list[Any]]]:
+async def _daily_table(
+    request: web.Request, query: DailyQuery
+) -> tuple[DailyReport, str, list[str], list[list[Any]]]:
+    """The daily report with the reader's language, the table's header and one row per category (CSV, PDF)."""
+    report = await _daily(request, query)
+    lang = request_language(request)
     header = [translate(f"recon.report.col.{c}", lang) for c in ("category", "count", "amount")]
     rows = [[translate(f"recon.report.cat.{c.key}", lang), c.count, c.amount] for c in report.categories]
-    return header, rows
+    return report, lang, header, rows
 
 
 @routes.get(
@@ -198,9 +203,7 @@ def _daily_table(report: DailyReport, lang: str) -> tuple[list[str], list[list[A
     produces="text/csv",
 )
 async def daily_report_csv(request: web.Request, query: DailyQuery) -> web.Response:
-    report = await _daily(request, query)
-    lang = request_language(request)
-    header, rows = _daily_table(report, lang)
+    report, lang, header, rows = await _daily_table(request, query)
     rows.append([translate("recon.report.matched_pct", lang), report.matched, report.matched_pct or ""])
     rows += [
         [translate("recon.report.cat.carried", lang) + f" #{c.id}", c.kind, c.amount, c.note or ""]
@@ -225,9 +228,7 @@ def _pdf_response(body: bytes, filename: str) -> web.Response:
     produces="application/pdf",
 )
 async def daily_report_pdf(request: web.Request, query: DailyQuery) -> web.Response:
-    report = await _daily(request, query)
-    lang = request_language(request)
-    header, rows = _daily_table(report, lang)
+    report, lang, header, rows = await _daily_table(request, query)
     t = lambda key, **kw: translate(key, lang, **kw)  # noqa: E731
     subtitle = [
         t(
@@ -363,8 +364,12 @@ async def monthly_report_api(request: web.Request, query: MonthlyQuery) -> web.R
     return json_response(await _monthly(request, query))
 
 
-def _monthly_rows(report: MonthlyReportOut) -> list[list[Any]]:
-    return [[getattr(r, c) for c in MONTHLY_COLUMNS] for r in [*report.rows, report.totals]]
+async def _monthly_table(request: web.Request, query: MonthlyQuery) -> tuple[str, list[str], list[list[Any]]]:
+    """The reader's language, the monthly table's header and its rows, the totals last (CSV, PDF)."""
+    report = await _monthly(request, query)
+    lang = request_language(request)
+    header = [translate(f"recon.report.col.{c}", lang) for c in MONTHLY_COLUMNS]
+    return lang, header, [[getattr(r, c) for c in MONTHLY_COLUMNS] for r in [*report.rows, report.totals]]
 
 
 @routes.get(
@@ -376,10 +381,8 @@ def _monthly_rows(report: MonthlyReportOut) -> list[list[Any]]:
     produces="text/csv",
 )
 async def monthly_report_csv(request: web.Request, query: MonthlyQuery) -> web.Response:
-    report = await _monthly(request, query)
-    lang = request_language(request)
-    header = [translate(f"recon.report.col.{c}", lang) for c in MONTHLY_COLUMNS]
-    return csv_response(f"doi-soat-thang-{query.month}.csv", header, _monthly_rows(report))
+    _, header, table = await _monthly_table(request, query)
+    return csv_response(f"doi-soat-thang-{query.month}.csv", header, table)
 
 
 @routes.get(
@@ -391,12 +394,10 @@ async def monthly_report_csv(request: web.Request, query: MonthlyQuery) -> web.R
     produces="application/pdf",
 )
 async def monthly_report_pdf(request: web.Request, query: MonthlyQuery) -> web.Response:
-    report = await _monthly(request, query)
-    lang = request_language(request)
-    header = [translate(f"recon.report.col.{c}", lang) for c in MONTHLY_COLUMNS]
+    lang, header, table = await _monthly_table(request, query)
     rows = [
         [format_vnd(v) if c in MONEY_COLUMNS else str(v) for c, v in zip(MONTHLY_COLUMNS, row, strict=True)]
-        for row in _monthly_rows(report)
+        for row in table
     ]
     body = table_pdf(
         translate("recon.report.monthly.title", lang),
