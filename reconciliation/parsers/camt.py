@@ -10,7 +10,7 @@ balance, so they are left out (the importer would otherwise see a statement that
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 
 from lxml import etree
@@ -18,7 +18,7 @@ from lxml import etree
 from core.money import LOCAL_TZ
 from reconciliation.parsers.amounts import check_currency, iso_amount
 from reconciliation.parsers.safe_xml import namespace
-from reconciliation.statement import Direction, StatementLine, StatementRefused
+from reconciliation.statement import Direction, Statement, StatementLine, StatementRefused
 
 _NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:(camt\.05[34])\.001\.(\d{2})")
 USTRD_LENGTH = 140  # max length of one <Ustrd>: a text cut at exactly this length continues in the next one
@@ -129,6 +129,44 @@ def period_of(r: Reader, block: etree._Element, *, where: str) -> tuple[date, da
     if start is None or end is None:
         raise StatementRefused("FrToDt without FrDtTm and ToDtTm", where=where)
     return local_date(start, where=where), local_date(end, where=where)
+
+
+def read_blocks(
+    root: etree._Element,
+    kind_name: str,
+    message_tag: str,
+    block_tag: str,
+    build: Callable[[Reader, etree._Element, str, int], Statement],
+) -> list[Statement]:
+    """The `block_tag` blocks (<Stmt>, <Ntfctn>) of a `kind_name` message, each built into a `Statement` by
+    build(reader, block, format, number)."""
+    kind = message_kind(root)
+    if kind is None or kind[0] != kind_name:
+        raise StatementRefused(f"not a {kind_name} document (root {root.tag})")
+    r = Reader(namespace(root))
+    message = r.find(root, message_tag)
+    if message is None:
+        raise StatementRefused(f"{kind_name} without <{message_tag}>")
+    blocks = r.findall(message, block_tag)
+    if not blocks:
+        raise StatementRefused(f"{kind_name} without any <{block_tag}>")
+    return [build(r, block, kind[1], number) for number, block in enumerate(blocks, start=1)]
+
+
+def period_or_days(
+    r: Reader, block: etree._Element, days: list[date], *, sources: str, where: str
+) -> tuple[date, date]:
+    """<FrToDt> when present, else the span of `days` (the block's entries, its closing balance), else the
+    day of its CreDtTm; `sources` names what `days` came from for the refusal."""
+    period = period_of(r, block, where=where)
+    if period is not None:
+        return period
+    if not days:
+        created = r.text(block, "CreDtTm")
+        if created is None:
+            raise StatementRefused(f"no period: no FrToDt, {sources} or CreDtTm", where=where)
+        days = [local_date(created, where=where)]
+    return min(days), max(days)
 
 
 def _joined(pieces: list[str], limit: int) -> str:

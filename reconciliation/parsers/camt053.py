@@ -18,12 +18,11 @@ from reconciliation.parsers.camt import (
     date_choice,
     direction,
     entries,
-    local_date,
-    message_kind,
-    period_of,
+    period_or_days,
+    read_blocks,
     sequence_of,
 )
-from reconciliation.parsers.safe_xml import namespace, parse_xml
+from reconciliation.parsers.safe_xml import parse_xml
 from reconciliation.statement import Statement, StatementRefused
 
 _OPENING = ("OPBD", "PRCD")
@@ -35,17 +34,7 @@ def parse_camt053(data: bytes) -> list[Statement]:
 
 
 def read_camt053(root: etree._Element) -> list[Statement]:
-    kind = message_kind(root)
-    if kind is None or kind[0] != "camt.053":
-        raise StatementRefused(f"not a camt.053 document (root {root.tag})")
-    r = Reader(namespace(root))
-    message = r.find(root, "BkToCstmrStmt")
-    if message is None:
-        raise StatementRefused("camt.053 without <BkToCstmrStmt>")
-    blocks = r.findall(message, "Stmt")
-    if not blocks:
-        raise StatementRefused("camt.053 without any <Stmt>")
-    return [_statement(r, block, kind[1], number) for number, block in enumerate(blocks, start=1)]
+    return read_blocks(root, "camt.053", "BkToCstmrStmt", "Stmt", _statement)
 
 
 def _balances(r: Reader, block: etree._Element, currency: str, *, where: str) -> dict[str, tuple[int, date]]:
@@ -76,15 +65,8 @@ def _statement(r: Reader, block: etree._Element, fmt: str, number: int) -> State
     opening = balances.get("OPBD") or balances.get("PRCD")
     closing = balances.get("CLBD")
     lines = list(entries(r, block, currency, where=where))
-    period = period_of(r, block, where=where)
-    if period is None:
-        days = [line.booking_date for line in lines] + ([closing[1]] if closing else [])
-        if not days:
-            created = r.text(block, "CreDtTm")
-            if created is None:
-                raise StatementRefused("no period: no FrToDt, closing balance, entry or CreDtTm", where=where)
-            days = [local_date(created, where=where)]
-        period = min(days), max(days)
+    days = [line.booking_date for line in lines] + ([closing[1]] if closing else [])
+    period = period_or_days(r, block, days, sources="closing balance, entry", where=where)
     return Statement(
         format=fmt,
         statement_id=statement_id,

@@ -6,16 +6,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from reconciliation.parsers.camt import (
-    Reader,
-    account_of,
-    entries,
-    local_date,
-    message_kind,
-    period_of,
-    sequence_of,
-)
-from reconciliation.parsers.safe_xml import namespace, parse_xml
+from reconciliation.parsers.camt import Reader, account_of, entries, period_or_days, read_blocks, sequence_of
+from reconciliation.parsers.safe_xml import parse_xml
 from reconciliation.statement import Statement, StatementRefused
 
 
@@ -24,17 +16,7 @@ def parse_camt054(data: bytes) -> list[Statement]:
 
 
 def read_camt054(root: etree._Element) -> list[Statement]:
-    kind = message_kind(root)
-    if kind is None or kind[0] != "camt.054":
-        raise StatementRefused(f"not a camt.054 document (root {root.tag})")
-    r = Reader(namespace(root))
-    message = r.find(root, "BkToCstmrDbtCdtNtfctn")
-    if message is None:
-        raise StatementRefused("camt.054 without <BkToCstmrDbtCdtNtfctn>")
-    blocks = r.findall(message, "Ntfctn")
-    if not blocks:
-        raise StatementRefused("camt.054 without any <Ntfctn>")
-    return [_notification(r, block, kind[1], number) for number, block in enumerate(blocks, start=1)]
+    return read_blocks(root, "camt.054", "BkToCstmrDbtCdtNtfctn", "Ntfctn", _notification)
 
 
 def _notification(r: Reader, block: etree._Element, fmt: str, number: int) -> Statement:
@@ -44,15 +26,7 @@ def _notification(r: Reader, block: etree._Element, fmt: str, number: int) -> St
         raise StatementRefused("notification without an <Id>", where=where)
     account, currency = account_of(r, block, where=where)
     lines = list(entries(r, block, currency, where=where))
-    period = period_of(r, block, where=where)
-    if period is None:
-        days = [line.booking_date for line in lines]
-        if not days:
-            created = r.text(block, "CreDtTm")
-            if created is None:
-                raise StatementRefused("no period: no FrToDt, entry or CreDtTm", where=where)
-            days = [local_date(created, where=where)]
-        period = min(days), max(days)
+    period = period_or_days(r, block, [line.booking_date for line in lines], sources="entry", where=where)
     return Statement(
         format=fmt,
         statement_id=notification_id,
