@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from core.auth import CSRF_FIELD
 from core.errors import PayloadTooLarge, Problem, ValidationFailed, problem_from_database_error
 from core.i18n import has_message, register_messages, request_language, translate
+from core.text import InvisibleCharacter
 
 FORM_CONTEXT = {
     "form": True
@@ -202,12 +203,20 @@ def field_message(error_type: str, lang: str, ctx: Mapping[str, Any] | None = No
         return translate("form.invalid", lang)
 
 
+def _error_type(err: Mapping[str, Any]) -> str:
+    """core.text's types refuse hidden characters with a plain ValueError (pydantic's "value_error"); the
+    reader is told what is wrong with the text rather than "invalid value"."""
+    if err["type"] == "value_error" and isinstance((err.get("ctx") or {}).get("error"), InvisibleCharacter):
+        return "invisible_characters"
+    return err["type"]
+
+
 def _state_from_validation(exc: ValidationError, posted: PostedForm, lang: str, action: str) -> FormState:
     state = FormState(action=action, typed=posted.typed)
     for err in exc.errors(include_url=False, include_input=False):
         loc = err["loc"]
         name = str(loc[0]) if loc else ""
-        message = field_message(err["type"], lang, err.get("ctx"))
+        message = field_message(_error_type(err), lang, err.get("ctx"))
         if name and name not in state.errors:
             state.errors[name] = message
         elif not name and state.summary is None:
