@@ -14,6 +14,7 @@ import asyncpg
 
 from core.audit import record_audit
 from core.errors import Conflict, ValidationFailed
+from core.money import format_vnd
 from ledger import account_balance, close_day, last_closed_day
 from ledger.accounts import bank_account
 from payments import collection_accounts_to_close
@@ -48,10 +49,6 @@ class AccountDay:
     closed_by: str
     closed_at: datetime
     ledger_day_closed: bool  # this close was the last account's, so the ledger's day closed with it
-
-
-def _vnd(amount: int) -> str:
-    return f"{amount:,}".replace(",", ".") + " ₫"
 
 
 async def close_account_day(
@@ -123,8 +120,8 @@ async def close_account_day(
         difference = ledger_closing - statement_closing
         if difference:
             raise AccountDayRefused(
-                f"the ledger's closing balance {_vnd(ledger_closing)} differs from the statement's "
-                f"{_vnd(statement_closing)} by {_vnd(difference)}",
+                f"the ledger's closing balance {format_vnd(ledger_closing)} differs from the statement's "
+                f"{format_vnd(statement_closing)} by {format_vnd(difference)}",
                 field="business_date",
                 message="recon.day.balance_differs",
                 ledger_closing=ledger_closing,
