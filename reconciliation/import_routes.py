@@ -24,6 +24,7 @@ from core.forms import EMPTY_FORM, FormState
 from core.money import LOCAL_TZ
 from core.pages import render_html
 from core.responses import ResponseModel, Timestamp, json_response
+from core.text import FreeText
 from core.timebounds import BoundedDate
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
 from reconciliation.fetch import FetchReport, fetch_statements
@@ -52,7 +53,8 @@ _EXTENSION_BY_TYPE = {
 }
 MappingName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$")]
 AccountNumber = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,34}$")]
-FileName = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f/\\]{1,255}$")]
+# Shown on the statements page: FreeText refuses bidi overrides and zero-width characters in it.
+FileName = Annotated[FreeText, Field(pattern=r"^[^\x00-\x1f\x7f/\\]{1,255}$")]
 
 
 class ImportQuery(BaseModel):

@@ -150,3 +150,16 @@ async def test_twenty_match_runs_at_once_settle_once_and_add_no_duplicate(
     )
     assert dupes == 0
     assert await pool.fetchval("SELECT count(*) FROM recon_exceptions") >= 1
+
+
+@WITH_CITY_ACCOUNT
+@pytest.mark.parametrize("name", ["day\u202elmx.exe", "day\u200b.xml", "\ufeffday.xml"])
+async def test_a_filename_with_invisible_unicode_in_the_query_is_422(client, staff_login, name):
+    """The name is shown on the statements page: a right-to-left override would show another name."""
+    from urllib.parse import quote
+
+    finance = await staff_login("finance")
+    resp = await upload(client, finance, rendered("camt053"), query=f"?filename={quote(name)}")
+    problem = await resp.json()
+    assert resp.status == 422 and problem["field"] == "filename", problem
+    assert await stored(client.app[POOL]) == (0, 0, 0, 0)
