@@ -170,7 +170,7 @@ async def _locked_open(conn: asyncpg.Connection, exception_id: int) -> asyncpg.R
     row = await conn.fetchrow("SELECT * FROM recon_exceptions WHERE id = $1 FOR UPDATE", exception_id)
     if row is None:
         raise NotFound(f"no exception {exception_id}", field="id")
-    if row["state"] != "open" and not (row["state"] == "carried"):
+    if row["state"] not in ("open", "carried"):
         raise ExceptionNotOpen(
             f"exception {exception_id} is {row['state']}", message="recon.exception.not_open"
         )
@@ -216,6 +216,19 @@ async def _resolve_answered(conn: asyncpg.Connection, entry_ids: list[int], line
     )
 
 
+async def _settle_line(conn: asyncpg.Connection, line_id: int, entry_ids: list[int], actor: str) -> None:
+    """After a match of the line was accepted: its other proposals are rejected, the line is matched and the
+    exceptions the match answers are resolved."""
+    await conn.execute(
+        """UPDATE recon_matches SET state = 'rejected', decided_by = $2, decided_at = now()
+            WHERE line_id = $1 AND state = 'proposed'""",
+        line_id,
+        actor,
+    )
+    await conn.execute("UPDATE recon_lines SET state = 'matched' WHERE id = $1", line_id)
+    await _resolve_answered(conn, entry_ids, line_id, actor)
+
+
 async def _accept(
     conn: asyncpg.Connection, line_id: int, entry_ids: list[int], rule: str, actor: str, note: str
 ) -> int:
@@ -239,14 +252,7 @@ async def _accept(
         actor,
         note,
     )
-    await conn.execute(
-        """UPDATE recon_matches SET state = 'rejected', decided_by = $2, decided_at = now()
-            WHERE line_id = $1 AND state = 'proposed'""",
-        line_id,
-        actor,
-    )
-    await conn.execute("UPDATE recon_lines SET state = 'matched' WHERE id = $1", line_id)
-    await _resolve_answered(conn, entry_ids, line_id, actor)
+    await _settle_line(conn, line_id, entry_ids, actor)
     return int(match_id)
 
 
@@ -324,14 +330,7 @@ async def resolve_exception(
                 actor,
                 note,
             )
-            await conn.execute(
-                """UPDATE recon_matches SET state = 'rejected', decided_by = $2, decided_at = now()
-                    WHERE line_id = $1 AND state = 'proposed'""",
-                match["line_id"],
-                actor,
-            )
-            await conn.execute("UPDATE recon_lines SET state = 'matched' WHERE id = $1", match["line_id"])
-            await _resolve_answered(conn, list(match["entry_ids"]), match["line_id"], actor)
+            await _settle_line(conn, match["line_id"], list(match["entry_ids"]), actor)
             await _close_exception(conn, row, "accepted_match", actor, note)
         elif action in ("expected", "carry"):
             await _close_exception(conn, row, "expected" if action == "expected" else "carried", actor, note)
