@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint, problem_from_database_error
 from core.money import Dong
+from core.text import FreeText
 from core.timebounds import BoundedDatetime
 from ledger import accounts
 
@@ -83,14 +84,10 @@ def _as_utc(moment: datetime) -> datetime:
 
 # Types shared by the API bodies and the HTML forms ----------------------------------------------------------
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
-]
-ShortName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$"),
-]
+# Free text (core.text): NFKC, trimmed, no control, zero-width or bidi characters (a name shown to citizens
+# and finance must read as it is stored).
+Name = Annotated[FreeText, StringConstraints(min_length=1, max_length=200)]
+ShortName = Annotated[FreeText, StringConstraints(min_length=1, max_length=50)]
 Amount = Annotated[Dong, Field(gt=0, le=MAX_BIGINT, description="Whole đồng, > 0 and ≤ the amount cap")]
 Budget = Annotated[Dong, Field(gt=0, le=MAX_BIGINT, description="Whole đồng")]
 Moment = Annotated[BoundedDatetime, AfterValidator(_as_utc)]
