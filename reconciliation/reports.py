@@ -172,9 +172,6 @@ class MonthlyReport:
     unattributed_lines: int  # matched credits whose entries booked no request (suspense and the like)
     unattributed_amount: int
 
-    def total(self, name: str) -> int:
-        return sum(getattr(r, name) for r in self.rows)
-
 
 def month_end(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)

@@ -45,7 +45,7 @@ class AccountDay:
 
     @property
     def matched_pct(self) -> float | None:
-        return round(100 * self.matched / self.lines, 1) if self.lines else None
+        return matched_pct(self.matched, self.lines)
 
     @property
     def open_total(self) -> int:
