@@ -102,6 +102,9 @@ async def close_account_day_api(request: web.Request, body: CloseAccountDayIn) -
     return json_response(_out(await _close(request, body)), status=201)
 
 
+_MONEY = {"ledger_closing", "statement_closing", "difference"}  # the refusal's other numbers are counts
+
+
 async def _days_page(
     request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
 ) -> web.Response:
@@ -141,7 +144,7 @@ async def close_account_day_form(request: web.Request, form: CloseAccountDayIn) 
     except AccountDayRefused as refused:
         # The page names the numbers too (the generic form path would show the message without them).
         lang = request_language(request)
-        values = {k: format_vnd(v) if isinstance(v, int) else v for k, v in refused.extra.items()}
+        values = {k: format_vnd(v) if k in _MONEY else v for k, v in refused.extra.items()}
         state = FormState(
             action=request.path,
             typed=form.model_dump(mode="json"),

@@ -232,3 +232,23 @@ async def test_english_pages_have_no_vietnamese_leftovers(client, staff_login, k
         if hits:
             found[path] = [body[max(0, i - 40) : i + 40].strip() for i in hits[:5]]
     assert not found, found
+
+
+async def test_the_close_form_counts_open_exceptions_without_a_currency(client, staff_login, keys):
+    pool = client.app[POOL]
+    finance, _ = await a_write_off_exception(client, staff_login, keys)
+    before = await snapshot(pool)
+    page = await client.post(
+        "/reconciliation/days/close",
+        data={
+            "csrf_token": finance.csrf,
+            "bin": BANK_BIN,
+            "account_number": BANK_ACCOUNT,
+            "business_date": yesterday().isoformat(),
+        },
+        headers=finance.headers(),
+        allow_redirects=False,
+    )
+    text = await page.text()
+    assert page.status == 409 and "Còn 1 ngoại lệ mở và 1 dòng chưa đối soát." in text  # counts, not ₫
+    assert await snapshot(pool) == before
