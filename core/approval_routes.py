@@ -46,6 +46,9 @@ register_messages(
         "approvals.recent": ("Đã quyết định gần đây", "Decided recently"),
         "approvals.state": ("Trạng thái", "State"),
         "approvals.checker": ("Người duyệt", "Checker"),
+        "approvals.state.pending": ("Đang chờ", "Pending"),
+        "approvals.state.approved": ("Đã duyệt", "Approved"),
+        "approvals.state.rejected": ("Đã từ chối", "Rejected"),
     }
 )
 
@@ -144,14 +147,14 @@ async def _approvals_page(
 ) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         pending = await approvals_list(conn, state="pending")
-        recent = [a for a in await approvals_list(conn, state=None, limit=50) if a.state != "pending"]
+        recent = await approvals_list(conn, state="decided", limit=20)
     return render_html(
         request,
         "core/approvals.html",
         status=status,
         form=form,
         pending=pending,
-        recent=recent[:20],
+        recent=recent,
         now=datetime.now().astimezone(),
         saved=request.query.get("saved") == "1" and not form.failed,
     )

@@ -226,8 +226,11 @@ async def approval_by_id(conn: asyncpg.Connection, approval_id: int) -> Approval
 async def approvals_list(
     conn: asyncpg.Connection, *, state: str | None = "pending", kind: str | None = None, limit: int = 200
 ) -> list[Approval]:
+    """Newest first; `state` is pending, approved, rejected, "decided" (either) or None (all)."""
     rows = await conn.fetch(
-        """SELECT * FROM approvals WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+        """SELECT * FROM approvals
+            WHERE ($1::text IS NULL OR state = $1 OR ($1 = 'decided' AND state <> 'pending'))
+              AND ($2::text IS NULL OR kind = $2)
             ORDER BY made_at DESC, id DESC LIMIT $3""",
         state,
         kind,

@@ -252,3 +252,20 @@ async def test_the_close_form_counts_open_exceptions_without_a_currency(client, 
     text = await page.text()
     assert page.status == 409 and "Còn 1 ngoại lệ mở và 1 dòng chưa đối soát." in text  # counts, not ₫
     assert await snapshot(pool) == before
+
+
+async def test_decided_approvals_show_behind_many_pending_in_the_readers_language(client, staff_login):
+    from core.approvals import propose
+
+    pool = client.app[POOL]
+    async with pool.acquire() as conn:
+        made = [
+            await propose(conn, "recon.correction", f"test:{n}", {}, 1_000, "staff:someone", "x")
+            for n in range(60)
+        ]
+    checker = await staff_login("approver")
+    oldest = f"/api/v1/approvals/{made[0].id}/reject"  # behind 59 newer pending ones
+    r = await client.post(oldest, json={}, headers=checker.headers(unsafe=True))
+    assert r.status == 200
+    page = await (await client.get("/approvals", headers=checker.headers())).text()
+    assert "Đã quyết định gần đây" in page and "Đã từ chối" in page and ">rejected<" not in page
