@@ -269,3 +269,18 @@ async def test_decided_approvals_show_behind_many_pending_in_the_readers_languag
     assert r.status == 200
     page = await (await client.get("/approvals", headers=checker.headers())).text()
     assert "Đã quyết định gần đây" in page and "Đã từ chối" in page and ">rejected<" not in page
+
+
+async def test_the_exception_page_names_direction_and_pending_action_in_the_readers_language(
+    client, staff_login, keys
+):
+    finance, exc_id = await a_write_off_exception(client, staff_login, keys)
+    r = await client.post(
+        f"/api/v1/reconciliation/exceptions/{exc_id}/resolve",
+        json={"action": "write_off", "note": "nhỏ"},
+        headers=finance.headers(unsafe=True),
+    )
+    assert r.status == 200
+    page = await (await client.get(f"/reconciliation/exceptions/{exc_id}", headers=finance.headers())).text()
+    assert "Có 5.000" in page and "credit" not in page
+    assert "Đang chờ người duyệt: Xóa sổ (cần duyệt)" in page
