@@ -131,6 +131,13 @@ register_messages(
         "recon.exception.action.refund": ("Hoàn tiền (cần duyệt)", "Refund (needs approval)"),
         "recon.exception.action.adjustment": ("Điều chỉnh (cần duyệt)", "Adjustment (needs approval)"),
         "recon.exception.action.write_off": ("Xóa sổ (cần duyệt)", "Write off (needs approval)"),
+        "recon.exception.resolution.linked": ("đã liên kết với bút toán", "linked to an entry"),
+        "recon.exception.resolution.accepted_match": ("đã chấp nhận đề xuất khớp", "proposed match accepted"),
+        "recon.exception.resolution.refund": ("đã hoàn tiền", "refunded"),
+        "recon.exception.resolution.adjustment": ("đã điều chỉnh", "adjusted"),
+        "recon.exception.resolution.write_off": ("đã xóa sổ", "written off"),
+        "recon.exception.resolution.expected": ("đang chờ (hợp lệ)", "expected"),
+        "recon.exception.resolution.carried": ("chuyển kỳ sau", "carried forward"),
         "recon.exception.resolve": ("Xử lý", "Resolve"),
         "recon.exception.saved": ("Đã ghi nhận.", "Recorded."),
         "recon.exception.pending": (

@@ -128,6 +128,10 @@ async def test_a_finance_day_from_lost_callback_to_closed_day(
         await client.get(f"/api/v1/reconciliation/exceptions/{stray['id']}", headers=finance.headers())
     ).json()
     assert after["state"] == "resolved" and after["resolution"] == "write_off"
+    page = await (
+        await client.get(f"/reconciliation/exceptions/{stray['id']}", headers=finance.headers())
+    ).text()
+    assert "(đã xóa sổ)" in page and "write_off)" not in page  # the resolution in the reader's language
 
     # Now the day closes: statement in and balanced, nothing open, bank = ledger.
     closed = await client.post(
