@@ -175,8 +175,14 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 def make_app(settings: Settings, keys: AppKeys, service_db_url: str):
     from main import create_app
 
-    def factory(**overrides):
-        return create_app(settings=replace(settings, **overrides), keys=keys, database_url=service_db_url)
+    def factory(*, background: bool = True, **overrides):
+        """`background=False`: no sweeps, fetches or checkpoints (for a test that runs a sweep itself)."""
+        return create_app(
+            settings=replace(settings, **overrides),
+            keys=keys,
+            database_url=service_db_url,
+            background=background,
+        )
 
     return factory
 
