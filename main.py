@@ -30,6 +30,7 @@ from core.middleware import request_context_middleware, security_headers
 from core.settings import Settings
 from core.setup import CAPABILITY as CORE
 from core.vocabulary import ROLES
+from disbursements.setup import CAPABILITY as DISBURSEMENTS
 from ledger.setup import CAPABILITY as LEDGER
 from parking.setup import CAPABILITY as PARKING
 from payments.setup import CAPABILITY as PAYMENTS
@@ -39,7 +40,7 @@ from reconciliation.setup import CAPABILITY as RECONCILIATION
 log = structlog.get_logger("citypay")
 
 # Every capability, in layer order (each builds on those before it). A new capability is one line here.
-CAPABILITIES = (CORE, LEDGER, PAYMENTS, PARKING, RECONCILIATION)
+CAPABILITIES = (CORE, LEDGER, PAYMENTS, PARKING, RECONCILIATION, DISBURSEMENTS)
 DEMOS = tuple(c.demo for c in CAPABILITIES if c.demo is not None)
 
 

@@ -34,6 +34,7 @@ _LOT_CASH = "asset:cash:lot"
 _FEE_REVENUE = "revenue:fee"
 _PARKING_REVENUE = "revenue:parking"
 _SUBSIDY_EXPENSE = "expense:subsidy"
+_BENEFIT_EXPENSE = "expense:benefit"
 
 # A fee's own revenue account may be any account under revenue:fee (the catalogue checks it with this).
 FEE_REVENUE_PATTERN = r"^revenue:fee(:[A-Za-z0-9_.-]+)+$"
@@ -65,6 +66,11 @@ def subsidy_expense(programme: str) -> str:
     return f"{_SUBSIDY_EXPENSE}:{programme}"
 
 
+def benefit_expense(programme: str) -> str:
+    """What the city pays out to beneficiaries under a social-security programme (disbursements)."""
+    return f"{_BENEFIT_EXPENSE}:{programme}"
+
+
 Lang = Literal["vi", "en"]
 _FIXED: dict[str, tuple[str, str]] = {
     SUSPENSE: ("Tiền chờ xử lý (treo)", "Suspense"),
@@ -91,6 +97,10 @@ _FAMILIES: dict[str, Callable[[list[str]], tuple[str, str]]] = {
         f"Parking revenue, lot {':'.join(r)}",
     ),
     _SUBSIDY_EXPENSE: lambda r: (f"Chi hỗ trợ chương trình {':'.join(r)}", f"Subsidy expense {':'.join(r)}"),
+    _BENEFIT_EXPENSE: lambda r: (
+        f"Chi trả an sinh xã hội – chương trình {':'.join(r)}",
+        f"Social-security payments, programme {':'.join(r)}",
+    ),
 }
 _TYPES = {
     "asset": ("Tài sản", "Asset"),

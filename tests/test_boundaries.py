@@ -15,7 +15,14 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "ledger", "payments", "parking", "reconciliation")  # layer order: each uses those before
+PACKAGES = (
+    "core",
+    "ledger",
+    "payments",
+    "parking",
+    "reconciliation",
+    "disbursements",
+)  # layer order: each uses those before
 LAYER = {name: i for i, name in enumerate(PACKAGES)}
 
 # Every table and view in migrations/*.sql → the package that owns it. A new table must be added here.
@@ -87,6 +94,17 @@ OWNER: dict[str, str] = {
             "recon_account_days",
         ),
         "reconciliation",
+    ),
+    **dict.fromkeys(
+        (
+            "disb_programmes",
+            "disb_beneficiaries",
+            "disb_enrolments",
+            "disb_accounts",
+            "disb_account_checks",
+            "disb_roster",
+        ),
+        "disbursements",
     ),
 }
 
