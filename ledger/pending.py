@@ -3,14 +3,21 @@
 `reserve` records one debit/credit pair that is not yet in any balance; `post_pending` books it (in full or
 in part) as a journal entry, `void_pending` releases it; either happens at most once (the database refuses a
 second resolution). A reserve may not take a guarded account below zero (`guard_account`): the database
-checks the posted balance less the other open reserves, with the account row locked.
+checks the posted balance less the unresolved remainder of the other open reserves, with the account row
+locked.
+
+A reserve may instead be resolved in parts (a disbursement batch reserves once; each paid item posts its
+share, each failed one releases it): `post_part` / `release_part`, or `resolve_parts` for many at once (one
+journal entry per posted part, written in a few statements). Each part is idempotent by its own key; the
+reserve stays open while posted + released < amount and is `settled` when they meet; the database keeps the
+totals (a trigger on `ledger_pending_parts`) and refuses more than remains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -20,7 +27,7 @@ import asyncpg
 from core.db import own_or_joined_transaction
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint
 from ledger.accounts import ACCOUNT_PATH
-from ledger.entries import KIND, JournalEntry, post_entry
+from ledger.entries import KIND, EntryConflict, JournalEntry, Line, _content_hash, post_entry
 
 Guard = Literal["debits_must_not_exceed_credits", "credits_must_not_exceed_debits"]
 
@@ -49,6 +56,23 @@ map_constraint(
 map_constraint("ledger_pending_resolved", PendingResolved, None, "a reserve is posted or voided once")
 
 
+class ReserveExceeded(Conflict):
+    slug = "ledger-reserve-exceeded"
+    title_vi = "Vượt quá phần còn lại của khoản giữ chỗ"
+    title_en = "More than remains of the reserve"
+
+
+class PartConflict(Conflict):
+    slug = "ledger-part-conflict"
+    title_vi = "Khóa của phần hạch toán đã dùng cho nội dung khác"
+    title_en = "Reserve part idempotency key already used with other content"
+
+
+map_constraint(
+    "ledger_pending_over_resolved", ReserveExceeded, "amount", "posted + released cannot exceed the reserve"
+)
+
+
 @dataclass(frozen=True)
 class Pending:
     id: int
@@ -59,6 +83,13 @@ class Pending:
     state: str
     posted_amount: int | None
     entry_id: int | None
+    posted_total: int = 0  # parts posted so far (a reserve resolved in parts)
+    released_total: int = 0  # parts released so far
+
+    @property
+    def remaining(self) -> int:
+        """What is still reserved: nothing once posted, voided or settled."""
+        return self.amount - self.posted_total - self.released_total if self.state == "pending" else 0
 
 
 async def guard_account(conn: asyncpg.Connection, path: str, guard: Guard) -> None:
@@ -104,6 +135,8 @@ def _pending(r: asyncpg.Record) -> Pending:
         r["state"],
         r["posted_amount"],
         r["entry_id"],
+        r["posted_total"],
+        r["released_total"],
     )
 
 
@@ -176,6 +209,7 @@ async def post_pending(
             raise NotFound("no such reserve", field="pending_id")
         if row["state"] != "pending":
             raise PendingResolved(f"reserve {pending_id} is already {row['state']}", field="pending_id")
+        _whole(row)
         amount = row["amount"] if amount is None else amount
         if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= row["amount"]:
             raise ValidationFailed(f"post 1–{row['amount']} đồng of this reserve", field="amount")
@@ -207,8 +241,208 @@ async def void_pending(conn: asyncpg.Connection, pending_id: int) -> Pending:
             raise NotFound("no such reserve", field="pending_id")
         if row["state"] != "pending":
             raise PendingResolved(f"reserve {pending_id} is already {row['state']}", field="pending_id")
+        _whole(row)
         await conn.execute(
             "UPDATE ledger_pending SET state = 'voided', resolved_at = now() WHERE id = $1", pending_id
         )
         row = await _get(conn, "id", pending_id)
     return _pending(row)
+
+
+def _whole(row: asyncpg.Record) -> None:
+    if row["posted_total"] or row["released_total"]:
+        raise PendingResolved(
+            f"reserve {row['id']} is partly resolved; resolve the rest with post_part/release_part",
+            field="pending_id",
+        )
+
+
+# Resolution in parts ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One share of a reserve: posted (a journal entry with `refs`) or released, idempotent by its key."""
+
+    idempotency_key: str
+    amount: int
+    refs: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PartsResult:
+    pending: Pending
+    entry_ids: dict[str, int]  # posted part key → its journal entry (new or found)
+    new_parts: int  # parts recorded now (the rest were repeats)
+
+
+def _check_part(part: Part) -> None:
+    if isinstance(part.amount, bool) or not isinstance(part.amount, int) or part.amount <= 0:
+        raise ValidationFailed("a part is a positive integer of đồng", field="amount")
+    if not 1 <= len(part.idempotency_key) <= 200:
+        raise ValidationFailed("1–200 characters", field="idempotency_key")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in (part.refs or {}).items()):
+        raise ValidationFailed("refs map names to strings", field="refs")
+
+
+async def resolve_parts(
+    conn: asyncpg.Connection,
+    pending_id: int,
+    *,
+    business_date: date,
+    posts: Sequence[Part] = (),
+    releases: Sequence[Part] = (),
+) -> PartsResult:
+    """Post and release parts of an open reserve in one go: a journal entry per posted part (debit and credit
+    as reserved, the reserve's kind and memo, its refs plus the part's and `pending`), each under the part's
+    key. A key seen before with the same content is a repeat (nothing changes); with other content it is a
+    PartConflict. More than remains is ReserveExceeded (the database refuses it too)."""
+    wanted = [("post", p) for p in posts] + [("release", p) for p in releases]
+    for _, part in wanted:
+        _check_part(part)
+    keys = [p.idempotency_key for _, p in wanted]
+    if len(set(keys)) != len(keys):
+        raise ValidationFailed("each part has its own key", field="idempotency_key")
+    async with own_or_joined_transaction(conn):
+        row = await _get(conn, "id", pending_id, lock=True)
+        if row is None:
+            raise NotFound("no such reserve", field="pending_id")
+        seen = {
+            r["idempotency_key"]: r
+            for r in await conn.fetch(
+                """SELECT idempotency_key, pending_id, action, amount, entry_id FROM ledger_pending_parts
+                    WHERE idempotency_key = ANY($1::text[])""",
+                keys,
+            )
+        }
+        entry_ids: dict[str, int] = {}
+        new: list[tuple[str, Part]] = []
+        for action, part in wanted:
+            old = seen.get(part.idempotency_key)
+            if old is None:
+                new.append((action, part))
+            elif (old["pending_id"], old["action"], old["amount"]) != (pending_id, action, part.amount):
+                raise PartConflict(
+                    f"part key {part.idempotency_key!r} was used for other content", field="idempotency_key"
+                )
+            elif old["entry_id"] is not None:
+                entry_ids[part.idempotency_key] = old["entry_id"]
+        if new:
+            if row["state"] != "pending":
+                raise PendingResolved(f"reserve {pending_id} is already {row['state']}", field="pending_id")
+            remaining = row["amount"] - row["posted_total"] - row["released_total"]
+            if sum(p.amount for _, p in new) > remaining:
+                raise ReserveExceeded(f"reserve {pending_id} has {remaining} đồng left", field="amount")
+            new_posts = [p for action, p in new if action == "post"]
+            if new_posts:
+                entry_ids.update(await _post_entries(conn, row, business_date, new_posts))
+            await conn.execute(
+                """INSERT INTO ledger_pending_parts (pending_id, idempotency_key, action, amount, entry_id)
+                   SELECT $1, k, a, n, e FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+                       AS t(k, a, n, e)""",
+                pending_id,
+                [p.idempotency_key for _, p in new],
+                [a for a, _ in new],
+                [p.amount for _, p in new],
+                [entry_ids.get(p.idempotency_key) if a == "post" else None for a, p in new],
+            )
+            row = await _get(conn, "id", pending_id)
+    assert row is not None
+    return PartsResult(_pending(row), entry_ids, len(new))
+
+
+async def _post_entries(
+    conn: asyncpg.Connection, reserve_row: asyncpg.Record, business_date: date, parts: Sequence[Part]
+) -> dict[str, int]:
+    """One two-line entry per part, in two statements whatever their number (entries, then postings)."""
+    kind, memo = reserve_row["kind"], reserve_row["memo"]
+    debit, credit = reserve_row["debit"], reserve_row["credit"]
+    base_refs = {**reserve_row["refs"], "pending": str(reserve_row["id"])}
+    refs = [{**base_refs, **(p.refs or {})} for p in parts]
+    hashes = {
+        p.idempotency_key: _content_hash(
+            kind, business_date, (Line(debit, p.amount), Line(credit, -p.amount)), r, memo
+        )
+        for p, r in zip(parts, refs, strict=True)
+    }
+    rows = await conn.fetch(
+        """INSERT INTO journal_entries (idempotency_key, kind, business_date, refs, memo, content_hash)
+           SELECT k, $2, $3, r::jsonb, $4, h FROM unnest($1::text[], $5::text[], $6::text[]) AS t(k, r, h)
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key""",
+        [p.idempotency_key for p in parts],
+        kind,
+        business_date,
+        memo,
+        [json.dumps(r, ensure_ascii=False) for r in refs],
+        list(hashes.values()),
+    )
+    created = {r["idempotency_key"]: r["id"] for r in rows}
+    ids = dict(created)
+    if len(ids) != len(parts):  # an entry under the key but no part: a repeat only if the content is ours
+        for r in await conn.fetch(
+            "SELECT id, idempotency_key, content_hash FROM journal_entries WHERE idempotency_key = ANY($1)",
+            [k for k in hashes if k not in ids],
+        ):
+            if r["content_hash"] != hashes[r["idempotency_key"]]:
+                raise EntryConflict(
+                    f"entry key {r['idempotency_key']!r} was used for different content",
+                    field="idempotency_key",
+                )
+            ids[r["idempotency_key"]] = r["id"]
+    if created:
+        amount = {p.idempotency_key: p.amount for p in parts}
+        entries = [(entry_id, amount[key]) for key, entry_id in created.items()]
+        accounts = (reserve_row["debit_account_id"], reserve_row["credit_account_id"])
+        await conn.execute(
+            """INSERT INTO postings (entry_id, account_id, amount)
+               SELECT e, a, n FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(e, a, n)""",
+            [e for e, _ in entries for _ in accounts],
+            [a for _ in entries for a in accounts],
+            [n for _, amt in entries for n in (amt, -amt)],
+        )
+    return ids
+
+
+async def post_part(
+    conn: asyncpg.Connection,
+    pending_id: int,
+    *,
+    amount: int,
+    business_date: date,
+    idempotency_key: str,
+    refs: Mapping[str, str] | None = None,
+) -> JournalEntry:
+    """Book `amount` of an open reserve as one journal entry under `idempotency_key` (a repeat returns it)."""
+    async with own_or_joined_transaction(conn):
+        result = await resolve_parts(
+            conn, pending_id, business_date=business_date, posts=[Part(idempotency_key, amount, refs)]
+        )
+        entry_id = result.entry_ids[idempotency_key]
+        row = await conn.fetchrow(
+            "SELECT kind, business_date, refs FROM journal_entries WHERE id = $1", entry_id
+        )
+    p = result.pending
+    return JournalEntry(
+        entry_id,
+        idempotency_key,
+        row["kind"],
+        row["business_date"],
+        (Line(p.debit, amount), Line(p.credit, -amount)),
+        row["refs"],
+        result.new_parts == 1,
+    )
+
+
+async def release_part(
+    conn: asyncpg.Connection, pending_id: int, *, amount: int, idempotency_key: str
+) -> Pending:
+    """Release `amount` of an open reserve without moving money (a repeat of the key changes nothing)."""
+    result = await resolve_parts(
+        conn, pending_id, business_date=date.today(), releases=[Part(idempotency_key, amount)]
+    )
+    return result.pending
+
+
+async def pending_by_id(conn: asyncpg.Connection, pending_id: int) -> Pending | None:
+    row = await _get(conn, "id", pending_id)
+    return _pending(row) if row else None
