@@ -3,11 +3,14 @@ its mismatch review (four eyes); batches and payouts add theirs here too."""
 
 from __future__ import annotations
 
-from core.capability import Capability
+from core.capability import Capability, StaffLink
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
+from disbursements import report_pages
 
 CAPABILITY = Capability(
     name="disbursements",
-    routes=(),
-    staff_links=(),
+    routes=(report_pages.routes,),
+    staff_links=(
+        StaffLink("disb.rpt.link", "/disbursements/reports", frozenset({"finance", "admin", "approver"})),
+    ),
 )
