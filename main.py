@@ -448,6 +448,26 @@ def cmd_bank_sim(settings: Settings, args: argparse.Namespace) -> int:
     return serve_bank_sim(settings.var_dir)
 
 
+def cmd_disbursements_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Batch execution only (the disbursements outbox kind), no HTTP: extra workers; the crash test."""
+    from disbursements.execution import ExecutionConfig, run_worker, with_overrides
+
+    keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
+    use_audit_key(keys.audit_key)
+    config = with_overrides(
+        ExecutionConfig(),
+        chunk=args.chunk,
+        loops=args.loops,
+        item_lease_s=args.item_lease,
+        bank_timeout_s=args.bank_timeout,
+        turn_s=args.turn,
+        outbox_lease_s=args.outbox_lease,
+        unknown_first_wait_s=args.unknown_wait,
+        poll_interval_s=args.poll,
+    )
+    return asyncio.run(run_worker(resolve_database_url(settings), keys, settings, config))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="citypay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -504,6 +524,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_close_day)
     add_reconciliation_commands(sub)
     sub.add_parser("gen-keys", help="print a new key set for the environment").set_defaults(func=cmd_gen_keys)
+    p = sub.add_parser("disbursements-worker", help="execute approved disbursement batches (no HTTP)")
+    for flag, kind in (
+        ("--chunk", int),
+        ("--loops", int),
+        ("--item-lease", float),
+        ("--bank-timeout", float),
+        ("--turn", float),
+        ("--outbox-lease", float),
+        ("--unknown-wait", float),
+        ("--poll", float),
+    ):
+        p.add_argument(flag, type=kind, default=None)
+    p.set_defaults(func=cmd_disbursements_worker)
     sub.add_parser("bank-sim", help="run the simulated bank (demos and tests)").set_defaults(
         func=cmd_bank_sim
     )

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from core.capability import Capability, StaffLink
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
-from disbursements import report_pages
+from disbursements import batch_routes, report_pages
+from disbursements.execution import batch_executor
 
 CAPABILITY = Capability(
     name="disbursements",
-    routes=(report_pages.routes,),
+    routes=(report_pages.routes, batch_routes.routes),
     staff_links=(
         StaffLink("disb.rpt.link", "/disbursements/reports", frozenset({"finance", "admin", "approver"})),
     ),
+    background=(batch_executor,),
 )

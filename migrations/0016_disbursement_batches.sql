@@ -156,10 +156,11 @@ CREATE TABLE disb_batches (
 CREATE UNIQUE INDEX disb_batches_one_per_period ON disb_batches (programme, period) WHERE state <> 'cancelled';
 
 -- Forward only: awaiting_approval → approved | cancelled; approved → executing | cancelled;
--- executing → completed. What was fixed at creation (programme, period, control totals, maker) never changes.
+-- executing → completed. What was fixed at creation (programme, period, control totals, maker) never changes
+-- after the transaction that built the batch (which sets the totals from the items it wrote).
 CREATE FUNCTION disb_batches_forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF (NEW.id, NEW.programme, NEW.period, NEW.control_count, NEW.control_sum, NEW.held_count, NEW.maker,
+    IF OLD.created_at <> transaction_timestamp() AND (NEW.id, NEW.programme, NEW.period, NEW.control_count, NEW.control_sum, NEW.held_count, NEW.maker,
         NEW.created_at) IS DISTINCT FROM
        (OLD.id, OLD.programme, OLD.period, OLD.control_count, OLD.control_sum, OLD.held_count, OLD.maker,
         OLD.created_at) THEN

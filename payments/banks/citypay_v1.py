@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from cryptography.exceptions import InvalidSignature
@@ -43,6 +45,7 @@ from payments.banks.scheme import (
     Booked,
     CallbackReply,
     IncomingCallback,
+    NotSupported,
     register,
 )
 from payments.receipts import key_id as city_key_id
@@ -77,6 +80,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_AMOUNT = 9_999_999_999_999  # 13 digits, the VietQR amount limit
 _MAX_SIGNATURE_B64 = 1024  # RSA-4096 is 684 characters
 STATEMENT_TIMEOUT_S = 60.0
+PAYOUT_TIMEOUT_S = 10.0
 
 
 class StatementUnavailable(Exception):
@@ -408,6 +412,106 @@ class CitypayBankV1(BankScheme):
                 if len(body) > max_bytes:
                     raise StatementUnavailable(f"{profile.code}: the statement is over {max_bytes} bytes")
         return bytes(body)
+
+    # Payouts: POST /sim/api/payouts with the Idempotency-Key (the payout's end-to-end id), and the status
+    # inquiry GET /sim/api/payouts/{key}. Answers are the bank's record reduced to what the payer needs.
+
+    async def payout(
+        self,
+        profile: BankProfile,
+        payout: Mapping[str, Any],
+        idempotency_key: str,
+        *,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout_s: float = PAYOUT_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """Send one payout. {"status": "booked", "bank_txn_id", "booked_at"} or {"status": "rejected",
+        "reason_code"}; {"status": "unknown"} when the answer did not arrive (a timeout, a 5xx, a broken
+        connection): the bank may have booked it, so only a status inquiry may decide, never a new key."""
+        url = f"{_payout_base(base_url)}/sim/api/payouts"
+        headers = {"Idempotency-Key": idempotency_key}
+        try:
+            async with (
+                _session(session, timeout_s) as http,
+                http.post(
+                    url,
+                    json=dict(payout),
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=timeout_s),
+                ) as resp,
+            ):
+                return await _payout_answer(resp)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+    async def payout_status(
+        self,
+        profile: BankProfile,
+        idempotency_key: str,
+        *,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout_s: float = PAYOUT_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """What the bank did with the payout sent under `idempotency_key`: booked / rejected as `payout`
+        answers, {"status": "not_received"} (404: never received, safe to send again under the same key), or
+        {"status": "unknown"} (no answer: ask again later)."""
+        url = f"{_payout_base(base_url)}/sim/api/payouts/{quote(idempotency_key, safe='')}"
+        try:
+            async with (
+                _session(session, timeout_s) as http,
+                http.get(url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp,
+            ):
+                if resp.status == 404:
+                    return {"status": "not_received"}
+                return await _payout_answer(resp)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+_REASON = re.compile(r"[A-Z]{2}[0-9]{2}")
+_HOLDER_NAME = re.compile(r"[A-Za-z0-9 .&'-]{1,140}")
+
+
+def _payout_base(base_url: str | None) -> str:
+    if not base_url:
+        raise NotSupported("no address is configured for this bank's payout API (CITYPAY_BANKSIM_URL)")
+    return base_url.rstrip("/")
+
+
+@contextlib.asynccontextmanager
+async def _session(
+    session: aiohttp.ClientSession | None, timeout_s: float
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """The caller's pooled session (keep-alive), or a short-lived one."""
+    if session is not None:
+        yield session
+        return
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as own:
+        yield own
+
+
+async def _payout_answer(resp: aiohttp.ClientResponse) -> dict[str, Any]:
+    if resp.status >= 500 or resp.status in (408, 429):
+        return {"status": "unknown", "error": f"HTTP {resp.status}"}
+    try:
+        body = await resp.json(content_type=None)
+    except ValueError:
+        body = None
+    if resp.status == 200 and isinstance(body, dict) and body.get("status") == "booked":
+        txn = body.get("bank_txn_id")
+        if isinstance(txn, str) and _TXN_ID.fullmatch(txn):
+            return {"status": "booked", "bank_txn_id": txn, "booked_at": body.get("booked_at")}
+    if resp.status == 200 and isinstance(body, dict) and body.get("status") == "rejected":
+        code = body.get("reason_code")
+        if isinstance(code, str) and _REASON.fullmatch(code):
+            return {"status": "rejected", "reason_code": code}
+    # Anything else (a 4xx refusal of the request itself, a 409 for a key used with another body, an answer
+    # we cannot read) was not a booking we can confirm: a person must look.
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return {"status": "refused", "error": f"HTTP {resp.status}: {detail}"[:300]}
 
 
 register(CitypayBankV1())

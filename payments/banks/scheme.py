@@ -130,10 +130,27 @@ class BankScheme(ABC):
     async def name_inquiry(self, profile: BankProfile, bin_: str, account: str) -> str:
         raise NotSupported(f"{self.name} has no name inquiry")
 
-    async def payout(self, profile: BankProfile, payout: Mapping[str, Any], idempotency_key: str) -> Any:
+    async def payout(
+        self,
+        profile: BankProfile,
+        payout: Mapping[str, Any],
+        idempotency_key: str,
+        *,
+        base_url: str | None = None,  # where the bank's API is (a profile does not hold it yet)
+        session: Any = None,  # the caller's pooled aiohttp session (keep-alive), or None
+        timeout_s: float = 10.0,
+    ) -> Any:
         raise NotSupported(f"{self.name} takes no payouts")
 
-    async def payout_status(self, profile: BankProfile, idempotency_key: str) -> Any:
+    async def payout_status(
+        self,
+        profile: BankProfile,
+        idempotency_key: str,
+        *,
+        base_url: str | None = None,
+        session: Any = None,
+        timeout_s: float = 10.0,
+    ) -> Any:
         raise NotSupported(f"{self.name} has no payout status inquiry")
 
     async def download_statement(
