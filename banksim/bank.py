@@ -8,6 +8,7 @@ Every business action is one transaction; network calls to citypay happen later,
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import unicodedata
@@ -69,7 +70,18 @@ CITIZEN_ACCOUNTS: list[tuple[str | None, str, str, str, int]] = [
     ("970418", "21510001234567", "BUI VAN HUNG", "open", 4_000_000),
     ("970422", "0987654321", "NGO THI LAN", "open", 2_500_000),
     ("970405", "1500205123456", "DANG VAN BINH", "deceased", 1_200_000),
+    # Disbursements' demo (disbursements/demo_beneficiaries.csv): pensioners' accounts.
+    (None, "0011000345678", "TRINH VAN LONG", "open", 1_000_000),
+    ("970415", "101800246810", "MAI THI XUAN", "open", 900_000),
 ]
+# The holder's CCCD where the bank can confirm it (name inquiry with `national_id` answers id_match, never the
+# id): (bin or None, account) → CCCD.
+CITIZEN_NATIONAL_IDS: dict[tuple[str | None, str], str] = {
+    (None, "0011000456789"): "001055001234",  # NGUYEN VAN AN, born 1955
+    (None, "0011000789012"): "036160004455",  # PHAM THI HUONG, born 1960
+    ("970418", "21510001234567"): "040062001357",  # BUI VAN HUNG, born 1962
+    (None, "0011000345678"): "034052007788",  # TRINH VAN LONG, born 1952
+}
 CITY_OPENING_BALANCE = DEMO_CITY_OPENING_BALANCE
 DEFAULT_PAYER = "0011000456789"
 
@@ -134,6 +146,11 @@ async def seed_bank(conn: asyncpg.Connection, config: BankSimConfig) -> None:
            VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (bin, account_number) DO NOTHING""",
         rows,
     )
+    await conn.executemany(
+        """UPDATE accounts SET holder_national_id = $3
+            WHERE bin = $1 AND account_number = $2 AND holder_national_id IS NULL""",
+        [(b or config.bin, number, cccd) for (b, number), cccd in CITIZEN_NATIONAL_IDS.items()],
+    )
 
 
 async def installation_tag(conn: asyncpg.Connection) -> str:
@@ -160,26 +177,35 @@ async def account_by_number(conn: asyncpg.Connection, bin_: str, number: str) ->
     return await conn.fetchrow("SELECT * FROM accounts WHERE bin = $1 AND account_number = $2", bin_, number)
 
 
-async def account_name(conn: asyncpg.Connection, bin_: str, number: str) -> dict[str, Any]:
-    """Name inquiry: open → name; closed/blocked/deceased → the status and reason code, no name."""
+async def account_name(
+    conn: asyncpg.Connection, bin_: str, number: str, national_id: str | None = None
+) -> dict[str, Any]:
+    """Name inquiry: open → name; closed/blocked/deceased → the status and reason code, no name. Asked with
+    `national_id`, the answer adds `id_match`: whether the bank's holder has that CCCD (null: the bank holds
+    none); the bank's own copy is never answered."""
     account = await account_by_number(conn, bin_, number)
     if account is None:
         raise AccountNotFound(f"no account {number} at bank {bin_}", field="account", reason_code=AC01)
     if account["status"] == "open":
-        return {
+        answer = {
             "bin": bin_,
             "account": number,
             "name": account["holder_name"],
             "status": "open",
             "reason_code": None,
         }
-    return {
-        "bin": bin_,
-        "account": number,
-        "name": None,
-        "status": account["status"],
-        "reason_code": STATUS_REASON[account["status"]],
-    }
+    else:
+        answer = {
+            "bin": bin_,
+            "account": number,
+            "name": None,
+            "status": account["status"],
+            "reason_code": STATUS_REASON[account["status"]],
+        }
+    if national_id is not None:
+        held = account["holder_national_id"]
+        answer["id_match"] = None if held is None else hmac.compare_digest(held, national_id)
+    return answer
 
 
 def _refuse_unless_open(account: asyncpg.Record | None, field: str) -> asyncpg.Record:

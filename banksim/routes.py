@@ -63,6 +63,17 @@ class AccountNameOut(BaseModel):
     reason_code: str | None = Field(
         description="ISO reason a payment to it would be refused with: AC04, AC06, MD07"
     )
+    id_match: bool | None = Field(
+        default=None,
+        description="Only when asked with ?national_id=: whether the holder has that CCCD (null: the bank "
+        "holds none)",
+    )
+
+
+class NameInquiryQuery(_Strict):
+    national_id: str | None = Field(
+        default=None, pattern=r"^[0-9]{12}$", description="The holder's CCCD, to confirm (never answered back)"
+    )
 
 
 class FaultModeIn(_Strict):
@@ -188,12 +199,15 @@ async def list_sim_accounts(request: web.Request) -> web.Response:
     f"/sim/api/accounts/{_BIN}/{_ACCOUNT}/name",
     access=PUBLIC,
     summary="Account-name inquiry: the holder's name of an open account; closed/blocked/deceased say so",
+    query=NameInquiryQuery,
     response=AccountNameOut,
     responses={404: "Unknown account (reason_code AC01)"},
 )
-async def account_name_inquiry(request: web.Request) -> web.Response:
+async def account_name_inquiry(request: web.Request, query: NameInquiryQuery) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        answer = await bank.account_name(conn, request.match_info["bin"], request.match_info["account"])
+        answer = await bank.account_name(
+            conn, request.match_info["bin"], request.match_info["account"], query.national_id
+        )
     return web.json_response(answer)
 
 

@@ -35,3 +35,24 @@ register_messages(
         ),
     }
 )
+
+register_messages(
+    {
+        "disb.import.too_large": (
+            "Tệp quá lớn (tối đa 5 MB); hãy chia thành nhiều tệp.",
+            "The file is too large (at most 5 MB); split it.",
+        ),
+        "disb.review.not_mismatch": (
+            "Chỉ đề xuất được cho tài khoản đang 'tên không khớp' và chưa có quyết định.",
+            "Only an undecided name mismatch can be proposed for a decision.",
+        ),
+        "disb.review.stale": (
+            "Tài khoản đã thay đổi hoặc được kiểm tra lại sau khi đề xuất; hãy từ chối đề xuất này.",
+            "The account changed or was checked again since the proposal; reject this request.",
+        ),
+        "disb.review.not_stopped": (
+            "Người hưởng này không bị dừng chi.",
+            "Payments to this beneficiary are not stopped.",
+        ),
+    }
+)

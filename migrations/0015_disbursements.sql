@@ -14,18 +14,23 @@ CREATE TABLE disb_programmes (
     name_en                  text NOT NULL CHECK (length(name_en) BETWEEN 1 AND 200),
     funding_account          text NOT NULL CHECK (funding_account ~ '^asset:bank:[0-9]{6}:[A-Za-z0-9]{1,19}$'),
     expense_account          text NOT NULL CHECK (expense_account = 'expense:benefit:' || code),
-    verification_valid_days  integer NOT NULL DEFAULT 90 CHECK (verification_valid_days BETWEEN 1 AND 3660)
+    verification_valid_days  integer NOT NULL DEFAULT 90 CHECK (verification_valid_days BETWEEN 1 AND 3660),
+    -- What a beneficiary enrolled without an amount of their own is paid a month (integer đồng).
+    default_monthly_amount   bigint NOT NULL CHECK (default_monthly_amount BETWEEN 1 AND 1000000000)
 );
 -- Funding: the demo city account at the simulated Vietcombank (core/demo_bank_key.py); a deployment points it
 -- at its own treasury account (an UPDATE, audited by whoever makes it).
-INSERT INTO disb_programmes (code, name_vi, name_en, funding_account, expense_account) VALUES
-    ('pension', 'Lương hưu', 'Pension', 'asset:bank:970436:0011001234567', 'expense:benefit:pension'),
+INSERT INTO disb_programmes (code, name_vi, name_en, funding_account, expense_account,
+                             default_monthly_amount) VALUES
+    ('pension', 'Lương hưu', 'Pension', 'asset:bank:970436:0011001234567', 'expense:benefit:pension',
+     3500000),
     ('social_insurance', 'Trợ cấp bảo hiểm xã hội', 'Social-insurance allowance',
-     'asset:bank:970436:0011001234567', 'expense:benefit:social_insurance'),
+     'asset:bank:970436:0011001234567', 'expense:benefit:social_insurance', 2000000),
     ('unemployment', 'Trợ cấp thất nghiệp', 'Unemployment insurance allowance',
-     'asset:bank:970436:0011001234567', 'expense:benefit:unemployment'),
+     'asset:bank:970436:0011001234567', 'expense:benefit:unemployment', 3000000),
+    -- 500,000 đồng: the social-assistance standard level from 1 July 2024 (Decree 76/2024/NĐ-CP)
     ('social_assistance', 'Trợ cấp xã hội', 'Social assistance',
-     'asset:bank:970436:0011001234567', 'expense:benefit:social_assistance');
+     'asset:bank:970436:0011001234567', 'expense:benefit:social_assistance', 500000);
 
 -- A person the city pays, known by the CCCD (its keyed hash: one row per CCCD).
 CREATE TABLE disb_beneficiaries (

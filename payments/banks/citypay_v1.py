@@ -81,6 +81,7 @@ MAX_AMOUNT = 9_999_999_999_999  # 13 digits, the VietQR amount limit
 _MAX_SIGNATURE_B64 = 1024  # RSA-4096 is 684 characters
 STATEMENT_TIMEOUT_S = 60.0
 PAYOUT_TIMEOUT_S = 10.0
+NAME_INQUIRY_TIMEOUT_S = 10.0
 
 
 class StatementUnavailable(Exception):
@@ -413,6 +414,47 @@ class CitypayBankV1(BankScheme):
                     raise StatementUnavailable(f"{profile.code}: the statement is over {max_bytes} bytes")
         return bytes(body)
 
+    # Name inquiry: GET /sim/api/accounts/{bin}/{account}/name (the city's bank answers for its own accounts
+    # and, as NAPAS does, for other banks'), optionally with the holder's CCCD to confirm.
+
+    async def name_inquiry(
+        self,
+        profile: BankProfile,
+        bin_: str,
+        account: str,
+        *,
+        national_id: str | None = None,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout_s: float = NAME_INQUIRY_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """{"status": "open", "name", "id_match"} (the holder's name as the bank holds it: upper case, no
+        diacritics; id_match true/false when `national_id` was asked and the bank holds one, else None),
+        {"status": "closed" | "blocked" | "deceased", "reason_code", "id_match"}, {"status": "not_found"},
+        or {"status": "unknown", "error"} when no usable answer arrived (ask again later)."""
+        if not _BIN.fullmatch(bin_) or not _ACCOUNT.fullmatch(account):
+            raise ValueError("not a BIN and account number")
+        url = f"{_payout_base(base_url)}/sim/api/accounts/{bin_}/{account}/name"
+        params = {"national_id": national_id} if national_id is not None else None
+        try:
+            async with (
+                _session(session, timeout_s) as http,
+                http.get(
+                    url,
+                    params=params,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=timeout_s),
+                ) as resp,
+            ):
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return {"status": "unknown", "error": f"{type(exc).__name__}"}
+        return _name_answer(status, body)
+
     # Payouts: POST /sim/api/payouts with the Idempotency-Key (the payout's end-to-end id), and the status
     # inquiry GET /sim/api/payouts/{key}. Answers are the bank's record reduced to what the payer needs.
 
@@ -473,6 +515,31 @@ class CitypayBankV1(BankScheme):
 
 _REASON = re.compile(r"[A-Z]{2}[0-9]{2}")
 _HOLDER_NAME = re.compile(r"[A-Za-z0-9 .&'-]{1,140}")
+
+
+def _name_answer(status: int, body: Any) -> dict[str, Any]:
+    """A name inquiry's answer, checked field by field (nothing else of the bank's body is passed on)."""
+    if status == 404 and isinstance(body, dict) and body.get("reason_code") == "AC01":
+        return {"status": "not_found", "reason_code": "AC01"}
+    if status != 200 or not isinstance(body, dict):
+        return {"status": "unknown", "error": f"HTTP {status}"}
+    id_match = body.get("id_match")
+    if id_match is not None and not isinstance(id_match, bool):
+        return {"status": "unknown", "error": "id_match is not a boolean"}
+    state = body.get("status")
+    if state == "open":
+        name = body.get("name")
+        if not isinstance(name, str) or not _HOLDER_NAME.fullmatch(name):
+            return {"status": "unknown", "error": "no readable holder name"}
+        return {"status": "open", "name": name, "id_match": id_match}
+    if state in ("closed", "blocked", "deceased"):
+        code = body.get("reason_code")
+        return {
+            "status": state,
+            "reason_code": code if isinstance(code, str) and _REASON.fullmatch(code) else None,
+            "id_match": id_match,
+        }
+    return {"status": "unknown", "error": "unknown account status"}
 
 
 def _payout_base(base_url: str | None) -> str:

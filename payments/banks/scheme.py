@@ -127,7 +127,18 @@ class BankScheme(ABC):
 
     # Outbound, for disbursements and reconciliation (next issues) -------------------------------------------
 
-    async def name_inquiry(self, profile: BankProfile, bin_: str, account: str) -> str:
+    async def name_inquiry(
+        self,
+        profile: BankProfile,
+        bin_: str,
+        account: str,
+        *,
+        national_id: str | None = None,  # the holder's CCCD, for banks that can confirm it (id_match)
+        base_url: str | None = None,
+        session: Any = None,
+        timeout_s: float = 10.0,
+    ) -> Any:
+        """The holder of `account` at bank `bin_` as the bank answers it (a dict: see citypay_v1)."""
         raise NotSupported(f"{self.name} has no name inquiry")
 
     async def payout(
