@@ -295,7 +295,7 @@ async def record_results(
             for r in await conn.fetch(
                 """UPDATE disb_items i
                       SET state = u.state, bank_txn_id = u.txn, reason_code = u.code, retryable = u.retryable,
-                          needs_review = u.review, last_error = left(u.err, 500),
+                          needs_review = u.review, last_error = coalesce(left(u.err, 500), i.last_error),
                           lease_until = CASE WHEN u.state = 'sent_unknown'
                                              THEN now() + make_interval(secs => u.wait) END,
                           resolved_at = CASE WHEN u.state IN ('paid', 'failed') THEN now() END
