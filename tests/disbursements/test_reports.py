@@ -14,10 +14,16 @@ import pytest
 
 from core.keys import AppKeys
 from core.pii import encrypt_pii
+from disbursements.batches import approve_batch, build_batch
 from disbursements.reports import disbursement_report
 
-JSON = {"Accept": "application/json"}
 PERIOD = "2026-01"
+
+
+@pytest.fixture
+async def client(make_app, aiohttp_client):
+    """The app without background tasks: the tests play execution themselves, no worker races them."""
+    return await aiohttp_client(make_app(background=False))
 
 
 def rows_of(body: bytes) -> list[list[str]]:
@@ -56,22 +62,12 @@ def _hash(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
-async def seed(
-    conn: asyncpg.Connection,
-    keys: AppKeys,
-    specs: list[Spec] = SPECS,
-    *,
-    programme: str = "pension",
-    period: str = PERIOD,
-    execute: bool = True,
-    tag: str = "",
-) -> int:
-    """Beneficiaries, enrolments and accounts of `specs`, one batch of the period built with the items, then
-    (with `execute`) approved, executed and each item moved to its state: the states execution leaves. The
-    batch's id."""
-    ids: list[tuple[int, int | None, Spec]] = []
+async def enrol(
+    conn: asyncpg.Connection, keys: AppKeys, specs: list[Spec], *, programme: str, tag: str
+) -> None:
+    """Beneficiaries, enrolments and accounts of `specs` (verified unless the spec holds them out)."""
     for n, s in enumerate(specs):
-        cccd = f"001{hash((tag, n, s.name)) % 10**9:09d}"
+        cccd = f"001{abs(hash((tag, n, s.name, programme))) % 10**9:09d}"
         ben = await conn.fetchval(
             """INSERT INTO disb_beneficiaries (national_id_enc, national_id_hash, national_id_masked,
                    full_name_enc, full_name_masked, birth_date)
@@ -88,85 +84,77 @@ async def seed(
             ben,
             s.amount,
         )
-        account = None
-        if s.reason != "no_account":
-            number = f"9704{n:08d}"
-            account = await conn.fetchval(
-                """INSERT INTO disb_accounts (beneficiary_id, bank_bin, account_enc, account_hash,
-                       account_masked, state, checked_at, verified_until)
-                   VALUES ($1, '970415', $2, $3, $4, $5,
-                           CASE WHEN $5 = 'verified' THEN now() END,
-                           CASE WHEN $5 = 'verified' THEN now() + interval '90 days' END)
-                   RETURNING id""",
-                ben,
-                encrypt_pii(keys, number, context="disb.account"),
-                _hash(f"{tag}acct{n}{programme}"),
-                "****" + number[-4:],
-                "unverified" if s.reason == "unverified" else "verified",
-            )
-        ids.append((ben, account, s))
-    in_batch = [(b, a, s) for b, a, s in ids if s.state is not None]
-    payable = [(b, a, s) for b, a, s in in_batch if s.state != "held"]
-    async with conn.transaction():
-        batch = await conn.fetchval(
-            """INSERT INTO disb_batches (programme, period, control_count, control_sum, held_count, maker)
-               VALUES ($1, $2, $3, $4, $5, 'staff:maker') RETURNING id""",
-            programme,
-            period,
-            len(payable),
-            sum(s.amount for _, _, s in payable),
-            len(in_batch) - len(payable),
+        if s.reason == "no_account":
+            continue
+        number = f"9704{n:08d}"
+        await conn.execute(
+            """INSERT INTO disb_accounts (beneficiary_id, bank_bin, account_enc, account_hash,
+                   account_masked, state, checked_at, verified_until)
+               VALUES ($1, '970415', $2, $3, $4, $5,
+                       CASE WHEN $5 = 'verified' THEN now() END,
+                       CASE WHEN $5 = 'verified' THEN now() + interval '90 days' END)""",
+            ben,
+            encrypt_pii(keys, number, context="disb.account"),
+            _hash(f"{tag}acct{n}{programme}"),
+            "****" + number[-4:],
+            "unverified" if s.reason == "unverified" else "verified",
         )
-        for i, (ben, account, s) in enumerate(in_batch):
-            await conn.execute(
-                """INSERT INTO disb_items (batch_id, programme, period, beneficiary_id, account_id, amount,
-                       end_to_end_id, state, hold_reason)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-                batch,
-                programme,
-                period,
-                ben,
-                account,
-                s.amount,
-                f"D{batch}T{tag}E{i}",
-                "held" if s.state == "held" else "ready",
-                s.reason if s.state == "held" else None,
-            )
+
+
+async def seed(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    specs: list[Spec] = SPECS,
+    *,
+    programme: str = "pension",
+    period: str = PERIOD,
+    execute: bool = True,
+    tag: str = "",
+    maker: str = "staff:maker",
+    checker: str = "staff:checker",
+) -> int:
+    """The roster of `specs`, a batch built from it (batches.build_batch: held items carry the roster's
+    reason), the specs with no state enrolled only afterwards (in no batch); with `execute`, approved by
+    another person (batches.approve_batch) and each item moved as execution moves it to its final state.
+    The batch's id."""
+    await enrol(conn, keys, [s for s in specs if s.state is not None], programme=programme, tag=tag)
+    batch = (await build_batch(conn, programme, period, maker=maker)).id
+    await enrol(conn, keys, [s for s in specs if s.state is None], programme=programme, tag=tag + "late")
     if not execute:
         return batch
-    await conn.execute(
-        "UPDATE disb_batches SET state = 'approved', checker = 'staff:checker', approved_at = now() "
-        "WHERE id = $1",
+    await approve_batch(conn, batch, checker=checker)
+    await conn.execute("UPDATE disb_batches SET state = 'executing', started_at = now() WHERE id = $1", batch)
+    # Execution's outcomes, written the way the worker writes them (sending first, then the bank's answer).
+    items = await conn.fetch(
+        "SELECT id, amount FROM disb_items WHERE batch_id = $1 AND state = 'ready' ORDER BY beneficiary_id",
         batch,
     )
-    await conn.execute("UPDATE disb_batches SET state = 'executing', started_at = now() WHERE id = $1", batch)
-    for i, (_, _, s) in enumerate(in_batch):
-        if s.state in (None, "held"):
-            continue
-        e2e = f"D{batch}T{tag}E{i}"
+    outcomes = [s for s in specs if s.state not in (None, "held")]
+    assert len(items) == len(outcomes)
+    for item, s in zip(items, outcomes, strict=True):
+        assert item["amount"] == s.amount
         await conn.execute(
             "UPDATE disb_items SET state = 'sending', lease_until = now() + interval '1 minute' "
-            "WHERE end_to_end_id = $1",
-            e2e,
+            "WHERE id = $1",
+            item["id"],
         )
         if s.state in ("paid", "returned"):
             await conn.execute(
-                "UPDATE disb_items SET state = 'paid', lease_until = NULL, bank_txn_id = $2 "
-                "WHERE end_to_end_id = $1",
-                e2e,
-                f"BANK{e2e}",
+                "UPDATE disb_items SET state = 'paid', lease_until = NULL, bank_txn_id = 'BANK' || id "
+                "WHERE id = $1",
+                item["id"],
             )
             if s.state == "returned":
-                await conn.execute("UPDATE disb_items SET state = 'returned' WHERE end_to_end_id = $1", e2e)
+                await conn.execute("UPDATE disb_items SET state = 'returned' WHERE id = $1", item["id"])
         elif s.state == "failed":
             await conn.execute(
                 "UPDATE disb_items SET state = 'failed', lease_until = NULL, reason_code = $2, "
-                "retryable = false WHERE end_to_end_id = $1",
-                e2e,
+                "retryable = false WHERE id = $1",
+                item["id"],
                 s.reason,
             )
         elif s.state == "sent_unknown":
-            await conn.execute("UPDATE disb_items SET state = 'sent_unknown' WHERE end_to_end_id = $1", e2e)
+            await conn.execute("UPDATE disb_items SET state = 'sent_unknown' WHERE id = $1", item["id"])
     return batch
 
 
