@@ -14,6 +14,11 @@ register_messages(
         "disb.rpt.code.MD07": ("Người hưởng đã mất", "Beneficiary deceased"),
         "disb.rpt.code.AM05": ("Lệnh chi trùng lặp", "Duplicate payment"),
         "disb.rpt.code.unknown": ("Mã lý do khác ({code})", "Other reason code ({code})"),
+        # Hold reasons execution adds at send time (the roster's own are disb.hold.*, messages.py).
+        "disb.rpt.hold.account_changed": (
+            "Tài khoản đã đổi sau khi duyệt (chưa xác minh)",
+            "Account changed after approval (not verified)",
+        ),
         # Item states.
         "disb.bp.item.held": ("Giữ lại", "Held"),
         "disb.bp.item.ready": ("Sẵn sàng", "Ready"),

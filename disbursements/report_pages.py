@@ -76,8 +76,11 @@ def code_meaning(code: str, lang: str) -> str:
 
 
 def hold_meaning(reason: str, lang: str) -> str:
-    key = f"disb.hold.{reason}"  # the roster's hold reasons (disbursements/messages.py)
-    return translate(key, lang) if has_message(key) else reason
+    # The roster's hold reasons (disbursements/messages.py), then those execution adds at send time.
+    for key in (f"disb.hold.{reason}", f"disb.rpt.hold.{reason}"):
+        if has_message(key):
+            return translate(key, lang)
+    return reason
 
 
 def gap_label(key: str, lang: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 import pytest
@@ -16,6 +16,9 @@ from core.keys import AppKeys
 from core.pii import encrypt_pii
 from disbursements.batches import approve_batch, build_batch
 from disbursements.reports import disbursement_report
+from tests.banksim.conftest import banksim_db  # noqa: F401  (a fixture)
+from tests.disbursements.test_batches import add_beneficiary
+from tests.disbursements.test_execution import bank, execute, pool  # noqa: F401  (fixtures and a runner)
 
 PERIOD = "2026-01"
 
@@ -221,6 +224,59 @@ async def test_coverage_rounds_down(conn, keys) -> None:
     await seed(conn, keys, [Spec("A", 1, "paid"), Spec("B", 1, "paid"), Spec("C", 1, None)])
     r = await disbursement_report(conn, "pension", PERIOD)
     assert r.coverage_pct == 66.6
+
+
+async def test_report_after_real_execution_against_the_simulated_bank(
+    bank,  # noqa: F811
+    conn,
+    pool,  # noqa: F811
+    keys,
+    settings,
+    client,
+    staff_login,
+) -> None:
+    """Built and approved by C's functions, executed by C's worker against the simulated bank: two payouts
+    refused (AC04 closed, MD07 deceased), one beneficiary held (unverified), one enrolled after the batch."""
+    _, url, _ = bank
+    settings = replace(settings, banksim_url=url)
+    for name, account, bin_, amount in (
+        ("Nguyễn Văn An", "0011000456789", "970436", 3_000_000),
+        ("Ngọc Trần Thị Bích", "0011000567890", "970436", 2_000_000),
+        ("Đỗ Thị Mai", "101876543210", "970415", 1_000_000),
+        ("Hoàng Minh Đức", "0011000890123", "970436", 1_100_000),  # closed at the bank: AC04
+        ("Đặng Văn Bình", "1500205123456", "970405", 1_300_000),  # deceased: MD07
+    ):
+        await add_beneficiary(conn, keys, name=name, account=account, bin_=bin_, amount=amount)
+    await add_beneficiary(
+        conn, keys, name="Lý Thị Hà", account="0011000111222", amount=900_000, state="unverified"
+    )
+    batch = await build_batch(conn, "pension", "2026-01", maker="staff:maker")
+    await approve_batch(conn, batch.id, checker="staff:checker")
+    await add_beneficiary(conn, keys, name="Trịnh Văn Mới", account="0011000333444", amount=800_000)
+    await execute(pool, keys, settings, batch.id)
+
+    r = await disbursement_report(conn, "pension", "2026-01")
+    assert (r.paid.count, r.paid.amount) == (3, 6_000_000)
+    assert {(b.key, b.count, b.amount) for b in r.failed} == {("AC04", 1, 1_100_000), ("MD07", 1, 1_300_000)}
+    assert [(b.key, b.count) for b in r.held] == [("unverified", 1)]
+    assert (r.enrolled, r.covered, r.coverage_pct) == (7, 3, 42.8)
+    assert {b.key: b.count for b in r.gap} == {
+        "failed:AC04": 1,
+        "failed:MD07": 1,
+        "held:unverified": 1,
+        "not_in_batch": 1,
+    }
+    finance = await staff_login("finance")
+    html = await (
+        await client.get("/disbursements/reports?programme=pension&period=2026-01", headers=finance.headers())
+    ).text()
+    assert "42,8 %" in html and "Tài khoản đã đóng" in html and "Người hưởng đã mất" in html
+    batch_page = await (
+        await client.get(f"/disbursements/batches/{batch.id}", headers=finance.headers())
+    ).text()
+    assert "Hoàn tất" in batch_page and 'data-code="AC04"' in batch_page and 'data-code="MD07"' in batch_page
+    pain = await client.get(f"/disbursements/batches/{batch.id}/pain001.xml", headers=finance.headers())
+    assert pain.status == 200 and b"<NbOfTxs>5</NbOfTxs>" in await pain.read()
 
 
 # Over HTTP ----------------------------------------
