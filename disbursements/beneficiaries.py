@@ -491,6 +491,7 @@ class BeneficiaryRow:
     bank_bin: str | None
     account_masked: str | None
     account_state: str | None
+    review: str | None
     verified_until: datetime | None
     payments_stopped_reason: str | None
     programmes: list[str]
@@ -516,7 +517,7 @@ WITH holds AS (
       FROM disb_roster GROUP BY beneficiary_id
 )
 SELECT b.id, b.national_id_masked, b.full_name_masked, b.birth_date, b.payments_stopped_reason, b.created_at,
-       a.bank_bin, a.account_masked, a.state AS account_state, a.verified_until,
+       a.bank_bin, a.account_masked, a.state AS account_state, a.review, a.verified_until,
        coalesce(h.programmes, '{}') AS programmes, coalesce(h.hold_reasons, '{}') AS hold_reasons,
        count(*) OVER () AS total
   FROM disb_beneficiaries b

@@ -4,15 +4,24 @@ its mismatch review (four eyes); batches and payouts add theirs here too."""
 from __future__ import annotations
 
 from core.capability import Capability, StaffLink
-from disbursements import batch_pages, batch_routes, beneficiary_routes, report_pages
+from disbursements import batch_pages, batch_routes, beneficiary_pages, beneficiary_routes, report_pages
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
 from disbursements.execution import batch_executor
 from disbursements.verification import verification_runner
 
 CAPABILITY = Capability(
     name="disbursements",
-    routes=(beneficiary_routes.routes, report_pages.routes, batch_routes.routes, batch_pages.routes),
+    routes=(
+        beneficiary_routes.routes,
+        beneficiary_pages.routes,
+        report_pages.routes,
+        batch_routes.routes,
+        batch_pages.routes,
+    ),
     staff_links=(
+        StaffLink(
+            "disb.ben.link", "/disbursements/beneficiaries", frozenset({"finance", "admin", "approver"})
+        ),
         StaffLink("disb.bp.link", "/disbursements/batches", frozenset({"finance", "admin", "approver"})),
         StaffLink("disb.rpt.link", "/disbursements/reports", frozenset({"finance", "admin", "approver"})),
     ),
