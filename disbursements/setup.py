@@ -7,7 +7,9 @@ from core.capability import Capability, StaffLink
 from disbursements import batch_pages, batch_routes, beneficiary_pages, beneficiary_routes, report_pages
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
 from disbursements.execution import batch_executor
+from disbursements.returns import claim_returns
 from disbursements.verification import verification_runner
+from reconciliation.claims import register_claimant
 
 CAPABILITY = Capability(
     name="disbursements",
@@ -27,3 +29,6 @@ CAPABILITY = Capability(
     ),
     background=(verification_runner, batch_executor),
 )
+
+# Returned payouts on the city's statement are disbursements' to book, before reconciliation reads narratives.
+register_claimant("disbursements.returns", claim_returns)

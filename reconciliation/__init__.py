@@ -3,4 +3,5 @@ exceptions worked by finance with four eyes, and each bank account's day closed 
 agree. It builds on `payments` (public surface) and `ledger`; see docs/ARCHITECTURE.md.
 
 Public modules: `reconciliation.statement` (the parsed-statement model every parser returns),
-`reconciliation.parsers` (read a file into it)."""
+`reconciliation.parsers` (read a file into it), `reconciliation.claims` (another capability claims the bank
+lines it recognises — disbursements its returned payouts)."""

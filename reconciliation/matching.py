@@ -28,6 +28,7 @@ from core.keys import AppKeys
 from core.pii import PIIError, decrypt_pii
 from ledger.accounts import bank_account
 from payments import find_reference_in_narrative, open_callback_issues, settle_statement_credit
+from reconciliation.claims import Scope, accept_by_entry_ref, run_claimants
 
 SYSTEM_ACTOR = "system:matching"
 # The importer encrypts each line's narrative under this context (the table's column, as payments does).
@@ -439,6 +440,13 @@ async def match_account_days(
             matched, differs = await _accept_by_credit(conn, scope, "bank_txn_id", None)
         report.matched["bank_txn_id"] += matched
         report.exceptions["amount_differs"] += differs
+        # Before any narrative is read: lines the ledger already names by the bank's id (payouts), and lines
+        # another capability claims (returned payouts) — never to be taken for a citizen's payment.
+        claim_scope = Scope(bin_, account_number, start, end)
+        async with conn.transaction():
+            await _set_based(conn)
+            report.matched["entry_ref"] += await accept_by_entry_ref(conn, claim_scope, path, SYSTEM_ACTOR)
+        report.matched["claimed"] += sum((await run_claimants(conn, claim_scope, SYSTEM_ACTOR)).values())
         await _by_reference(
             conn, scope, keys, report, now=now, sanity_cap=sanity_cap, late_tolerance=late_tolerance
         )

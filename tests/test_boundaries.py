@@ -93,6 +93,7 @@ OWNER: dict[str, str] = {
             "recon_matches",
             "recon_exceptions",
             "recon_account_days",
+            "recon_open_lines",
         ),
         "reconciliation",
     ),
@@ -112,8 +113,14 @@ OWNER: dict[str, str] = {
 }
 
 # Views an owner publishes for the packages above it to read (only the columns those readers need).
-# parking's KPIs: (id, status) of each payment request; reconciliation's matching: bank postings and credits
-PUBLISHED_VIEWS = {"payments_parking_requests", "ledger_bank_postings", "payments_bank_credits"}
+# parking's KPIs: (id, status) of each payment request; reconciliation's matching: bank postings and credits;
+# reconciliation's claimants (disbursements' returns): the statement lines no pass has taken yet
+PUBLISHED_VIEWS = {
+    "payments_parking_requests",
+    "ledger_bank_postings",
+    "payments_bank_credits",
+    "recon_open_lines",
+}
 
 # (package, file relative to the root, table): today's SQL that names another package's table.
 # Each entry says why it is still there; remove it when the code stops doing so.
