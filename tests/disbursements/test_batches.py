@@ -10,7 +10,6 @@ from datetime import date, timedelta
 import asyncpg
 import pytest
 
-from core.db import connect
 from core.keys import AppKeys
 from core.pii import encrypt_pii, lookup_hash, mask_account, mask_citizen_id
 from disbursements.batches import approve_batch, build_batch
@@ -36,7 +35,8 @@ async def add_beneficiary(
     them: encrypted, hashed, masked)."""
     cccd = f"001{next(_ids) + 10**8:09d}"
     beneficiary_id = await conn.fetchval(
-        """INSERT INTO disb_beneficiaries (national_id_enc, national_id_hash, national_id_masked, full_name_enc,
+        """INSERT INTO disb_beneficiaries (national_id_enc, national_id_hash, national_id_masked,
+               full_name_enc,
                full_name_masked, birth_date)
            VALUES ($1, $2, $3, $4, $5, '1950-05-01') RETURNING id""",
         encrypt_pii(keys, cccd, context="disb.national_id"),
@@ -70,7 +70,8 @@ async def add_account(
         "UPDATE disb_accounts SET active = false WHERE beneficiary_id = $1 AND active", beneficiary_id
     )
     return await conn.fetchval(
-        """INSERT INTO disb_accounts (beneficiary_id, bank_bin, account_enc, account_hash, account_masked, state,
+        """INSERT INTO disb_accounts (beneficiary_id, bank_bin, account_enc, account_hash, account_masked,
+               state,
                checked_at, verified_until)
            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 <> 'unverified' THEN now() END,
                    CASE WHEN $6 = 'verified' THEN now() + make_interval(days => $7) END) RETURNING id""",
@@ -108,7 +109,8 @@ async def roster(conn, keys):
     # enrolled without any account
     cccd = "001099000777"
     no_account = await conn.fetchval(
-        """INSERT INTO disb_beneficiaries (national_id_enc, national_id_hash, national_id_masked, full_name_enc,
+        """INSERT INTO disb_beneficiaries (national_id_enc, national_id_hash, national_id_masked,
+               full_name_enc,
                full_name_masked, birth_date) VALUES ($1, $2, $3, $4, 'B***', '1950-01-01') RETURNING id""",
         encrypt_pii(keys, cccd, context="disb.national_id"),
         lookup_hash(keys, cccd, context="disb.national_id"),
@@ -116,7 +118,8 @@ async def roster(conn, keys):
         encrypt_pii(keys, "Bùi Văn Hùng", context="disb.name"),
     )
     await conn.execute(
-        "INSERT INTO disb_enrolments (programme, beneficiary_id, monthly_amount) VALUES ('pension', $1, 900000)",
+        "INSERT INTO disb_enrolments (programme, beneficiary_id, monthly_amount) "
+        "VALUES ('pension', $1, 900000)",
         no_account,
     )
     ids["none"] = no_account
@@ -218,12 +221,14 @@ async def test_an_approved_batch_cannot_be_edited(roster, conn):
         ("UPDATE disb_items SET amount = amount + 1 WHERE id = $1", "disb_items_fixed"),
         ("UPDATE disb_items SET account_id = NULL WHERE id = $1", "disb_items_fixed"),
         (
-            "UPDATE disb_batches SET control_sum = control_sum + 1 WHERE id = (SELECT batch_id FROM disb_items WHERE id = $1)",
+            "UPDATE disb_batches SET control_sum = control_sum + 1 "
+            "WHERE id = (SELECT batch_id FROM disb_items WHERE id = $1)",
             "disb_batches_fixed",
         ),
         ("UPDATE disb_items SET state = 'paid', bank_txn_id = 'FT1' WHERE id = $1", "disb_items_forward"),
         (
-            "UPDATE disb_batches SET state = 'awaiting_approval' WHERE id = (SELECT batch_id FROM disb_items WHERE id = $1)",
+            "UPDATE disb_batches SET state = 'awaiting_approval' "
+            "WHERE id = (SELECT batch_id FROM disb_items WHERE id = $1)",
             "disb_batches_forward",
         ),
     ):
@@ -232,7 +237,8 @@ async def test_an_approved_batch_cannot_be_edited(roster, conn):
         assert exc.value.constraint_name == constraint, sql
     with pytest.raises(asyncpg.CheckViolationError) as exc:  # no item joins a batch after it was built
         await conn.execute(
-            """INSERT INTO disb_items (batch_id, programme, period, beneficiary_id, amount, end_to_end_id, state)
+            """INSERT INTO disb_items (batch_id, programme, period, beneficiary_id, amount, end_to_end_id,
+                   state)
                VALUES ($1, 'pension', '2026-03', $2, 1, 'X1', 'ready')""",
             batch.id,
             roster["none"],

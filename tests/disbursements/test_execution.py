@@ -89,7 +89,8 @@ async def sim_payouts(dsn: str) -> list[asyncpg.Record]:
     try:
         return await conn.fetch(
             """SELECT p.idempotency_key, p.status, p.reason_code, p.fault, p.amount,
-                      (SELECT count(*) FROM transfers t WHERE t.end_to_end_id = left(p.idempotency_key, 35)) AS transfers
+                      (SELECT count(*) FROM transfers t
+                        WHERE t.end_to_end_id = left(p.idempotency_key, 35)) AS transfers
                  FROM payouts p ORDER BY p.idempotency_key"""
         )
     finally:
@@ -239,7 +240,7 @@ async def test_payout_timeouts_after_booking_are_resolved_by_inquiry(bank, conn,
 async def test_an_item_left_sending_by_a_dead_worker_is_asked_about_then_sent_once(
     bank, conn, pool, keys, settings
 ):
-    sim, url, sim_db = bank
+    _sim, url, sim_db = bank
     settings = replace(settings, banksim_url=url)
     await add_beneficiary(conn, keys, name="Nguyễn Văn An", account="0011000456789", amount=3_000_000)
     batch_id = await _approved(conn, "pension", "2026-01")
@@ -264,7 +265,7 @@ async def test_an_item_left_sending_by_a_dead_worker_is_asked_about_then_sent_on
 
 
 async def test_not_funded_batch_waits_and_pays_nothing(bank, conn, pool, keys, settings):
-    sim, url, sim_db = bank
+    _sim, url, sim_db = bank
     settings = replace(settings, banksim_url=url)
     for name, account in (
         ("Nguyễn Văn An", "0011000456789"),
