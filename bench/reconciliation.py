@@ -43,6 +43,8 @@ BANK_CODE = "vcb-sim"
 FEE_CODE = "LLTP"
 SHARE = 0.015  # of the lines, injected for each kind below
 AIM_SECONDS, AIM_RATIO = 15.0, 1.5
+# Its own database: other benchmarks drop and recreate the shared default one (citypay_bench) as they start.
+DB_NAME = "citypay_bench_recon"
 # What each planned line or ledger record is. "exact" is the ordinary case; the others are injected.
 INJECTED = (
     "reference",  # the narrative names the request; the credit was booked under another bank reference
@@ -653,7 +655,7 @@ async def run(args: argparse.Namespace) -> int:
     server = PgServer.resolve()
     with bench_var_dir() as var_dir:
         t = time.perf_counter()
-        db = await prepare_citypay_database(server, var_dir, scopes=["payment-requests:read"])
+        db = await prepare_citypay_database(server, var_dir, name=DB_NAME, scopes=["payment-requests:read"])
         keys = parse_env_keys(db.keys_env)
         day = datetime.now(LOCAL_TZ).date() - timedelta(days=1)
         plan = make_plan(args.lines, day, share=args.share)
