@@ -10,7 +10,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from banksim import pages, returns, routes
+from banksim import account_admin, pages, returns, routes
 from banksim.appkeys import CONFIG, DELIVERER
 from banksim.bank import seed_bank
 from banksim.config import BankSimConfig, resolve_banksim_database_url
@@ -49,6 +49,7 @@ def create_banksim_app(*, database_url: str, config: BankSimConfig) -> web.Appli
     app[TEMPLATES] = create_templates(["banksim", "core"])  # core for the shared error page
     app[REGISTRY].add(app, routes.routes)
     app[REGISTRY].add(app, returns.routes)
+    app[REGISTRY].add(app, account_admin.routes)
     app[REGISTRY].add(app, pages.routes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

@@ -36,3 +36,18 @@ async def test_only_a_booked_payout_can_be_returned(sim):
     assert answer.status == 409 and answer.content_type == "application/problem+json"
     bad = await sim.post("/sim/api/payouts/E2E-REFUSED/return", json={"reason_code": "XX99"})
     assert bad.status == 422
+
+
+async def test_the_operator_closes_an_account_and_the_next_payout_is_refused(sim):
+    url = f"/sim/api/accounts/{PAYOUT['to_bin']}/{PAYOUT['to_account']}/status"
+    changed = await sim.post(url, json={"status": "deceased"})
+    assert changed.status == 200
+    assert (await changed.json())["previous_status"] == "open"
+    refused = await (await payout(sim, "AFTER-DEATH")).json()
+    assert (refused["status"], refused["reason_code"]) == ("rejected", "MD07")
+    name = await (await sim.get(f"/sim/api/accounts/{PAYOUT['to_bin']}/{PAYOUT['to_account']}/name")).json()
+    assert name["status"] == "deceased" and name["name"] is None
+    assert (await sim.post(url, json={"status": "gone"})).status == 422
+    assert (
+        await sim.post(f"/sim/api/accounts/970436/{CITY_ACCOUNT}/status", json={"status": "closed"})
+    ).status == 404
