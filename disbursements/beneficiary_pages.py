@@ -34,6 +34,7 @@ from disbursements.beneficiary_routes import (
     ReviewIn,
     _change_account,
 )
+from disbursements.demo import SAMPLE_CSV
 from disbursements.programmes import PROGRAMMES, programmes
 from disbursements.verification import (
     ACCEPT_KIND,
@@ -325,6 +326,22 @@ async def import_page(request: web.Request) -> web.Response:
         upload={"url": f"{BASE}/import", "max_bytes": IMPORT_MAX_BYTES},
         max_mb=IMPORT_MAX_BYTES // (1024 * 1024),
     )
+
+
+@routes.get(
+    f"{PAGE}/sample.csv",
+    access=WRITERS,
+    summary="A sample import file",
+    in_openapi=False,
+    produces="text/csv",
+)
+async def sample_csv(request: web.Request) -> web.Response:
+    """The demo's beneficiaries (disbursements/demo_beneficiaries.csv), as the import reads them."""
+    resp = web.Response(
+        body=b"\xef\xbb\xbf" + SAMPLE_CSV.read_bytes(), content_type="text/csv", charset="utf-8"
+    )
+    resp.headers["Content-Disposition"] = 'attachment; filename="mau-nguoi-huong.csv"'
+    return resp
 
 
 @routes.get(

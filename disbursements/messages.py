@@ -161,6 +161,7 @@ register_messages(
             "twice.",
         ),
         "disb.import.columns": ("Các cột", "Columns"),
+        "disb.import.sample": ("Tải tệp mẫu (dữ liệu demo)", "Download a sample file (demo data)"),
         "disb.import.file": ("Tệp CSV (UTF-8, tối đa {mb} MB)", "CSV file (UTF-8, at most {mb} MB)"),
         "disb.import.submit": ("Tải lên", "Upload"),
         "disb.import.uploading": ("Đang tải lên…", "Uploading…"),

@@ -3,9 +3,10 @@ its mismatch review (four eyes); batches and payouts add theirs here too."""
 
 from __future__ import annotations
 
-from core.capability import Capability, StaffLink
+from core.capability import Capability, Demo, StaffLink
 from disbursements import batch_pages, batch_routes, beneficiary_pages, beneficiary_routes, report_pages
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
+from disbursements.demo import load_disbursements_demo, probe
 from disbursements.execution import batch_executor
 from disbursements.returns import claim_returns
 from disbursements.verification import verification_runner
@@ -28,6 +29,7 @@ CAPABILITY = Capability(
         StaffLink("disb.rpt.link", "/disbursements/reports", frozenset({"finance", "admin", "approver"})),
     ),
     background=(verification_runner, batch_executor),
+    demo=Demo(load=load_disbursements_demo, probe=probe),
 )
 
 # Returned payouts on the city's statement are disbursements' to book, before reconciliation reads narratives.
