@@ -9,6 +9,8 @@ and answers with `Cache-Control: no-store`.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -21,7 +23,7 @@ from lxml import etree
 from core.errors import Conflict, NotFound
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
-from core.pii import decrypt_pii
+from disbursements.beneficiaries import decrypt_account, decrypt_name
 
 NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 # The city as the debtor: the name its treasury account is held under at the bank (the demo's collection
@@ -33,16 +35,20 @@ PAYABLE_STATES = ("ready", "sending", "sent_unknown", "paid", "failed", "returne
 # cancelled one.
 EXPORTABLE_BATCH_STATES = ("approved", "executing", "completed")
 
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r" {2,}")
+# Whitespace and invisible format characters (zero-width, bidi marks, BOM, soft hyphen) part words.
+_BREAKS = re.compile(r"[\s\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_D = str.maketrans({"Đ": "D", "đ": "d"})
 
 
 def bank_spelling(text: str, *, limit: int = 140) -> str:
     """A name as Vietnamese banks hold it: diacritics dropped (Đ/đ → D), upper-case, printable ASCII only,
     spaces collapsed, at most `limit` characters. `&` and `<` stay (the XML writer escapes them)."""
-    text = text.replace("Đ", "D").replace("đ", "d")
-    plain = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-    ascii_only = "".join(c if " " <= c <= "~" else " " for c in plain.upper())
-    return _SPACES.sub(" ", ascii_only).strip()[:limit]
+    spaced = _BREAKS.sub(" ", text.translate(_D))
+    # NFD splits each letter from its marks; the marks (and any other non-ASCII) then drop out.
+    plain = unicodedata.normalize("NFD", spaced).encode("ascii", "ignore").decode("ascii").upper()
+    return _SPACES.sub(" ", _CONTROLS.sub(" ", plain)).strip()[:limit]
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,12 @@ class Initiation:
         return sum(t.amount for t in self.transfers)
 
 
+_QNAMES: dict[str, str] = {}
+
+
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    child = etree.SubElement(parent, f"{{{NS}}}{tag}", attrib)
+    qname = _QNAMES.get(tag) or _QNAMES.setdefault(tag, f"{{{NS}}}{tag}")
+    child = etree.SubElement(parent, qname, attrib) if attrib else etree.SubElement(parent, qname)
     if text is not None:
         child.text = text
     return child
@@ -126,17 +136,33 @@ def build_pain001(initiation: Initiation) -> bytes:
     _party(info, "Dbtr", initiation.debtor_name)
     _account(info, "DbtrAcct", initiation.debtor_account)
     _agent(info, "DbtrAgt", initiation.debtor_bin)
-    remittance = bank_spelling(initiation.remittance) or "-"
+    # One transaction built once, then copied per transfer with its values set: the copy runs in C, about
+    # three times faster than building ~18 elements per transfer in Python (100,000 transfers in seconds).
+    template = etree.Element(f"{{{NS}}}CdtTrfTxInf", nsmap={None: NS})
+    ids = _el(template, "PmtId")
+    slots = [_el(ids, "InstrId"), _el(ids, "EndToEndId"), _el(_el(template, "Amt"), "InstdAmt", Ccy="VND")]
+    _agent(template, "CdtrAgt", "")
+    slots.append(template[-1][0][0][0])  # CdtrAgt/FinInstnId/ClrSysMmbId/MmbId
+    slots.append(_el(_el(template, "Cdtr"), "Nm"))
+    _account(template, "CdtrAcct", "")
+    slots.append(template[-1][0][0][0])  # CdtrAcct/Id/Othr/Id
+    _el(_el(template, "RmtInf"), "Ustrd", bank_spelling(initiation.remittance) or "-")
+    order = list(template.iter())
+    where = [order.index(slot) for slot in slots]
     for t in initiation.transfers:
-        tx = _el(info, "CdtTrfTxInf")
-        ids = _el(tx, "PmtId")
-        _el(ids, "InstrId", t.end_to_end_id)
-        _el(ids, "EndToEndId", t.end_to_end_id)
-        _el(_el(tx, "Amt"), "InstdAmt", str(t.amount), Ccy="VND")
-        _agent(tx, "CdtrAgt", t.bank_bin)
-        _party(tx, "Cdtr", t.holder_name)
-        _account(tx, "CdtrAcct", t.account_number)
-        _el(_el(tx, "RmtInf"), "Ustrd", remittance)
+        tx = copy.deepcopy(template)
+        elements = list(tx.iter())
+        values = (
+            t.end_to_end_id,
+            t.end_to_end_id,
+            str(t.amount),
+            t.bank_bin,
+            bank_spelling(t.holder_name) or "-",
+            t.account_number,
+        )
+        for index, value in zip(where, values, strict=True):
+            elements[index].text = value
+        info.append(tx)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -178,16 +204,8 @@ async def batch_initiation(
         raise Conflict("this batch has no payable item", field="id")
     _, _, bin_, account = batch["funding_account"].split(":", 3)
     now = now or datetime.now(UTC)
-    transfers = [
-        Transfer(
-            end_to_end_id=r["end_to_end_id"],
-            amount=r["amount"],
-            bank_bin=r["bank_bin"],
-            account_number=decrypt_pii(keys, r["account_enc"], context="disb.account"),
-            holder_name=decrypt_pii(keys, r["full_name_enc"], context="disb.name"),
-        )
-        for r in rows
-    ]
+    # 100,000 decryptions take seconds: off the event loop, so other requests go on meanwhile.
+    transfers = await asyncio.get_running_loop().run_in_executor(None, _transfers, keys, rows)
     return Initiation(
         message_id=f"CITYPAY-DISB-{batch_id}",  # one per batch: a bank refuses the same file twice
         payment_info_id=f"DISB-{batch_id}-{batch['programme'][:12]}-{batch['period']}",
@@ -199,6 +217,19 @@ async def batch_initiation(
         remittance=remittance_text(batch["name_vi"], batch["period"]),
         transfers=transfers,
     )
+
+
+def _transfers(keys: AppKeys, rows: Sequence[asyncpg.Record]) -> list[Transfer]:
+    return [
+        Transfer(
+            end_to_end_id=r["end_to_end_id"],
+            amount=r["amount"],
+            bank_bin=r["bank_bin"],
+            account_number=decrypt_account(keys, r["account_enc"]),
+            holder_name=decrypt_name(keys, r["full_name_enc"]),
+        )
+        for r in rows
+    ]
 
 
 def _first_day(period: str) -> date:

@@ -122,7 +122,6 @@ register_messages(
         "disb.rpt.returned": ("Bị trả lại", "Returned"),
         "disb.rpt.sent_unknown": ("Đã gửi, chưa rõ kết quả", "Sent, outcome unknown"),
         "disb.rpt.in_progress": ("Đang chờ gửi", "Waiting to be sent"),
-        "disb.rpt.cancelled": ("Thuộc bảng kê đã hủy", "In a cancelled batch"),
         "disb.rpt.not_in_batch": ("Chưa có trong bảng kê nào", "In no batch yet"),
         "disb.rpt.coverage": ("Độ bao phủ", "Coverage"),
         "disb.rpt.coverage_line": (

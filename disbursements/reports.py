@@ -88,17 +88,19 @@ _BATCHES_SQL = """
 SELECT id, state, control_count, control_sum, held_count, created_at
   FROM disb_batches WHERE programme = $1 AND period = $2 ORDER BY id"""
 
-# Every item of the programme's period, by state and (for failed/held) why.
+# Every item of the programme's period, by state and (for failed/held) why: through the batches of the period
+# and the (batch_id, state) index, never a scan of all periods' items.
 _ITEMS_SQL = """
 SELECT state,
        CASE state WHEN 'failed' THEN coalesce(reason_code, '?') WHEN 'held' THEN coalesce(hold_reason, '?')
                   ELSE '' END AS reason,
        count(*)::int AS n, coalesce(sum(amount), 0)::bigint AS amount
   FROM disb_items
- WHERE programme = $1 AND period = $2
+ WHERE batch_id IN (SELECT id FROM disb_batches WHERE programme = $1 AND period = $2)
  GROUP BY 1, 2"""
 
-# Each active enrolment with its item of the period (a live one before a cancelled one), as one outcome.
+# Each active enrolment with its live item of the period (at most one: disb_items_once), as one outcome. A
+# cancelled batch's items are not live: its beneficiaries count as in no batch until one is built again.
 _COVERAGE_SQL = """
 SELECT CASE WHEN i.state IS NULL THEN 'not_in_batch'
             WHEN i.state = 'failed' THEN 'failed:' || coalesce(i.reason_code, '?')
@@ -107,15 +109,15 @@ SELECT CASE WHEN i.state IS NULL THEN 'not_in_batch'
             ELSE i.state END AS outcome,
        count(*)::int AS n, coalesce(sum(coalesce(i.amount, e.monthly_amount)), 0)::bigint AS amount
   FROM disb_enrolments e
-  LEFT JOIN LATERAL (
-        SELECT state, reason_code, hold_reason, amount FROM disb_items
-         WHERE programme = e.programme AND period = $2 AND beneficiary_id = e.beneficiary_id
-         ORDER BY state = 'cancelled', id DESC LIMIT 1) i ON true
+  LEFT JOIN disb_items i
+         ON i.beneficiary_id = e.beneficiary_id AND i.state <> 'cancelled'
+        AND i.batch_id IN (SELECT id FROM disb_batches
+                            WHERE programme = $1 AND period = $2 AND state <> 'cancelled')
  WHERE e.programme = $1 AND e.active
  GROUP BY 1"""
 
 # The order reasons are listed in: the worst first (money that may be out), then what people can fix.
-_GAP_ORDER = ("sent_unknown", "returned", "failed", "held", "in_progress", "cancelled", "not_in_batch")
+_GAP_ORDER = ("sent_unknown", "returned", "failed", "held", "in_progress", "not_in_batch")
 
 
 def _gap_rank(key: str) -> tuple[int, str]:
@@ -124,8 +126,9 @@ def _gap_rank(key: str) -> tuple[int, str]:
 
 
 async def disbursement_report(conn: asyncpg.Connection, programme: str, period: str) -> DisbursementReport:
-    """The report of one programme's period (NotFound for an unknown programme). Items in several batches of
-    the same period count once each (the database allows one item per beneficiary and period)."""
+    """The report of one programme's period (NotFound for an unknown programme). Cancelled batches are listed
+    with their items counted as cancelled; coverage counts only live items (one per beneficiary and period,
+    disb_items_once)."""
     prog = await conn.fetchrow(_PROGRAMME_SQL, programme)
     if prog is None:
         raise NotFound("no disbursement programme with this code", field="programme")

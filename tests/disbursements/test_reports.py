@@ -14,7 +14,7 @@ import pytest
 
 from core.keys import AppKeys
 from core.pii import encrypt_pii
-from disbursements.batches import approve_batch, build_batch
+from disbursements.batches import approve_batch, build_batch, cancel_batch
 from disbursements.reports import disbursement_report
 from tests.banksim.conftest import banksim_db  # noqa: F401  (a fixture)
 from tests.disbursements.test_batches import add_beneficiary
@@ -217,6 +217,21 @@ async def test_other_programmes_and_periods_do_not_leak_in(conn, keys) -> None:
     waiting = await disbursement_report(conn, "social_assistance", "2026-02")
     assert (waiting.in_progress.count, waiting.in_progress.amount) == (2, 6_100_000)
     assert {b.key: b.count for b in waiting.gap} == {"in_progress": 2}
+
+
+async def test_a_cancelled_batch_counts_as_no_batch_until_built_again(conn, keys) -> None:
+    batch = await seed(conn, keys, SPECS[:4], execute=False)
+    await cancel_batch(conn, batch, actor="staff:maker", note="sai kỳ")
+    r = await disbursement_report(conn, "pension", PERIOD)
+    assert [(b.id, b.state) for b in r.batches] == [(batch, "cancelled")]
+    assert (r.cancelled.count, r.cancelled.amount) == (4, 12_600_000)
+    assert (r.enrolled, r.covered) == (4, 0)
+    assert {b.key: b.count for b in r.gap} == {"not_in_batch": 4}
+    again = await build_batch(conn, "pension", PERIOD, maker="staff:maker")
+    r = await disbursement_report(conn, "pension", PERIOD)
+    assert [b.id for b in r.batches] == [batch, again.id]
+    assert {b.key: b.count for b in r.gap} == {"in_progress": 4}  # once each, not twice
+    assert r.in_progress.count == 4 and r.cancelled.count == 4
 
 
 async def test_coverage_rounds_down(conn, keys) -> None:
