@@ -45,8 +45,8 @@ SIM_DB = "citypay_bench_banksim"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/disbursements.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--items", type=int, default=100_000, help="items in the batch (default 100,000)")
-    p.add_argument("--chunk", type=int, default=50, help="items a worker loop claims and sends at once")
-    p.add_argument("--loops", type=int, default=2, help="claim–send–record loops per lane")
+    p.add_argument("--chunk", type=int, default=10, help="items a worker loop claims and sends at once")
+    p.add_argument("--loops", type=int, default=1, help="claim–send–record loops per lane")
     p.add_argument("--keep-db", action="store_true", help="keep the databases afterwards")
     return p.parse_args(argv)
 

@@ -59,8 +59,8 @@ ACCOUNT_CONTEXT, NAME_CONTEXT = "disb.account", "disb.name"  # core.pii contexts
 
 @dataclass(frozen=True)
 class ExecutionConfig:
-    chunk: int = 50  # items claimed (and sent concurrently) at once by one loop
-    loops: int = 2  # claim–send–record loops per lane, each with its own chunk in flight
+    chunk: int = 20  # items claimed (and sent concurrently) at once by one loop
+    loops: int = 1  # claim–send–record loops per lane, each with its own chunk in flight
     item_lease_s: float = 30.0  # a claim's life: longer than a bank call may take (bank_timeout_s)
     bank_timeout_s: float = 10.0
     turn_s: float = 20.0  # a lane works this long, then hands its outbox item back (again) to renew its lease
