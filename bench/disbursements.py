@@ -3,7 +3,9 @@ disbursements-worker`: outbox lanes, SKIP LOCKED claims with the intent committe
 its end-to-end id over a pooled keep-alive session, outcomes recorded a chunk per transaction with a journal
 entry per paid item) against the simulated bank (`python main.py bank-sim`), both on this machine; beside the
 bank's own payout acceptance rate measured alone in the same run (the same number of payouts posted straight
-to the simulator with the same concurrency). Then, from the bank's database: duplicates (must be 0).
+to the simulator with the same concurrency). Then, from the bank's database: duplicates (must be 0). Last, the
+same batch size for another programme against an instant stand-in bank (no database), which shows what our
+side alone sustains when the bank is not the limit.
 
     .venv/bin/python bench/disbursements.py                  # 100,000 items
     .venv/bin/python bench/disbursements.py --items 5000     # smoke
@@ -47,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--items", type=int, default=100_000, help="items in the batch (default 100,000)")
     p.add_argument("--chunk", type=int, default=10, help="items a worker loop claims and sends at once")
     p.add_argument("--loops", type=int, default=1, help="claim–send–record loops per lane")
+    p.add_argument("--no-instant", action="store_true", help="skip the run against an instant stand-in bank")
     p.add_argument("--keep-db", action="store_true", help="keep the databases afterwards")
     return p.parse_args(argv)
 
@@ -96,7 +99,7 @@ async def enrol(dsn: str, keys: Any, rows: list[tuple[str, str, str, str]]) -> f
         await conn.copy_records_to_table(
             "disb_enrolments",
             columns=["programme", "beneficiary_id", "monthly_amount"],
-            records=[("pension", i, AMOUNT) for i in ids],
+            records=[(p, i, AMOUNT) for i in ids for p in ("pension", "social_assistance")],
         )
         await conn.copy_records_to_table(
             "disb_accounts",
@@ -207,11 +210,39 @@ async def bank_alone(url: str, rows: list[tuple[str, str, str, str]], concurrenc
     return {"seconds": seconds, "booked": booked, "failed": failed, "rate": booked / seconds}
 
 
+# Our side alone --------------------------------------------------------------------------------------------
+
+
+async def instant_bank(port: int) -> Any:
+    """A stand-in bank that books every payout at once (no database): what our side alone can do."""
+    from aiohttp import web
+
+    seq = 0
+
+    async def payout(request: web.Request) -> web.Response:
+        nonlocal seq
+        body = await request.json()
+        seq += 1
+        return web.json_response({"status": "booked", "bank_txn_id": f"FTINSTANT{seq:09d}",
+                                  "booked_at": None, "amount": body["amount"]})  # fmt: skip
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response({"status": 404}, status=404)
+
+    app = web.Application()
+    app.router.add_post("/sim/api/payouts", payout)
+    app.router.add_get("/sim/api/payouts/{key}", status)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
 # Ours -------------------------------------------------------------------------------------------------------
 
 
 async def execute(
-    procs: Processes, db: Any, url: str, var_dir: Path, args: argparse.Namespace
+    procs: Processes, db: Any, url: str, var_dir: Path, args: argparse.Namespace, programme: str = "pension"
 ) -> dict[str, Any]:
     from core.db import connect
     from disbursements.batches import approve_batch, build_batch
@@ -220,7 +251,7 @@ async def execute(
     try:
         t = time.perf_counter()
         batch = await build_batch(
-            conn, "pension", datetime.now().strftime("%Y-%m"), maker="staff:bench-maker"
+            conn, programme, datetime.now().strftime("%Y-%m"), maker="staff:bench-maker"
         )
         build_s = time.perf_counter() - t
         await approve_batch(conn, batch.id, checker="staff:bench-checker")
@@ -239,7 +270,7 @@ async def execute(
         "disbursements-worker",
         [PYTHON, "main.py", "disbursements-worker", "--chunk", str(args.chunk), "--loops", str(args.loops)],
         env=env,
-        log_path=var_dir / "worker.log",
+        log_path=var_dir / f"worker-{programme}.log",
     )
     conn = await connect(db.dsn)
     first_paid = None
@@ -274,6 +305,10 @@ async def execute(
             str(batch.id),
         )
         unbalanced = await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM postings")
+        one = await conn.fetchval(
+            "SELECT end_to_end_id FROM disb_items WHERE batch_id = $1 LIMIT 1", batch.id
+        )
+        prefix = one.rsplit("-", 1)[0] + "-"
     finally:
         await conn.close()
     paying_s = (window["b"] - window["a"]).total_seconds()
@@ -291,7 +326,7 @@ async def execute(
         "reserve": dict(reserve),
         "entries": entries,
         "ledger_sum": unbalanced,
-        "prefix": f"P{datetime.now().strftime('%Y%m')}-{batch.id}-",
+        "prefix": prefix,
     }
 
 
@@ -358,14 +393,26 @@ async def run(args: argparse.Namespace) -> int:
         ours = await execute(procs, db, url, var_dir, args)
         print(f"ours: {ours}", flush=True)
         dup = await duplicates_at_bank(sim_dsn, ours["prefix"])
+        alone: dict[str, Any] = {}
+        if not args.no_instant:
+            await server.checkpoint()
+            port = free_port()
+            runner = await instant_bank(port)
+            try:
+                alone = await execute(
+                    procs, db, f"http://127.0.0.1:{port}", var_dir, args, "social_assistance"
+                )
+            finally:
+                await runner.cleanup()
+            print(f"ours against an instant bank: {alone}", flush=True)
         if not args.keep_db:
             procs.stop_all()
             await server.drop(db.name)
             await server.drop(SIM_DB)
-    return report(args, concurrency, base, ours, dup)
+    return report(args, concurrency, base, ours, dup, alone)
 
 
-def report(args: argparse.Namespace, concurrency: int, base: dict, ours: dict, dup: dict) -> int:
+def report(args: argparse.Namespace, concurrency: int, base: dict, ours: dict, dup: dict, alone: dict) -> int:
     ratio = ours["rate_total"] / base["rate"] if base["rate"] else float("nan")
     print_table(
         f"Disbursement batch of {args.items:,} items, {concurrency} payouts in flight",
@@ -383,6 +430,8 @@ def report(args: argparse.Namespace, concurrency: int, base: dict, ours: dict, d
             ["duplicates at the bank (keys booked twice)", dup["keys_booked_twice"]],
             ["duplicates at the bank (accounts paid twice)", dup["accounts_paid_twice"]],
             ["journal entries (one per paid item)", ours["entries"]],
+            ["our side alone (instant stand-in bank): payouts/s", round(alone.get("rate_total", 0), 1)],
+            ["  while paying", round(alone.get("rate_paying", 0), 1)],
         ],
     )
     reserve = ours["reserve"]
@@ -407,7 +456,7 @@ def report(args: argparse.Namespace, concurrency: int, base: dict, ours: dict, d
     write_results(
         "disbursements",
         {"items": args.items, "concurrency": concurrency, "bank_alone": base, "ours": ours, "duplicates": dup,
-         "ratio": ratio, "aims": aims, "machine": machine_info()},
+         "ratio": ratio, "aims": aims, "ours_instant_bank": alone, "machine": machine_info()},
     )  # fmt: skip
     return 0 if ok else 1
 

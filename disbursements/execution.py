@@ -261,6 +261,16 @@ def _result(item: Claimed, answer: dict[str, Any]) -> Result:
 async def pay_item(
     client: PayoutClient, route: PayoutRoute, keys: AppKeys, batch: Batch, item: Claimed
 ) -> Result:
+    try:
+        return await _pay_item(client, route, keys, batch, item)
+    except Exception as exc:  # one bad item (say, a value that no longer decrypts) must not stall its chunk
+        log.exception("disb_item_failed_locally", batch_id=batch.id, item_id=item.id)
+        return Result(item, "sent_unknown", error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+async def _pay_item(
+    client: PayoutClient, route: PayoutRoute, keys: AppKeys, batch: Batch, item: Claimed
+) -> Result:
     if item.was != "ready":
         # It may have reached the bank: ask under its key; only "never received" allows sending it again.
         answer = await client.status(route, item.end_to_end_id)
