@@ -346,3 +346,80 @@ async def test_an_empty_roster_builds_nothing(client, conn, keys, staff_login) -
     )
     assert resp.status == 422
     assert await conn.fetchval("SELECT count(*) FROM disb_batches WHERE programme = 'social_insurance'") == 0
+
+
+# Attacks over HTTP ------------------------------------------------------------------------------------
+
+
+async def test_twenty_identical_builds_and_approvals_at_once_happen_once(
+    client, conn, keys, staff_login
+) -> None:
+    await enrol(conn, keys, SPECS[:9], programme="pension", tag="")
+    finance = await staff_login("finance")
+    form = {"csrf_token": finance.csrf, "programme": "pension", "period": "2026-04"}
+    builds = await asyncio.gather(
+        *(
+            client.post(
+                "/disbursements/batches/build", data=form, headers=finance.headers(), allow_redirects=False
+            )
+            for _ in range(20)
+        )
+    )
+    statuses = sorted(r.status for r in builds)
+    assert statuses.count(303) == 1 and set(statuses) <= {303, 409}, statuses
+    batch = await conn.fetchval("SELECT id FROM disb_batches WHERE period = '2026-04'")
+    assert await conn.fetchval("SELECT count(*) FROM disb_batches") == 1
+    assert await conn.fetchval("SELECT count(*) FROM disb_items WHERE batch_id = $1", batch) == 9
+    approver = await staff_login("approver")
+    approvals = await asyncio.gather(
+        *(
+            client.post(
+                f"/disbursements/batches/{batch}/approve",
+                data={"csrf_token": approver.csrf},
+                headers=approver.headers(),
+                allow_redirects=False,
+            )
+            for _ in range(20)
+        )
+    )
+    statuses = sorted(r.status for r in approvals)
+    assert statuses.count(303) == 1 and set(statuses) <= {303, 409}, statuses
+    assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'disb.batch_approved'") == 1
+    assert await conn.fetchval("SELECT state FROM disb_batches WHERE id = $1", batch) == "approved"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"programme": "pension", "period": "9999-01"},
+        {"programme": "pension", "period": "0001-01"},
+        {"programme": "pension", "period": "2026-01\u202e"},
+        {"programme": "pension\u200b", "period": "2026-01"},
+        {"programme": "pension"},
+        {"period": "2026-01"},
+    ],
+)
+async def test_bad_build_forms_change_nothing(client, conn, keys, staff_login, fields) -> None:
+    await enrol(conn, keys, SPECS[:2], programme="pension", tag="")
+    finance = await staff_login("finance")
+    resp = await client.post(
+        "/disbursements/batches/build",
+        data={"csrf_token": finance.csrf, **fields},
+        headers=finance.headers(),
+        allow_redirects=False,
+    )
+    assert resp.status == 422, await resp.text()
+    assert await conn.fetchval("SELECT count(*) FROM disb_batches") == 0
+
+
+async def test_a_cancel_note_with_hidden_characters_is_refused(client, conn, keys, staff_login) -> None:
+    finance = await staff_login("finance")
+    batch = await seed(conn, keys, execute=False, maker=f"staff:{finance.username}")
+    resp = await client.post(
+        f"/disbursements/batches/{batch}/cancel",
+        data={"csrf_token": finance.csrf, "note": "ok\u202egnp.exe"},
+        headers=finance.headers(),
+        allow_redirects=False,
+    )
+    assert resp.status == 422 and "Có ký tự ẩn" in await resp.text()
+    assert await conn.fetchval("SELECT state FROM disb_batches WHERE id = $1", batch) == "awaiting_approval"
