@@ -10,10 +10,10 @@ and may group thousands with dots or commas (3.500.000); `birth_date` is YYYY-MM
 headers are accepted too (so_cccd, ho_ten, ngay_sinh, chuong_trinh, so_tien, ma_ngan_hang, so_tai_khoan).
 
 Each row is checked with the same rules as the API (`check_new_beneficiary`) and written in its own
-transaction: a good row is in whatever the others hold. Re-uploading the same file changes nothing: a row
-already enrolled with the same amount is `unchanged`, not an error. A bad row is answered with its line
-number, the field and a message, and comes back in a CSV of the failed rows with an `error` column — the
-uploader's own values, echoed once in the answer to that upload and never stored or logged.
+savepoint (a hundred rows per transaction): a good row is in whatever the others hold. Re-uploading the same
+file changes nothing: a row already enrolled with the same amount is `unchanged`, not an error. A bad row
+is answered with its line number, the field and a message, and comes back in a CSV of the failed rows with an
+`error` column — the uploader's own values, echoed once in the answer to that upload, never stored or logged.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from core.errors import Problem, ValidationFailed
 from core.i18n import translate
 from core.keys import AppKeys
 from core.text import spreadsheet_safe
-from disbursements.beneficiaries import FieldError, check_new_beneficiary, enrol_beneficiary
+from disbursements.beneficiaries import FieldError, NewBeneficiary, check_new_beneficiary, enrol_beneficiary
 from disbursements.programmes import programmes
 
 MAX_ROWS = 50_000
@@ -57,6 +57,12 @@ ALIASES = {
     "bin": "bank_bin",
     "so_tai_khoan": "account_number",
 }
+CHUNK_ROWS = 100
+RACED = FieldError(
+    "national_id",
+    "Người này vừa được thêm cùng lúc ở nơi khác; tải lại tệp để kiểm tra.",
+    "Added at the same moment elsewhere; upload again to check.",
+)
 _GROUPED = re.compile(r"^[0-9]{1,3}([.,][0-9]{3})+$")
 
 
@@ -176,6 +182,7 @@ async def import_beneficiaries(
         known = await programmes(conn)
     defaults = {code: p.default_monthly_amount for code, p in known.items()}
     reports: list[RowReport] = []
+    checked: list[tuple[RowReport, NewBeneficiary]] = []
     for line, values in rows:
         shown = {k: v for k, v in values.items() if k in COLUMNS}
         problems: list[FieldError] = []
@@ -230,30 +237,28 @@ async def import_beneficiaries(
         ]
         if problems or new is None:
             reports.append(RowReport(line, "failed", errors=problems, values=shown))
-            continue
-        try:
-            async with pool.acquire() as conn:
-                result = await enrol_beneficiary(conn, keys, new, actor=actor, idempotent=True)
-        except Problem as exc:
-            reports.append(RowReport(line, "failed", errors=[_problem_error(exc)], values=shown))
-            continue
-        except asyncpg.UniqueViolationError:  # the same person in two rows at once (another upload)
-            reports.append(
-                RowReport(
-                    line,
-                    "failed",
-                    errors=[
-                        FieldError(
-                            "national_id",
-                            "Người này vừa được thêm cùng lúc; tải lại tệp để kiểm tra.",
-                            "Added at the same moment elsewhere; upload again to check.",
-                        )
-                    ],
-                    values=shown,
+        else:
+            reports.append(RowReport(line, "pending", values=shown))
+            checked.append((reports[-1], new))
+    # Written a chunk of rows per transaction (one commit per chunk), each row in its own savepoint: a row
+    # refused by the service or the database rolls back alone.
+    for start in range(0, len(checked), CHUNK_ROWS):
+        async with pool.acquire() as conn, conn.transaction():
+            for report, new in checked[start : start + CHUNK_ROWS]:
+                try:
+                    async with conn.transaction():
+                        result = await enrol_beneficiary(conn, keys, new, actor=actor, idempotent=True)
+                except Problem as exc:
+                    report.outcome, report.errors = "failed", [_problem_error(exc)]
+                    continue
+                except asyncpg.UniqueViolationError:  # the same person added at this moment elsewhere
+                    report.outcome, report.errors = "failed", [RACED]
+                    continue
+                report.outcome, report.beneficiary_id, report.values = (
+                    result.outcome,
+                    result.beneficiary_id,
+                    {},
                 )
-            )
-            continue
-        reports.append(RowReport(line, result.outcome, beneficiary_id=result.beneficiary_id))
     return ImportReport(reports)
 
 
