@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
@@ -327,11 +328,17 @@ async def queue_verifications(conn: asyncpg.Connection, *, actor: str) -> int:
     return len(rows)
 
 
-def verify_kind(pool: asyncpg.Pool, keys: AppKeys, settings: Settings) -> Kind:
+def verify_kind(pool: asyncpg.Pool, keys: AppKeys, settings: Settings, session: Any = None) -> Kind:
     async def handler(item: Item) -> Outcome:
         try:
             outcome = await verify_account(
-                pool, keys, settings, int(item.payload["account_id"]), actor=SYSTEM_ACTOR, only_if_due=True
+                pool,
+                keys,
+                settings,
+                int(item.payload["account_id"]),
+                actor=SYSTEM_ACTOR,
+                only_if_due=True,
+                session=session,
             )
         except BankUnavailable as exc:
             return retry(exc.detail or "the bank did not answer")
@@ -342,10 +349,13 @@ def verify_kind(pool: asyncpg.Pool, keys: AppKeys, settings: Settings) -> Kind:
     return Kind(handler, max_attempts=20, base_s=5.0, cap_s=600.0)
 
 
-def verification_worker(pool: asyncpg.Pool, keys: AppKeys, settings: Settings) -> OutboxWorker:
+def verification_worker(
+    pool: asyncpg.Pool, keys: AppKeys, settings: Settings, session: Any = None
+) -> OutboxWorker:
+    """`session`: a pooled aiohttp session (keep-alive) for the name inquiries; None opens one per inquiry."""
     return OutboxWorker(
         pool,
-        {VERIFY_KIND: verify_kind(pool, keys, settings)},
+        {VERIFY_KIND: verify_kind(pool, keys, settings, session)},
         lease_s=60.0,
         batch=WORKER_CONCURRENCY,
         poll_interval_s=1.0,
@@ -355,9 +365,11 @@ def verification_worker(pool: asyncpg.Pool, keys: AppKeys, settings: Settings) -
 
 async def verification_runner(app: web.Application) -> AsyncIterator[None]:
     """aiohttp cleanup context (serving processes): the queued verifications run in this process."""
-    worker = verification_worker(app[POOL], app[KEYS], app[SETTINGS])
-    async with worker.running():
-        yield
+    connector = aiohttp.TCPConnector(limit=WORKER_CONCURRENCY, keepalive_timeout=30)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        worker = verification_worker(app[POOL], app[KEYS], app[SETTINGS], session)
+        async with worker.running():
+            yield
 
 
 # Reviews (four eyes) ----------------------------------------------------------------------------------------
