@@ -173,3 +173,25 @@ async def test_a_row_with_more_cells_than_the_header_is_refused(client, staff_lo
     finance = await staff_login("finance")
     out = await (await upload(client, finance, csv_body(GOOD[0] + ",extra"))).json()
     assert out["failed"] == 1 and out["errors"][0]["field"] == "row"
+
+
+async def test_nothing_personal_in_the_log_output(client, staff_login, capsys):
+    from core.logging import configure_logging
+
+    configure_logging("json")
+    finance = await staff_login("finance")
+    await upload(client, finance, csv_body(*GOOD, *BAD))
+    await upload(client, finance, csv_body(*GOOD))
+    logged = capsys.readouterr()
+    text = logged.out + logged.err
+    assert '"path": "/api/v1/disbursements/beneficiaries/import"' in text  # the request was logged
+    for secret in (
+        "001055001234",
+        "079160004321",
+        "0011000456789",
+        "0011000567890",
+        "Nguyễn",
+        "Trần",
+        "Ngọc",
+    ):
+        assert secret not in text

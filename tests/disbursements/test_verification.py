@@ -409,3 +409,19 @@ async def test_the_simulator_never_answers_the_id_itself(sim_bank):
 
 async def test_person_helper_is_valid():
     assert person()["national_id"] == "001055001234"
+
+
+async def test_nothing_personal_in_the_log_output(app_client, staff_login, capsys):
+    from core.logging import configure_logging
+
+    configure_logging("json")
+    finance = await staff_login("finance")
+    await enrol_and_verify(app_client, finance, **MISMATCH)
+    await app_client.post("/api/v1/disbursements/verify", headers=finance.headers(unsafe=True))
+    app = app_client.app
+    await verification_worker(app[POOL], app[KEYS], app[SETTINGS]).run_due()
+    logged = capsys.readouterr()
+    text = logged.out + logged.err
+    assert "/verify" in text
+    for secret in ("001058001111", "0011000678901", "LE DUC THANG", "Lê Đức", "Thành"):
+        assert secret not in text
