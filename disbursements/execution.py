@@ -9,10 +9,12 @@ pay the items in chunks. Any worker may be killed at any point; nothing is ever 
   outcome is unknown (a timeout, a 5xx, a worker that died while `sending`: its lease ran out) is asked about
   with a status inquiry first, and sent again only when the bank says it never received it — under the SAME
   key;
-- outcome: recorded in one transaction per chunk, only for claims still held (state sending, same attempts);
-  paid items post their share of the reserve (a journal entry each, refs end_to_end_id / bank_txn_id /
-  batch: one line per line of the bank's statement), failed and held ones release it; AC04 / MD07 stop
-  further payouts to the beneficiary.
+- outcome: recorded in one statement per chunk, only for claims still held (state sending, same attempts);
+  AC04 / MD07 stop further payouts to the beneficiary;
+- shares: paid items post their share of the reserve (a journal entry each, refs end_to_end_id /
+  bank_txn_id / batch: one line per line of the bank's statement), failed and held ones release it — in
+  groups of thousands per transaction after the outcomes (`settle_shares`), so the lanes never queue on the
+  reserve's row; idempotent by the item's part key, and completion waits for every share.
 
 When every item is final the batch is completed and whatever remains of the reserve is released.
 """
@@ -148,11 +150,16 @@ class Claimed:
 
 
 _CLAIM = """
-WITH c AS (
+WITH unknown AS (  -- unknown outcomes first (disb_items_claimable), then never-sent items (disb_items_ready)
     SELECT id, state AS was FROM disb_items
-     WHERE batch_id = $1
-       AND (state = 'ready' OR (state IN ('sending', 'sent_unknown') AND lease_until <= now()))
+     WHERE batch_id = $1 AND state IN ('sending', 'sent_unknown') AND lease_until <= now()
+     ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+), ready AS (
+    SELECT id, state AS was FROM disb_items
+     WHERE batch_id = $1 AND state = 'ready'
      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+), c AS (
+    SELECT * FROM unknown UNION ALL SELECT * FROM ready LIMIT $2
 ), info AS (
     SELECT c.id, c.was, a.bank_bin, a.account_enc, b.full_name_enc,
            CASE WHEN c.was <> 'ready' THEN NULL
@@ -184,13 +191,6 @@ async def claim_items(pool: asyncpg.Pool, batch: Batch, config: ExecutionConfig)
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_CLAIM, batch.id, config.chunk, config.item_lease_s)
         held = [r for r in rows if r["state"] == "held"]
-        if held and batch.reserve_id is not None:
-            await resolve_reserve_parts(
-                conn,
-                batch.reserve_id,
-                business_date=datetime.now(LOCAL_TZ).date(),
-                releases=[Part(f"disb-item:{r['id']}", r["amount"]) for r in held],
-            )
     if held:
         log.info("disb_items_held_at_send", batch_id=batch.id, held=len(held))
     return [
@@ -326,28 +326,6 @@ async def record_results(
             )
         }
         mine = [r for r in results if r.item.id in owned]
-        posts = [
-            Part(
-                f"disb-item:{r.item.id}",
-                r.item.amount,
-                {
-                    "end_to_end_id": r.item.end_to_end_id,
-                    "bank_txn_id": r.bank_txn_id or "",
-                    "batch": str(batch.id),
-                },
-            )
-            for r in mine
-            if r.state == "paid"
-        ]
-        releases = [Part(f"disb-item:{r.item.id}", r.item.amount) for r in mine if r.state == "failed"]
-        if (posts or releases) and batch.reserve_id is not None:
-            await resolve_reserve_parts(
-                conn,
-                batch.reserve_id,
-                business_date=await open_day_for(conn, datetime.now(LOCAL_TZ).date()),
-                posts=posts,
-                releases=releases,
-            )
         for r in mine:
             if r.stop:
                 await _stop_payments(conn, r, batch)
@@ -379,18 +357,82 @@ async def _stop_payments(conn: asyncpg.Connection, result: Result, batch: Batch)
         )
 
 
+# The ledger: shares -----------------------------------------------------------------------------------------
+
+SETTLE_GROUP = 2_000  # items whose shares one transaction posts or releases
+
+
+async def settle_shares(pool: asyncpg.Pool, batch: Batch, *, group: int = SETTLE_GROUP) -> int:
+    """Post the reserve's share of each paid item (a journal entry each: refs end_to_end_id, bank_txn_id,
+    batch — one line per line of the bank's statement) and release the share of each failed item and of each
+    held at send time, in groups: outcomes are recorded a chunk at a time without touching the reserve, so
+    lanes never queue on its row; the shares follow here, thousands per transaction. Idempotent (the part's
+    key is the item's) and safe to run from every lane at once (SKIP LOCKED). Returns the items settled."""
+    if batch.reserve_id is None:
+        return 0
+    settled = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, state, amount, end_to_end_id, bank_txn_id FROM disb_items
+                    WHERE batch_id = $1 AND NOT share_settled AND resolved_at IS NOT NULL
+                      AND state IN ('paid', 'failed', 'held')
+                    ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+                batch.id,
+                group,
+            )
+            if not rows:
+                return settled
+            posts = [
+                Part(
+                    f"disb-item:{r['id']}",
+                    r["amount"],
+                    {
+                        "end_to_end_id": r["end_to_end_id"],
+                        "bank_txn_id": r["bank_txn_id"],
+                        "batch": str(batch.id),
+                    },
+                )
+                for r in rows
+                if r["state"] == "paid"
+            ]
+            releases = [Part(f"disb-item:{r['id']}", r["amount"]) for r in rows if r["state"] != "paid"]
+            await resolve_reserve_parts(
+                conn,
+                batch.reserve_id,
+                business_date=await open_day_for(conn, datetime.now(LOCAL_TZ).date()),
+                posts=posts,
+                releases=releases,
+            )
+            await conn.execute(
+                "UPDATE disb_items SET share_settled = true WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+        settled += len(rows)
+        if len(rows) < group:
+            return settled
+
+
 # Completing -------------------------------------------------------------------------------------------------
 
 
 async def complete_if_final(pool: asyncpg.Pool, batch_id: int) -> bool:
-    """executing → completed once no item is ready, sending or unknown; the reserve's remainder released."""
+    """executing → completed once no item is ready, sending or unknown and every share is settled; the
+    reserve's remainder (nothing, when the shares add up) released."""
+    async with pool.acquire() as conn:
+        batch = await batch_by_id(conn, batch_id)
+    if batch.state != "executing":
+        return batch.state in ("completed", "cancelled")
+    await settle_shares(pool, batch)
     async with pool.acquire() as conn, conn.transaction():
         batch = await batch_by_id(conn, batch_id, lock=True)
         if batch.state != "executing":
             return batch.state in ("completed", "cancelled")
         if await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM disb_items WHERE batch_id = $1 "
-            "AND state IN ('ready', 'sending', 'sent_unknown'))",
+            """SELECT EXISTS (SELECT 1 FROM disb_items WHERE batch_id = $1
+                                AND (state IN ('ready', 'sending', 'sent_unknown')
+                                     OR (NOT share_settled AND resolved_at IS NOT NULL
+                                         AND state IN ('paid', 'failed', 'held'))))""",
             batch_id,
         ):
             return False
@@ -467,6 +509,7 @@ async def run_lane(
             await asyncio.shield(record_results(pool, batch, list(results), config))
 
     await asyncio.gather(*(loop() for _ in range(config.loops)))
+    await settle_shares(pool, batch)
     if await complete_if_final(pool, batch_id):
         return done()
     # Items still open: claimed by another worker, or waiting for their next status inquiry.

@@ -203,6 +203,9 @@ CREATE TABLE disb_items (
     reason_code     text CHECK (reason_code ~ '^[A-Z]{2}[0-9]{2}$'),
     retryable       boolean,
     needs_review    boolean NOT NULL DEFAULT false,
+    -- The item's share of the batch's reserve is posted (paid) or released (failed, held at send time):
+    -- done in large groups after the outcomes (execution.settle_shares), idempotent by the part's key.
+    share_settled   boolean NOT NULL DEFAULT false,
     attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     lease_until     timestamptz,  -- a worker's claim (sending) or when to inquire again (sent_unknown)
     bank_txn_id     text CHECK (bank_txn_id ~ '^[!-~]{1,64}$'),
@@ -219,6 +222,8 @@ CREATE UNIQUE INDEX disb_items_once ON disb_items (programme, period, beneficiar
 CREATE INDEX disb_items_batch_state ON disb_items (batch_id, state);
 CREATE INDEX disb_items_claimable ON disb_items (batch_id, lease_until) WHERE state IN ('sending', 'sent_unknown');
 CREATE INDEX disb_items_ready ON disb_items (batch_id, id) WHERE state = 'ready';
+CREATE INDEX disb_items_unsettled ON disb_items (batch_id, id)
+    WHERE NOT share_settled AND resolved_at IS NOT NULL AND state IN ('paid', 'failed', 'held');
 
 -- An item's money and identity never change; its state only moves forward (sending ↔ sent_unknown is the
 -- inquiry loop: unknown → asked → not received → sent again under the same key); nothing of an approved
