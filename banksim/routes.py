@@ -72,7 +72,9 @@ class AccountNameOut(BaseModel):
 
 class NameInquiryQuery(_Strict):
     national_id: str | None = Field(
-        default=None, pattern=r"^[0-9]{12}$", description="The holder's CCCD, to confirm (never answered back)"
+        default=None,
+        pattern=r"^[0-9]{12}$",
+        description="The holder's CCCD, to confirm (never answered back)",
     )
 
 
