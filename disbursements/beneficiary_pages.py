@@ -32,7 +32,7 @@ from disbursements.beneficiary_routes import (
     AccountIn,
     ResumeIn,
     ReviewIn,
-    _change_account,
+    change_account_answer,
 )
 from disbursements.demo import SAMPLE_CSV
 from disbursements.programmes import PROGRAMMES, programmes
@@ -275,7 +275,7 @@ async def verify_form(request: web.Request, form: BaseModel) -> web.Response:
     page=_one_page,
 )
 async def account_form(request: web.Request, form: AccountIn) -> web.Response:
-    await _change_account(request, form)
+    await change_account_answer(request, form)
     raise _back(request, "account")
 
 

@@ -22,7 +22,6 @@ from core.responses import ResponseModel, Timestamp, json_response
 from core.text import MultilineText
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
 from disbursements.beneficiaries import (
-    ACCOUNT_STATES,
     HOLD_REASONS,
     BeneficiaryInvalid,
     beneficiary_detail,
@@ -375,7 +374,7 @@ def _check_account(body: AccountIn) -> tuple[str, str]:
     return bin_, number
 
 
-async def _change_account(request: web.Request, body: AccountIn) -> web.Response:
+async def change_account_answer(request: web.Request, body: AccountIn) -> web.Response:
     bin_, number = _check_account(body)
     beneficiary_id = path_id(request, "beneficiary_id")
     async with request.app[POOL].acquire() as conn:
@@ -402,12 +401,12 @@ _ACCOUNT_DOC: dict[str, Any] = {
 
 @routes.put(f"{BASE}/{ID_PATH}/account", **_ACCOUNT_DOC)
 async def replace_account_api(request: web.Request, body: AccountIn) -> web.Response:
-    return await _change_account(request, body)
+    return await change_account_answer(request, body)
 
 
 @routes.post(f"{BASE}/{ID_PATH}/account", **_ACCOUNT_DOC)
 async def change_account_api(request: web.Request, body: AccountIn) -> web.Response:
-    return await _change_account(request, body)
+    return await change_account_answer(request, body)
 
 
 # CSV import -----------------------------------------------------------------------------------------------
@@ -574,6 +573,3 @@ async def resume_api(request: web.Request, body: ResumeIn) -> web.Response:
     return json_response(
         ProposalOut(approval_id=approval.id, kind=approval.kind, state="pending"), status=201
     )
-
-
-__all__ = ["ACCOUNT_STATES", "routes"]
