@@ -381,3 +381,21 @@ async def test_programmes_are_listed(client, staff_login):
     resp = await client.get("/api/v1/disbursements/programmes", headers=finance.headers())
     codes = [p["code"] for p in (await resp.json())["programmes"]]
     assert codes == ["pension", "social_insurance", "unemployment", "social_assistance"]
+
+
+async def test_the_same_new_person_sent_twice_at_once_is_stored_once(client, staff_login):
+    """Two requests race to register the same CCCD: the database's UNIQUE keys decide; the loser is a 409."""
+    import asyncio
+
+    finance = await staff_login("finance")
+
+    async def send():
+        resp = await client.post(BENEFICIARIES, json=person(), headers=finance.headers(unsafe=True))
+        return resp.status
+
+    statuses = sorted(await asyncio.gather(*(send() for _ in range(4))))
+    assert statuses == [201, 409, 409, 409]
+    pool = client.app[POOL]
+    assert (await counts(pool))["disb_beneficiaries"] == 1
+    assert (await counts(pool))["disb_enrolments"] == 1
+    assert (await counts(pool))["disb_accounts"] == 1
