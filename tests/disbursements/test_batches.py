@@ -302,3 +302,22 @@ async def test_an_expired_verification_is_held_at_build(conn, keys):
         await conn.fetchval("SELECT hold_reason FROM disb_items WHERE batch_id = $1", batch.id) == "expired"
     )
     assert date.today() - timedelta(days=1) < date.today()
+
+
+async def test_the_approvals_inbox_approves_a_batch_too(roster, client, staff_login, conn):
+    """core's four-eyes inbox (/api/v1/approvals/{id}/approve) carries out the same handler."""
+    finance = await staff_login("finance")
+    approver = await staff_login("approver")
+    built = await (
+        await client.post(
+            BASE, json={"programme": "pension", "period": "2026-06"}, headers=finance.headers(unsafe=True)
+        )
+    ).json()
+    approval_id = await conn.fetchval("SELECT approval_id FROM disb_batches WHERE id = $1", built["id"])
+    resp = await client.post(
+        f"/api/v1/approvals/{approval_id}/approve", json={}, headers=approver.headers(unsafe=True)
+    )
+    assert resp.status == 200, await resp.text()
+    batch = await (await client.get(f"{BASE}/{built['id']}", headers=finance.headers())).json()
+    assert batch["state"] == "approved" and batch["checker"] == f"staff:{approver.username}"
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'disbursements.execute'") == 4
