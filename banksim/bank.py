@@ -73,7 +73,13 @@ CITIZEN_ACCOUNTS: list[tuple[str | None, str, str, str, int]] = [
     # Disbursements' demo (disbursements/demo_beneficiaries.csv): pensioners' accounts.
     (None, "0011000345678", "TRINH VAN LONG", "open", 1_000_000),
     ("970415", "101800246810", "MAI THI XUAN", "open", 900_000),
+    ("970422", "0987650001", "PHAN VAN TOAN", "closed", 0),
+    ("970415", "101800135790", "LY THI HANH", "deceased", 700_000),
 ]
+# Accounts at other banks whose closing or holder's death the network's name directory does not show yet:
+# a name inquiry answers them as open (the name), the holder's bank refuses the payout (AC04 / MD07) — how a
+# verified beneficiary's payout is refused in the disbursements demo.
+NETWORK_STALE: frozenset[tuple[str, str]] = frozenset({("970422", "0987650001"), ("970415", "101800135790")})
 # The holder's CCCD where the bank can confirm it (name inquiry with `national_id` answers id_match, never the
 # id): (bin or None, account) → CCCD.
 CITIZEN_NATIONAL_IDS: dict[tuple[str | None, str], str] = {
@@ -180,13 +186,14 @@ async def account_by_number(conn: asyncpg.Connection, bin_: str, number: str) ->
 async def account_name(
     conn: asyncpg.Connection, bin_: str, number: str, national_id: str | None = None
 ) -> dict[str, Any]:
-    """Name inquiry: open → name; closed/blocked/deceased → the status and reason code, no name. Asked with
+    """Name inquiry: open → name; closed/blocked/deceased → the status and reason code, no name (except the
+    network's stale entries, NETWORK_STALE, answered as open). Asked with
     `national_id`, the answer adds `id_match`: whether the bank's holder has that CCCD (null: the bank holds
     none); the bank's own copy is never answered."""
     account = await account_by_number(conn, bin_, number)
     if account is None:
         raise AccountNotFound(f"no account {number} at bank {bin_}", field="account", reason_code=AC01)
-    if account["status"] == "open":
+    if account["status"] == "open" or (bin_, number) in NETWORK_STALE:
         answer = {
             "bin": bin_,
             "account": number,

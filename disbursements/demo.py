@@ -1,10 +1,11 @@
 """Disbursements' demo data. The journey in issue 11 imports `demo_beneficiaries.csv` by hand (the import
-page offers it as the sample file): ten pensioners whose accounts the simulated bank holds (banksim/bank.py
-CITIZEN_ACCOUNTS) — six verify (four with the CCCD confirmed by the bank; two at other banks, asked through
-the network), one name differs (LE DUC THANG at the bank, "Lê Đức Thành" here: a mismatch for review), one
-account is closed (AC04), one blocked (AC06), one holder deceased (MD07). These last three are held at
-verification, so they are never sent: a payout refused AC04/MD07 needs an account the bank closes after it
-was verified (the simulator cannot do that yet).
+page offers it as the sample file): twelve pensioners whose accounts the simulated bank holds (banksim/bank.py
+CITIZEN_ACCOUNTS). Eight verify — four with the CCCD confirmed by the bank, four at other banks asked through
+the network; two of those (PHAN VAN TOAN, LY THI HANH) are closed / deceased at their bank although the
+network's directory still answers their names (banksim NETWORK_STALE), so their payouts are refused AC04 and
+MD07 and execution stops them. One name differs (LE DUC THANG at the bank, "Lê Đức Thành" here: a mismatch
+for review); one account is closed, one blocked and one holder deceased as the name inquiry already says —
+held at verification, never sent.
 
 Demo mode itself preloads two other beneficiaries, in programmes the journey does not use, so the lists are
 not empty on a fresh `make run`; each programme is filled only while it has no beneficiaries at all.

@@ -1,5 +1,6 @@
 """The demo: the sample CSV imports cleanly and, verified against the simulated bank, gives the journey's
-picture (six verified, one mismatch for review, one closed, one blocked, one deceased); demo mode preloads
+picture (eight verified — two of them refused at payout later —, one mismatch for review, one closed, one
+blocked, one deceased); demo mode preloads
 two others once; the probe calls beneficiaries outside a demo database real data."""
 
 from __future__ import annotations
@@ -22,17 +23,22 @@ async def test_the_sample_file_gives_the_journeys_picture(sim_bank, make_app, ai
         headers={**finance.headers(unsafe=True), "Content-Type": "text/csv"},
     )
     out = await resp.json()
-    assert (out["created"], out["failed"]) == (10, 0), out["errors"]
+    assert (out["created"], out["failed"]) == (12, 0), out["errors"]
     queued = await client.post("/api/v1/disbursements/verify", headers=finance.headers(unsafe=True))
-    assert (await queued.json())["queued"] == 10
+    assert (await queued.json())["queued"] == 12
     app = client.app
     worker = verification_worker(app[POOL], app[KEYS], app[SETTINGS])
     while await worker.run_due():
         pass
     states = Counter(r[0] for r in await app[POOL].fetch("SELECT state FROM disb_accounts"))
-    assert states == {"verified": 6, "mismatch": 1, "closed": 1, "blocked": 1, "deceased": 1}
+    assert states == {"verified": 8, "mismatch": 1, "closed": 1, "blocked": 1, "deceased": 1}
     id_confirmed = await app[POOL].fetchval("SELECT count(*) FROM disb_accounts WHERE id_match")
     assert id_confirmed == 4
+    # the two the network still answers are closed / deceased at their bank: a payout to them is refused
+    for bank_bin, account, code in (("970422", "0987650001", "AC04"), ("970415", "101800135790", "MD07")):
+        body = {"to_bin": bank_bin, "to_account": account, "amount": 1_000, "narrative": "LUONG HUU T01/2026"}
+        refused = await _sim.post("/sim/api/payouts", json=body, headers={"Idempotency-Key": f"demo-{code}"})
+        assert (await refused.json())["reason_code"] == code
     sample = await client.get("/disbursements/beneficiaries/sample.csv", headers=finance.headers())
     assert sample.status == 200 and (await sample.read()).startswith(b"\xef\xbb\xbfnational_id,")
 
