@@ -246,8 +246,8 @@ def check_new_beneficiary(
         problems.append(
             FieldError(
                 "programmes",
-                f"Không có chương trình '{unknown[0]}' (có: {', '.join(PROGRAMMES)}).",
-                f"No programme '{unknown[0]}' (known: {', '.join(PROGRAMMES)}).",
+                f"Không có chương trình '{unknown[0][:40]}' (có: {', '.join(PROGRAMMES)}).",
+                f"No programme '{unknown[0][:40]}' (known: {', '.join(PROGRAMMES)}).",
             )
         )
     if len(set(programmes)) != len(programmes):
@@ -259,8 +259,8 @@ def check_new_beneficiary(
         problems.append(
             FieldError(
                 "monthly_amounts",
-                f"Có số tiền cho chương trình '{stray[0]}' mà người này không tham gia.",
-                f"An amount is given for '{stray[0]}', which is not among the programmes.",
+                f"Có số tiền cho chương trình '{stray[0][:40]}' mà người này không tham gia.",
+                f"An amount is given for '{stray[0][:40]}', which is not among the programmes.",
             )
         )
     amounts: dict[str, int] = {}

@@ -48,6 +48,7 @@ BASE = "/api/v1/disbursements/beneficiaries"
 IMPORT_MAX_BYTES = 5 * 1024 * 1024  # a CSV of ~50,000 rows
 CHUNK = 64 * 1024
 
+Code = Annotated[str, Field(max_length=40)]
 ProgrammeCode = Literal["pension", "social_insurance", "unemployment", "social_assistance"]
 AccountState = Literal["unverified", "verified", "mismatch", "not_found", "closed", "blocked", "deceased"]
 
@@ -60,7 +61,7 @@ class BeneficiaryIn(BaseModel):
     national_id: str = Field(max_length=40, description="CCCD, 12 digits")
     full_name: str = Field(max_length=200)
     birth_date: date
-    programmes: list[str] = Field(max_length=8, description=f"Programme codes: {', '.join(PROGRAMMES)}")
+    programmes: list[Code] = Field(max_length=8, description=f"Programme codes: {', '.join(PROGRAMMES)}")
     monthly_amounts: dict[str, int] = Field(default_factory=dict, max_length=8)
     bank_bin: str = Field(max_length=20)
     account_number: str = Field(max_length=40)

@@ -399,3 +399,19 @@ async def test_the_same_new_person_sent_twice_at_once_is_stored_once(client, sta
     assert (await counts(pool))["disb_beneficiaries"] == 1
     assert (await counts(pool))["disb_enrolments"] == 1
     assert (await counts(pool))["disb_accounts"] == 1
+
+
+async def test_oversized_fields_are_refused_without_echoing_them(client, staff_login):
+    finance = await staff_login("finance")
+    pool = client.app[POOL]
+    before = await counts(pool)
+    for body in (
+        person(programmes=["x" * 5000]),
+        person(monthly_amounts={"y" * 5000: 1}),
+        person(full_name="Nguyễn " * 100),
+        person(account_number="1" * 41),
+    ):
+        resp = await client.post(BENEFICIARIES, json=body, headers=finance.headers(unsafe=True))
+        assert resp.status == 422
+        assert len(await resp.read()) < 3000
+    assert await counts(pool) == before
