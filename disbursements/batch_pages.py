@@ -140,7 +140,7 @@ async def _list_page(
     principal = principal_of(request)
     return render_html(
         request,
-        "disbursements/disbursements/batch_list.html",
+        "disbursements/batch_list.html",
         status=status,
         form=form,
         batches=rows,
@@ -188,7 +188,7 @@ async def _batch_page(
     held_total = progress.counts.get("held", 0)
     return render_html(
         request,
-        "disbursements/disbursements/batch.html",
+        "disbursements/batch.html",
         status=status,
         form=form,
         batch=batch,

@@ -99,7 +99,7 @@ async def _list_page(
     query = {k: v for k, v in (("state", f.state), ("programme", f.programme)) if v}
     return render_html(
         request,
-        "disbursements/disbursements/beneficiaries.html",
+        "disbursements/beneficiaries.html",
         status=status,
         form=form,
         rows=rows,
@@ -231,7 +231,7 @@ async def _one_page(request: web.Request, *, form: FormState = EMPTY_FORM, statu
     active = next((a for a in detail["accounts"] if a["active"]), None)
     return render_html(
         request,
-        "disbursements/disbursements/beneficiary.html",
+        "disbursements/beneficiary.html",
         status=status,
         form=form,
         b=detail,
@@ -322,7 +322,7 @@ async def resume_form(request: web.Request, form: ResumeIn) -> web.Response:
 async def import_page(request: web.Request) -> web.Response:
     return render_html(
         request,
-        "disbursements/disbursements/beneficiaries_import.html",
+        "disbursements/beneficiaries_import.html",
         upload={"url": f"{BASE}/import", "max_bytes": IMPORT_MAX_BYTES},
         max_mb=IMPORT_MAX_BYTES // (1024 * 1024),
     )
@@ -359,7 +359,7 @@ async def review_page(request: web.Request) -> web.Response:
         ]
     return render_html(
         request,
-        "disbursements/disbursements/beneficiaries_review.html",
+        "disbursements/beneficiaries_review.html",
         mismatches=undecided,
         stopped=[*stopped_ac04, *stopped_md07],
         pending=pending,

@@ -262,7 +262,7 @@ async def report_page(request: web.Request, query: ReportPageQuery) -> web.Respo
     report = await _report(request, query.programme, query.period)
     return render_html(
         request,
-        "disbursements/disbursements/report.html",
+        "disbursements/report.html",
         report=report,
         programmes=PROGRAMMES,
         num=lambda n: format_count(n, lang),
