@@ -26,6 +26,7 @@ from core.api import Routes, path_id, staff
 from core.appkeys import KEYS, POOL
 from core.audit import record_audit
 from core.auth import principal_of
+from core.csv_download import csv_download
 from core.errors import NotFound
 from core.forms import EMPTY_FORM, FormState
 from core.i18n import request_language, translate
@@ -40,7 +41,6 @@ from disbursements.report_pages import (
     PAGE_READERS,
     Programme,
     code_meaning,
-    csv_response,
     current_period,
     format_count,
     hold_meaning,
@@ -381,7 +381,7 @@ async def batch_items_csv(request: web.Request) -> web.Response:
         ]
         for r in rows
     ]
-    return csv_response(f"bang-ke-{batch_id}.csv", header, table)
+    return csv_download(f"bang-ke-{batch_id}.csv", header, table)
 
 
 # Live progress ----------------------------------------

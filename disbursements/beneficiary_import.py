@@ -26,10 +26,10 @@ from datetime import date, datetime
 
 import asyncpg
 
+from core.csv_download import csv_text
 from core.errors import Problem, ValidationFailed
 from core.i18n import translate
 from core.keys import AppKeys
-from core.text import spreadsheet_safe
 from disbursements.beneficiaries import FieldError, NewBeneficiary, check_new_beneficiary, enrol_beneficiary
 from disbursements.programmes import programmes
 
@@ -89,16 +89,14 @@ class ImportReport:
     def failed_csv(self, lang: str = "vi") -> str:
         """The failed rows as the uploader sent them, with an `error` column; BOM first (Excel reads UTF-8),
         every cell spreadsheet-safe (no formula runs when opened)."""
-        out = io.StringIO()
-        out.write("\ufeff")
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([*COLUMNS, "line", "error"])
-        for r in self.failed:
-            writer.writerow(
-                [spreadsheet_safe(r.values.get(c, "")) for c in COLUMNS]
-                + [r.line, spreadsheet_safe("; ".join(f"{e.field}: {e.message(lang)}" for e in r.errors))]
-            )
-        return out.getvalue()
+        return csv_text(
+            [*COLUMNS, "line", "error"],
+            (
+                [r.values.get(c, "") for c in COLUMNS]
+                + [r.line, "; ".join(f"{e.field}: {e.message(lang)}" for e in r.errors)]
+                for r in self.failed
+            ),
+        )
 
 
 def _decode(data: bytes) -> str:

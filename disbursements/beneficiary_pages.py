@@ -7,11 +7,6 @@ as the JSON API (disbursements/beneficiary_routes.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,10 +14,10 @@ from core.api import Routes, path_id, staff
 from core.appkeys import KEYS, POOL, SETTINGS
 from core.approvals import approvals_list
 from core.auth import principal_of
+from core.csv_download import csv_download
 from core.forms import EMPTY_FORM, FormState
 from core.i18n import request_language
 from core.pages import render_html
-from core.text import spreadsheet_safe
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
 from disbursements.beneficiaries import HOLD_REASONS, beneficiary_detail, list_beneficiaries
 from disbursements.beneficiary_routes import (
@@ -130,21 +125,6 @@ async def beneficiaries_page(request: web.Request) -> web.Response:
 @routes.form_post(f"{PAGE}/search", access=READERS, summary="Search (form)", form=SearchForm, page=_list_page)
 async def search_form(request: web.Request, form: SearchForm) -> web.Response:
     return await _list_page(request, search=form.q)
-
-
-def csv_download(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> web.Response:
-    """UTF-8 with a BOM (Excel reads Vietnamese right), every text cell formula-safe, never cached."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([spreadsheet_safe(h) for h in header])
-    for row in rows:
-        writer.writerow(["" if cell is None else spreadsheet_safe(cell) for cell in row])
-    resp = web.Response(
-        body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8"
-    )
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 @routes.get(

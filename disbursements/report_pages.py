@@ -3,9 +3,6 @@ a BOM, every text cell formula-safe) and a JSON API (`GET /api/v1/disbursements/
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.api import Routes, staff
 from core.appkeys import POOL
+from core.csv_download import csv_download
 from core.i18n import has_message, request_language, translate
 from core.money import LOCAL_TZ
 from core.pages import render_html
 from core.responses import ResponseModel, Timestamp, json_response
-from core.text import spreadsheet_safe
 from disbursements import report_messages as _messages  # noqa: F401  (registers the texts)
 from disbursements.reports import PERIOD_PATTERN, PROGRAMMES, Bucket, DisbursementReport, disbursement_report
 
@@ -200,23 +197,6 @@ async def report_api(request: web.Request, query: ReportQuery) -> web.Response:
 # CSV ----------------------------------------
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> web.Response:
-    """UTF-8 with a BOM (Excel reads the Vietnamese right), every text cell formula-safe
-    (core.text.spreadsheet_safe, as reconciliation's exports), as a download nobody caches."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([spreadsheet_safe(h) for h in header])
-    for row in rows:
-        writer.writerow(["" if cell is None else spreadsheet_safe(cell) for cell in row])
-    resp = web.Response(
-        body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8"
-    )
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
 def report_rows(r: DisbursementReport, lang: str) -> list[list[Any]]:
     """section, code, what, count, amount — one row per figure, the coverage last."""
     t = lambda key, **kw: translate(key, lang, **kw)  # noqa: E731
@@ -243,7 +223,7 @@ async def report_csv(request: web.Request, query: ReportQuery) -> web.Response:
     lang = request_language(request)
     report = await _report(request, query.programme, query.period)
     header = [translate(f"disb.rpt.col.{c}", lang) for c in ("section", "key", "what", "count", "amount")]
-    return csv_response(f"chi-tra-{query.programme}-{query.period}.csv", header, report_rows(report, lang))
+    return csv_download(f"chi-tra-{query.programme}-{query.period}.csv", header, report_rows(report, lang))
 
 
 # Page ----------------------------------------

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from core.api import Routes
 from core.appkeys import POOL
+from core.csv_download import csv_download
 from core.errors import ValidationFailed
 from core.i18n import request_language, translate
 from core.money import format_local_time, format_vnd
@@ -23,7 +24,7 @@ from core.responses import ResponseModel, Timestamp, json_response
 from core.timebounds import EARLIEST_YEAR, LATEST_YEAR, BoundedDate
 from reconciliation.pdf import table_pdf
 from reconciliation.reports import DailyReport, MonthlyReport, daily_report, monthly_report
-from reconciliation.workbench_pages import FINANCE, READERS, csv_response, today
+from reconciliation.workbench_pages import FINANCE, READERS, today
 
 routes = Routes(tags=("reconciliation",))
 ACCOUNT = r"^(?:[0-9]{6}:[A-Za-z0-9]{1,34}|[a-z0-9][a-z0-9_-]{1,40})$"
@@ -209,7 +210,7 @@ async def daily_report_csv(request: web.Request, query: DailyQuery) -> web.Respo
         [translate("recon.report.cat.carried", lang) + f" #{c.id}", c.kind, c.amount, c.note or ""]
         for c in report.carried
     ]
-    return csv_response(f"doi-soat-ngay-{report.code}-{report.day.isoformat()}.csv", header, rows)
+    return csv_download(f"doi-soat-ngay-{report.code}-{report.day.isoformat()}.csv", header, rows)
 
 
 def _pdf_response(body: bytes, filename: str) -> web.Response:
@@ -382,7 +383,7 @@ async def _monthly_table(request: web.Request, query: MonthlyQuery) -> tuple[str
 )
 async def monthly_report_csv(request: web.Request, query: MonthlyQuery) -> web.Response:
     _, header, table = await _monthly_table(request, query)
-    return csv_response(f"doi-soat-thang-{query.month}.csv", header, table)
+    return csv_download(f"doi-soat-thang-{query.month}.csv", header, table)
 
 
 @routes.get(

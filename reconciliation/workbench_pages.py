@@ -4,9 +4,6 @@ payment's whole trail at /finance/payments/{reference}. Every list has a CSV exp
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -16,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 import payments
 from core.api import Routes, staff
 from core.appkeys import POOL
+from core.csv_download import csv_download
 from core.i18n import request_language, translate
 from core.money import LOCAL_TZ, parse_dong
 from core.pages import render_html
 from core.pii import mask_account
 from core.responses import ResponseModel, Timestamp, json_response
-from core.text import FreeText, spreadsheet_safe
+from core.text import FreeText
 from core.timebounds import BoundedDate
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
 from reconciliation.workbench import AGE_BUCKETS, AccountDay, day_picture, money_held, payment_trail
@@ -63,21 +61,6 @@ class SearchQuery(_Filters):
 
 def today() -> date:
     return datetime.now(LOCAL_TZ).date()
-
-
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> web.Response:
-    """UTF-8 with a BOM (Excel reads the Vietnamese right), every text cell formula-safe, as a download."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([spreadsheet_safe(h) for h in header])
-    for row in rows:
-        writer.writerow(["" if cell is None else spreadsheet_safe(cell) for cell in row])
-    resp = web.Response(
-        body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8"
-    )
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
 
 
 # The day's picture -----------------------------------------------------------------------------------------
@@ -196,7 +179,7 @@ async def picture_csv(request: web.Request, query: DayQuery) -> web.Response:
         ]
         for a in picture
     ]
-    return csv_response(f"doi-soat-{day.isoformat()}.csv", header, rows)
+    return csv_download(f"doi-soat-{day.isoformat()}.csv", header, rows)
 
 
 @routes.get(
@@ -238,7 +221,7 @@ async def held_csv(request: web.Request) -> web.Response:
         ]
         for s in held.suspense
     ]
-    return csv_response("tien-tam-giu.csv", header, rows)
+    return csv_download("tien-tam-giu.csv", header, rows)
 
 
 # Search --------------------------------------------------------------------------------------------------
@@ -288,7 +271,7 @@ async def search_csv(request: web.Request, query: SearchQuery) -> web.Response:
         translate(f"recon.wb.col.{c}", lang)
         for c in ("reference", "agency_ref", "purpose", "amount_due", "received", "status", "created")
     ]
-    return csv_response(
+    return csv_download(
         "tim-thanh-toan.csv",
         header,
         (
@@ -353,4 +336,4 @@ async def payment_detail_csv(request: web.Request) -> web.Response:
         for e in trail.entries
         for ln in e["lines"]
     ]
-    return csv_response(f"{trail.request['reference']}.csv", header, rows)
+    return csv_download(f"{trail.request['reference']}.csv", header, rows)
