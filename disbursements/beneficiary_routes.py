@@ -9,17 +9,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, path_id, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
 from core.auth import principal_of
-from core.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from core.errors import PayloadTooLarge, ValidationFailed
 from core.i18n import request_language
 from core.money import LOCAL_TZ
 from core.responses import ResponseModel, Timestamp, json_response
 from core.text import MultilineText
+from core.uploads import read_file_upload
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
 from disbursements.beneficiaries import (
     HOLD_REASONS,
@@ -46,7 +47,6 @@ READERS = staff("finance", "admin", "approver", scopes=("disbursements:read",))
 ID_PATH = "{beneficiary_id:[0-9]{1,18}}"
 BASE = "/api/v1/disbursements/beneficiaries"
 IMPORT_MAX_BYTES = 5 * 1024 * 1024  # a CSV of ~50,000 rows
-CHUNK = 64 * 1024
 
 Code = Annotated[str, Field(max_length=40)]
 ProgrammeCode = Literal["pension", "social_insurance", "unemployment", "social_assistance"]
@@ -416,29 +416,13 @@ async def change_account_api(request: web.Request, body: AccountIn) -> web.Respo
 async def read_csv_upload(request: web.Request, limit: int = IMPORT_MAX_BYTES) -> bytes:
     """The CSV from a raw text/csv body or a multipart form's `file` field, read in chunks and never more
     than `limit` bytes held (413 above it, nothing stored)."""
-    ctype = request.content_type
-    overhead = 64 * 1024 if ctype == "multipart/form-data" else 0
-    if request.content_length is not None and request.content_length > limit + overhead:
-        raise _too_large(limit)
-    if ctype == "multipart/form-data":
-        try:
-            reader = await request.multipart()
-            data: bytes | None = None
-            while (part := await reader.next()) is not None:
-                if not isinstance(part, BodyPartReader):
-                    raise ValidationFailed("nested multipart bodies are not read", field="file")
-                if part.name == "file" and data is None:
-                    data = await _bounded(_part_chunks(part), limit)
-                else:
-                    await part.release()
-        except (ValueError, AssertionError) as exc:
-            raise ValidationFailed(f"the multipart body cannot be read: {exc}", field="file") from None
-        if data is None:
-            raise ValidationFailed("no file in the upload (field `file`)", field="file")
-        return data
-    if ctype not in ("text/csv", "text/plain", "application/octet-stream"):
-        raise UnsupportedMediaType(f"send the file as text/csv or multipart/form-data (got {ctype!r})")
-    return await _bounded(request.content.iter_chunked(CHUNK), limit)
+    sent = await read_file_upload(
+        request,
+        limit=limit,
+        too_large=lambda: _too_large(limit),
+        raw_types=("text/csv", "text/plain", "application/octet-stream"),
+    )
+    return sent.data
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -447,20 +431,6 @@ def _too_large(limit: int) -> PayloadTooLarge:
         field="file",
         message="disb.import.too_large",
     )
-
-
-async def _bounded(chunks, limit: int) -> bytes:
-    buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > limit:
-            raise _too_large(limit)
-    return bytes(buffer)
-
-
-async def _part_chunks(part: BodyPartReader):
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
 
 
 def import_out(report: ImportReport, lang: str) -> ImportOut:

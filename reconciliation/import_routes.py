@@ -13,19 +13,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.api import Routes, path_id, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
 from core.auth import principal_of
-from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from core.forms import EMPTY_FORM, FormState
 from core.money import LOCAL_TZ
 from core.pages import render_html
 from core.responses import ResponseModel, Timestamp, json_response
 from core.text import FreeText
 from core.timebounds import BoundedDate
+from core.uploads import read_file_upload
 from reconciliation import messages as _messages  # noqa: F401  (registers the package's texts)
 from reconciliation.fetch import FetchReport, fetch_statements
 from reconciliation.importer import (
@@ -40,7 +41,6 @@ from reconciliation.importer import (
 routes = Routes(tags=("reconciliation",))
 IMPORTERS = staff("finance", "admin", scopes=("reconciliation:write",))
 READERS = staff("finance", "admin", scopes=("reconciliation:read",))
-CHUNK = 64 * 1024
 
 # What the Content-Type says about the format, as a file name would (the parsers also sniff the content).
 _EXTENSION_BY_TYPE = {
@@ -201,28 +201,6 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def _read_bounded(chunks, limit: int) -> bytes:
-    buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > limit:
-            raise _too_large(limit)
-    return bytes(buffer)
-
-
-async def _part_chunks(part: BodyPartReader):
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
-
-
-async def _small_text(part: BodyPartReader, name: str) -> str:
-    raw = await _read_bounded(_part_chunks(part), 200)
-    try:
-        return raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise ValidationFailed(f"{name}: not UTF-8 text", field=name) from None
-
-
 class Upload:
     def __init__(self, data: bytes, filename: str | None, mapping: str | None, account: str | None) -> None:
         self.data, self.filename, self.mapping, self.account = data, filename, mapping, account
@@ -231,59 +209,25 @@ class Upload:
 async def read_upload(request: web.Request, query: ImportQuery, limit: int) -> Upload:
     """The file from a raw body (its format from Content-Type) or a multipart form (fields `file`, and
     optionally `mapping`, `account`), never more than `limit` bytes held."""
-    ctype = request.content_type
-    overhead = 64 * 1024 if ctype == "multipart/form-data" else 0  # part headers, the other fields
-    if request.content_length is not None and request.content_length > limit + overhead:
-        raise _too_large(limit)
-    if ctype == "multipart/form-data":
-        return await _read_multipart(request, query, limit)
-    if ctype not in _EXTENSION_BY_TYPE:
-        raise UnsupportedMediaType(
-            f"send the statement as {', '.join(sorted(_EXTENSION_BY_TYPE))} or multipart/form-data "
-            f"(got {ctype!r})"
-        )
-    data = await _read_bounded(request.content.iter_chunked(CHUNK), limit)
-    filename = query.filename or (f"upload{_EXTENSION_BY_TYPE[ctype]}" if _EXTENSION_BY_TYPE[ctype] else None)
-    return Upload(data, filename, query.mapping, query.account)
-
-
-async def _read_multipart(request: web.Request, query: ImportQuery, limit: int) -> Upload:
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
-        raise ValidationFailed(f"the multipart body cannot be read: {exc}", field="file") from None
-    data: bytes | None = None
-    filename, mapping, account = query.filename, query.mapping, query.account
-    try:
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise ValidationFailed("nested multipart bodies are not read", field="file")
-            if part.name == "file":
-                if data is not None:
-                    raise ValidationFailed("send one file per upload", field="file")
-                data = await _read_bounded(_part_chunks(part), limit)
-                filename = filename or part.filename
-            elif part.name == "mapping":
-                mapping = (await _small_text(part, "mapping")) or mapping
-            elif part.name == "account":
-                account = (await _small_text(part, "account")) or account
-            else:
-                await part.release()
-    except ValueError as exc:  # a malformed part: bad boundary, headers
-        raise ValidationFailed(f"the multipart body cannot be read: {exc}", field="file") from None
-    if data is None:
-        raise ValidationFailed("no file in the upload (field `file`)", field="file")
+    sent = await read_file_upload(
+        request,
+        limit=limit,
+        too_large=lambda: _too_large(limit),
+        raw_types=_EXTENSION_BY_TYPE,
+        small_fields=("mapping", "account"),
+    )
+    if sent.content_type != "multipart/form-data":
+        extension = _EXTENSION_BY_TYPE[sent.content_type]
+        filename = query.filename or (f"upload{extension}" if extension else None)
+        return Upload(sent.data, filename, query.mapping, query.account)
     # The form's fields pass the same checks as the query's.
-    checked = ImportQuery.model_validate({"mapping": mapping, "account": account})
-    return Upload(data, _safe_filename(filename), checked.mapping, checked.account)
-
-
-def _safe_filename(name: str | None) -> str | None:
-    if not name:
-        return None
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable())[:255]
-    return name or None
+    checked = ImportQuery.model_validate(
+        {
+            "mapping": sent.fields.get("mapping") or query.mapping,
+            "account": sent.fields.get("account") or query.account,
+        }
+    )
+    return Upload(sent.data, query.filename or sent.filename, checked.mapping, checked.account)
 
 
 # Routes ---------------------------------------------------------------------------------------------------
