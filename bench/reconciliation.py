@@ -26,7 +26,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# For `common`. Not again in front when a worker process re-runs this module: common puts the project root
+# first, and this folder ahead of it would make `reconciliation` this file instead of the package.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     PgServer,

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
+import secrets
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import asyncpg
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.audit import record_audit
 from core.errors import Conflict, ValidationFailed
@@ -32,6 +37,8 @@ from reconciliation.statement import Statement, StatementRefused
 NARRATIVE_CONTEXT = "recon_lines.narrative"
 SOURCES = ("upload", "cli", "fetch")
 COPY_CHUNK = 20_000  # lines per COPY (and per progress report)
+PARALLEL_FROM = 50_000  # lines from which narratives are redacted and encrypted in two processes
+ANALYZE_FROM = 10_000  # new lines from which recon_lines' planner statistics are refreshed after the import
 Progress = Callable[[int, int], None]
 
 _COLUMNS = (
@@ -213,9 +220,10 @@ async def import_statement_file(
             where = _where(statement, i, len(statements))
             check_integrity(statement, where)
             checked.append(_Checked(statement, await _bin_of(conn, statement, where, bin_hint)))
-    # Encrypting each narrative is per-line Python work (AES-GCM); do it off the event loop, before the
-    # transaction, so the transaction holds its locks only for the database's part.
-    records = await asyncio.to_thread(_line_records, keys, [c.statement for c in checked])
+    # Redacting and encrypting each narrative is per-line Python work; done off the event loop (on both cores
+    # for a large file), before the transaction, so the transaction holds its locks only for the database's
+    # part.
+    records = await _line_records(keys, [c.statement for c in checked])
     if progress:
         progress(0, total_lines)
     async with pool.acquire() as conn, conn.transaction():
@@ -265,6 +273,11 @@ async def import_statement_file(
                 ],
             },
         )
+    if result.new_lines >= ANALYZE_FROM:
+        # Fresh statistics for matching, which runs next: without them the planner takes a million new lines
+        # for a handful. The service role may not ANALYZE the table; migration 0014's function does, as owner.
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT recon_analyze_lines()")
     if progress:
         progress(total_lines, total_lines)
     if match_window_days is not None:
@@ -304,11 +317,60 @@ async def _refuse_known_file(conn: asyncpg.Connection, digest: bytes) -> None:
         )
 
 
-def _line_records(keys: AppKeys, statements: Sequence[Statement]) -> list[tuple]:
-    records = []
+def _protect(keys: AppKeys, narratives: Sequence[str]) -> list[tuple[str, str]]:
+    """(redacted copy, ciphertext) of each narrative: the per-line Python work of an import."""
+    return [(redact_narrative(n), encrypt_pii(keys, n, context=NARRATIVE_CONTEXT)) for n in narratives]
+
+
+def _protect_in_worker(kid: str, key: bytes, narratives: list[str]) -> list[tuple[str, str]]:
+    """`_protect` in another process. Only the narrative key crosses to it (AppKeys holds a signing key that
+    does not pickle, and the worker needs no other key): the rest of this AppKeys is throwaway."""
+    keys = AppKeys(
+        pii_keys={kid: key},
+        pii_active=kid,
+        lookup_key=secrets.token_bytes(32),
+        signing_key=Ed25519PrivateKey.generate(),
+    )
+    return _protect(keys, narratives)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """fork where there is one: the worker starts at once and imports nothing, and it only runs `_protect`
+    (no lock of this process's other threads is taken there: logging re-creates its locks after a fork).
+    spawn elsewhere, which re-runs the main module (a script without a __main__ guard cannot use it)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+async def _protect_all(keys: AppKeys, narratives: list[str]) -> list[tuple[str, str]]:
+    """`_protect` off the event loop; from PARALLEL_FROM lines on, on both cores: a second process takes the
+    tail of the list while a thread here takes the head (a bit more of it: a result crosses back through a
+    pipe). Should the process fail to start or die, its part is done here."""
+    if len(narratives) < PARALLEL_FROM:
+        return await asyncio.to_thread(_protect, keys, narratives)
+    cut = len(narratives) * 11 // 20
+    loop = asyncio.get_running_loop()
+    kid = keys.pii_active
+    with ProcessPoolExecutor(1, mp_context=_worker_context()) as pool:
+        theirs = loop.run_in_executor(pool, _protect_in_worker, kid, keys.pii_keys[kid], narratives[cut:])
+        mine = await asyncio.to_thread(_protect, keys, narratives[:cut])
+        try:
+            rest = await theirs
+        except (BrokenProcessPool, OSError) as exc:
+            log.warning("narrative_worker_failed", error=str(exc))
+            rest = await asyncio.to_thread(_protect, keys, narratives[cut:])
+    return mine + rest
+
+
+async def _line_records(keys: AppKeys, statements: Sequence[Statement]) -> list[tuple]:
+    narratives = [line.narrative for statement in statements for line in statement.lines]
+    protected = iter(await _protect_all(keys, narratives))
+    records: list[tuple] = []
+    append = records.append
     for number, statement in enumerate(statements):
         for line in statement.lines:
-            records.append(
+            redacted, sealed = next(protected)
+            append(
                 (
                     number,
                     line.bank_ref,
@@ -318,8 +380,8 @@ def _line_records(keys: AppKeys, statements: Sequence[Statement]) -> list[tuple]
                     line.direction,
                     line.amount,
                     line.reversal,
-                    redact_narrative(line.narrative),
-                    encrypt_pii(keys, line.narrative, context=NARRATIVE_CONTEXT),
+                    redacted,
+                    sealed,
                     line.counterparty_name,
                     mask_account(line.counterparty_account),
                 )

@@ -36,6 +36,7 @@ LINE_NARRATIVE_CONTEXT = "recon_lines.narrative"
 # Entries reconciliation posts itself (corrections) have no bank line by design.
 OWN_ENTRY_KINDS = "recon.%"
 
+WORK_MEM = "256MB"  # per sort or hash of the matching transaction (SET LOCAL)
 _SIGNED = "CASE WHEN l.direction = 'credit' THEN l.amount ELSE -l.amount END"
 _LINES_IN_SCOPE = "l.bin = $1 AND l.account_number = $2 AND l.booking_date BETWEEN $3 AND $4"
 
@@ -67,6 +68,8 @@ async def _set_based(conn: asyncpg.Connection) -> None:
     scan of the credits per line, minutes for 20,000 lines. A nested loop is never the right plan for
     these set-based passes; SET LOCAL ends with the transaction."""
     await conn.execute("SET LOCAL enable_nestloop = off")
+    # Hashes and sorts of a million lines in memory, not in temporary files (the default is 4 MB).
+    await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
 
 
 def _count(status: str) -> int:

@@ -166,7 +166,9 @@ def _split_pairs(chunk: str) -> tuple[str, str, str] | None:
     if first == -1:
         return None
     end = _BODY_END.search(chunk, chunk.rfind("\n:61:") + 1)  # from the last :61: (a pair is one or two tags)
-    if end is None:
+    # The pairs end at the closing balance; any other line starting with ":" after the last :61: may be the
+    # library's :86: text (a ":" line that is no tag) or a tag it reads its own way: the library's call.
+    if end is None or not chunk.startswith((":62F:", ":62M:"), end.start()):
         return None
     return chunk[: first + 1], chunk[first + 1 : end.start()], chunk[end.start() :]
 

@@ -142,3 +142,19 @@ def test_pages_and_envelopes_read_the_same_either_way(pairs):
     wrapped = "{1:F01VCBVVNVXAXXX0000000000}{2:O940}{4:\r\n" + page.replace("\n", "\r\n") + "-}"
     fast, library = both((wrapped + "\n" + page).encode())
     assert fast == library
+
+
+@pytest.mark.parametrize(
+    "details", ["FIRST\n:NOT A TAG", "FIRST\n-\nAFTER", "FIRST\n  -\nAFTER", "A" * 65 + "\nB"]
+)
+@pytest.mark.parametrize("last", [True, False])
+def test_odd_narratives_first_or_last_read_the_same(details: str, last: bool):
+    """A found case: ":NOT A TAG" on the last pair's :86: was taken for the start of the closing tags."""
+    plain = ("251130", "1130", "C", "1000,", "NTRF", "E1", "B1", "PLAIN")
+    odd = ("251130", None, "D", "5,", "NTRF", "E2", "B2", details)
+    wrapped = "{1:F01VCBVVNVXAXXX0000000000}{2:O940}{4:\r\n"
+    for data in (_statement([plain, odd] if last else [odd, plain]),):
+        for text in (data, (wrapped + data.decode().replace("\n", "\r\n") + "-}").encode()):
+            fast, library = both(text)
+            assert isinstance(fast, list)
+            assert fast == library
