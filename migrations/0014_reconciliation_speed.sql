@@ -11,3 +11,10 @@ END;
 $$;
 REVOKE ALL ON FUNCTION recon_analyze_lines() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION recon_analyze_lines() TO citypay_app;
+
+-- Published by payments for reconciliation's reference pass (as 0013's views): the references of the payment
+-- requests it issued. Matching asks once which of the references found in a statement's narratives name a
+-- request, instead of asking payments' settlement line by line (a million-line statement can name tens of
+-- thousands of references that settle nothing: duplicates of already matched credits, foreign references).
+CREATE VIEW payments_request_references AS SELECT reference FROM payment_requests;
+GRANT SELECT ON payments_request_references TO citypay_app;
