@@ -16,7 +16,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
@@ -27,7 +27,7 @@ from core.appkeys import KEYS, POOL
 from core.audit import record_audit
 from core.auth import principal_of
 from core.csv_download import csv_download
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.forms import EMPTY_FORM, FormState
 from core.i18n import request_language, translate
 from core.pages import render_html
@@ -36,6 +36,8 @@ from core.text import MultilineText
 from disbursements import batches
 from disbursements import report_messages as _messages  # noqa: F401  (registers the texts)
 from disbursements.batch_routes import BatchOut
+from disbursements.execution import start_execution
+from disbursements.file_payouts import issue_file
 from disbursements.pain001 import EXPORTABLE_BATCH_STATES, batch_initiation, build_pain001
 from disbursements.report_pages import (
     PAGE_READERS,
@@ -120,6 +122,7 @@ class BuildIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     programme: Programme
     period: str = Field(pattern=PERIOD_PATTERN, description="YYYY-MM")
+    channel: Literal["api", "file"] = "api"
 
 
 class CancelIn(BaseModel):
@@ -170,7 +173,7 @@ async def batch_list_page(request: web.Request) -> web.Response:
     page=_list_page,
 )
 async def build_batch_form(request: web.Request, form: BuildIn) -> web.Response:
-    batch_id = await batches_build(request, form.programme, form.period)
+    batch_id = await batches_build(request, form.programme, form.period, form.channel)
     raise web.HTTPSeeOther(f"/disbursements/batches/{batch_id}?built=1")
 
 
@@ -201,7 +204,10 @@ async def _batch_page(
         why_not=why_not,
         may_cancel=principal.role in MAKERS.roles and batch.state in ("awaiting_approval", "approved"),
         may_download=principal.role in MAKERS.roles,
-        pain_ready=batch.state in EXPORTABLE_BATCH_STATES and batch.control_count > 0,
+        # Only a file batch has a file: the worker pays the others through the API (never both).
+        pain_ready=batch.channel == "file"
+        and batch.state in EXPORTABLE_BATCH_STATES
+        and batch.control_count > 0,
         built=request.query.get("built") == "1" and not form.failed,
         saved=request.query.get("saved") or None,
         programme_name=translate(f"disb.programme.{batch.programme}", lang),
@@ -254,10 +260,10 @@ async def cancel_batch_form(request: web.Request, form: CancelIn) -> web.Respons
 # C's service functions, called the one way the pages need ----------------------------------------
 
 
-async def batches_build(request: web.Request, programme: str, period: str) -> int:
+async def batches_build(request: web.Request, programme: str, period: str, channel: str = "api") -> int:
     principal = principal_of(request)
     async with request.app[POOL].acquire() as conn:
-        built = await batches.build_batch(conn, programme, period, maker=principal.actor)
+        built = await batches.build_batch(conn, programme, period, maker=principal.actor, channel=channel)
     return built.id
 
 
@@ -287,8 +293,20 @@ async def batches_cancel(request: web.Request, batch_id: int, note: str | None) 
 async def batch_pain001(request: web.Request) -> web.Response:
     batch_id = path_id(request, "batch_id")
     principal = principal_of(request)
+    async with request.app[POOL].acquire() as conn:
+        batch = await batches.batch_by_id(conn, batch_id)
+    if batch.channel == "file" and batch.state == "approved":
+        # Handing the file out sends it: the batch starts here (its funds reserved), as the worker's do.
+        batch = await start_execution(request.app[POOL], batch_id)
+        if batch.state == "approved":
+            raise Conflict(
+                batch.last_error or "the programme's funds could not be reserved",
+                field="batch_id",
+                message="disb.pain001.not_funded",
+            )
     async with request.app[POOL].acquire() as conn, conn.transaction():
         initiation = await batch_initiation(conn, request.app[KEYS], batch_id)
+        await issue_file(conn, await batches.batch_by_id(conn, batch_id, lock=True), principal.actor)
         # Audited in the same transaction as the read: no file leaves without its row in the log.
         await record_audit(
             conn,

@@ -47,6 +47,11 @@ class BuildIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     programme: ProgrammeCode
     period: str = Field(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    channel: Literal["api", "file"] = Field(
+        default="api",
+        description="api: the worker pays each item through the bank's API; file: finance downloads one "
+        "pain.001 for the bank to execute (never both)",
+    )
 
 
 class DecisionIn(BaseModel):
@@ -75,6 +80,8 @@ class BatchOut(ResponseModel):
     started_at: Timestamp | None
     completed_at: Timestamp | None
     cancelled_at: Timestamp | None
+    channel: Literal["api", "file"]
+    file_issued_at: Timestamp | None
 
 
 class BatchRow(ResponseModel):
@@ -155,7 +162,9 @@ async def _answer(request: web.Request, batch_id: int, *, status: int = 200) -> 
 )
 async def build_batch_api(request: web.Request, body: BuildIn) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        batch = await build_batch(conn, body.programme, body.period, maker=principal_of(request).actor)
+        batch = await build_batch(
+            conn, body.programme, body.period, maker=principal_of(request).actor, channel=body.channel
+        )
     return await _answer(request, batch.id, status=201)
 
 

@@ -124,6 +124,9 @@ map_constraint("disb_batches_forward", BatchStarted, None, "batch states only mo
 map_constraint("disb_items_forward", BatchStarted, None, "item states only move forward")
 
 
+CHANNELS = ("api", "file")
+
+
 @dataclass(frozen=True)
 class Batch:
     id: int
@@ -143,6 +146,8 @@ class Batch:
     started_at: datetime | None
     completed_at: datetime | None
     cancelled_at: datetime | None
+    channel: str = "api"  # api: the worker pays each item; file: the bank executes our pain.001 (0018)
+    file_issued_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class BatchSummary:
     completed_at: datetime | None
     cancelled_at: datetime | None
     held_by_reason: Mapping[str, int] = field(default_factory=dict)
+    channel: str = "api"
+    file_issued_at: datetime | None = None
 
 
 def _batch(row: asyncpg.Record) -> Batch:
@@ -197,19 +204,25 @@ async def batch_by_id(conn: asyncpg.Connection, batch_id: int, *, lock: bool = F
     return _batch(row)
 
 
-async def build_batch(conn: asyncpg.Connection, programme: str, period: str, *, maker: str) -> Batch:
+async def build_batch(
+    conn: asyncpg.Connection, programme: str, period: str, *, maker: str, channel: str = "api"
+) -> Batch:
     """One transaction: the batch, an item per active enrolment (ready when payable, else held with the
     roster's reason), the control totals of the ready items, the approval request, the audit row."""
     if programme not in PROGRAMMES:
         raise ValidationFailed(f"programme is one of {', '.join(PROGRAMMES)}", field="programme")
+    if channel not in CHANNELS:
+        raise ValidationFailed("channel is api or file", field="channel")
     check_period(period)
     async with own_or_joined_transaction(conn):
         batch_id = await conn.fetchval(
-            """INSERT INTO disb_batches (programme, period, control_count, control_sum, held_count, maker)
-               VALUES ($1, $2, 0, 0, 0, $3) RETURNING id""",
+            """INSERT INTO disb_batches
+                   (programme, period, control_count, control_sum, held_count, maker, channel)
+               VALUES ($1, $2, 0, 0, 0, $3, $4) RETURNING id""",
             programme,
             period,
             maker,
+            channel,
         )
         prefix = f"{_PROGRAMME_LETTER[programme]}{period.replace('-', '')}-{batch_id}-"
         await conn.execute(
@@ -266,6 +279,7 @@ async def build_batch(conn: asyncpg.Connection, programme: str, period: str, *, 
                 "control_sum": totals["ready_sum"],
                 "held_count": totals["held"],
                 "approval_id": approval.id,
+                "channel": channel,
             },
         )
     return _batch(row)
@@ -289,7 +303,8 @@ async def _carry_out_approval(conn: asyncpg.Connection, payload: dict[str, Any],
         batch.id,
         checker,
     )
-    for lane in range(EXECUTION_LANES):
+    # A file batch is never the worker's: it starts when finance first downloads its pain.001 (file_payouts).
+    for lane in range(EXECUTION_LANES if batch.channel == "api" else 0):
         await enqueue(
             conn, EXECUTE_KIND, {"batch_id": batch.id, "lane": lane}, f"disb-batch:{batch.id}:lane:{lane}"
         )
@@ -413,6 +428,8 @@ async def batch_summary(conn: asyncpg.Connection, batch_id: int) -> BatchSummary
         completed_at=row["completed_at"],
         cancelled_at=row["cancelled_at"],
         held_by_reason=dict(sorted(held.items())),
+        channel=row["channel"],
+        file_issued_at=row["file_issued_at"],
     )
 
 

@@ -172,7 +172,7 @@ def remittance_text(programme_name_vi: str, period: str) -> str:
 
 
 _BATCH_SQL = """
-SELECT b.id, b.programme, b.period, b.state, p.name_vi, p.funding_account
+SELECT b.id, b.programme, b.period, b.state, b.channel, p.name_vi, p.funding_account
   FROM disb_batches b JOIN disb_programmes p ON p.code = b.programme
  WHERE b.id = $1"""
 
@@ -198,6 +198,13 @@ async def batch_initiation(
         raise Conflict(
             f"a batch in state {batch['state']} has no payment file: only an approved batch goes to a bank",
             field="state",
+        )
+    if batch["channel"] != "file":
+        # The worker pays this batch through the bank's API: the same transfers in a file would pay twice.
+        raise Conflict(
+            "this batch is paid through the bank's API; only a batch built for a file has a payment file",
+            field="channel",
+            message="disb.pain001.api_batch",
         )
     rows = await conn.fetch(_ITEMS_SQL, batch_id, list(PAYABLE_STATES))
     if not rows:

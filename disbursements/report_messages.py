@@ -144,5 +144,22 @@ register_messages(
         "disb.rpt.col.gap_amount": ("Số tiền chưa chi", "Amount not paid"),
         "disb.rpt.total": ("Tổng", "Total"),
         "disb.rpt.none": ("Không có.", "None."),
+        "disb.pain001.api_batch": (
+            "Bảng kê này được chi qua API của ngân hàng; chỉ bảng kê lập để chi bằng tệp mới có tệp pain.001 "
+            "(tránh chi hai lần).",
+            "This batch is paid through the bank's API; only a batch built for a file has a pain.001 file "
+            "(so nothing is paid twice).",
+        ),
+        "disb.pain001.not_funded": (
+            "Chưa giữ được tiền của chương trình cho bảng kê này; tệp chưa được tạo.",
+            "The programme's funds could not be reserved for this batch; no file was made.",
+        ),
+        "disb.bp.channel": ("Cách chi", "Paid by"),
+        "disb.bp.channel.api": ("Qua API của ngân hàng (tự động)", "The bank's API (automatic)"),
+        "disb.bp.channel.file": ("Tệp pain.001 gửi ngân hàng", "A pain.001 file for the bank"),
+        "disb.bp.file_issued": (
+            "Tệp đã được tải về lúc {at}; kết quả từng khoản đến từ sao kê ngân hàng.",
+            "The file was downloaded at {at}; each transfer's outcome comes from the bank's statement.",
+        ),
     }
 )

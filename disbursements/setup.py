@@ -8,6 +8,7 @@ from disbursements import batch_pages, batch_routes, beneficiary_pages, benefici
 from disbursements import messages as _messages  # noqa: F401  (registers the package's texts)
 from disbursements.demo import load_disbursements_demo, probe
 from disbursements.execution import batch_executor
+from disbursements.file_payouts import claim_file_payouts
 from disbursements.returns import claim_returns
 from disbursements.verification import verification_runner
 from reconciliation.claims import register_claimant
@@ -34,3 +35,4 @@ CAPABILITY = Capability(
 
 # Returned payouts on the city's statement are disbursements' to book, before reconciliation reads narratives.
 register_claimant("disbursements.returns", claim_returns)
+register_claimant("disbursements.file_payouts", claim_file_payouts)

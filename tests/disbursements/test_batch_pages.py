@@ -216,7 +216,11 @@ async def test_pain001_download_is_finance_only_audited_and_valid(client, conn, 
     waiting = await seed(conn, keys, execute=False, tag="w", programme="unemployment")
     resp = await client.get(f"/disbursements/batches/{waiting}/pain001.xml", headers=finance.headers())
     assert resp.status == 409  # not approved: no file goes to a bank
-    batch = await seed(conn, keys)
+    api_batch = await seed(conn, keys, tag="api", programme="social_assistance")
+    resp = await client.get(f"/disbursements/batches/{api_batch}/pain001.xml", headers=finance.headers())
+    assert resp.status == 409  # the worker pays it through the API: a file would pay it twice
+    assert (await resp.json())["field"] == "channel"
+    batch = await seed(conn, keys, channel="file")
     audits = await conn.fetchval(
         "SELECT count(*) FROM audit_log WHERE action = 'disbursements.pain001_downloaded'"
     )

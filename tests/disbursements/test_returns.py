@@ -18,11 +18,11 @@ from tests.disbursements.test_execution import _approved, bank, execute, pool  #
 
 
 async def test_payouts_match_by_bank_id_and_a_return_goes_back_to_its_programme(
-    bank,
+    bank,  # noqa: F811  (a fixture imported above)
     conn,
-    pool,
+    pool,  # noqa: F811
     keys,
-    settings,  # noqa: F811  (fixtures imported above)
+    settings,
 ):
     sim, url, _ = bank
     settings = replace(settings, banksim_url=url)

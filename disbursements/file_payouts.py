@@ -1,0 +1,131 @@
+"""Batches the bank executes from a file (channel `file`): finance downloads the pain.001 once the batch is
+approved, and the bank's statement tells what was paid.
+
+Handing the file out is the send: in one transaction the batch starts (its funds reserved, as the worker's
+batches are) and every ready item becomes `sending` with no deadline (no worker ever asks the bank about a
+file batch's items: nobody sends them again). Afterwards the claimant below takes each statement debit that
+carries a sent item's end-to-end id and amount, marks the item paid with the bank's transaction id, posts the
+item's share of the reserve (the entry the line is matched to), and completes the batch once every item is
+paid. A transfer the bank refused from the file never reaches the statement: it stays `sending`, visible on
+the batch page, until the bank's status report is read (not built yet: pain.002).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from core.audit import record_audit
+from core.money import LOCAL_TZ
+from disbursements.batches import Batch, batch_by_id
+from ledger import Part, open_day_for, pending_by_id, release_part
+from ledger import resolve_parts as resolve_reserve_parts
+from reconciliation.claims import Claim, Scope
+
+log = structlog.get_logger("disbursements.file_payouts")
+ACTOR = "system:disbursements.file"
+
+
+async def issue_file(conn: asyncpg.Connection, batch: Batch, actor: str) -> None:
+    """The first download of a file batch's pain.001 sends it: ready items → sending, the batch marked as
+    issued. Runs in the caller's transaction, with the batch row locked and already executing."""
+    if batch.channel != "file" or batch.file_issued_at is not None:
+        return
+    sent = await conn.fetchval(
+        """WITH s AS (UPDATE disb_items SET state = 'sending', lease_until = 'infinity', sent_at = now(),
+                             attempts = attempts + 1
+                        WHERE batch_id = $1 AND state = 'ready' RETURNING 1)
+           SELECT count(*) FROM s""",
+        batch.id,
+    )
+    await conn.execute("UPDATE disb_batches SET file_issued_at = now() WHERE id = $1", batch.id)
+    await record_audit(
+        conn,
+        actor=actor,
+        action="disb.batch_file_issued",
+        subject=f"disb-batch:{batch.id}",
+        before={"state": batch.state, "file_issued_at": None},
+        after={"items_sent": sent},
+    )
+
+
+async def claim_file_payouts(conn: asyncpg.Connection, scope: Scope) -> list[Claim]:
+    """Statement debits paying a file batch's sent item (same end-to-end id, amount, funding account)."""
+    rows = await conn.fetch(
+        """SELECT l.line_id, l.bank_ref, i.id AS item_id, i.batch_id, i.amount, i.end_to_end_id,
+                  b.reserve_id
+             FROM recon_open_lines l
+             JOIN disb_items i ON i.end_to_end_id = l.end_to_end_id AND i.amount = l.amount
+             JOIN disb_batches b ON b.id = i.batch_id AND b.channel = 'file'
+             JOIN disb_programmes p ON p.code = i.programme
+            WHERE l.bin = $1 AND l.account_number = $2 AND l.booking_date BETWEEN $3 AND $4
+              AND l.direction = 'debit' AND NOT l.reversal AND i.state IN ('sending', 'sent_unknown')
+              AND p.funding_account = 'asset:bank:' || l.bin || ':' || l.account_number
+            ORDER BY l.line_id
+              FOR UPDATE OF i""",
+        scope.bin,
+        scope.account_number,
+        scope.date_from,
+        scope.date_to,
+    )
+    claims: list[Claim] = []
+    business_date = await open_day_for(conn, datetime.now(LOCAL_TZ).date())
+    for r in rows:
+        await conn.execute(
+            """UPDATE disb_items SET state = 'paid', bank_txn_id = $2, lease_until = NULL,
+                      resolved_at = now(), share_settled = true
+                WHERE id = $1""",
+            r["item_id"],
+            r["bank_ref"],
+        )
+        key = f"disb-item:{r['item_id']}"
+        parts = await resolve_reserve_parts(
+            conn,
+            r["reserve_id"],
+            business_date=business_date,
+            posts=[
+                Part(
+                    key,
+                    r["amount"],
+                    {
+                        "end_to_end_id": r["end_to_end_id"],
+                        "bank_txn_id": r["bank_ref"],
+                        "batch": str(r["batch_id"]),
+                    },
+                )
+            ],
+        )
+        claims.append(Claim(r["line_id"], parts.entry_ids[key]))
+    for batch_id in sorted({r["batch_id"] for r in rows}):
+        await _complete_when_all_paid(conn, batch_id)
+    if claims:
+        log.info("disb_file_payouts_claimed", lines=len(claims))
+    return claims
+
+
+async def _complete_when_all_paid(conn: asyncpg.Connection, batch_id: int) -> None:
+    batch = await batch_by_id(conn, batch_id, lock=True)
+    if batch.state != "executing" or await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM disb_items
+                           WHERE batch_id = $1 AND state IN ('ready', 'sending', 'sent_unknown'))""",
+        batch_id,
+    ):
+        return
+    released = 0
+    pending = await pending_by_id(conn, batch.reserve_id) if batch.reserve_id is not None else None
+    if pending is not None and pending.remaining > 0:  # nothing, when every item was paid
+        released = pending.remaining
+        await release_part(conn, pending.id, amount=released, idempotency_key=f"disb-batch:{batch_id}:rest")
+    await conn.execute(
+        "UPDATE disb_batches SET state = 'completed', completed_at = now() WHERE id = $1", batch_id
+    )
+    await record_audit(
+        conn,
+        actor=ACTOR,
+        action="disb.batch_completed",
+        subject=f"disb-batch:{batch_id}",
+        before={"state": "executing"},
+        after={"state": "completed", "channel": "file", "released_rest": released},
+    )
