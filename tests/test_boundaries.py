@@ -70,6 +70,7 @@ OWNER: dict[str, str] = {
             "callback_conflicts",
             "payments_parking_requests",
             "payments_bank_credits",
+            "payments_request_references",
         ),
         "payments",
     ),
@@ -114,11 +115,13 @@ OWNER: dict[str, str] = {
 
 # Views an owner publishes for the packages above it to read (only the columns those readers need).
 # parking's KPIs: (id, status) of each payment request; reconciliation's matching: bank postings and credits;
-# reconciliation's claimants (disbursements' returns): the statement lines no pass has taken yet
+# reconciliation's claimants (disbursements' returns): the statement lines no pass has taken yet;
+# reconciliation's reference pass: which references name a payment request
 PUBLISHED_VIEWS = {
     "payments_parking_requests",
     "ledger_bank_postings",
     "payments_bank_credits",
+    "payments_request_references",
     "recon_open_lines",
 }
 
