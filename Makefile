@@ -20,9 +20,10 @@ install: $(STAMP)
 run: install
 	CITYPAY_DEMO=1 $(PY) main.py up
 
+# One pytest process per core (pytest-xdist): each test has its own database, so they run side by side.
 # pytest-timeout fails a hung test; `timeout` is the backstop for a hang that even that cannot break.
 test: install
-	@timeout --kill-after=30 1500 $(PY) -m pytest -q || { rc=$$?; \
+	@timeout --kill-after=30 1500 $(PY) -m pytest -q -n auto || { rc=$$?; \
 	  { [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; } && echo "make test: stopped after 25 minutes; the run hung (see the last test above)"; \
 	  exit $$rc; }
 
