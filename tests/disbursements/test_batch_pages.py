@@ -19,7 +19,13 @@ from disbursements import batch_pages
 from disbursements.batches import build_batch
 from tests.disbursements.test_reports import PERIOD, SPECS, Spec, complete, enrol, seed
 
-XSD = Path(__file__).resolve().parents[3] / "shared" / "data" / "iso20022" / "pain.001.001.09.xsd"
+# The published schema; tests/banksim/data holds an identical copy for a fresh checkout.
+_SHARED_XSD = Path(__file__).resolve().parents[3] / "shared" / "data" / "iso20022" / "pain.001.001.09.xsd"
+XSD = (
+    _SHARED_XSD
+    if _SHARED_XSD.exists()
+    else Path(__file__).resolve().parents[1] / "banksim" / "data" / "pain.001.001.09.xsd"
+)
 
 
 @pytest.fixture

@@ -13,7 +13,13 @@ from lxml import etree
 from disbursements.pain001 import NS, Initiation, Transfer, bank_spelling, build_pain001, remittance_text
 
 # shared/ lies beside the checkout (as CI lays it beside its clone).
-XSD = Path(__file__).resolve().parents[3] / "shared" / "data" / "iso20022" / "pain.001.001.09.xsd"
+# The published schema; tests/banksim/data holds an identical copy for a fresh checkout.
+_SHARED_XSD = Path(__file__).resolve().parents[3] / "shared" / "data" / "iso20022" / "pain.001.001.09.xsd"
+XSD = (
+    _SHARED_XSD
+    if _SHARED_XSD.exists()
+    else Path(__file__).resolve().parents[1] / "banksim" / "data" / "pain.001.001.09.xsd"
+)
 N = {"p": NS}
 
 
