@@ -28,7 +28,7 @@ from reconciliation.exceptions import (
     list_exceptions,
     resolve_exception,
 )
-from reconciliation.matching import match_account_days
+from reconciliation.matching import account_run_lock, match_account_days
 
 routes = Routes(tags=("reconciliation",))
 FINANCE = staff("finance", "admin")
@@ -200,7 +200,7 @@ async def resolve_api(request: web.Request, body: ResolveIn) -> web.Response:
 )
 async def match_api(request: web.Request, body: MatchIn) -> web.Response:
     settings = request.app[SETTINGS]
-    async with request.app[POOL].acquire() as conn:
+    async with account_run_lock(body.bin, body.account_number), request.app[POOL].acquire() as conn:
         report = await match_account_days(
             conn,
             body.bin,

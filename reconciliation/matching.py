@@ -18,6 +18,8 @@ public functions.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -428,6 +430,20 @@ async def _resolve_matched(conn: asyncpg.Connection, scope: tuple) -> int:
         *scope,
     )
     return _count(status)
+
+
+_RUN_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def account_run_lock(bin_: str, account_number: str) -> asyncio.Lock:
+    """This process's queue for one account's match runs. Runs of an account are serialised by an advisory
+    lock (across processes) that is waited for while holding a pooled connection: twenty requests at once
+    would hold the whole pool waiting, and the rest would time out with 503. Callers wait here first, without
+    a connection, so one process holds one connection per account at a time."""
+    locks = _RUN_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault((bin_, account_number), asyncio.Lock())
 
 
 async def match_account_days(
