@@ -54,8 +54,8 @@ async def issue_file(conn: asyncpg.Connection, batch: Batch, actor: str) -> None
 async def claim_file_payouts(conn: asyncpg.Connection, scope: Scope) -> list[Claim]:
     """Statement debits paying a file batch's sent item (same end-to-end id, amount, funding account)."""
     rows = await conn.fetch(
-        """SELECT l.line_id, l.bank_ref, i.id AS item_id, i.batch_id, i.amount, i.end_to_end_id,
-                  b.reserve_id
+        """SELECT DISTINCT ON (i.id) l.line_id, l.bank_ref, i.id AS item_id, i.batch_id, i.amount,
+                  i.end_to_end_id, b.reserve_id
              FROM recon_open_lines l
              JOIN disb_items i ON i.end_to_end_id = l.end_to_end_id AND i.amount = l.amount
              JOIN disb_batches b ON b.id = i.batch_id AND b.channel = 'file'
@@ -63,31 +63,39 @@ async def claim_file_payouts(conn: asyncpg.Connection, scope: Scope) -> list[Cla
             WHERE l.bin = $1 AND l.account_number = $2 AND l.booking_date BETWEEN $3 AND $4
               AND l.direction = 'debit' AND NOT l.reversal AND i.state IN ('sending', 'sent_unknown')
               AND p.funding_account = 'asset:bank:' || l.bin || ':' || l.account_number
-            ORDER BY l.line_id
-              FOR UPDATE OF i""",
+            ORDER BY i.id, l.line_id""",
         scope.bin,
         scope.account_number,
         scope.date_from,
         scope.date_to,
     )
+    # One line per item (DISTINCT ON): a second statement line for the same transfer is not a second payment;
+    # it stays for the later passes and becomes a duplicate exception a person sees.
     claims: list[Claim] = []
     business_date = await open_day_for(conn, datetime.now(LOCAL_TZ).date())
-    for r in rows:
-        await conn.execute(
-            """UPDATE disb_items SET state = 'paid', bank_txn_id = $2, lease_until = NULL,
+    # The UPDATE locks each item and re-checks its state: only what it moved is claimed.
+    moved = {
+        r["id"]
+        for r in await conn.fetch(
+            """UPDATE disb_items i SET state = 'paid', bank_txn_id = u.txn, lease_until = NULL,
                       resolved_at = now(), share_settled = true
-                WHERE id = $1""",
-            r["item_id"],
-            r["bank_ref"],
+                 FROM unnest($1::bigint[], $2::text[]) AS u(id, txn)
+                WHERE i.id = u.id AND i.state IN ('sending', 'sent_unknown')
+            RETURNING i.id""",
+            [r["item_id"] for r in rows],
+            [r["bank_ref"] for r in rows],
         )
-        key = f"disb-item:{r['item_id']}"
+    }
+    rows = [r for r in rows if r["item_id"] in moved]
+    for reserve_id in sorted({r["reserve_id"] for r in rows}):
+        mine = [r for r in rows if r["reserve_id"] == reserve_id]
         parts = await resolve_reserve_parts(
             conn,
-            r["reserve_id"],
+            reserve_id,
             business_date=business_date,
             posts=[
                 Part(
-                    key,
+                    f"disb-item:{r['item_id']}",
                     r["amount"],
                     {
                         "end_to_end_id": r["end_to_end_id"],
@@ -95,9 +103,10 @@ async def claim_file_payouts(conn: asyncpg.Connection, scope: Scope) -> list[Cla
                         "batch": str(r["batch_id"]),
                     },
                 )
+                for r in mine
             ],
         )
-        claims.append(Claim(r["line_id"], parts.entry_ids[key]))
+        claims += [Claim(r["line_id"], parts.entry_ids[f"disb-item:{r['item_id']}"]) for r in mine]
     for batch_id in sorted({r["batch_id"] for r in rows}):
         await _complete_when_all_paid(conn, batch_id)
     if claims:

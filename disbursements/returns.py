@@ -30,7 +30,8 @@ STOPPING = {"AC04", "MD07"}
 async def claim_returns(conn: asyncpg.Connection, scope: Scope) -> list[Claim]:
     """Credit lines in `scope` that return a paid item of the same amount to the account it left from."""
     rows = await conn.fetch(
-        """SELECT l.line_id, l.bank_ref, l.booking_date, l.narrative, i.id AS item_id, i.batch_id,
+        """SELECT DISTINCT ON (i.id) l.line_id, l.bank_ref, l.booking_date, l.narrative, i.id AS item_id,
+                  i.batch_id,
                   i.beneficiary_id, i.amount, i.end_to_end_id, p.funding_account, p.expense_account
              FROM recon_open_lines l
              JOIN disb_items i ON i.end_to_end_id = l.end_to_end_id AND i.amount = l.amount
@@ -38,24 +39,37 @@ async def claim_returns(conn: asyncpg.Connection, scope: Scope) -> list[Claim]:
             WHERE l.bin = $1 AND l.account_number = $2 AND l.booking_date BETWEEN $3 AND $4
               AND l.direction = 'credit' AND NOT l.reversal AND i.state = 'paid'
               AND p.funding_account = 'asset:bank:' || l.bin || ':' || l.account_number
-            ORDER BY l.line_id
-              FOR UPDATE OF i""",
+            ORDER BY i.id, l.line_id""",
         scope.bin,
         scope.account_number,
         scope.date_from,
         scope.date_to,
     )
+    # One line per item: a second credit for the same return is not a second return (it stays for the later
+    # passes and becomes an exception a person sees).
     claims = []
     for r in rows:
-        claims.append(Claim(r["line_id"], await _book_return(conn, r)))
+        entry_id = await _book_return(conn, r)
+        if entry_id is not None:
+            claims.append(Claim(r["line_id"], entry_id))
     if claims:
         log.info("disb_returns_claimed", lines=len(claims), account=scope.account_number[-4:])
     return claims
 
 
-async def _book_return(conn: asyncpg.Connection, r: asyncpg.Record) -> int:
+async def _book_return(conn: asyncpg.Connection, r: asyncpg.Record) -> int | None:
+    """The return's entry, or None when the item is no longer paid (another run took it first)."""
     found = _REASON.search(r["narrative"] or "")
     reason = found.group(1) if found else None
+    # The UPDATE locks the item and re-checks it is still paid before anything is booked.
+    if not await conn.fetchval(
+        """UPDATE disb_items SET state = 'returned', reason_code = coalesce($2, reason_code),
+                  resolved_at = now()
+            WHERE id = $1 AND state = 'paid' RETURNING true""",
+        r["item_id"],
+        reason,
+    ):
+        return None
     entry = await post_entry(
         conn,
         idempotency_key=f"disb-return:{r['item_id']}",
@@ -69,13 +83,6 @@ async def _book_return(conn: asyncpg.Connection, r: asyncpg.Record) -> int:
             "item": str(r["item_id"]),
         },
         memo=f"payout returned{f' ({reason})' if reason else ''}",
-    )
-    await conn.execute(
-        """UPDATE disb_items SET state = 'returned', reason_code = coalesce($2, reason_code),
-                  resolved_at = now()
-            WHERE id = $1""",
-        r["item_id"],
-        reason,
     )
     await record_audit(
         conn,

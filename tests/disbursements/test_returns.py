@@ -13,6 +13,7 @@ import disbursements.setup  # noqa: F401  (registers the returns claimant, as th
 from core.money import LOCAL_TZ
 from ledger import account_balance, trial_balance
 from reconciliation.fetch import fetch_statements
+from reconciliation.matching import match_account_days
 from tests.disbursements.test_batches import add_beneficiary
 from tests.disbursements.test_execution import _approved, bank, execute, pool  # noqa: F401  (fixtures)
 
@@ -83,3 +84,18 @@ async def test_payouts_match_by_bank_id_and_a_return_goes_back_to_its_programme(
     report = await fetch_statements(pool, keys, settings, today)
     assert await account_balance(conn, "expense:benefit:pension") == expense_paid - 1_000_000
     assert await conn.fetchval("SELECT count(*) FROM journal_entries WHERE kind = 'disb.return'") == 1
+
+    # The same return reported twice (a second line, another bank reference): still one return, and the
+    # second line is left for a person, never claimed as another payment.
+    copy = await conn.fetchval(
+        """INSERT INTO recon_lines (statement_id, bin, account_number, bank_ref, end_to_end_id, booking_date,
+               value_date, direction, amount, reversal, narrative, narrative_encrypted)
+           SELECT statement_id, bin, account_number, bank_ref || 'B', end_to_end_id, booking_date, value_date,
+                  direction, amount, reversal, narrative, narrative_encrypted
+             FROM recon_lines WHERE direction = 'credit' AND end_to_end_id = $1 RETURNING id""",
+        items[mai]["end_to_end_id"],
+    )
+    await match_account_days(conn, "970436", "0011001234567", today, keys=keys)
+    assert await conn.fetchval("SELECT count(*) FROM journal_entries WHERE kind = 'disb.return'") == 1
+    assert await conn.fetchval("SELECT state FROM recon_lines WHERE id = $1", copy) != "matched"
+    assert await account_balance(conn, "expense:benefit:pension") == expense_paid - 1_000_000
