@@ -195,13 +195,17 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def validation_problem(exc: ValidationError, *, prefix: str = "") -> ValidationFailed:
-    errors = []
+    from core.field_messages import error_type
+
+    errors, types = [], []
     for err in exc.errors(include_url=False, include_input=False):
         path = _field_path(err["loc"])
         errors.append({"field": prefix + path, "message": err["msg"]})
+        ctx = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, (int, str))}
+        types.append((error_type(err), ctx))
     first = errors[0]["field"] if errors else None
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-    return ValidationFailed(detail, field=first, errors=errors)
+    return ValidationFailed(detail, field=first, errors=errors, error_types=types)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from core.appkeys import POOL
 from core.db import database_unavailable, note_unavailable
-from core.i18n import register_messages, request_language
+from core.field_messages import field_message
+from core.i18n import register_messages, request_language, translate
 
 log = structlog.get_logger("citypay.errors")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -33,6 +34,7 @@ class Problem(Exception):
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         message: str | None = None,
+        error_types: list[tuple[str, dict[str, Any]]] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail or self.title_en)
@@ -40,8 +42,19 @@ class Problem(Exception):
         self.message = message  # an i18n key: what a page shows a person instead of the English detail
         self.field = field
         self.errors = errors
+        self.error_types = error_types  # pydantic's (type, ctx) per entry of `errors`, for their `text`
         self.headers = headers or {}
         self.extra = extra
+
+    def sentence(self, lang: str) -> str:
+        """What a page shows a person: the message key's sentence, else the first field's sentence, else the
+        title. Always from the catalogue; `detail` is English for API callers and never shown on a page."""
+        if self.message:
+            return translate(self.message, lang)
+        if self.error_types:
+            kind, ctx = self.error_types[0]
+            return field_message(kind, lang, ctx)
+        return self.title_en if lang == "en" else self.title_vi
 
     @property
     def type(self) -> str:
@@ -57,8 +70,14 @@ class Problem(Exception):
             out["detail"] = self.detail
         if self.field:
             out["field"] = self.field
+        out["message"] = self.sentence(lang)
         if self.errors:
             out["errors"] = self.errors
+            if self.error_types and len(self.error_types) == len(self.errors):
+                out["errors"] = [
+                    {**e, "text": field_message(kind, lang, ctx)}
+                    for e, (kind, ctx) in zip(self.errors, self.error_types, strict=True)
+                ]
         if instance:
             out["instance"] = instance
         out.update(self.extra)

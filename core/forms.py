@@ -25,8 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from core.auth import CSRF_FIELD
 from core.errors import PayloadTooLarge, Problem, ValidationFailed, problem_from_database_error
-from core.i18n import has_message, register_messages, request_language, translate
-from core.text import InvisibleCharacter
+from core.field_messages import error_type, field_message
+from core.i18n import request_language, translate
 
 FORM_CONTEXT = {
     "form": True
@@ -137,86 +137,12 @@ EMPTY_FORM = FormState()
 
 # Messages for pydantic's error types (and our own, raised as ValueError("<type>")): vi, en. `{…}` are the
 # error's context values (limits), formatted for the reader.
-FORM_MESSAGES: dict[str, tuple[str, str]] = {
-    "missing": ("Vui lòng nhập mục này.", "Please fill in this field."),
-    "string_too_short": ("Cần ít nhất {min_length} ký tự.", "At least {min_length} characters."),
-    "string_too_long": ("Tối đa {max_length} ký tự.", "At most {max_length} characters."),
-    "string_pattern_mismatch": ("Không đúng định dạng.", "Not in the expected format."),
-    "int_parsing": ("Nhập một số nguyên.", "Enter a whole number."),
-    "int_type": ("Nhập một số nguyên.", "Enter a whole number."),
-    "int_from_float": ("Nhập một số nguyên.", "Enter a whole number."),
-    "greater_than_equal": ("Phải từ {ge} trở lên.", "Must be at least {ge}."),
-    "greater_than": ("Phải lớn hơn {gt}.", "Must be more than {gt}."),
-    "less_than_equal": ("Tối đa là {le}.", "Must be at most {le}."),
-    "less_than": ("Phải nhỏ hơn {lt}.", "Must be less than {lt}."),
-    "bool_parsing": ("Chọn có hoặc không.", "Choose yes or no."),
-    "literal_error": ("Chọn một trong: {expected}.", "Choose one of: {expected}."),
-    "enum": ("Chọn một trong: {expected}.", "Choose one of: {expected}."),
-    "too_short": ("Chọn ít nhất {min_length}.", "Choose at least {min_length}."),
-    "too_long": ("Chọn tối đa {max_length}.", "Choose at most {max_length}."),
-    "dong_format": (
-        "Nhập số tiền nguyên bằng đồng, ví dụ 200000 hoặc 200.000.",
-        "Enter a whole number of đồng, e.g. 200000 or 200.000.",
-    ),
-    "local_datetime_format": (
-        "Nhập ngày giờ, ví dụ 2026-12-31 08:30 (giờ Hà Nội).",
-        "Enter a date and time, e.g. 2026-12-31 08:30 (Hà Nội time).",
-    ),
-    "local_date_format": ("Nhập ngày, ví dụ 31/12/2026.", "Enter a date, e.g. 31/12/2026."),
-    "datetime_parsing": (
-        "Nhập ngày giờ, ví dụ 2026-12-31 08:30 (giờ Hà Nội).",
-        "Enter a date and time, e.g. 2026-12-31 08:30 (Hà Nội time).",
-    ),
-    "date_parsing": ("Nhập ngày, ví dụ 31/12/2026.", "Enter a date, e.g. 31/12/2026."),
-    "out_of_range_moment": (
-        "Ngày giờ phải nằm trong khoảng năm 2000–2100.",
-        "The date must lie between the years 2000 and 2100.",
-    ),
-    "invisible_characters": (
-        "Có ký tự ẩn hoặc ký tự điều khiển; hãy gõ lại.",
-        "Contains hidden or control characters; please type it again.",
-    ),
-    "invalid": ("Giá trị không hợp lệ.", "Invalid value."),
-    "fix_fields": (
-        "Chưa lưu: hãy sửa các mục được đánh dấu bên dưới.",
-        "Not saved: correct the marked fields.",
-    ),
-}
-register_messages({f"form.{key}": pair for key, pair in FORM_MESSAGES.items()})
-
-
-def _limit(value: Any, lang: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        grouped = f"{value:,}"
-        return grouped.replace(",", ".") if lang == "vi" else grouped
-    return str(value)
-
-
-def field_message(error_type: str, lang: str, ctx: Mapping[str, Any] | None = None) -> str:
-    """A pydantic error type — its own, or one of ours raised as PydanticCustomError("<type>", …) — as a
-    sentence for a person; a type without a sentence here reads "invalid value", never pydantic's English."""
-    key = error_type if has_message(f"form.{error_type}") else "invalid"
-    values = {k: _limit(v, lang) for k, v in (ctx or {}).items()}
-    try:
-        return translate(f"form.{key}", lang, **values)
-    except (KeyError, IndexError):  # a context value the sentence does not name
-        return translate("form.invalid", lang)
-
-
-def _error_type(err: Mapping[str, Any]) -> str:
-    """core.text's types refuse hidden characters with a plain ValueError (pydantic's "value_error"); the
-    reader is told what is wrong with the text rather than "invalid value"."""
-    if err["type"] == "value_error" and isinstance((err.get("ctx") or {}).get("error"), InvisibleCharacter):
-        return "invisible_characters"
-    return err["type"]
-
-
 def _state_from_validation(exc: ValidationError, posted: PostedForm, lang: str, action: str) -> FormState:
     state = FormState(action=action, typed=posted.typed)
     for err in exc.errors(include_url=False, include_input=False):
         loc = err["loc"]
         name = str(loc[0]) if loc else ""
-        message = field_message(_error_type(err), lang, err.get("ctx"))
+        message = field_message(error_type(err), lang, err.get("ctx"))
         if name and name not in state.errors:
             state.errors[name] = message
         elif not name and state.summary is None:

@@ -25,6 +25,23 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def content_security_policy(extra: dict[str, str] | None = None) -> str:
+    """The policy above with sources added to some directives, for the one page that needs them, e.g.
+    {"img-src": "https://tile.openstreetmap.org"} for a map, {"script-src": "'wasm-unsafe-eval'"} for an
+    in-browser OCR engine. A directive not in the base policy is added whole."""
+    if not extra:
+        return CONTENT_SECURITY_POLICY
+    directives = [d.strip() for d in CONTENT_SECURITY_POLICY.split(";")]
+    names = [d.split()[0] for d in directives]
+    for name, sources in extra.items():
+        if name in names:
+            i = names.index(name)
+            directives[i] = f"{directives[i]} {sources}"
+        else:
+            directives.append(f"{name} {sources}")
+    return "; ".join(directives)
+
+
 def create_templates(package_dirs: list[str]) -> jinja2.Environment:
     """Each capability keeps its templates in <package>/templates and names them "<package>/<file>", so two
     packages may both have a `list.html`."""
@@ -52,10 +69,17 @@ def _context(request: web.Request, extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_html(request: web.Request, template: str, *, status: int = 200, **ctx: Any) -> web.Response:
+def render_html(
+    request: web.Request,
+    template: str,
+    *,
+    status: int = 200,
+    csp_extra: dict[str, str] | None = None,
+    **ctx: Any,
+) -> web.Response:
     html = request.app[TEMPLATES].get_template(template).render(_context(request, ctx))
     resp = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
-    resp.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    resp.headers["Content-Security-Policy"] = content_security_policy(csp_extra)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "same-origin"
     return resp

@@ -82,3 +82,16 @@ async def demo(make_app, settings, keys, db_url, banksim_db):  # noqa: F811
     yield Demo(city_url, sim_url, app)
     await sim.cleanup()
     await city.cleanup()
+
+
+# Screenshots that people look at after `make test` (gitignored; the closing note says where): 360×740 phone
+# views of the journeys issue 12 fixed. Tests call `await screenshot(page, "console-checkin-typed")`.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+PHONE = {"width": 360, "height": 740}
+
+
+async def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
