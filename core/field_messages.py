@@ -1,6 +1,6 @@
 """Sentences for a person about one field's value: pydantic's error types (and ours, raised as
-PydanticCustomError) in Vietnamese and English. Forms show them beside the field; API problems carry them as
-`text` beside each error, so a page's script shows a sentence from this catalogue, never pydantic's English."""
+PydanticCustomError) in Vietnamese and English. Forms show them beside the field; API problems carry them
+as `text` beside each error, so a page's script shows a sentence from this catalogue, not pydantic's."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from core import i18n
 @cache
 def _patterns(lang: str) -> list[re.Pattern[str]]:
     import main  # noqa: F401  (its capabilities register every package's messages)
-
     from core.errors import Problem
 
     index = 1 if lang == "en" else 0
