@@ -25,9 +25,23 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every package with a static/ folder (core names no capability): reconciliation/static/… works as it appears.
 PACKAGES = tuple(sorted(d.parent.name for d in ROOT.glob("*/static") if (d.parent / "__init__.py").is_file()))
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# Vendored third-party files (static/vendor/<name>-<version>/…) may also be these: a browser OCR engine's
+# WebAssembly core and language data, a map library's marker images, and the licences that come with them.
+VENDOR_TYPES = {
+    **CONTENT_TYPES,
+    ".wasm": "application/wasm",
+    ".gz": "application/octet-stream",  # fetched and unpacked by the script itself: no Content-Encoding
+    ".traineddata": "application/octet-stream",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+}
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,60}\.(js|css)")
+_VENDOR_DIR = re.compile(r"[a-z0-9][a-z0-9_.-]{0,60}")
+_VENDOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}")
 
 routes = Routes(tags=("static",))
 
@@ -47,9 +61,20 @@ def _index() -> dict[str, StaticFile]:
             continue
         for path in sorted(folder.iterdir()):
             if path.is_file() and _NAME.fullmatch(path.name):
-                version = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-                files[f"{package}/{path.name}"] = StaticFile(path, CONTENT_TYPES[path.suffix], version)
+                files[f"{package}/{path.name}"] = _static(path, CONTENT_TYPES[path.suffix])
+        vendor = folder / "vendor"
+        for lib in sorted(vendor.iterdir()) if vendor.is_dir() else ():
+            if not (lib.is_dir() and _VENDOR_DIR.fullmatch(lib.name)):
+                continue
+            for path in sorted(lib.iterdir()):
+                if path.is_file() and _VENDOR_NAME.fullmatch(path.name) and path.suffix in VENDOR_TYPES:
+                    name = f"{package}/vendor/{lib.name}/{path.name}"
+                    files[name] = _static(path, VENDOR_TYPES[path.suffix])
     return files
+
+
+def _static(path: Path, content_type: str) -> StaticFile:
+    return StaticFile(path, content_type, hashlib.sha256(path.read_bytes()).hexdigest()[:16])
 
 
 FILES = _index()
@@ -69,7 +94,22 @@ def static_url(name: str) -> str:
     produces="text/javascript",
 )
 async def static_file(request: web.Request) -> web.StreamResponse:
-    found = FILES.get(f"{request.match_info['package']}/{request.match_info['name']}")
+    return _serve(request, FILES.get(f"{request.match_info['package']}/{request.match_info['name']}"))
+
+
+@routes.get(
+    "/static/{package:[a-z]+}/vendor/{lib:[a-z0-9][a-z0-9_.-]{0,60}}/{name:[A-Za-z0-9][A-Za-z0-9_.-]{0,80}}",
+    access=PUBLIC,
+    summary="A vendored library's file (script, WebAssembly, data, image, licence)",
+    in_openapi=False,
+    produces="application/octet-stream",
+)
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    m = request.match_info
+    return _serve(request, FILES.get(f"{m['package']}/vendor/{m['lib']}/{m['name']}"))
+
+
+def _serve(request: web.Request, found: StaticFile | None) -> web.StreamResponse:
     if found is None:
         raise NotFound("no such file")
     cache = IMMUTABLE if request.query.get("v") == found.version else REVALIDATE
