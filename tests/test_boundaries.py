@@ -71,6 +71,7 @@ OWNER: dict[str, str] = {
             "payments_parking_requests",
             "payments_bank_credits",
             "payments_request_references",
+            "pay_bank_apps",
         ),
         "payments",
     ),
