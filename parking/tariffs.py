@@ -25,7 +25,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 
-from core.money import LOCAL_TZ
+from core.i18n import translate
+from core.money import LOCAL_TZ, format_vnd
+from parking import admin_messages, messages  # noqa: F401 (the sentences of describe_tariff, class names)
 from parking.plates import VEHICLE_CLASSES
 
 DAY_STARTS, NIGHT_STARTS = 6, 18
@@ -196,3 +198,55 @@ def quote_exit_fee(
     if prices.hourly_blocks:
         return _quote_hours(prices, entered_at, exited_at)
     return _quote_turns(prices, entered_at, exited_at)
+
+
+# Tariffs as sentences a person reads ---------------------------------------------------------------------
+
+
+def _turn_prices(prices: ClassTariff, lang: str) -> str:
+    day, night = prices.day_turn_price, prices.night_turn_price
+    if day == night:
+        if day == 0:
+            return translate("tariffdesc.free", lang)
+        return translate("tariffdesc.turn_same", lang, price=format_vnd(day))
+    if day == 0:
+        return translate("tariffdesc.day_free", lang, night=format_vnd(night))
+    if night == 0:
+        return translate("tariffdesc.night_free", lang, day=format_vnd(day))
+    return translate("tariffdesc.turns", lang, day=format_vnd(day), night=format_vnd(night))
+
+
+def _hour_prices(blocks: tuple[tuple[int, int], ...], lang: str) -> str:
+    if len(blocks) == 1:
+        return translate("tariffdesc.per_hour", lang, price=format_vnd(blocks[0][1]))
+    parts = []
+    for index, (first, price) in enumerate(blocks):
+        money = format_vnd(price)
+        if index + 1 == len(blocks):
+            parts.append(translate("tariffdesc.hours_from", lang, price=money, first=first))
+            continue
+        last = blocks[index + 1][0] - 1
+        if index == 0:
+            key = "tariffdesc.first_hour" if last == 1 else "tariffdesc.first_hours"
+            parts.append(translate(key, lang, price=money, hours=last))
+        elif first == last:
+            parts.append(translate("tariffdesc.hour_n", lang, price=money, first=first))
+        else:
+            parts.append(translate("tariffdesc.hours_range", lang, price=money, first=first, last=last))
+    return ", ".join(parts)
+
+
+def describe_tariff(vehicle_class: str, prices: ClassTariff, lang: str = "vi") -> str:
+    """One class's prices as a sentence for a person, under the rules above: "Xe máy: 5.000 ₫ / lượt ban
+    ngày, 10.000 ₫ ban đêm; vé tháng 150.000 ₫". Hourly tariffs name each block ("25.000 ₫ / giờ cho 2 giờ
+    đầu, 35.000 ₫ / giờ từ giờ thứ 3"); an overnight multiplier is shown as the price it makes."""
+    if prices.hourly_blocks:
+        parts = [_hour_prices(prices.hourly_blocks, lang)]
+    else:
+        parts = [_turn_prices(prices, lang)]
+        if prices.overnight_price is not None:
+            parts.append(translate("tariffdesc.overnight", lang, price=format_vnd(prices.overnight_price)))
+    if prices.monthly_pass_price is not None:
+        parts.append(translate("tariffdesc.pass", lang, price=format_vnd(prices.monthly_pass_price)))
+    vehicle = translate(f"pclass.{vehicle_class}", lang)
+    return translate("tariffdesc.line", lang, vehicle=vehicle, prices="; ".join(parts))

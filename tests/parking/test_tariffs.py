@@ -314,3 +314,64 @@ def test_hours_match_an_hour_by_hour_sum(prices, entered, stay):
     quote = quote_exit_fee(tariff_of(prices), "car", entered, entered + stay)
     assert quote.amount == sum(price_of.values())
     assert sum(line.quantity for line in quote.lines) == hours
+
+
+# Tariffs as sentences (describe_tariff) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vehicle_class", "prices", "lang", "sentence"),
+    [
+        ("motorbike", ClassTariff(5_000, 10_000), "vi", "Xe máy: 5.000 ₫ / lượt ban ngày, 10.000 ₫ ban đêm"),
+        (
+            "motorbike",
+            ClassTariff(5_000, 10_000),
+            "en",
+            "Motorbike: 5.000 ₫ per daytime turn, 10.000 ₫ at night",
+        ),
+        ("bicycle", ClassTariff(2_000, 2_000), "vi", "Xe đạp: 2.000 ₫ / lượt, cả ngày và đêm"),
+        ("bicycle", ClassTariff(0, 0), "vi", "Xe đạp: miễn phí"),
+        ("bicycle", ClassTariff(0, 3_000), "vi", "Xe đạp: miễn phí ban ngày, 3.000 ₫ / lượt ban đêm"),
+        ("bicycle", ClassTariff(3_000, 0), "vi", "Xe đạp: 3.000 ₫ / lượt ban ngày, miễn phí ban đêm"),
+        (
+            "large_car",
+            ClassTariff(50_000, 70_000, overnight_multiplier=Decimal("1.5"), monthly_pass_price=1_234_567),
+            "vi",
+            "Ô tô trên 9 chỗ: 50.000 ₫ / lượt ban ngày, 70.000 ₫ ban đêm; gửi qua đêm (qua 0 giờ) 105.000 ₫ "
+            "thay cho lượt đêm; vé tháng 1.234.567 ₫",
+        ),
+        (
+            "car",
+            ClassTariff(0, 0, hourly_blocks=CAR_BLOCKS, monthly_pass_price=1_600_000),
+            "vi",
+            "Ô tô đến 9 chỗ: 25.000 ₫ / giờ cho 2 giờ đầu, 35.000 ₫ / giờ từ giờ thứ 3 đến giờ thứ 4, "
+            "45.000 ₫ / giờ từ giờ thứ 5; vé tháng 1.600.000 ₫",
+        ),
+        (
+            "car",
+            ClassTariff(0, 0, hourly_blocks=[(1, 20_000), (2, 30_000), (3, 40_000)]),
+            "vi",
+            "Ô tô đến 9 chỗ: 20.000 ₫ cho giờ đầu, 30.000 ₫ cho giờ thứ 2, 40.000 ₫ / giờ từ giờ thứ 3",
+        ),
+        ("car", ClassTariff(0, 0, hourly_blocks=[(1, 25_000)]), "vi", "Ô tô đến 9 chỗ: 25.000 ₫ / giờ"),
+        (
+            "car",
+            ClassTariff(0, 0, hourly_blocks=CAR_BLOCKS),
+            "en",
+            "Car up to 9 seats: 25.000 ₫ an hour for the first 2 hours, "
+            "35.000 ₫ an hour from hour 3 to hour 4, 45.000 ₫ an hour from hour 5 on",
+        ),
+    ],
+)
+def test_a_tariff_reads_as_a_sentence(vehicle_class, prices, lang, sentence):
+    from parking.tariffs import describe_tariff
+
+    assert describe_tariff(vehicle_class, prices, lang) == sentence
+
+
+def test_the_overnight_sentence_shows_the_rounded_price_the_quote_charges():
+    from parking.tariffs import describe_tariff
+
+    prices = ClassTariff(5_000, 8_333, overnight_multiplier=Decimal("1.5"))
+    assert f"{prices.overnight_price:,}".replace(",", ".") == "12.500"
+    assert "12.500 ₫ thay cho lượt đêm" in describe_tariff("motorbike", prices)

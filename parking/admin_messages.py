@@ -1,0 +1,96 @@
+"""vi/en texts of the split parking administration pages (lots, tariffs, passes, attendants), the tariff
+sentences of `parking.tariffs.describe_tariff`, and the confirmation questions of the staff pages."""
+
+from __future__ import annotations
+
+from core.i18n import register_messages
+
+register_messages(
+    {
+        # The sub-pages and their navigation
+        "padmin2.nav": ("Các trang quản lý bãi xe", "Parking administration pages"),
+        "padmin2.nav.lots": ("Bãi xe", "Lots"),
+        "padmin2.nav.tariffs": ("Biểu phí", "Tariffs"),
+        "padmin2.nav.passes": ("Vé tháng", "Monthly passes"),
+        "padmin2.nav.attendants": ("Nhân viên trông xe", "Attendants"),
+        "padmin2.title.lots": ("Bãi xe", "Lots"),
+        "padmin2.title.tariffs": ("Biểu phí", "Tariffs"),
+        "padmin2.title.passes": ("Vé tháng", "Monthly passes"),
+        "padmin2.title.attendants": ("Nhân viên trông xe", "Attendants"),
+        "padmin2.in_force": ("Giá đang áp dụng", "Prices in force"),
+        "padmin2.versions": ("Các phiên bản biểu phí", "Tariff versions"),
+        "padmin2.prices": ("Giá", "Prices"),
+        "padmin2.turn_hours": (
+            "Ban ngày: 06:00–18:00; ban đêm: 18:00–06:00. Giá theo giờ: giờ chưa trọn tính một giờ.",
+            "Day: 06:00–18:00; night: 18:00–06:00. Hourly prices: a started hour counts as a whole hour.",
+        ),
+        "padmin2.no_tariff": ("Chưa có giá.", "No prices yet."),
+        "padmin2.lot_attendants": ("Nhân viên của bãi", "Attendants of the lot"),
+        "padmin2.attendant_lots": ("Tài khoản nhân viên trông xe", "Attendant accounts"),
+        "padmin2.works_at": ("Trông bãi", "Works at"),
+        "padmin2.no_lot": ("Chưa được phân công bãi nào.", "Not assigned to any lot."),
+        "padmin2.remove": ("Bỏ phân công", "Unassign"),
+        "padmin2.confirm_unassign": (
+            "Bỏ phân công {user} khỏi {lot}? Nhân viên này sẽ không ghi xe vào, ra ở bãi này nữa.",
+            "Unassign {user} from {lot}? They will no longer check vehicles in or out here.",
+        ),
+        "padmin2.pass_count": ("{count} vé tháng gần nhất", "The latest {count} passes"),
+        # The confirmation dialog (core/static/confirm.js) and the questions of the staff pages
+        "confirm.title": ("Xác nhận", "Please confirm"),
+        "confirm.yes": ("Đồng ý", "Yes, go ahead"),
+        "confirm.cancel": ("Huỷ", "Cancel"),
+        "confirm.retire_key": (
+            "Ngừng dùng khoá {key} của {bank}? Thông báo ký bằng khoá này sẽ bị từ chối.",
+            "Retire key {key} of {bank}? Notifications signed with it will be refused.",
+        ),
+        "confirm.deactivate_bank": (
+            "Tạm ngừng nhận thông báo từ {bank}?",
+            "Stop accepting notifications from {bank}?",
+        ),
+        "confirm.revoke_token": (
+            "Thu hồi mã truy cập {name}? Hệ thống đang dùng mã này sẽ không gọi được nữa.",
+            "Revoke the token {name}? Systems using it will be refused from now on.",
+        ),
+        "confirm.deactivate_staff": (
+            "Khoá tài khoản {user}? Người này sẽ không đăng nhập được nữa.",
+            "Disable the account {user}? They will no longer be able to log in.",
+        ),
+        "confirm.revoke_sessions": (
+            "Đăng xuất {user} khỏi mọi thiết bị?",
+            "Log {user} out on every device?",
+        ),
+        # Tariffs as sentences (parking.tariffs.describe_tariff)
+        "tariffdesc.line": ("{vehicle}: {prices}", "{vehicle}: {prices}"),
+        "tariffdesc.free": ("miễn phí", "free"),
+        "tariffdesc.turn_same": ("{price} / lượt, cả ngày và đêm", "{price} per turn, day or night"),
+        "tariffdesc.turns": (
+            "{day} / lượt ban ngày, {night} ban đêm",
+            "{day} per daytime turn, {night} at night",
+        ),
+        "tariffdesc.day_free": (
+            "miễn phí ban ngày, {night} / lượt ban đêm",
+            "free by day, {night} per night turn",
+        ),
+        "tariffdesc.night_free": (
+            "{day} / lượt ban ngày, miễn phí ban đêm",
+            "{day} per daytime turn, free at night",
+        ),
+        "tariffdesc.overnight": (
+            "gửi qua đêm (qua 0 giờ) {price} thay cho lượt đêm",
+            "{price} instead of the night turn for a stay past midnight",
+        ),
+        "tariffdesc.per_hour": ("{price} / giờ", "{price} an hour"),
+        "tariffdesc.first_hour": ("{price} cho giờ đầu", "{price} for the first hour"),
+        "tariffdesc.first_hours": (
+            "{price} / giờ cho {hours} giờ đầu",
+            "{price} an hour for the first {hours} hours",
+        ),
+        "tariffdesc.hour_n": ("{price} cho giờ thứ {first}", "{price} for hour {first}"),
+        "tariffdesc.hours_range": (
+            "{price} / giờ từ giờ thứ {first} đến giờ thứ {last}",
+            "{price} an hour from hour {first} to hour {last}",
+        ),
+        "tariffdesc.hours_from": ("{price} / giờ từ giờ thứ {first}", "{price} an hour from hour {first} on"),
+        "tariffdesc.pass": ("vé tháng {price}", "monthly pass {price}"),
+    }
+)
