@@ -1,5 +1,12 @@
 """Signed e-receipts: canonical JSON signed with the city's Ed25519 key, verifiable by anyone with the public
-key (published at /api/v1/receipts/public-key)."""
+key (published at /api/v1/receipts/public-key).
+
+A receipt carries what a Vietnamese e-receipt for fees carries (biên lai điện tử thu phí, lệ phí — Nghị định
+123/2020/NĐ-CP, Thông tư 78/2021/TT-BTC): its template code and series, a number that runs without gaps within
+the series, the payer's name as the bank reported it (masked), the fee with its amount and legal basis, the
+collecting organisation (and its tax code when known), and the time it was issued. Receipts signed before
+migration 0020 have none of these in their body; their series and number are on record beside it.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +16,21 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core.keys import AppKeys
+from core.pii import decrypt_bytes
 
 ALGORITHM = "Ed25519"
+# Parking is a priced service, not a fee in the catalogue: its receipts name the law on prices.
+PARKING_LEGAL_BASIS = "Luật Giá số 16/2023/QH15"
+log = structlog.get_logger("citypay.receipts")
 
 
 def canonical_json(body: dict[str, Any]) -> str:
@@ -50,6 +63,81 @@ def verify_receipt_signature(public_key: Ed25519PublicKey, body_text: str, signa
     return True
 
 
+def mask_person_name(name: str | None) -> str | None:
+    """NGUYEN VAN ANH → NGUYEN V** A**: the family name stays, every other word keeps its first letter and two
+    stars whatever its length (like core.pii's account mask, the stars do not tell the length). A name is
+    upper-cased as banks print it; no name (None, blank) gives None."""
+    words = (name or "").upper().split()
+    if not words:
+        return None
+    return " ".join([words[0], *(w[0] + "**" for w in words[1:])])
+
+
+def receipt_number_text(number: int) -> str:
+    """The number as receipts print it: seven digits, zero-padded (0000123)."""
+    return f"{number:07d}"
+
+
+async def payer_name_from_callbacks(
+    conn: asyncpg.Connection, keys: AppKeys, paid: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """The payer's name as the bank's callback reported it for the first of `paid` that has one. The raw
+    callback is stored encrypted; it is read back with its bank's scheme. None when no callback brought a name
+    (a statement line, a gateway that does not say who paid)."""
+    # Both import this module (banks.citypay_v1 for key_id; callbacks through settlement).
+    from payments.banks import BankProfile, scheme_named
+    from payments.callbacks import QUERY_CONTEXT, RAW_BODY_CONTEXT
+
+    for payment in paid:
+        row = await conn.fetchrow(
+            """SELECT i.raw_body, i.query, i.query_encrypted, p.code, p.bin, p.scheme, p.tolerance_s,
+                      p.credited_account, p.merchant_code
+                 FROM callback_inbox i JOIN bank_profiles p ON p.code = i.bank_code
+                WHERE i.bank_code = $1 AND i.bank_txn_id = $2 ORDER BY i.id LIMIT 1""",
+            payment["bank_code"],
+            payment["bank_txn_id"],
+        )
+        if row is None:
+            continue
+        profile = BankProfile(
+            row["code"],
+            row["bin"],
+            row["scheme"],
+            row["tolerance_s"],
+            row["credited_account"],
+            row["merchant_code"],
+        )
+        try:
+            query = row["query"]
+            if row["query_encrypted"]:
+                query = decrypt_bytes(keys, row["query_encrypted"], context=QUERY_CONTEXT).decode()
+            raw = decrypt_bytes(keys, row["raw_body"], context=RAW_BODY_CONTEXT)
+            name = scheme_named(profile.scheme).reparse(profile, raw, query).payer_name
+        except Exception as exc:  # a receipt never fails for want of a name
+            log.warning("receipt_payer_name_unreadable", bank_code=row["code"], error=type(exc).__name__)
+            continue
+        if name and name.strip():
+            return name
+    return None
+
+
+async def next_receipt_number(conn: asyncpg.Connection) -> dict[str, Any]:
+    """The active series with its next number, taken in the caller's transaction: the series row is locked
+    FOR UPDATE until that transaction ends, so concurrent receipts queue here and a rolled-back one gives its
+    number back (no gaps, no duplicates)."""
+    series = await conn.fetchrow(
+        """SELECT series, template_code, agency_name, agency_tax_code FROM receipt_series
+            WHERE active FOR UPDATE"""
+    )
+    if series is None:
+        raise RuntimeError("no active receipt series: finance must activate one (table receipt_series)")
+    number = await conn.fetchval(
+        "UPDATE receipt_series SET last_number = last_number + 1 WHERE series = $1 RETURNING last_number",
+        series["series"],
+    )
+    return {**series, "number": number}
+
+
 async def issue_receipt(conn: asyncpg.Connection, keys: AppKeys, request_id) -> asyncpg.Record:
     """Create the receipt of a settled request (once; a second call returns the first receipt)."""
     existing = await conn.fetchrow("SELECT * FROM receipts WHERE payment_request_id = $1", request_id)
@@ -74,12 +162,28 @@ async def settling_payments(conn: asyncpg.Connection, request_id) -> list[asyncp
 
 
 async def store_receipt(
-    conn: asyncpg.Connection, keys: AppKeys, pr: Mapping[str, Any], paid: Sequence[Mapping[str, Any]]
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    pr: Mapping[str, Any],
+    paid: Sequence[Mapping[str, Any]],
+    *,
+    payer_name: str | None = None,
 ) -> asyncpg.Record:
     """Sign and store the receipt of a settled request from what the caller already holds: the request row
     with its `bank_name`, and the payments that settled it (bank_code, bank_txn_id, amount, booked_at).
-    The caller holds the request's row lock and knows it has no receipt yet (settlement: it was pending)."""
+    The caller holds the request's row lock and knows it has no receipt yet (settlement: it was pending).
+    `payer_name` is the name the bank reported, when the caller has it; otherwise it is read from the stored
+    callbacks. The receipt's number is taken last, so the series stays locked as briefly as possible."""
     receipt_id = uuid.uuid4()
+    if payer_name is None:
+        payer_name = await payer_name_from_callbacks(conn, keys, paid)
+    fee = None
+    if pr["fee_code"]:
+        fee = await conn.fetchrow(
+            "SELECT name_vi, agency, legal_basis FROM fee_catalogue WHERE code = $1", pr["fee_code"]
+        )
+    numbered = await next_receipt_number(conn)
+    issued_at = datetime.now(UTC)
     body = {
         "receipt_id": str(receipt_id),
         "issuer": "citypay Hà Nội",
@@ -108,14 +212,31 @@ async def store_receipt(
         "settled_at": pr["settled_at"].isoformat(),
         "key_id": key_id(keys),
         "algorithm": ALGORITHM,
+        # The e-receipt's own fields (migration 0020).
+        "template_code": numbered["template_code"],
+        "series": numbered["series"],
+        "number": numbered["number"],
+        "issued_at": issued_at.isoformat(),
+        "payer_name": mask_person_name(payer_name),
+        "fee_name": fee["name_vi"] if fee else pr["purpose_vi"],
+        "legal_basis": fee["legal_basis"] if fee else PARKING_LEGAL_BASIS,
+        "collecting_agency": {
+            "name": fee["agency"] if fee else numbered["agency_name"],
+            "issuer": numbered["agency_name"],
+            "tax_code": numbered["agency_tax_code"],
+        },
     }
     text, signature = sign_receipt(keys, body)
     return await conn.fetchrow(
-        """INSERT INTO receipts (id, payment_request_id, body, signature, key_id)
-           VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+        """INSERT INTO receipts (id, payment_request_id, body, signature, key_id, series, number,
+                                 issued_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
         receipt_id,
         pr["id"],
         text,
         signature,
         key_id(keys),
+        numbered["series"],
+        numbered["number"],
+        issued_at,
     )

@@ -64,6 +64,7 @@ OWNER: dict[str, str] = {
             "payment_requests",
             "payments_received",
             "receipts",
+            "receipt_series",
             "bank_profiles",
             "bank_keys",
             "callback_inbox",
