@@ -30,6 +30,9 @@ class ReceiptOut(ResponseModel):
     algorithm: Literal["Ed25519"]
     verify_url: str
     page_url: str
+    template_code: str = Field(description="Receipt template code (ký hiệu mẫu biên lai), e.g. 01BLP0-001")
+    series: str = Field(description="Receipt series (ký hiệu biên lai), e.g. HN-26E")
+    number: int = Field(description="The receipt's number in its series: 1, 2, 3 … without gaps")
 
 
 class PublicKeyOut(ResponseModel):
@@ -61,10 +64,43 @@ def receipt_id_of(raw: str | None) -> uuid.UUID | None:
         return None
 
 
+# A receipt with its series' template code and organisation, and (for receipts signed before migration 0020,
+# whose body lacks them) the fee's current name, agency and legal basis.
+_RECEIPT_SQL = """
+SELECT r.*, s.template_code, s.agency_name AS series_agency, s.agency_tax_code,
+       f.name_vi AS fee_name_vi, f.agency AS fee_agency, f.legal_basis AS fee_legal_basis
+  FROM receipts r
+  JOIN receipt_series s ON s.series = r.series
+  JOIN payment_requests pr ON pr.id = r.payment_request_id
+  LEFT JOIN fee_catalogue f ON f.code = pr.fee_code"""
+
+
 async def fetch_receipt(request: web.Request, receipt_id: uuid.UUID | None) -> asyncpg.Record | None:
     if receipt_id is None:
         return None
-    return await request.app[POOL].fetchrow("SELECT * FROM receipts WHERE id = $1", receipt_id)
+    return await request.app[POOL].fetchrow(_RECEIPT_SQL + " WHERE r.id = $1", receipt_id)
+
+
+async def fetch_receipt_by_number(request: web.Request, series: str, number: int) -> asyncpg.Record | None:
+    return await request.app[POOL].fetchrow(
+        _RECEIPT_SQL + " WHERE r.series = $1 AND r.number = $2", series, number
+    )
+
+
+async def receipt_series(request: web.Request) -> list[tuple[str, str]]:
+    """(series, template code) of every series ever used (a handful: one a year), longest first so that a
+    series that is the prefix of another never shadows it."""
+    rows = await request.app[POOL].fetch(
+        "SELECT series, template_code FROM receipt_series ORDER BY length(series) DESC, series"
+    )
+    return [(r["series"], r["template_code"]) for r in rows]
+
+
+def is_on_record(request: web.Request, receipt: asyncpg.Record) -> bool:
+    """The stored receipt verifies with the city's key: what a look-up by number can promise."""
+    return verify_receipt_signature(
+        request.app[KEYS].signing_public_key, receipt["body"], receipt["signature"]
+    )
 
 
 def verify_url(base_url: str, receipt: asyncpg.Record) -> str:
@@ -147,5 +183,8 @@ async def get_receipt(request: web.Request) -> web.Response:
             algorithm="Ed25519",  # the model declares the one algorithm receipts use
             verify_url=verify_url(base, receipt),
             page_url=f"{base}/receipts/{receipt['id']}",
+            template_code=receipt["template_code"],
+            series=receipt["series"],
+            number=receipt["number"],
         )
     )
