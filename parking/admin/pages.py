@@ -1,10 +1,13 @@
-"""The /admin/parking page and its forms: lots, capacities, attendants, zones, tariff versions and monthly
-passes. Each form is read into the JSON API's own request model (core.forms) and written through the same
-services; a refusal paints the page again with the message beside its field."""
+"""The parking administration pages, one concern each — /admin/parking/lots, /tariffs, /passes and
+/attendants (/admin/parking leads to the lots) — and their forms: lots, capacities, attendants, zones, tariff
+versions and monthly passes. Each form is read into the JSON API's own request model (core.forms) and written
+through the same services; a refusal paints the page the form lives on again, with the message beside its
+field, and a success returns to that page."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,10 +18,11 @@ from core.api import Routes, staff
 from core.appkeys import CLOCK, POOL
 from core.auth import principal_of
 from core.forms import EMPTY_FORM, FormState, NoFields
-from core.money import LOCAL_TZ
+from core.i18n import request_language
+from core.money import LOCAL_TZ, format_local_date
 from core.pages import render_html
 from core.staff import active_usernames
-from parking import messages  # noqa: F401 (the page's texts)
+from parking import admin_messages, messages  # noqa: F401 (the pages' texts)
 from parking.admin.attendants import AttendantIn, assign_attendant, unassign_attendant
 from parking.admin.fields import LOT_IN_PATH, USER_IN_PATH, Price, VehicleClass
 from parking.admin.lots import CapacityIn, LotFields, LotIn, admin_lots, create_lot, set_capacity, update_lot
@@ -32,6 +36,7 @@ from parking.admin.tariff_versions import (
     tariff_zones,
 )
 from parking.plates import VEHICLE_CLASSES
+from parking.tariffs import ClassTariff, describe_tariff
 from payments import active_collection_account_codes
 
 routes = Routes(tags=("parking-admin",))
@@ -83,112 +88,223 @@ class TariffForm(TariffIn):
             ) from None
 
 
-# The page ---------------------------------------------------------------------------------------------------
+# The pages --------------------------------------------------------------------------------------------------
+
+SECTIONS = ("lots", "tariffs", "passes", "attendants")
+Painter = Callable[..., Awaitable[web.Response]]
 
 
-async def _admin_page(
+def _render(request: web.Request, section: str, form: FormState, status: int, **ctx: Any) -> web.Response:
+    return render_html(
+        request,
+        f"parking/admin_{section}.html",
+        status=status,
+        form=form,
+        section=section,
+        sections=SECTIONS,
+        saved=request.query.get("saved") == "1" and not form.failed,
+        classes=VEHICLE_CLASSES,
+        fmt_date=format_local_date,
+        **ctx,
+    )
+
+
+async def _lots_page(
     request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
 ) -> web.Response:
-    now = request.app[CLOCK].now()
     async with request.app[POOL].acquire() as conn:
         lots = await admin_lots(conn)
         zones = await tariff_zones(conn)
-        tariffs = await tariff_versions(conn, now=now)
-        passes = await monthly_passes(conn, limit=50)
         accounts = await active_collection_account_codes(conn)
-        attendants = await active_usernames(conn, role="attendant")
-    return render_html(
+    return _render(
         request,
-        "parking/admin_lots.html",
-        status=status,
-        form=form,
-        saved=request.query.get("saved") == "1" and not form.failed,
+        "lots",
+        form,
+        status,
         lots=lots,
         zones=zones,
-        tariffs=tariffs,
-        passes=passes,
+        zone_names=_zone_names(request, zones),
         accounts=accounts,
-        attendant_names=attendants,
-        classes=VEHICLE_CLASSES,
+    )
+
+
+def _zone_names(request: web.Request, zones: list[dict]) -> dict[str, str]:
+    name = "name_en" if request_language(request) == "en" else "name_vi"
+    return {z["code"]: z[name] for z in zones}
+
+
+def _sentence(version: dict, lang: str) -> str:
+    prices = ClassTariff(
+        day_turn_price=version["day_turn_price"],
+        night_turn_price=version["night_turn_price"],
+        hourly_blocks=tuple((b[0], b[1]) for b in version["hourly_blocks"]),
+        overnight_multiplier=version["overnight_multiplier"],
+        monthly_pass_price=version["monthly_pass_price"],
+    )
+    return describe_tariff(version["vehicle_class"], prices, lang)
+
+
+async def _tariffs_page(
+    request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
+) -> web.Response:
+    now = request.app[CLOCK].now()
+    lang = request_language(request)
+    async with request.app[POOL].acquire() as conn:
+        zones = await tariff_zones(conn)
+        versions = await tariff_versions(conn, now=now)
+    for v in versions:
+        v["sentence"] = _sentence(v, lang)
+    by_zone = {
+        z["code"]: [v for v in versions if v["zone"] == z["code"] and v["state"] != "superseded"]
+        for z in zones
+    }
+    return _render(
+        request,
+        "tariffs",
+        form,
+        status,
+        zones=zones,
+        zone_names=_zone_names(request, zones),
+        tariffs=versions,
+        current=by_zone,
         local_now=now.astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M"),
     )
 
 
-@routes.get(PAGE, access=ADMIN, summary="Parking admin page", in_openapi=False, produces="text/html")
+async def _passes_page(
+    request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
+) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        lots = await admin_lots(conn)
+        passes = await monthly_passes(conn, limit=50)
+    return _render(
+        request,
+        "passes",
+        form,
+        status,
+        lots=lots,
+        lot_names={x["id"]: x["name"] for x in lots},
+        passes=passes,
+    )
+
+
+async def _attendants_page(
+    request: web.Request, *, form: FormState = EMPTY_FORM, status: int = 200
+) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        lots = await admin_lots(conn)
+        names = await active_usernames(conn, role="attendant")
+    works_at = {u: [lot for lot in lots if u in lot["attendants"]] for u in names}
+    return _render(request, "attendants", form, status, lots=lots, attendant_names=names, works_at=works_at)
+
+
+PAINTERS: dict[str, Painter] = {
+    "lots": _lots_page,
+    "tariffs": _tariffs_page,
+    "passes": _passes_page,
+    "attendants": _attendants_page,
+}
+
+
+@routes.get(
+    PAGE, access=ADMIN, summary="Parking admin: to the lots page", in_openapi=False, produces="text/html"
+)
 async def parking_admin_page(request: web.Request) -> web.Response:
-    return await _admin_page(request)
+    raise web.HTTPFound(f"{PAGE}/lots")
 
 
-def _form(path: str, summary: str, model: type[BaseModel] | None = None):
-    return routes.form_post(path, access=ADMIN, summary=summary, form=model, page=_admin_page)
+def _page_route(section: str) -> None:
+    painter = PAINTERS[section]
+
+    async def page(request: web.Request) -> web.Response:
+        return await painter(request)
+
+    page.__name__ = f"parking_admin_{section}_page"
+    routes.get(
+        f"{PAGE}/{section}",
+        access=ADMIN,
+        summary=f"Parking admin page: {section}",
+        in_openapi=False,
+        produces="text/html",
+    )(page)
+
+
+for _section in SECTIONS:
+    _page_route(_section)
+
+
+def _form(path: str, summary: str, model: type[BaseModel] | None, section: str):
+    return routes.form_post(path, access=ADMIN, summary=summary, form=model, page=PAINTERS[section])
 
 
 def _actor(request: web.Request) -> str:
     return principal_of(request).actor
 
 
-def _saved() -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"{PAGE}?saved=1")
+def _saved(section: str, anchor: str = "") -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{PAGE}/{section}?saved=1{anchor}")
 
 
 # The forms --------------------------------------------------------------------------------------------------
 
 
-@_form(f"{PAGE}/lots", "Create a lot (form)", LotForm)
+@_form(f"{PAGE}/lots", "Create a lot (form)", LotForm, "lots")
 async def create_lot_form(request: web.Request, form: LotForm) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await create_lot(conn, form, actor=_actor(request))
-    raise _saved()
+    raise _saved("lots")
 
 
-@_form(f"{PAGE}/lots/{_LOT}", "Update a lot (form)", LotEditForm)
+@_form(f"{PAGE}/lots/{_LOT}", "Update a lot (form)", LotEditForm, "lots")
 async def update_lot_form(request: web.Request, form: LotEditForm) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await update_lot(conn, request.match_info["lot_id"], form, actor=_actor(request))
-    raise _saved()
+    raise _saved("lots", f"#lot-{request.match_info['lot_id']}")
 
 
-@_form(f"{PAGE}/lots/{_LOT}/capacities", "Set a capacity (form)", CapacityForm)
+@_form(f"{PAGE}/lots/{_LOT}/capacities", "Set a capacity (form)", CapacityForm, "lots")
 async def set_capacity_form(request: web.Request, form: CapacityForm) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await set_capacity(
             conn, request.match_info["lot_id"], form.vehicle_class, form.capacity, actor=_actor(request)
         )
-    raise _saved()
+    raise _saved("lots", f"#lot-{request.match_info['lot_id']}")
 
 
-@_form(f"{PAGE}/lots/{_LOT}/attendants", "Assign an attendant (form)", AttendantIn)
+@_form(f"{PAGE}/lots/{_LOT}/attendants", "Assign an attendant (form)", AttendantIn, "attendants")
 async def assign_attendant_form(request: web.Request, form: AttendantIn) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await assign_attendant(conn, request.match_info["lot_id"], form.username, actor=_actor(request))
-    raise _saved()
+    raise _saved("attendants", f"#attendants-{request.match_info['lot_id']}")
 
 
-@_form(f"{PAGE}/lots/{_LOT}/attendants/{_USER}/remove", "Unassign an attendant (form)", NoFields)
+@_form(
+    f"{PAGE}/lots/{_LOT}/attendants/{_USER}/remove", "Unassign an attendant (form)", NoFields, "attendants"
+)
 async def unassign_attendant_form(request: web.Request, form: NoFields) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await unassign_attendant(
             conn, request.match_info["lot_id"], request.match_info["username"], actor=_actor(request)
         )
-    raise _saved()
+    raise _saved("attendants", f"#attendants-{request.match_info['lot_id']}")
 
 
-@_form(f"{PAGE}/zones", "Create a tariff zone (form)", ZoneIn)
+@_form(f"{PAGE}/zones", "Create a tariff zone (form)", ZoneIn, "tariffs")
 async def create_zone_form(request: web.Request, form: ZoneIn) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await create_zone(conn, form, actor=_actor(request))
-    raise _saved()
+    raise _saved("tariffs")
 
 
-@_form(f"{PAGE}/tariffs", "Add a tariff version (form)", TariffForm)
+@_form(f"{PAGE}/tariffs", "Add a tariff version (form)", TariffForm, "tariffs")
 async def add_tariff_form(request: web.Request, form: TariffForm) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await add_tariff_version(conn, form, actor=_actor(request), now=request.app[CLOCK].now())
-    raise _saved()
+    raise _saved("tariffs")
 
 
-@_form(f"{PAGE}/passes", "Sell a monthly pass (form)", PassIn)
+@_form(f"{PAGE}/passes", "Sell a monthly pass (form)", PassIn, "passes")
 async def create_pass_form(request: web.Request, form: PassIn) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await create_monthly_pass(conn, form, actor=_actor(request))
-    raise _saved()
+    raise _saved("passes")

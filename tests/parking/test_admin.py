@@ -297,18 +297,24 @@ async def test_only_admins(client, staff_login, lots):
         login = await staff_login(role)
         assert (await client.get(f"{API}/lots", headers=login.headers())).status == 403
         assert (await send(client, login, "POST", f"{API}/lots", NEW_LOT)).status == 403
-        assert (await client.get("/admin/parking", headers=login.headers())).status == 403
+        for page in ("", "/lots", "/tariffs", "/passes", "/attendants"):
+            assert (await client.get(f"/admin/parking{page}", headers=login.headers())).status == 403
     assert (
         await client.app[POOL].fetchval("SELECT count(*) FROM parking_lots WHERE id = $1", NEW_LOT["id"]) == 0
     )
 
 
 async def test_admin_page_and_forms(client, admin):
+    index = await client.get("/admin/parking", headers=admin.headers(), allow_redirects=False)
+    assert index.status == 302 and index.headers["Location"] == "/admin/parking/lots"
     page = await client.get("/admin/parking", headers=admin.headers())
-    assert page.status == 200
+    assert page.status == 200 and page.url.path == "/admin/parking/lots"
     html = await page.text()
-    assert "Quản lý bãi xe" in html and 'id="lot-hk-hang-dau"' in html and 'id="tariffs"' in html
-    assert "đang áp dụng" in html  # the demo tariffs are in force
+    assert "Quản lý bãi xe" in html and 'id="lot-hk-hang-dau"' in html and 'id="tariffs"' not in html
+    assert 'href="/admin/parking/tariffs"' in html and 'aria-current="page">Bãi xe</a>' in html
+    tariffs = await (await client.get("/admin/parking/tariffs", headers=admin.headers())).text()
+    assert 'id="tariffs"' in tariffs and "đang áp dụng" in tariffs  # the demo tariffs are in force
+    assert 'id="lot-hk-hang-dau"' not in tariffs and "Xe máy: " in tariffs
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     cookie = {"Cookie": admin.headers()["Cookie"]}
     form = {
@@ -324,7 +330,7 @@ async def test_admin_page_and_forms(client, admin):
         "active": "1",
     }
     resp = await client.post("/admin/parking/lots", data=form, headers=cookie, allow_redirects=False)
-    assert resp.status == 303 and resp.headers["Location"] == "/admin/parking?saved=1"
+    assert resp.status == 303 and resp.headers["Location"] == "/admin/parking/lots?saved=1"
     lat = await client.app[POOL].fetchval("SELECT lat FROM parking_lots WHERE id = 'cg-dich-vong'")
     assert lat == 21.035
 
@@ -369,7 +375,7 @@ async def test_admin_page_and_forms(client, admin):
     assert stored.astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M") == tomorrow  # typed in Hà Nội time
     forged = await client.post("/admin/parking/lots", data={**form, "csrf_token": "forged"}, headers=cookie)
     assert forged.status == 403
-    page = await (await client.get("/admin/parking?saved=1", headers=admin.headers())).text()
+    page = await (await client.get("/admin/parking/lots?saved=1", headers=admin.headers())).text()
     assert 'id="saved"' in page and "Bãi xe Dịch Vọng" in page and 'data-class="car"' in page
     assert [r["action"] for r in await audit(client, "lot:cg-dich-vong")] == [
         "parking.lot.create",

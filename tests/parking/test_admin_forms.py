@@ -62,7 +62,7 @@ async def test_tariff_form_takes_grouped_amounts_and_hanoi_time(client, admin):
             "monthly_pass_price": "1.234.567",
         },
     )
-    assert resp.status == 303 and resp.headers["Location"] == f"{PAGE}?saved=1"
+    assert resp.status == 303 and resp.headers["Location"] == f"{PAGE}/tariffs?saved=1"
     row = await client.app[POOL].fetchrow(
         "SELECT * FROM tariffs WHERE zone_code = 'hn-ngoai-vi' AND vehicle_class = 'motorbike' "
         "ORDER BY effective_from DESC LIMIT 1"
