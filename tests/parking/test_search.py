@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.appkeys import POOL
+from tests.catalogue import not_in_catalogue
 
 pytestmark = pytest.mark.usefixtures("lots")
 HOAN_KIEM_LAKE = "21.0287,105.8524"
@@ -52,3 +53,20 @@ async def test_by_ward_and_bad_queries(client):
     for bad in ("near=abc", "near=91,105", "radius_m=0", "vehicle_class=truck", "limit=0"):
         resp = await client.get(f"/api/v1/parking/lots?{bad}")
         assert resp.status == 422, bad
+
+
+async def test_an_unknown_ward_is_refused_not_ignored(client):
+    """Issue 12, point 11: a ward no lot is in answers 422 with a catalogue sentence (it used to be ignored on
+    the page); a ward written as people write it (no "Phường", any case) is found."""
+    for ward in ("Nowhere", "Phường Không Có", "Hoàn Kiếm X"):
+        resp = await client.get(f"/api/v1/parking/lots?ward={ward}")
+        assert resp.status == 422 and resp.content_type == "application/problem+json", ward
+        problem = await resp.json()
+        assert problem["field"] == "ward", ward
+        assert problem["message"] == (
+            "Không có phường này trong danh sách bãi xe. Hãy chọn một phường trong danh sách."
+        )
+        assert not_in_catalogue([problem["message"]]) == []
+    for written in ("hoàn kiếm", "  PHƯỜNG   Hoàn Kiếm "):
+        items = (await (await client.get(f"/api/v1/parking/lots?ward={written}")).json())["items"]
+        assert {i["id"] for i in items} == {"hk-hang-dau", "hk-tran-nhat-duat"}, written
