@@ -21,9 +21,20 @@ FOREIGN_SERIES = ("NN",)  # foreign organisations and individuals
 ELECTRIC_MOTORBIKE_SERIES = "MĐ"
 MAX_TAG_LENGTH = 12
 
-# Pairs a camera or a tired eye swaps; "did you mean" suggestions only forgive these.
+# Pairs a camera or a tired eye swaps; "did you mean" suggestions forgive these (and, in match_plate, one
+# other wrong character). O and I are on no plate, but typists and plate readers produce them for 0 and 1.
 CONFUSION_PAIRS = frozenset(
-    frozenset(pair) for pair in (("0", "D"), ("8", "B"), ("1", "T"), ("5", "S"), ("2", "Z"), ("6", "G"))
+    frozenset(pair)
+    for pair in (
+        ("0", "D"),
+        ("0", "O"),
+        ("1", "I"),
+        ("8", "B"),
+        ("1", "T"),
+        ("5", "S"),
+        ("2", "Z"),
+        ("6", "G"),
+    )
 )
 
 # Separators people and cameras put between the parts (any whitespace, dots, hyphen and dash variants).
@@ -246,6 +257,42 @@ def confusion_distance(a: str, b: str) -> int | None:
             return None
         distance += 1
     return distance
+
+
+@dataclass(frozen=True)
+class PlateMatch:
+    """How a typed or read plate reaches a plate inside: `kind` exact, confusion (only confusion pairs
+    differ) or typo (one other wrong character, besides any confusions); `distance` = differing positions."""
+
+    distance: int
+    kind: str
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Fewest differences first, then confusion-only before a wrong character."""
+        return (self.distance, 0 if self.kind != "typo" else 1)
+
+
+def match_plate(typed: str, inside: str, *, max_distance: int = 3) -> PlateMatch | None:
+    """`typed` against `inside` (both normalised): None unless they have the same length, differ in at most
+    `max_distance` positions, and at most one of those differences is not a confusion pair."""
+    a, b = normalise_plate(typed), normalise_plate(inside)
+    if len(a) != len(b) or not a:
+        return None
+    confusions = wrong = 0
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        if frozenset((x, y)) in CONFUSION_PAIRS:
+            confusions += 1
+        else:
+            wrong += 1
+    distance = confusions + wrong
+    if wrong > 1 or distance > max_distance:
+        return None
+    if distance == 0:
+        return PlateMatch(0, "exact")
+    return PlateMatch(distance, "typo" if wrong else "confusion")
 
 
 def closest_by_confusion(plate: str, candidates: Iterable[str], *, max_distance: int = 3) -> list[str]:

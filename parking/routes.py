@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import asyncpg
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from core.api import PUBLIC, Routes, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
@@ -16,9 +17,19 @@ from core.auth import principal_of
 from core.errors import NotFound
 from core.responses import ResponseModel, Timestamp, json_response
 from core.text import FreeText, Identifier
+from parking.console_messages import CORRECTION_WINDOW
+from parking.corrections import cancel_session, correct_session, correctable
 from parking.lots import search_lots
 from parking.plates import InvalidPlate, plate_text
-from parking.sessions import PlateInput, check_in, check_out, ensure_attendant_of, record_cash, void_session
+from parking.sessions import (
+    PlateInput,
+    candidates_inside,
+    check_in,
+    check_out,
+    ensure_attendant_of,
+    record_cash,
+    void_session,
+)
 from payments import payment_summary
 
 routes = Routes(tags=("parking",))
@@ -30,8 +41,8 @@ _LOT = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
 def _plate_characters(value: str) -> str:
     try:
         return plate_text(value)
-    except InvalidPlate as exc:
-        raise ValueError(exc.reason) from None
+    except InvalidPlate as exc:  # "parking_plate_characters": its sentence is in parking.console_messages
+        raise PydanticCustomError("parking_plate_characters", exc.reason) from None
 
 
 # Invisible characters refused (Identifier), then look-alike Cyrillic/Greek letters folded and anything else
@@ -94,6 +105,57 @@ class CheckOutBody(PlateBody):
         return self
 
 
+class CorrectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plate: PlateText | None = Field(
+        default=None, min_length=1, max_length=20, description="The right plate (omit to keep it)"
+    )
+    vehicle_class: VehicleClass | None = Field(default=None, description="The right class (omit to keep it)")
+    override_reason: FreeText | None = Field(
+        default=None, min_length=5, max_length=200, description="Needed when the plate fits no rule"
+    )
+    class_confirmed: bool = False
+
+    @model_validator(mode="after")
+    def _something(self):
+        if self.plate is None and self.vehicle_class is None:
+            raise ValueError("send plate, vehicle_class or both")
+        return self
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: FreeText | None = Field(default=None, min_length=5, max_length=200)
+
+
+class CandidatesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plate: PlateText | None = Field(default=None, min_length=1, max_length=20, description="As typed")
+    readings: list[Candidate] | None = Field(
+        default=None, min_length=1, max_length=20, description="A plate reader's readings with scores 0–1"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.plate is None) == (self.readings is None):
+            raise ValueError("send either plate or readings")
+        return self
+
+
+class CandidateOut(ResponseModel):
+    session_id: str
+    plate: str
+    vehicle_class: str
+    entered_at: Timestamp
+    status: str
+    distance: int
+    kind: Literal["exact", "confusion", "typo"]
+
+
+class CandidateList(ResponseModel):
+    items: list[CandidateOut]
+
+
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: FreeText = Field(min_length=5, max_length=500)
@@ -133,6 +195,14 @@ class SessionOut(ResponseModel):
     closed_at: Timestamp | None
     plate_override_reason: str | None
     payment: PaymentOut | None
+    corrected_at: Timestamp | None = None
+    correctable_until: Timestamp | None = Field(
+        default=None,
+        description="While inside: until when plate and class may be corrected or the entry cancelled",
+    )
+    correctable: bool | None = Field(
+        default=None, description="Whether the caller may correct or cancel it now (lists of a lot only)"
+    )
 
 
 class SessionList(ResponseModel):
@@ -190,7 +260,9 @@ class SessionQuery(BaseModel):
     limit: int = Field(default=200, ge=1, le=1000)
 
 
-async def session_out(conn: asyncpg.Connection, row: asyncpg.Record, base_url: str) -> SessionOut:
+async def session_out(
+    conn: asyncpg.Connection, row: asyncpg.Record, base_url: str, principal=None, now=None
+) -> SessionOut:
     payment = None
     if row["payment_request_id"]:
         summary = await payment_summary(conn, row["payment_request_id"], base_url)
@@ -210,6 +282,9 @@ async def session_out(conn: asyncpg.Connection, row: asyncpg.Record, base_url: s
         closed_at=row["closed_at"],
         plate_override_reason=row["plate_override_reason"],
         payment=payment,
+        corrected_at=row["corrected_at"],
+        correctable_until=row["entered_at"] + CORRECTION_WINDOW if row["status"] == "inside" else None,
+        correctable=correctable(row, principal, now) if principal is not None and now is not None else None,
     )
 
 
@@ -318,8 +393,10 @@ async def lot_sessions(request: web.Request, query: SessionQuery) -> web.Respons
         "closed": ["closed", "voided"],
         "all": ["inside", "awaiting_payment", "closed", "voided"],
     }[query.status]
+    principal = principal_of(request)
+    now = request.app[CLOCK].now()
     async with request.app[POOL].acquire() as conn:
-        await ensure_attendant_of(conn, lot_id, principal_of(request))
+        await ensure_attendant_of(conn, lot_id, principal)
         rows = await conn.fetch(
             "SELECT * FROM parking_sessions WHERE lot_id = $1 AND status = ANY($2::text[]) "
             "ORDER BY entered_at DESC LIMIT $3",
@@ -328,7 +405,7 @@ async def lot_sessions(request: web.Request, query: SessionQuery) -> web.Respons
             query.limit,
         )
         base = request.app[SETTINGS].public_base_url
-        items = [await session_out(conn, r, base) for r in rows]
+        items = [await session_out(conn, r, base, principal, now) for r in rows]
     return json_response(SessionList(items=items))
 
 
@@ -398,3 +475,85 @@ async def lot_session(request: web.Request) -> web.Response:
             raise NotFound("no such session in this lot", field="session_id")
         out = await session_out(conn, row, request.app[SETTINGS].public_base_url)
     return json_response(out)
+
+
+@routes.post(
+    f"/api/v1/parking/lots/{_LOT}/sessions/{{session_id}}/correct",
+    access=ATTENDANTS,
+    summary="Correct the plate or class of a vehicle just checked in (within the correction window)",
+    body=CorrectBody,
+    response=SessionOut,
+    responses={
+        403: "Checked in by another attendant",
+        409: "Outside the window, awaiting payment or ended (correction-refused); plate inside; class full",
+        422: "The plate is no plate of the class",
+    },
+)
+async def correct_route(request: web.Request, body: CorrectBody) -> web.Response:
+    principal = principal_of(request)
+    lot_id = request.match_info["lot_id"]
+    now = request.app[CLOCK].now()
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal)
+        row = await correct_session(
+            conn,
+            lot_id=lot_id,
+            session_id=_uuid(request, "session_id"),
+            plate=body.plate,
+            vehicle_class=body.vehicle_class,
+            override_reason=body.override_reason,
+            class_confirmed=body.class_confirmed,
+            principal=principal,
+            now=now,
+        )
+        out = await session_out(conn, row, request.app[SETTINGS].public_base_url, principal, now)
+    return json_response(out)
+
+
+@routes.post(
+    f"/api/v1/parking/lots/{_LOT}/sessions/{{session_id}}/cancel",
+    access=ATTENDANTS,
+    summary="Cancel a wrongly opened session (within the correction window; an admin voids later)",
+    body=CancelBody,
+    response=SessionOut,
+    responses={
+        403: "Checked in by another attendant",
+        409: "Outside the window, awaiting payment or ended (correction-refused)",
+    },
+)
+async def cancel_route(request: web.Request, body: CancelBody) -> web.Response:
+    principal = principal_of(request)
+    lot_id = request.match_info["lot_id"]
+    now = request.app[CLOCK].now()
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal)
+        row = await cancel_session(
+            conn,
+            lot_id=lot_id,
+            session_id=_uuid(request, "session_id"),
+            reason=body.reason,
+            principal=principal,
+            now=now,
+        )
+        out = await session_out(conn, row, request.app[SETTINGS].public_base_url, principal, now)
+    return json_response(out)
+
+
+@routes.post(
+    f"/api/v1/parking/lots/{_LOT}/candidates",
+    access=ATTENDANTS,
+    summary="Vehicles inside that a typed plate or a plate reader's readings may mean, ranked",
+    body=CandidatesBody,
+    response=CandidateList,
+    responses={404: "No such lot", 422: "Neither or both of plate and readings"},
+)
+async def candidates_route(request: web.Request, body: CandidatesBody) -> web.Response:
+    """Same plate, look-alike characters (O/0, I/1, B/8, D/0, G/6, S/5, Z/2, T/1) or one other wrong
+    character; fewest differences first, then look-alikes before a wrong character, then the reading's score,
+    then the latest entry. Used by the console's typo help and its plate scanner."""
+    lot_id = request.match_info["lot_id"]
+    readings = [(body.plate, 1.0)] if body.plate else [(c.plate, c.score) for c in body.readings or ()]
+    async with request.app[POOL].acquire() as conn:
+        await ensure_attendant_of(conn, lot_id, principal_of(request))
+        items = await candidates_inside(conn, lot_id, readings)
+    return json_response(CandidateList.model_validate({"items": items}))

@@ -18,10 +18,11 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_con
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from ledger import accounts, post_entry
+from parking import console_messages  # noqa: F401  (registers the sentences its refusals name)
 from parking.plates import (
     InvalidPlate,
     class_disagreement,
-    closest_by_confusion,
+    match_plate,
     normalise_plate,
     parse_plate,
     plate_text,
@@ -129,11 +130,13 @@ _OVERRIDE_PLATE = re.compile(r"[A-Z0-9Đ]{1,15}")
 def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
     options = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
     if not options:
-        raise ValidationFailed("send a plate or plate-recognition candidates", field="plate")
+        raise ValidationFailed(
+            "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
+        )
     try:  # the API refuses these already; callers that build a PlateInput themselves get the same rule
         options = [plate_text(text) for text in options]
     except InvalidPlate as exc:
-        raise ValidationFailed(exc.reason, field="plate") from None
+        raise ValidationFailed(exc.reason, field="plate", message="form.parking_plate_characters") from None
     for text in options:
         if not entry.class_confirmed:
             refuse_class_disagreement(text, vehicle_class)
@@ -150,7 +153,9 @@ def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
             field="plate",
         )
     if not _OVERRIDE_PLATE.fullmatch(compact):
-        raise ValidationFailed("1–15 letters A–Z, Đ and digits", field="plate")
+        raise ValidationFailed(
+            "1–15 letters A–Z, Đ and digits", field="plate", message="console.err.override_plate"
+        )
     return ResolvedPlate(compact, compact, entry.override_reason.strip())
 
 
@@ -192,7 +197,11 @@ async def check_in(
             vehicle_class,
         )
         if capacity is None:
-            raise ValidationFailed(f"this lot takes no {vehicle_class}", field="vehicle_class")
+            raise ValidationFailed(
+                f"this lot takes no {vehicle_class}",
+                field="vehicle_class",
+                message="console.err.class_not_taken",
+            )
         inside = await conn.fetchval(
             "SELECT count(*) FROM parking_sessions WHERE lot_id = $1 AND vehicle_class = $2 "
             "AND status IN ('inside', 'awaiting_payment')",
@@ -286,6 +295,42 @@ def quote_json(quote: FeeQuote) -> list[dict]:
     ]
 
 
+async def candidates_inside(
+    conn: asyncpg.Connection, lot_id: str, readings: list[tuple[str, float]], *, limit: int = 6
+) -> list[dict]:
+    """The vehicles inside `lot_id` that one of `readings` (typed: score 1; a plate reader's: its score) may
+    mean: the same plate, look-alike characters (O/0, I/1, B/8, D/0, G/6, S/5, Z/2, T/1) or one other wrong
+    character. Ranked by fewest differences, then look-alikes before a wrong character, then the reading's
+    score, then the latest entry. The console's typo help and the plate scanner both use it."""
+    rows = await conn.fetch(
+        "SELECT id, plate, plate_written, vehicle_class, entered_at, status FROM parking_sessions "
+        "WHERE lot_id = $1 AND status IN ('inside', 'awaiting_payment')",
+        lot_id,
+    )
+    best: dict = {}
+    for row in rows:
+        for text, score in readings:
+            match = match_plate(text, row["plate"])
+            if match is None:
+                continue
+            key = (*match.rank, -score, -row["entered_at"].timestamp())
+            if row["id"] not in best or key < best[row["id"]][0]:
+                best[row["id"]] = (key, match, row)
+    ranked = sorted(best.values(), key=lambda item: item[0])[:limit]
+    return [
+        {
+            "session_id": str(row["id"]),
+            "plate": row["plate_written"],
+            "vehicle_class": row["vehicle_class"],
+            "entered_at": row["entered_at"].isoformat(),
+            "status": row["status"],
+            "distance": match.distance,
+            "kind": match.kind,
+        }
+        for _, match, row in ranked
+    ]
+
+
 @dataclass(frozen=True)
 class CheckOut:
     session: asyncpg.Record
@@ -297,7 +342,9 @@ async def find_open_session(
 ) -> asyncpg.Record:
     texts = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
     if not texts:
-        raise ValidationFailed("send a plate or plate-recognition candidates", field="plate")
+        raise ValidationFailed(
+            "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
+        )
     compacts = [normalise_plate(t) for t in texts]
     row = await conn.fetchrow(
         """SELECT * FROM parking_sessions WHERE lot_id = $1 AND plate = ANY($2::text[])
@@ -308,23 +355,8 @@ async def find_open_session(
     )
     if row is not None:
         return row
-    open_rows = await conn.fetch(
-        "SELECT id, plate, plate_written, vehicle_class, entered_at FROM parking_sessions "
-        "WHERE lot_id = $1 AND status IN ('inside', 'awaiting_payment')",
-        lot_id,
-    )
-    by_plate = {r["plate"]: r for r in open_rows}
-    suggestions = []
-    for candidate in closest_by_confusion(compacts[0], list(by_plate)):
-        r = by_plate[candidate]
-        suggestions.append(
-            {
-                "session_id": str(r["id"]),
-                "plate": r["plate_written"],
-                "vehicle_class": r["vehicle_class"],
-                "entered_at": r["entered_at"].isoformat(),
-            }
-        )
+    readings = [(t, 1.0) for t in texts] if entry.text else list(entry.candidates)
+    suggestions = await candidates_inside(conn, lot_id, readings)
     raise PlateNotInside(f"{texts[0]} is not inside this lot", field="plate", suggestions=suggestions)
 
 
@@ -448,7 +480,11 @@ async def record_cash(
     """An exception, not a way to pay: the attendant took cash and says why. The fee is booked as cash held by
     the lot, so the money stays traceable and the turn counts against the lot's cashless share."""
     if len(reason.strip()) < 5:
-        raise ValidationFailed("say why cash was taken (at least 5 characters)", field="reason")
+        raise ValidationFailed(
+            "say why cash was taken (at least 5 characters)",
+            field="reason",
+            message="console.js.reason_short",
+        )
     async with conn.transaction():
         session = await conn.fetchrow(
             "SELECT * FROM parking_sessions WHERE id = $1 AND lot_id = $2 FOR UPDATE", session_id, lot_id
@@ -483,13 +519,19 @@ async def void_session(
     conn: asyncpg.Connection, *, session_id, reason: str, actor: str, now: datetime
 ) -> asyncpg.Record:
     if len(reason.strip()) < 5:
-        raise ValidationFailed("say why the session is voided (at least 5 characters)", field="reason")
+        raise ValidationFailed(
+            "say why the session is voided (at least 5 characters)",
+            field="reason",
+            message="console.js.reason_short",
+        )
     async with conn.transaction():
         session = await conn.fetchrow("SELECT * FROM parking_sessions WHERE id = $1 FOR UPDATE", session_id)
         if session is None:
             raise NotFound("no such session", field="session_id")
         if session["status"] not in ("inside", "awaiting_payment"):
-            raise Conflict(f"the session is {session['status']}", field="session_id")
+            raise Conflict(
+                f"the session is {session['status']}", field="session_id", message="console.err.finished"
+            )
         if session["payment_request_id"]:
             status = await request_status(conn, session["payment_request_id"])
             if status == "pending":

@@ -15,6 +15,7 @@ from parking.plates import (
     closest_by_confusion,
     confusion_distance,
     format_plate,
+    match_plate,
     normalise_plate,
     parse_plate,
     plate_text,
@@ -264,7 +265,8 @@ def test_any_text_parses_to_its_own_compact_form_or_is_refused(text, vehicle_cla
         ("290-D0123", "29D-0D123", 3),  # 0/D both ways
         ("S1D-6Z8.T5", "510-G2B.15", 6),
         ("30A-123.46", "30A-123.45", None),  # 5 and 6 are not a confusion pair
-        ("30A-123.40", "30A-123.4O", None),  # O is not on plates, so 0/O is not forgiven
+        ("30A-123.40", "30A-123.4O", 1),  # O is on no plate, but typists and plate readers write it for 0
+        ("3OA-I23.45", "30A-123.45", 2),  # I for 1 too (issue 12)
         ("29D-123.45", "29Đ-123.45", None),
         ("30A-123.45", "30A-1234", None),  # different lengths
     ],
@@ -289,6 +291,29 @@ def test_closest_by_confusion_suggests_nearest_first():
     assert closest_by_confusion("30A-BB8.80", inside) == ["30ABB880", "30A8B880", "30A88880"]
     assert closest_by_confusion("30A-BB8.80", inside, max_distance=1) == ["30ABB880", "30A8B880"]
     assert closest_by_confusion("77C-999.99", inside) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "inside", "match"),
+    [
+        ("30A-123.45", "30A12345", (0, "exact")),
+        ("30A-1Z3.45", "30A12345", (1, "confusion")),
+        ("3OA-I23.4S", "30A12345", (3, "confusion")),
+        ("30A-123.46", "30A12345", (1, "typo")),  # one wrong digit
+        ("30A-1Z3.46", "30A12345", (2, "typo")),  # a look-alike and a wrong digit
+        ("30A-113.46", "30A12345", None),  # two wrong digits
+        ("30A-1234", "30A12345", None),  # a missing digit is not one wrong digit
+        ("", "30A12345", None),
+    ],
+)
+def test_match_plate_forgives_look_alikes_and_one_wrong_character(typed, inside, match):
+    result = match_plate(typed, inside)
+    assert (None if result is None else (result.distance, result.kind)) == match
+
+
+def test_match_plate_ranks_look_alikes_before_a_wrong_character():
+    confusion, typo = match_plate("30A-1Z3.45", "30A12345"), match_plate("30A-123.46", "30A12345")
+    assert confusion is not None and typo is not None and confusion.rank < typo.rank
 
 
 # The written form decides the class (issue 8, point 17) ----------------------------------------------------
