@@ -3,7 +3,7 @@ images. All public; no login. Receipts are in receipt_api.py and receipt_pages.p
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
@@ -16,18 +16,23 @@ from pydantic import BaseModel, Field
 
 from core.api import PUBLIC, Routes
 from core.appkeys import POOL, SETTINGS
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.i18n import request_language, translate
+from core.money import LOCAL_TZ
 from core.pages import render_html
 from payments import messages as _messages  # noqa: F401  (registers the package's texts)
+from payments import pay_messages as _pay_messages  # noqa: F401  (the pay page's issue-12 texts)
+from payments.bank_apps import deeplink, list_apps
 from payments.live_status import STATUS_HUB, TERMINAL, HubClosed, StatusSnapshot, read_snapshots
 from payments.qr_images import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, qr_etag, qr_png, qr_svg
 from payments.reference import is_valid_reference
 from payments.routes import parse_request_id
-from payments.vietqr import VietQR, build_payload
+from payments.vietqr import build_payload, parse_payload
 
 routes = Routes(tags=("pay-pages",))
 HEARTBEAT_S = 15.0
+SLOW_AFTER_S = 20  # waiting longer than this, the page says the bank is still processing
+POLL_EVERY_S = 4  # while the live connection is down, the page asks for the status this often
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -96,6 +101,46 @@ async def payment_request_qr_svg(request: web.Request) -> web.Response:
     )
 
 
+class RemainingQrQuery(QrQuery):
+    amount: int = Field(ge=1, description="The amount still due (đồng); must be what is due now")
+
+
+def remaining_payload(qr_payload: str, amount: int) -> str:
+    """The request's own VietQR payload with the amount still due in place of the full amount."""
+    return build_payload(dataclasses.replace(parse_payload(qr_payload), amount=amount))
+
+
+@routes.get(
+    "/api/v1/payment-requests/{id}/remaining-qr.png",
+    access=PUBLIC,
+    summary="VietQR code (PNG) for what is still due after a partial payment; `amount` must be the amount "
+    "due now (409 otherwise). Immutable: a new remainder is a new URL",
+    query=RemainingQrQuery,
+    produces="image/png",
+)
+async def payment_request_remaining_qr_png(request: web.Request, query: RemainingQrQuery) -> web.Response:
+    row = await request.app[POOL].fetchrow(
+        "SELECT reference, qr_payload, status, amount_due, amount_received FROM payment_requests "
+        "WHERE id = $1",
+        parse_request_id(request),
+    )
+    if row is None or row["qr_payload"] is None:
+        raise NotFound("no QR code for this payment request", field="id")
+    due_now = row["amount_due"] - row["amount_received"]
+    if row["status"] != "pending" or query.amount != due_now:
+        raise Conflict(
+            "amount is not what this request still owes", field="amount", message="pay.remaining_changed"
+        )
+    payload = remaining_payload(row["qr_payload"], query.amount)
+    return _immutable_image(
+        request,
+        qr_etag(payload, f"png:{query.size}"),
+        lambda: qr_png(payload, query.size),
+        "image/png",
+        f"{row['reference']}-{query.amount}.png",
+    )
+
+
 # Pay page -------------------------------------------------------------------------------------------------
 
 _PAGE_SQL = """
@@ -113,17 +158,31 @@ def _reference(request: web.Request) -> str | None:
     return raw if is_valid_reference(raw) else None
 
 
-def _remaining_qr(row: asyncpg.Record, remaining: int) -> str:
-    """After a partial payment the stored QR (full amount) would overpay: a QR for what is left, inline."""
-    payload = build_payload(
-        VietQR(
-            bin=row["collection_bin"],
-            account=row["collection_account"],
-            amount=remaining,
-            purpose=row["reference"],
-        )
-    )
-    return "data:image/png;base64," + base64.b64encode(qr_png(payload, DEFAULT_SIZE)).decode()
+def _qr_urls(row: asyncpg.Record, due_now: int, partial: bool) -> tuple[str, str]:
+    """(the QR image URL without its size, the remainder QR's URL without its amount) for the page."""
+    remaining_base = f"/api/v1/payment-requests/{row['id']}/remaining-qr.png?amount="
+    if partial:
+        return f"{remaining_base}{due_now}&size=", remaining_base
+    return f"/api/v1/payment-requests/{row['id']}/qr.png?size=", remaining_base
+
+
+def _app_links(row: asyncpg.Record, apps: list[dict], due_now: int, return_url: str) -> list[dict]:
+    return [
+        {
+            "app_id": app["app_id"],
+            "name": app["display_name"],
+            "href": deeplink(
+                app["app_id"],
+                account=row["collection_account"],
+                bank=row["collection_bin"],
+                amount=due_now,
+                note=row["reference"],
+                name=row["collection_holder"],
+                return_url=return_url,
+            ),
+        }
+        for app in apps
+    ]
 
 
 @routes.get(
@@ -140,11 +199,25 @@ async def pay_page(request: web.Request) -> web.Response:
     state = snapshot.shown_status(now)
     remaining = max(row["amount_due"] - row["amount_received"], 0)
     partial = state == "pending" and row["amount_received"] > 0
+    pending = state == "pending" and row["qr_payload"] is not None and remaining > 0
+    qr_url, remaining_qr_base = _qr_urls(row, remaining, partial)
+    return_url = f"{request.app[SETTINGS].public_base_url}/pay/{row['reference']}"
+    apps = _app_links(row, await list_apps(request.app[POOL], enabled_only=True), remaining, return_url)
     live = {
         "events": f"/pay/{row['reference']}/events",
+        "status_url": f"/pay/{row['reference']}/status",
+        "reference": row["reference"],
         "state": snapshot.event(now),
+        "qr_amount": remaining if pending else None,
+        "remaining_qr_base": remaining_qr_base,
+        "slow_after_s": SLOW_AFTER_S,
+        "poll_every_s": POLL_EVERY_S,
         "labels": {s: translate(f"pay.status.{s}", lang) for s in (*TERMINAL, "pending", "partial")},
     }
+    texts = {
+        k: translate(f"pay.{k}", lang)
+        for k in ("copy", "amount_paid", "amount", "amount_remaining", "partial_headline", "qr_alt")
+    } | {"copied": translate("pay.copy.done", lang), "copy_failed": translate("pay.copy.failed", lang)}
     resp = render_html(
         request,
         "payments/pay.html",
@@ -156,10 +229,12 @@ async def pay_page(request: web.Request) -> web.Response:
         partial=partial,
         subsidised=row["amount_due"] == 0,
         remaining=remaining,
-        qr_png_url=f"/api/v1/payment-requests/{row['id']}/qr.png?size=",
-        remaining_qr_src=_remaining_qr(row, remaining) if partial else None,
+        qr_png_url=qr_url,
+        apps=apps if pending else [],
         expires_in_s=max(int((row["expires_at"] - now).total_seconds()), 0),
+        qr_valid_until=row["expires_at"].astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y"),
         live=live,
+        texts=texts,
         sim_pay_url=_simulator_link(request, row) if state == "pending" and not partial else None,
     )
     resp.headers["Cache-Control"] = "no-cache"  # the status changes; never show a stale copy
@@ -174,6 +249,20 @@ def _simulator_link(request: web.Request, row) -> str | None:
     back = f"{settings.public_base_url}/pay/{row['reference']}"
     payload = quote(row["qr_payload"], safe="")
     return f"{settings.banksim_url}/sim/pay?payload={payload}&return={quote(back, safe='')}"
+
+
+@routes.get(
+    "/pay/{reference}/status",
+    access=PUBLIC,
+    summary="Status of a payment request as one JSON object (the `status` event of /events): what an open "
+    "pay page asks while its live connection is down",
+)
+async def pay_status(request: web.Request) -> web.Response:
+    reference = _reference(request)
+    snapshot = (await read_snapshots(request.app[POOL], [reference])).get(reference) if reference else None
+    if snapshot is None:
+        raise NotFound("no payment request with this reference", field="reference")
+    return web.json_response(snapshot.event(datetime.now(UTC)), headers={"Cache-Control": "no-store"})
 
 
 def _sse(event: str, data: dict, event_id: int) -> bytes:

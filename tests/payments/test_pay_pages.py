@@ -210,8 +210,12 @@ async def test_pay_page_in_vietnamese_by_default(client, db_url, keys):
     assert format_local_time(pr["expires_at"]) in html  # expiry shown in Hà Nội time
     assert f"/pay/{pr['reference']}/events" in html
     assert 'id="receipt-link"' in html and "hidden" in element(html, "receipt-link")
-    # Nothing from elsewhere: every src/href is relative (or data:), and the CSP forbids the rest.
-    assert not re.search(r'(src|href)="(https?:)?//', html)
+    # Nothing loaded from elsewhere: every src is relative, and every absolute link is a banking app's VietQR
+    # deeplink (a navigation the person taps, not a resource the page loads); the CSP forbids the rest.
+    assert not re.search(r'src="(https?:)?//', html)
+    assert {m for m in re.findall(r'href="((?:https?:)?//[^/"]+/[^?"]*)', html)} == {
+        "https://dl.vietqr.io/pay"
+    }
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
 
 
@@ -248,10 +252,20 @@ async def test_underpaid_page_shows_what_arrived_and_a_qr_for_the_rest(client, d
     html = await (await client.get(f"/pay/{pr['reference']}")).text()
     assert "Đã nhận một phần" in element(html, "status")
     assert "150.000 ₫" in element(html, "received") and "50.000 ₫" in element(html, "remaining")
-    src = re.search(r'id="qr" src="data:image/png;base64,([^"]+)"', html).group(1)
-    [payload] = decode(base64.b64decode(src))
+    src = re.search(r'id="qr" src="([^"]+)"', html).group(1)
+    assert src == f"/api/v1/payment-requests/{pr['id']}/remaining-qr.png?amount=50000&amp;size=288"
+    image = await client.get(src.replace("&amp;", "&"))
+    assert image.status == 200 and image.content_type == "image/png"
+    [payload] = decode(await image.read())
     rest = parse_payload(payload)
     assert rest.amount == 50_000 and rest.purpose == pr["reference"] and rest.account == BANK_ACCOUNT
+    # What remains is what is asked for: the headline, the amount to copy, every app link; never the full fee.
+    assert "50.000 ₫" in element(html, "amount") and "Số tiền còn phải trả" in element(html, "amount-label")
+    visible = re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    assert "200.000 ₫" not in visible and "200000" not in visible
+    assert 'data-copy="50000"' in html
+    amounts = re.findall(r"(?:\?|&amp;)am=(\d+)", html)
+    assert len(amounts) >= 10 and set(amounts) == {"50000"}
 
 
 async def test_paid_page_links_the_receipt_and_hides_the_qr(client, db_url, keys):
@@ -402,7 +416,8 @@ async def test_verify_page_says_valid_or_not(client, db_url, keys):
         resp = await client.get("/receipts/verify", params=params)
         html = await resp.text()
         assert resp.status == 200 and "KHÔNG hợp lệ" in html and "200.000" not in html, params
-    for params in ({"id": str(uuid.uuid4()), "sig": sig}, {"id": "x", "sig": sig}, {}):
+    # (Without parameters /receipts/verify is now the look-up form, issue 12 point 12: not a 404.)
+    for params in ({"id": str(uuid.uuid4()), "sig": sig}, {"id": "x", "sig": sig}):
         resp = await client.get("/receipts/verify", params=params)
         assert resp.status == 404 and 'data-result="unknown"' in await resp.text()
     english = await client.get("/receipts/verify", params={"id": rid, "sig": sig}, cookies={"lang": "en"})
