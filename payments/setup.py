@@ -9,6 +9,7 @@ from core.capability import Capability, Demo, RealData, StaffLink
 from core.demo import has_rows
 from core.demo_bank_key import DEMO_BANK_CODE
 from payments import (
+    bank_apps_pages,
     bank_profiles_api,
     bank_profiles_pages,
     callback_issues,
@@ -48,11 +49,13 @@ CAPABILITY = Capability(
         catalogue_api.routes,
         catalogue_pages.routes,
         finance_pages.routes,
+        bank_apps_pages.routes,
     ),
     staff_links=(
         StaffLink("link.banks", "/admin/banks", frozenset({"admin"})),
         StaffLink("admin.fees.link", "/admin/fees", frozenset({"admin"})),
         StaffLink("admin.subsidies.link", "/admin/subsidies", frozenset({"admin"})),
+        StaffLink("admin.bank_apps.link", "/admin/bank-apps", frozenset({"admin"})),
         StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
     ),
     services=(status_listener,),
