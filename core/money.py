@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -48,8 +49,40 @@ def format_vnd(amount: int) -> str:
 
 
 def format_local_time(moment: datetime, *, with_seconds: bool = False) -> str:
-    """An aware datetime shown in Hà Nội time, day first as people here write it."""
+    """An aware datetime shown in Hà Nội time, day first, 24-hour, as people here write it. A moment that
+    is exactly midnight in Hà Nội is how a date is stored (a fee's first day, a pass's last day): it shows
+    as that date alone, never as "00:00" — nor as the "07:00" it is in UTC."""
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are not allowed; store and pass timestamptz values")
     local = moment.astimezone(LOCAL_TZ)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        return local.strftime("%d/%m/%Y")
     return local.strftime("%d/%m/%Y %H:%M:%S" if with_seconds else "%d/%m/%Y %H:%M")
+
+
+def format_local_date(value: date | datetime) -> str:
+    """A date (or the Hà Nội date of an aware moment) as dd/mm/yyyy."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not allowed; store and pass timestamptz values")
+        value = value.astimezone(LOCAL_TZ).date()
+    return value.strftime("%d/%m/%Y")
+
+
+def format_number(value: int | float | Decimal, digits: int = 0, lang: str = "vi") -> str:
+    """1234567.5 → '1.234.567,5' in Vietnamese (dots group thousands, a comma before decimals)."""
+    text = f"{value:,.{digits}f}"
+    if lang == "en":
+        return text
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def format_percent(value: int | float | Decimal, digits: int = 1, lang: str = "vi") -> str:
+    """12.5 → '12,5 %' (Vietnamese writes a decimal comma and a space before the sign); whole values lose
+    the decimals: 100 → '100 %'."""
+    text = format_number(value, digits, lang)
+    if digits and "," in text and lang == "vi":
+        text = text.rstrip("0").rstrip(",")
+    elif digits and lang == "en":
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} %" if lang == "vi" else f"{text}%"

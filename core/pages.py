@@ -12,7 +12,7 @@ from aiohttp import web
 from core.appkeys import PRINCIPAL, TEMPLATES
 from core.errors import Problem
 from core.i18n import request_language, translate
-from core.money import format_local_time, format_vnd
+from core.money import format_local_date, format_local_time, format_number, format_percent, format_vnd
 from core.static import static_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,13 @@ def create_templates(package_dirs: list[str]) -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]), enable_async=False)
     env.filters["vnd"] = format_vnd
     env.filters["localtime"] = format_local_time
+    env.filters["localdate"] = format_local_date
+    env.filters["percent"] = jinja2.pass_context(
+        lambda c, v, digits=1: format_percent(v, digits, c.get("lang", "vi"))
+    )
+    env.filters["number"] = jinja2.pass_context(
+        lambda c, v, digits=0: format_number(v, digits, c.get("lang", "vi"))
+    )
     env.filters["urlquote"] = lambda s: quote(str(s), safe="")
     env.globals["static_url"] = static_url  # scripts are files under /static, never inline (see the CSP)
     return env
@@ -85,12 +92,18 @@ def render_html(
     return resp
 
 
+_STATUS_SENTENCES = {404: "error.not_found", 403: "error.forbidden"}
+
+
 def render_error_page(request: web.Request, problem: Problem) -> web.Response:
+    """The title and one catalogue sentence; the problem's `detail` is English written for API callers and
+    may name parameters or internal ids, so a page never shows it."""
     lang = request_language(request)
+    title = problem.title_en if lang == "en" else problem.title_vi
+    sentence: str | None = problem.sentence(lang)
+    if sentence == title:
+        key = _STATUS_SENTENCES.get(problem.status)
+        sentence = translate(key, lang) if key else None
     return render_html(
-        request,
-        "core/error.html",
-        status=problem.status,
-        problem=problem,
-        title=problem.title_en if lang == "en" else problem.title_vi,
+        request, "core/error.html", status=problem.status, problem=problem, title=title, sentence=sentence
     )
