@@ -20,10 +20,8 @@ register_messages(
             "Bãi này không nhận loại xe đã chọn.",
             "This lot does not take the chosen vehicle.",
         ),
-        "lotsearch.price_turns": (
-            "{day}/lượt ban ngày, {night}/lượt ban đêm",
-            "{day} per daytime visit, {night} per night visit",
-        ),
+        "lotsearch.price_day": ("{price}/lượt ban ngày", "{price} per daytime visit"),
+        "lotsearch.price_night": ("{price}/lượt ban đêm", "{price} per night visit"),
         "lotsearch.price_turn": ("{price}/lượt", "{price} per visit"),
         "lotsearch.price_hour": ("{price}/giờ", "{price} an hour"),
         "lotsearch.price_from_hour": ("từ giờ thứ {n}: {price}/giờ", "from hour {n}: {price} an hour"),

@@ -60,21 +60,27 @@ def format_distance(metres: int | None) -> str | None:
     return f"{metres / 1000:.1f}".replace(".", ",") + " km"
 
 
-def price_text(price: Price | None, lang: str) -> str:
-    """A class's price in one line: "5.000 ₫/lượt ban ngày, 8.000 ₫/lượt ban đêm", or by the hour
-    "25.000 ₫/giờ, từ giờ thứ 3: 35.000 ₫/giờ"."""
+def price_parts(price: Price | None, lang: str) -> list[str]:
+    """A class's price as short parts a line may break between: ["5.000 ₫/lượt ban ngày", "8.000 ₫/lượt ban
+    đêm"], or by the hour ["25.000 ₫/giờ", "từ giờ thứ 3: 35.000 ₫/giờ"]."""
     if price is None:
-        return translate("lotsearch.price_none", lang)
+        return [translate("lotsearch.price_none", lang)]
     if price.hourly_blocks:
         (_, first), *later = price.hourly_blocks
-        parts = [translate("lotsearch.price_hour", lang, price=format_vnd(first))]
-        parts += [translate("lotsearch.price_from_hour", lang, n=n, price=format_vnd(p)) for n, p in later]
-        return ", ".join(parts)
+        return [translate("lotsearch.price_hour", lang, price=format_vnd(first))] + [
+            translate("lotsearch.price_from_hour", lang, n=n, price=format_vnd(p)) for n, p in later
+        ]
     if price.day_turn == price.night_turn:
-        return translate("lotsearch.price_turn", lang, price=format_vnd(price.day_turn))
-    return translate(
-        "lotsearch.price_turns", lang, day=format_vnd(price.day_turn), night=format_vnd(price.night_turn)
-    )
+        return [translate("lotsearch.price_turn", lang, price=format_vnd(price.day_turn))]
+    return [
+        translate("lotsearch.price_day", lang, price=format_vnd(price.day_turn)),
+        translate("lotsearch.price_night", lang, price=format_vnd(price.night_turn)),
+    ]
+
+
+def price_text(price: Price | None, lang: str) -> str:
+    """The parts in one line: "5.000 ₫/lượt ban ngày, 8.000 ₫/lượt ban đêm"."""
+    return ", ".join(price_parts(price, lang))
 
 
 def _hours(card: dict, lang: str) -> str:
@@ -145,7 +151,7 @@ def _remember(resp: web.Response, q: _Query) -> web.Response:
 def _cards_context(cards: list[dict], q: _Query, lang: str) -> dict[str, Any]:
     for card in cards:
         card["hours"] = _hours(card, lang)
-        card["price_text"] = price_text(card["price"], lang)
+        card["price_parts"] = price_parts(card["price"], lang)
         card["distance_text"] = format_distance(card["distance_m"])
     return {
         "lots": cards,
