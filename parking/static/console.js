@@ -20,13 +20,18 @@
     hanoiClock.formatToParts(date).forEach((p) => { parts[p.type] = p.value; });
     return parts;
   }
-  function timeIn(iso) {  // "14:05" today, "14:05 19/05" on another day — Hà Nội time either way
+  function timeIn(iso) {  // "19/05/2026 14:05": day first, 24-hour, Hà Nội time
     const at = hanoi(new Date(iso));
-    const today = hanoi(new Date());
-    const hm = at.hour + ":" + at.minute;
-    return at.day === today.day && at.month === today.month && at.year === today.year
-      ? hm : hm + " " + at.day + "/" + at.month;
+    return at.day + "/" + at.month + "/" + at.year + " " + at.hour + ":" + at.minute;
   }
+  function clockOf(iso) { const at = hanoi(new Date(iso)); return at.hour + ":" + at.minute; }
+  // What a person reads of a refusal: the problem's catalogue sentence, never the English `detail`.
+  const sentence = (res) => (res.data && (res.data.message || (res.data.errors && res.data.errors[0] && res.data.errors[0].text)
+    || res.data.title)) || L.network;
+  const store = {
+    get(key) { try { return window.localStorage.getItem("citypay.console." + key); } catch (e) { return null; } },
+    set(key, value) { try { window.localStorage.setItem("citypay.console." + key, value); } catch (e) { /* private mode */ } },
+  };
 
   async function call(method, path, body) {
     const headers = { "Accept": "application/json", "Accept-Language": C.lang };
@@ -40,10 +45,10 @@
     try {
       resp = await fetch(path, init);
     } catch (err) {
-      return { ok: false, status: 0, data: { title: L.network } };
+      return { ok: false, status: 0, data: { message: L.network } };
     }
     let data = {};
-    try { data = await resp.json(); } catch (err) { data = { title: "HTTP " + resp.status }; }
+    try { data = await resp.json(); } catch (err) { data = { message: L.network }; }
     return { ok: resp.ok, status: resp.status, data: data };
   }
 
@@ -75,22 +80,79 @@
     box.hidden = false;
     box.scrollIntoView({ block: "nearest" });
   }
-  const problem = (res, detail) => say("error", res.data.title || "HTTP " + res.status, detail || res.data.detail || "");
+  const problem = (res, then) => say("error", sentence(res), then || "");
 
   // Entry -----------------------------------------------------------------------------------------------
   let vehicleClass = C.default_class;
+  const classButtons = () => document.querySelectorAll("#entry button.cls");
   function selectClass(cls) {
     vehicleClass = cls;
-    document.querySelectorAll("button.cls").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.class === cls)));
+    classButtons().forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.class === cls)));
+    store.set("class." + C.lot, cls);  // the last class, per lot, for the next vehicle and the next visit
+    renderQuickKeys();
   }
-  document.querySelectorAll("button.cls").forEach((button) => {
+  classButtons().forEach((button) => {
     button.addEventListener("click", () => { selectClass(button.dataset.class); $("class-choice").hidden = true; });
   });
+  store.set("lot", C.lot);
   const plate = $("plate");
   const plateText = () => plate.value.trim().toUpperCase();
-  plate.addEventListener("input", () => {
+  function plateEdited() {  // a new action: the last result's line and the earlier offers go
     $("override-box").hidden = true; $("suggestions").hidden = true; $("class-choice").hidden = true;
+    $("message").hidden = true;
+  }
+  plate.addEventListener("input", plateEdited);
+
+  // The plate keypad ----------------------------------------------------------------------------------------
+  function renderQuickKeys() {
+    const row = $("kp-quick");
+    row.textContent = "";
+    ((C.quick || {})[vehicleClass] || []).forEach((text) => {
+      const key = document.createElement("button");
+      key.type = "button";
+      key.className = "kp";
+      key.dataset.key = text;
+      key.textContent = text;
+      row.appendChild(key);
+    });
+  }
+  function typeKey(text) {
+    plate.value = (plate.value + text).slice(0, 20);
+    plateEdited();
+  }
+  $("keypad").addEventListener("click", (e) => {
+    const key = e.target.closest("button.kp");
+    if (key) { typeKey(key.dataset.key); }
   });
+  $("kp-back").addEventListener("click", () => { plate.value = plate.value.slice(0, -1); plateEdited(); });
+  $("kp-clear").addEventListener("click", () => { plate.value = ""; plateEdited(); });
+  function useKeypad(on) {
+    $("keypad").hidden = !on;
+    $("plate-hint").hidden = on;
+    plate.setAttribute("inputmode", on ? "none" : "text");  // no phone keyboard while the keypad shows
+    const toggle = $("keypad-toggle");
+    toggle.setAttribute("aria-pressed", String(on));
+    toggle.title = on ? L.keypad_typing : L.keypad_show;
+    toggle.setAttribute("aria-label", toggle.title);
+    store.set("keypad", on ? "on" : "off");
+  }
+  $("keypad-toggle").addEventListener("click", () => {
+    const on = $("keypad").hidden;
+    useKeypad(on);
+    if (!on) { plate.focus(); }
+  });
+
+  // The fixed bars stay above the phone's own keyboard when it is open (typing, the cash reason).
+  function keyboardInset() {
+    const vv = window.visualViewport;
+    const inset = vv ? Math.max(0, window.innerHeight - vv.height - vv.offsetTop) : 0;
+    document.documentElement.style.setProperty("--kb", Math.round(inset) + "px");
+    placeExitSheet();
+  }
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", keyboardInset);
+    window.visualViewport.addEventListener("scroll", keyboardInset);
+  }
   $("entry").addEventListener("submit", (e) => { e.preventDefault(); plate.blur(); });
 
   function clearEntry() {
@@ -116,6 +178,7 @@
     const res = await call("POST", C.api + "/check-ins", body);
     if (res.ok) {
       say("ok", fmt(L.checked_in, { plate: res.data.plate_written, cls: C.classes[res.data.vehicle_class] }));
+      store.set("class." + C.lot, res.data.vehicle_class);
       clearEntry();
       refreshInside();
     } else if (res.data.type === "/problems/plate-needs-override") {
@@ -199,28 +262,35 @@
     }
   }
 
-  function vehicleButton(sessionId, plateWritten, cls, enteredAt, awaiting) {
+  function vehicleButton(sessionId, plateWritten, cls, enteredAt, awaiting, kind) {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.sessionId = sessionId;
     const parts = [["v-plate", plateWritten], ["v-meta", C.classes[cls] || cls],
                    ["v-meta", L.entered + " " + timeIn(enteredAt)]];
     if (awaiting) { parts.push(["v-tag", L.awaiting]); }
+    if (kind) { parts.push(["v-kind", L["kind." + kind] || kind]); }
     parts.forEach(([cssClass, text]) => {
       const span = document.createElement("span");
       span.className = cssClass;
       span.textContent = text;
       button.appendChild(span);
     });
-    button.addEventListener("click", () => exclusive(() => checkOut(sessionId)));
     return button;
   }
 
+  // Ranked candidates (typo help, the plate scanner): one tap on the right vehicle checks it out.
   function showSuggestions(list) {
     const box = $("suggestion-list");
     box.textContent = "";
-    list.forEach((s) => box.appendChild(vehicleButton(s.session_id, s.plate, s.vehicle_class, s.entered_at, false)));
+    list.forEach((s) => {
+      const button = vehicleButton(s.session_id, s.plate, s.vehicle_class, s.entered_at, s.status === "awaiting_payment", s.kind);
+      button.dataset.kind = s.kind || "";
+      button.addEventListener("click", () => exclusive(() => checkOut(s.session_id)));
+      box.appendChild(button);
+    });
     $("suggestions").hidden = false;
+    $("suggestions").scrollIntoView({ block: "nearest" });
   }
 
   let insideSeq = 0;
@@ -239,7 +309,9 @@
     }
     res.data.items.forEach((s) => {
       const li = document.createElement("li");
-      li.appendChild(vehicleButton(s.id, s.plate_written, s.vehicle_class, s.entered_at, s.status === "awaiting_payment"));
+      const button = vehicleButton(s.id, s.plate_written, s.vehicle_class, s.entered_at, s.status === "awaiting_payment");
+      button.addEventListener("click", () => openCard(s));  // opens it; checking out is a second tap
+      li.appendChild(button);
       list.appendChild(li);
     });
   }
@@ -315,6 +387,7 @@
     window.scrollTo(0, 0);
     $("exit").scrollTop = 0;
     setExitStatus(payment.status === "pending" && new Date(payment.expires_at) <= new Date() ? "expired" : payment.status);
+    placeExitSheet();
     if (!exit.done) { watch(exit); }
   }
 
@@ -355,8 +428,17 @@
     current.poll = setTimeout(tick, 3000);
   }
 
+  // The sheet of the cash reason (and of refusals) sits right above the exit screen's fixed bar.
+  function placeExitSheet() {
+    const bar = document.querySelector(".exit-actions");
+    if (!bar || $("exit").hidden) { return; }
+    const inset = parseInt(getComputedStyle(document.documentElement).getPropertyValue("--kb"), 10) || 0;
+    bar.style.bottom = inset + "px";
+    $("exit-sheet").style.bottom = (bar.offsetHeight + inset) + "px";
+  }
   $("cash").addEventListener("click", () => {
     $("cash-box").hidden = false;
+    placeExitSheet();
     $("cash-reason").focus();
   });
   $("cash-confirm").addEventListener("click", () => exclusive(async () => {
@@ -370,20 +452,159 @@
     if (exit !== current) { return; }
     if (res.ok) {
       $("exit-message").textContent = "";
+      current.cashReason = reason;
       current.done = false;  // a "cancelled" may have slipped in first; cash is the outcome to show
       setExitStatus("cash");
     } else {
-      $("exit-message").textContent = (res.data.title || "HTTP " + res.status) + (res.data.detail ? " — " + res.data.detail : "");
+      $("exit-message").textContent = sentence(res);
     }
   }));
   $("new-qr").addEventListener("click", () => exclusive(() => checkOut(exit.session.id)));
+  // After the exit screen closes, one line says what just happened, until the next action.
+  function lastAction(current) {
+    const status = $("exit").dataset.status;
+    const values = {
+      plate: current.session.plate_written,
+      amount: vnd(current.session.payment ? current.session.payment.amount_due : current.session.fee_amount || 0),
+      reason: current.cashReason || "",
+    };
+    if (status === "paid") { say("ok", fmt(L.last_paid, values)); }
+    else if (status === "cash") { say("ok", fmt(L.last_cash, values)); }
+    else if (status === "cancelled") { say("error", fmt(L.last_cancelled, values)); }
+    else { say("error", fmt(L.last_unpaid, values)); }
+  }
   $("exit-close").addEventListener("click", () => {
+    const current = exit;
     stopWatching();
     exit = null;
     $("exit").hidden = true;
     document.body.classList.remove("exit-open");
+    if (current) { lastAction(current); }
     refreshInside();
   });
+
+  // The vehicle card ----------------------------------------------------------------------------------------
+  let card = null;  // the session shown
+  function cardSay(text) { $("card-message").textContent = text || ""; }
+  function openCard(s) {
+    card = s;
+    $("card-plate").textContent = s.plate_written;
+    $("card-class").textContent = C.classes[s.vehicle_class] || s.vehicle_class;
+    $("card-entered").textContent = fmt(L.card_entered, { at: timeIn(s.entered_at) });
+    $("card-status").hidden = s.status !== "awaiting_payment";
+    $("card-status").textContent = L.awaiting;
+    const may = s.correctable === true;
+    $("card-window").textContent = may
+      ? fmt(L.card_window, { until: clockOf(s.correctable_until) })
+      : (s.status === "inside" ? L.card_window_over : "");
+    $("card-window").hidden = !$("card-window").textContent;
+    $("card-correct").hidden = !may;
+    $("card-cancel").hidden = !may;
+    $("card-cancel-confirm").hidden = true;
+    $("card-void").hidden = !C.admin;
+    $("card-edit").hidden = true;
+    $("card-void-box").hidden = true;
+    $("card-void-reason").value = "";
+    cardSay("");
+    $("card").hidden = false;
+    document.body.classList.add("card-open");
+    $("card").scrollTop = 0;
+    $("card-checkout").focus();
+  }
+  function closeCard() {
+    card = null;
+    $("card").hidden = true;
+    document.body.classList.remove("card-open");
+  }
+  $("card-close").addEventListener("click", closeCard);
+  $("card-checkout").addEventListener("click", () => exclusive(async () => {
+    const s = card;
+    closeCard();
+    await checkOut(s.id);
+  }));
+  $("card-correct").addEventListener("click", () => {
+    $("card-edit").hidden = false;
+    $("card-plate-input").value = card.plate_written;
+    document.querySelectorAll("#card-classes button.cls").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.class === card.vehicle_class)));
+    $("card-plate-input").focus();
+  });
+  document.querySelectorAll("#card-classes button.cls").forEach((button) => {
+    button.addEventListener("click", () => {
+      document.querySelectorAll("#card-classes button.cls").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+    });
+  });
+  $("card-save").addEventListener("click", () => exclusive(async () => {
+    const s = card;
+    const chosen = document.querySelector('#card-classes button.cls[aria-pressed="true"]');
+    const body = {};
+    const typed = $("card-plate-input").value.trim().toUpperCase();
+    if (!typed) { cardSay(L.plate_empty); return; }
+    if (typed !== s.plate_written) { body.plate = typed; }
+    if (chosen && chosen.dataset.class !== s.vehicle_class) { body.vehicle_class = chosen.dataset.class; }
+    if (!body.plate && !body.vehicle_class) { body.plate = typed; }  // the server says nothing changed
+    const res = await call("POST", C.api + "/sessions/" + s.id + "/correct", body);
+    if (!res.ok) { cardSay(sentence(res)); return; }
+    closeCard();
+    say("ok", fmt(L.corrected, {
+      old: s.plate_written + " (" + (C.classes[s.vehicle_class] || s.vehicle_class) + ")",
+      new: res.data.plate_written + " (" + (C.classes[res.data.vehicle_class] || res.data.vehicle_class) + ")",
+    }));
+    refreshInside();
+  }));
+  $("card-cancel").addEventListener("click", () => {  // a second, deliberate tap confirms
+    $("card-cancel").hidden = true;
+    $("card-cancel-confirm").hidden = false;
+    $("card-cancel-confirm").focus();
+  });
+  $("card-cancel-confirm").addEventListener("click", () => exclusive(async () => {
+    const s = card;
+    const res = await call("POST", C.api + "/sessions/" + s.id + "/cancel", {});
+    if (!res.ok) { cardSay(sentence(res)); return; }
+    closeCard();
+    say("ok", fmt(L.cancelled, { plate: s.plate_written }));
+    refreshInside();
+  }));
+  $("card-void").addEventListener("click", () => {
+    $("card-void-box").hidden = false;
+    $("card-void-reason").focus();
+  });
+  $("card-void-confirm").addEventListener("click", () => exclusive(async () => {
+    const s = card;
+    const reason = $("card-void-reason").value.trim();
+    if (reason.length < 5) { cardSay(L.reason_short); $("card-void-reason").focus(); return; }
+    const res = await call("POST", C.void_api + s.id + "/void", { reason: reason });
+    if (!res.ok) { cardSay(sentence(res)); return; }
+    closeCard();
+    say("ok", fmt(L.voided, { plate: s.plate_written }));
+    refreshInside();
+  }));
+
+  // The plate scanner (parking/plate_scan.html) hands over its readings: the best one fills the plate field
+  // for a check-in; the vehicles inside that they may mean are offered, ranked, for a one-tap check-out.
+  document.addEventListener("citypay:plate-readings", (e) => exclusive(async () => {
+    const readings = ((e.detail && e.detail.readings) || []).filter((r) => r && r.plate)
+      .map((r) => ({ plate: String(r.plate).slice(0, 20), score: Math.max(0, Math.min(1, Number(r.score) || 0)) }))
+      .sort((a, b) => b.score - a.score).slice(0, 20);
+    if (!readings.length) { return; }
+    plate.value = readings[0].plate;
+    plateEdited();
+    const res = await call("POST", C.api + "/candidates", { readings: readings });
+    if (!res.ok) { problem(res); return; }
+    if (res.data.items.length) {
+      showSuggestions(res.data.items);
+      say("ok", L.candidates);
+    } else {
+      say("ok", L.scan_filled);
+    }
+  }));
+
+  // Start as last time: the class of this lot, the keypad or the phone keyboard.
+  const remembered = store.get("class." + C.lot);
+  const rememberedButton = remembered ? $("class-" + remembered) : null;
+  if (rememberedButton && !rememberedButton.disabled) { vehicleClass = remembered; }
+  classButtons().forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.class === vehicleClass)));
+  renderQuickKeys();
+  useKeypad(store.get("keypad") !== "off");
 
   $("check-in").addEventListener("click", () => exclusive(checkIn));
   $("check-out").addEventListener("click", () => exclusive(() => checkOut(null)));

@@ -143,7 +143,7 @@ async def test_car_in_out_exit_qr_and_paid_without_reload(server, browser: Brows
         car = page.locator("#inside-list li", has_text="30A-123.45")
         await expect(car).to_have_count(1)
         await expect(car).to_contain_text("Ô tô")
-        await expect(car).to_contain_text(f"Vào lúc {format_local_time(entered)[-5:]}")  # Hà Nội time
+        await expect(car).to_contain_text(f"Vào lúc {format_local_time(entered)}")  # dd/mm/yyyy HH:MM Hà Nội
         await expect(page.locator("#inside-count")).to_have_text("(1)")
         assert await _fits_the_phone(page)
         await page.screenshot(path=SCREENSHOT_LOT, full_page=True)
@@ -257,8 +257,10 @@ async def test_override_suggestions_cash_pass_and_polling_fallback(
         await page.click("#exit-close")
         await page.unroute("**/pay/*/events")
 
-        # Cash is an exception and needs a reason.
+        # Cash is an exception and needs a reason. Tapping the vehicle opens its card; "Cho xe ra" checks out.
         await page.locator("#inside-list button", has_text="ABC").click()
+        await expect(page.locator("#card")).to_be_visible()
+        await page.click("#card-checkout")
         await expect(page.locator("#exit-amount")).to_have_text("25.000 ₫")
         await page.click("#cash")
         await page.fill("#cash-reason", "abc")
