@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint
@@ -24,7 +24,11 @@ from payments.catalogue import changed_fields, jsonable, mapped_transaction
 DEEPLINK_BASE = "https://dl.vietqr.io/pay"
 APP_ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
 
-AppId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True), Field(pattern=APP_ID)]
+AppId = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+    Field(pattern=APP_ID, description="VietQR's appId, e.g. vcb, icb, vib-2"),
+]
 DisplayName = Annotated[FreeText, StringConstraints(min_length=1, max_length=60)]
 Bin = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
 SortOrder = Annotated[int, Field(ge=0, le=10_000)]
