@@ -203,6 +203,37 @@ async def test_a_refused_position_is_a_sentence_and_the_list_stays(browser, serv
         await w.context.close()
 
 
+async def test_no_position_or_no_network_is_a_sentence_and_the_list_stays(browser, server):
+    w = await _open(browser, server, permissions=["geolocation"])
+    page = w.page
+    try:
+        await expect(page.locator("li.lot")).to_have_count(10)
+        # Allowed, but the device has no position (Chromium: an override without coordinates).
+        cdp = await w.context.new_cdp_session(page)
+        await cdp.send("Emulation.setGeolocationOverride", {})
+        await page.click("#near-me")
+        status = page.locator("#geo-status")
+        await expect(status).to_have_text(
+            "Không xác định được vị trí của bạn lúc này. Danh sách bên dưới vẫn dùng được."
+        )
+        await expect(page.locator("li.lot")).to_have_count(10)
+        texts = await _error_texts(page)
+        # A position, but the network is gone when the lots are asked for.
+        await w.context.set_geolocation(HOAN_KIEM_LAKE)
+        await page.route("**/parking/results?*", lambda route: route.abort("internetdisconnected"))
+        await page.click("#near-me")
+        await expect(status).to_have_text(
+            "Không tải được danh sách bãi xe. Kiểm tra kết nối mạng rồi thử lại."
+        )
+        await expect(page.locator("li.lot")).to_have_count(10)
+        await expect(page.locator("li.lot .distance")).to_have_count(0)
+        texts += await _error_texts(page)
+        assert len(texts) >= 2 and not_in_catalogue(texts) == []  # with the map's note
+        w.assert_clean()
+    finally:
+        await w.context.close()
+
+
 async def test_the_vehicle_class_sets_prices_and_is_remembered(browser, server):
     w = await _open(browser, server)
     page = w.page
