@@ -157,7 +157,8 @@ async def test_the_page_lists_statements_and_uploads_with_its_script(client, sta
     assert page.status == 200 and "Sao kê ngân hàng" in html
     assert ACCOUNT in html and "10.140.000 ₫" in html and "02/03/2026" in html
     assert "/static/reconciliation/upload.js" in html and 'id="upload-data"' in html
-    script = await client.get("/static/reconciliation/upload.js")
+    assert "/static/core/upload.js" in html  # the shared sender the page's script hands its form to
+    script = await client.get("/static/core/upload.js")
     assert script.status == 200 and "xhr.upload" in await script.text()
 
 
