@@ -55,8 +55,10 @@ class Watched:
         assert self.console_errors == [], self.console_errors
 
 
-async def _open(browser: Browser, server, *, tiles: str = "fail", path: str = "/parking", **kw) -> Watched:
-    context = await browser.new_context(viewport=PHONE, **kw)
+async def _open(
+    browser: Browser, server, *, tiles: str = "fail", path: str = "/parking", viewport=PHONE, **kw
+) -> Watched:
+    context = await browser.new_context(viewport=viewport, **kw)
     page = await context.new_page()
     watched = Watched(context, page)
     if tiles == "fail":
@@ -281,14 +283,19 @@ async def test_an_unknown_ward_is_a_sentence_and_every_lot_stays(browser, server
         await w.context.close()
 
 
-async def test_tiles_load_when_online(browser, server):
-    w = await _open(browser, server, tiles="png")
+async def test_tiles_load_when_online_and_the_map_sits_beside_the_list_on_a_desktop(browser, server):
+    w = await _open(browser, server, tiles="png", viewport={"width": 1280, "height": 800})
     page = w.page
     try:
         await expect(page.locator("li.lot")).to_have_count(10)
         await expect(page.locator("#lot-map img.leaflet-tile-loaded").first).to_be_visible()
         await expect(page.locator("#map-note")).to_be_hidden()
         await expect(page.locator("#lot-map .leaflet-control-attribution")).to_contain_text("OpenStreetMap")
+        first = await page.locator("li.lot").first.bounding_box()
+        map_box = await page.locator("#map-box").bounding_box()
+        assert first and map_box and map_box["x"] >= first["x"] + first["width"], "beside the list"
+        assert map_box["y"] < 800, "the map is on the first screen of a desktop"
+        await screenshot(page, "lot-search-desktop")
         w.assert_clean()  # no "Refused to load the image" from the CSP
     finally:
         await w.context.close()
