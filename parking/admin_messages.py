@@ -1,8 +1,9 @@
-"""vi/en texts of the split parking administration pages (lots, tariffs, passes, attendants), the tariff
-sentences of `parking.tariffs.describe_tariff`, and the confirmation questions of the staff pages."""
+"""vi/en texts of the split parking administration pages (lots, tariffs, passes, attendants) and the tariff
+sentences of `parking.tariffs.describe_tariff`; the confirmation dialog's are in core/page_messages.py."""
 
 from __future__ import annotations
 
+from core import page_messages  # noqa: F401 (the page frame's texts: confirmation dialog, footer)
 from core.i18n import register_messages
 
 register_messages(
@@ -35,30 +36,6 @@ register_messages(
             "Unassign {user} from {lot}? They will no longer check vehicles in or out here.",
         ),
         "padmin2.pass_count": ("{count} vé tháng gần nhất", "The latest {count} passes"),
-        # The confirmation dialog (core/static/confirm.js) and the questions of the staff pages
-        "confirm.title": ("Xác nhận", "Please confirm"),
-        "confirm.yes": ("Đồng ý", "Yes, go ahead"),
-        "confirm.cancel": ("Huỷ", "Cancel"),
-        "confirm.retire_key": (
-            "Ngừng dùng khoá {key} của {bank}? Thông báo ký bằng khoá này sẽ bị từ chối.",
-            "Retire key {key} of {bank}? Notifications signed with it will be refused.",
-        ),
-        "confirm.deactivate_bank": (
-            "Tạm ngừng nhận thông báo từ {bank}?",
-            "Stop accepting notifications from {bank}?",
-        ),
-        "confirm.revoke_token": (
-            "Thu hồi mã truy cập {name}? Hệ thống đang dùng mã này sẽ không gọi được nữa.",
-            "Revoke the token {name}? Systems using it will be refused from now on.",
-        ),
-        "confirm.deactivate_staff": (
-            "Khoá tài khoản {user}? Người này sẽ không đăng nhập được nữa.",
-            "Disable the account {user}? They will no longer be able to log in.",
-        ),
-        "confirm.revoke_sessions": (
-            "Đăng xuất {user} khỏi mọi thiết bị?",
-            "Log {user} out on every device?",
-        ),
         # Tariffs as sentences (parking.tariffs.describe_tariff)
         "tariffdesc.line": ("{vehicle}: {prices}", "{vehicle}: {prices}"),
         "tariffdesc.free": ("miễn phí", "free"),
