@@ -116,7 +116,7 @@
           for (var ns = 0; ns + n <= numberChars.length; ns++) {
             var nums = fitTemplate(numberChars.slice(ns, ns + n), "DDDDDDD".slice(0, n));
             var drop = headDrop + numberChars.length - n;
-            var cost = extra + 3 * drop;
+            var cost = extra + 2 * drop;
             // The layout says which class: one line is a car; two lines are a motorbike, or a square car
             // plate whose head has no series digit. Four digits are the legacy form, rarer than five.
             if (layout === 1 && (h.kind === "moto" || h.kind === "moto2")) cost += 2;
@@ -252,23 +252,62 @@
     return threshold;
   }
 
+  // Running maximum over `radius` pixels along rows, then columns: the ground's brightness around each
+  // pixel, letters and all, so a shadow across the plate can be divided out.
+  function localMax(grey, w, h, radius) {
+    var tmp = new Float32Array(w * h), out = new Float32Array(w * h), x, y, k, m;
+    for (y = 0; y < h; y++) {
+      for (x = 0; x < w; x++) {
+        m = 0;
+        for (k = Math.max(0, x - radius); k <= Math.min(w - 1, x + radius); k += 2) {
+          if (grey[y * w + k] > m) m = grey[y * w + k];
+        }
+        tmp[y * w + x] = m;
+      }
+    }
+    for (x = 0; x < w; x++) {
+      for (y = 0; y < h; y++) {
+        m = 0;
+        for (k = Math.max(0, y - radius); k <= Math.min(h - 1, y + radius); k += 2) {
+          if (tmp[k * w + x] > m) m = tmp[k * w + x];
+        }
+        out[y * w + x] = m;
+      }
+    }
+    return out;
+  }
+
   // mode "stretch": grey levels stretched between the 2nd and 98th percentile; "binary": black on white at
-  // Otsu's threshold of the stretched levels. Light letters on a dark ground (blue and red plates) are
-  // inverted, so the engine always sees dark on light.
-  function prepared(source, region, scale, mode, pad, mayInvert) {
+  // Otsu's threshold of the stretched levels. On a plate (`plate` true): light letters on a dark ground
+  // (blue and red plates) are inverted, so the engine always sees dark on light, and the ground's light is
+  // evened out (a shadow across half the plate).
+  function prepared(source, region, scale, mode, pad, plate) {
     var g = greyCanvas(source, region, scale, pad || 0);
     var hist = histogram(g.grey, g);
     var lo = percentile(hist, 0.02), hi = percentile(hist, 0.98);
     var span = Math.max(hi - lo, 1);
-    var invert = mayInvert && percentile(hist, 0.5) < (lo + hi) / 2 - 0.15 * span;
-    var d = g.img.data, i, v;
-    for (i = 0; i < g.grey.length; i++) {
-      v = ((g.grey[i] - lo) * 255) / span;
-      g.grey[i] = invert ? 255 - v : v;
+    var grey = new Float32Array(g.grey.length), i, v;
+    var invert = plate && percentile(hist, 0.5) < (lo + hi) / 2 - 0.15 * span;
+    for (i = 0; i < grey.length; i++) grey[i] = invert ? 255 - g.grey[i] : g.grey[i];
+    if (plate) {
+      // The white padding is no part of the ground.
+      var inner = new Float32Array(grey.length);
+      for (var y = g.pad; y < g.h - g.pad; y++) {
+        for (var x = g.pad; x < g.w - g.pad; x++) inner[y * g.w + x] = grey[y * g.w + x];
+      }
+      var ground = localMax(inner, g.w, g.h, Math.max(4, Math.round((g.h - 2 * g.pad) / 5)));
+      for (i = 0; i < grey.length; i++) grey[i] = ground[i] ? Math.min(255, (255 * grey[i]) / Math.max(ground[i], 16)) : 255;
     }
-    var threshold = mode === "binary" ? otsu(histogram(g.grey, g)) : -1;
-    for (i = 0; i < g.grey.length; i++) {
-      v = g.grey[i];
+    var bytes = new Uint8ClampedArray(grey);
+    hist = histogram(bytes, g);
+    lo = percentile(hist, 0.02);
+    hi = percentile(hist, 0.98);
+    span = Math.max(hi - lo, 1);
+    for (i = 0; i < grey.length; i++) bytes[i] = ((grey[i] - lo) * 255) / span;
+    var threshold = mode === "binary" ? otsu(histogram(bytes, g)) : -1;
+    var d = g.img.data;
+    for (i = 0; i < bytes.length; i++) {
+      v = bytes[i];
       if (threshold >= 0) v = v > threshold ? 255 : 0;
       d[4 * i] = d[4 * i + 1] = d[4 * i + 2] = v;
       d[4 * i + 3] = 255;
@@ -284,9 +323,27 @@
     var small = Math.min(1, 360 / Math.max(source.width, source.height));
     var g = greyCanvas(source, wholeRegion(source), small, 0);
     var w = g.w, h = g.h, grey = g.grey;
-    var threshold = otsu(histogram(grey));
+    var hist = histogram(grey), found = [];
+    var level = otsu(hist), dark = percentile(hist, 0.1), light = percentile(hist, 0.9);
+    // Otsu's threshold, and one darker and one lighter: a pale plate on a paler car, a dim one in shade.
+    [level, Math.round((level + dark) / 2), Math.round((level + light) / 2)].forEach(function (threshold) {
+      blobs(grey, w, h, threshold, small, found);
+    });
+    found.sort(function (a, b) { return b.rank - a.rank; });
+    // The same plate found at two thresholds is one plate.
+    var kept = [];
+    found.forEach(function (f) {
+      var same = kept.some(function (k) {
+        return Math.abs(k.cx - f.cx) < 0.25 * k.w && Math.abs(k.cy - f.cy) < 0.25 * k.h;
+      });
+      if (!same) kept.push(f);
+    });
+    return kept.slice(0, 2);
+  }
+
+  function blobs(grey, w, h, threshold, small, found) {
     var labels = new Int32Array(w * h), stack = new Int32Array(w * h);
-    var found = [], label = 0;
+    var label = 0;
     for (var start = 0; start < w * h; start++) {
       if (labels[start] || grey[start] <= threshold) continue;
       label++;
@@ -330,18 +387,33 @@
       }
       var pw = umax - umin + 1, ph = vmax - vmin + 1;
       var solidity = n / (pw * ph);
-      if (solidity < 0.45 || pw / ph < 0.9 || pw / ph > 7) continue;
+      if (solidity < 0.45 || solidity > 0.95 || pw / ph < 0.9 || pw / ph > 7) continue;
       var uc = (umin + umax) / 2, vc = (vmin + vmax) / 2;
+      // Letters cross the ground: count dark/light changes along the middle and the quarter lines (one
+      // line of text, or two). A lamp or a window is bright and solid, with no text across it.
+      var crossings = 0;
+      [0, -0.25, 0.25].forEach(function (f) {
+        var changes = 0, last = null;
+        for (var t = 0.04; t <= 0.96; t += 1 / Math.max(pw, 1)) {
+          var uu = umin + t * pw, vv = vc + f * ph;
+          var sx2 = Math.round(mx + uu * c - vv * s), sy2 = Math.round(my + uu * s + vv * c);
+          if (sx2 < 0 || sy2 < 0 || sx2 >= w || sy2 >= h) continue;
+          var dark = grey[sy2 * w + sx2] <= threshold;
+          if (last !== null && dark !== last) changes++;
+          last = dark;
+        }
+        crossings = Math.max(crossings, changes);
+      });
+      if (crossings < 6) continue;
       found.push({
         cx: (mx + uc * c - vc * s + 0.5) / small,
         cy: (my + uc * s + vc * c + 0.5) / small,
         w: pw / small,
         h: ph / small,
         theta: theta,
-        area: n,
+        rank: n * Math.min(crossings, 20),
       });
     }
-    return found.sort(function (a, b) { return b.area - a.area; }).slice(0, 2);
   }
 
   function inset(region, fraction, dtheta) {

@@ -30,10 +30,11 @@ from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
 
-# The aim is top-3 ≥ 90 %; the floors are what this reader reaches on this set, less a margin.
-TOP1_FLOOR = 0.70
-TOP3_FLOOR = 0.85
-PLATES = 36
+# The aim is top-3 ≥ 90 %. On this set (48 plates, seed below) the reader reaches top-1 96 %, top-3 96 %
+# (46 of 48); the floors leave room for two more misses.
+TOP1_FLOOR = 0.85
+TOP3_FLOOR = 0.90
+PLATES = 48
 SEED = 20261201
 DEBUG = Path(os.environ["PLATE_SCAN_DEBUG"]) if os.environ.get("PLATE_SCAN_DEBUG") else None
 
@@ -75,49 +76,64 @@ FONTS = ["'Liberation Sans Narrow'", "'DejaVu Sans Condensed'", "'Liberation San
 
 
 def _plate(rng: random.Random, i: int) -> PlateImage:
+    """A phone photo of one plate: a car's or motorbike's body around it, the plate 40–75 % of the frame's
+    width, tilted up to ±8° and turned a little in depth, some blurred, some in low contrast or a shadow."""
     motorbike = i % 2 == 1
     province = f"{rng.choice(PROVINCES):02d}"
     digits = 5 if rng.random() < 0.85 else 4
     number = "".join(rng.choice("0123456789") for _ in range(digits))
-    if motorbike:
+    if motorbike and digits == 5 and rng.random() < 0.15:
+        series = rng.choice(LETTERS) + rng.choice(LETTERS)  # the 2023 two-letter motorbike series
+    elif motorbike:
         series = rng.choice(LETTERS) + rng.choice("123456789")
-        vehicle_class = "motorbike"
     else:
         series = rng.choice(LETTERS)
-        vehicle_class = "car"
+    vehicle_class = "motorbike" if motorbike else "car"
     written = parse_plate(province + series + number, vehicle_class).written
     yellow = rng.random() < 0.3
-    low_contrast = rng.random() < 0.25
+    low_contrast = rng.random() < 0.3
     ground = "#f2c300" if yellow else "#f7f7f2"
     ink = "#111"
     if low_contrast:
-        ground, ink = ("#d8c060", "#5a5030") if yellow else ("#cfcfca", "#6a6a66")
-    angle = rng.uniform(-6, 6)
-    blur = rng.choice([0, 0, 0.6, 1.0, 1.4])
+        ground, ink = ("#d8c060", "#5a5030") if yellow else ("#cfcfca", "#66665f")
+    angle = rng.uniform(-8, 8)
+    turn_y, turn_x = rng.uniform(-18, 18), rng.uniform(-10, 10)
+    blur = rng.choice([0, 0, 0.6, 1.0, 1.4, 1.8])
+    shadow = rng.random() < 0.3
     font = rng.choice(FONTS)
     if motorbike:
         top, bottom = written.split(" ")
-        face = (
-            f'<div class="l">{top}</div><div class="l">{bottom}</div>',
-            "min-width:190px;padding:6px 14px;font-size:54px;line-height:62px",
-        )
+        lines = f'<div class="l">{top}</div><div class="l">{bottom}</div>'
+        face, width = "min-width:190px;padding:6px 14px;font-size:54px;line-height:62px", 220
     else:
-        face = (
-            f'<div class="l">{written}</div>',
-            "min-width:440px;padding:0 20px;font-size:80px;line-height:110px",
-        )
-    surround = rng.choice(["#3b4a5a", "#9aa0a6", "#c8c2b8", "#2c2c2c", "#7b1f1f"])
+        lines = f'<div class="l">{written}</div>'
+        face, width = "min-width:440px;padding:0 20px;font-size:80px;line-height:110px", 470
+    share = rng.uniform(0.4, 0.75) if not motorbike else rng.uniform(0.3, 0.5)
+    scale = 640 * share / width
+    # The attendant frames the whole plate: it is inside the photo, wherever it is.
+    left, top_px = rng.uniform(share / 2 + 0.04, 1 - share / 2 - 0.04), rng.uniform(0.35, 0.65)
+    body = rng.choice(["#3b4a5a", "#9aa0a6", "#c8c2b8", "#2c2c2c", "#7b1f1f", "#e8e8e4"])
+    shade = "linear-gradient(100deg, rgba(0,0,0,0) 40%, rgba(0,0,0,.35) 75%)" if shadow else "none"
     html = f"""<!doctype html><html><head><meta charset="utf-8"><style>
-      html, body {{ margin: 0; background: {surround}; }}
-      #photo {{ display: inline-block; padding: 40px 56px; background: {surround}; }}
-      .plate {{ display: inline-block; {face[1]}; box-sizing: border-box; background: {ground}; color: {ink};
+      html, body {{ margin: 0; }}
+      #photo {{ position: relative; width: 640px; height: 480px; overflow: hidden;
+        background: linear-gradient(180deg, {body} 0%, {body} 62%, #1b1b1b 62%, #333 78%, {body} 78%); }}
+      .lamp {{ position: absolute; top: 90px; width: 130px; height: 60px; border-radius: 30px;
+        background: #d9dde0; border: 4px solid #555; }}
+      .plate {{ position: absolute; left: {left * 100:.0f}%; top: {top_px * 100:.0f}%; display: inline-block;
+        {face}; box-sizing: border-box; background: {ground}; color: {ink};
         border: 5px solid {ink}; border-radius: 10px; text-align: center; font-family: {font};
-        font-weight: bold; letter-spacing: 1px; transform: rotate({angle:.1f}deg);
-        filter: blur({blur}px); box-shadow: 0 0 0 3px {ground}; }}
+        font-weight: bold; letter-spacing: 1px; box-shadow: 0 0 0 3px {ground};
+        transform: translate(-50%, -50%) perspective(700px) rotateY({turn_y:.0f}deg) rotateX({turn_x:.0f}deg)
+          rotate({angle:.1f}deg) scale({scale:.2f});
+        filter: blur({blur}px); }}
+      .plate::after {{ content: ""; position: absolute; inset: 0; background: {shade}; }}
       .l {{ white-space: nowrap; }}
-    </style></head><body><div id="photo"><div class="plate">{face[0]}</div></div></body></html>"""
-    note = f"{vehicle_class} {'yellow' if yellow else 'white'}{' low' if low_contrast else ''} "
-    note += f"{angle:+.1f}° blur {blur}"
+    </style></head><body><div id="photo"><div class="lamp" style="left:20px"></div>
+    <div class="lamp" style="right:20px"></div><div class="plate">{lines}</div></div></body></html>"""
+    note = f"{vehicle_class} {'yellow' if yellow else 'white'}{' low' if low_contrast else ''}"
+    note += f"{' shadow' if shadow else ''} {angle:+.1f}° y{turn_y:+.0f}° x{turn_x:+.0f}° blur {blur}"
+    note += f" {share:.0%} wide"
     return PlateImage(written, vehicle_class, html, note)
 
 
@@ -128,7 +144,7 @@ def plate_set(n: int = PLATES, seed: int = SEED) -> list[PlateImage]:
 
 async def photograph(camera: Page, plate: PlateImage) -> bytes:
     await camera.set_content(plate.html)
-    return await camera.locator("#photo").screenshot(type="png")
+    return await camera.locator("#photo").screenshot(type="jpeg", quality=70)  # a phone's photo is a JPEG
 
 
 # ---- Feeding photos through the camera button ---------------------------------------------------------
@@ -138,10 +154,10 @@ WATCH = """() => {
 }"""
 
 
-async def scan(page: Page, png: bytes, name: str = "plate.png") -> list[dict]:
+async def scan(page: Page, png: bytes, name: str = "plate.jpg") -> list[dict]:
     """Chooses the photo in the file input, as the camera would, and waits for the reader to finish."""
     before = await page.evaluate("window.__readings.length")
-    photo: FilePayload = {"name": name, "mimeType": "image/png", "buffer": png}
+    photo: FilePayload = {"name": name, "mimeType": "image/jpeg", "buffer": png}
     await page.set_input_files("#plate-scan-file", files=[photo])
     await page.wait_for_function(
         "(n) => window.__readings.length > n || document.querySelector('#plate-scan-status').dataset.state"
@@ -190,7 +206,7 @@ async def test_the_camera_button_reads_plates_top3(browser: Browser, scan_server
     ranks, started, rows = [], time.monotonic(), []
     for i, plate in enumerate(plates):
         png = await photograph(camera, plate)
-        readings = await scan(page, png, f"plate-{i}.png")
+        readings = await scan(page, png, f"plate-{i}.jpg")
         rank = _rank(readings, plate.truth)
         ranks.append(rank)
         last = await page.evaluate("window.citypayPlateScan.last")
@@ -200,7 +216,7 @@ async def test_the_camera_button_reads_plates_top3(browser: Browser, scan_server
             rows.append(
                 "      " + " | ".join(repr(p["text"].strip()) + f" {p['conf']:.2f}" for p in last["passes"])
             )
-            (DEBUG / f"plate-{i}.png").write_bytes(png)
+            (DEBUG / f"plate-{i}.jpg").write_bytes(png)
     elapsed = time.monotonic() - started
     top1 = sum(r == 0 for r in ranks) / len(ranks)
     top3 = sum(r is not None and r < 3 for r in ranks) / len(ranks)
