@@ -47,6 +47,7 @@ register_messages(
             "Hoặc gửi ảnh chụp mã QR trên biên lai",
             "Or send a photo of the receipt's QR code",
         ),
+        "receipts.verify.photo_pick": ("Chụp hoặc chọn ảnh", "Take or choose a photo"),
         "receipts.verify.photo_submit": ("Gửi ảnh và kiểm tra", "Send the photo and check"),
         "receipts.verify.on_record_hint": (
             "Biên lai này do thành phố phát hành và chữ ký số hợp lệ. "
