@@ -485,6 +485,7 @@
 
   // The vehicle card ----------------------------------------------------------------------------------------
   let card = null;  // the session shown
+  let listScroll = 0;  // where the list was, to come back to it
   function cardSay(text) { $("card-message").textContent = text || ""; }
   function openCard(s) {
     card = s;
@@ -507,7 +508,9 @@
     $("card-void-reason").value = "";
     cardSay("");
     $("card").hidden = false;
+    listScroll = window.scrollY;
     document.body.classList.add("card-open");
+    window.scrollTo(0, 0);
     $("card").scrollTop = 0;
     $("card-checkout").focus();
   }
@@ -515,6 +518,7 @@
     card = null;
     $("card").hidden = true;
     document.body.classList.remove("card-open");
+    window.scrollTo(0, listScroll);
   }
   $("card-close").addEventListener("click", closeCard);
   $("card-checkout").addEventListener("click", () => exclusive(async () => {
