@@ -317,3 +317,22 @@ async def test_without_leaflet_the_list_and_near_me_still_work(browser, server):
         w.assert_clean()
     finally:
         await context.close()
+
+
+async def test_without_javascript_the_list_is_there_and_the_form_searches(browser, server):
+    context = await browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{server.base_url}/parking")
+        cards = page.locator("li.lot")
+        await expect(cards).to_have_count(10)
+        first = await cards.first.bounding_box()
+        assert first and first["y"] + first["height"] <= PHONE["height"]
+        await expect(page.locator("#near-me")).to_be_hidden()
+        await expect(page.locator("#map-box")).to_be_hidden()
+        await page.select_option("#vehicle_class", "large_car")
+        await page.click("#search-submit")
+        await expect(cards).to_have_count(4)
+        await expect(cards.first.locator(".price")).to_contain_text("Ô tô trên 9 chỗ: ")
+    finally:
+        await context.close()
