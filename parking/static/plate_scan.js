@@ -296,7 +296,9 @@
         for (var x = g.pad; x < g.w - g.pad; x++) inner[y * g.w + x] = grey[y * g.w + x];
       }
       var ground = localMax(inner, g.w, g.h, Math.max(4, Math.round((g.h - 2 * g.pad) / 5)));
-      for (i = 0; i < grey.length; i++) grey[i] = ground[i] ? Math.min(255, (255 * grey[i]) / Math.max(ground[i], 16)) : 255;
+      for (i = 0; i < grey.length; i++) {
+        grey[i] = ground[i] ? Math.min(255, (255 * grey[i]) / Math.max(ground[i], 16)) : 255;
+      }
     }
     var bytes = new Uint8ClampedArray(grey);
     hist = histogram(bytes, g);
@@ -598,8 +600,7 @@
           say(cfg.msgFailed, "failed");
           return;
         }
-        say(cfg.msgFound.replace("{plates}", readings.slice(0, 3).map(function (r) { return r.plate; })
-          .join(", ")), "done");
+        say(cfg.msgFound.replace("{plate}", readings[0].plate), "done");
         document.dispatchEvent(new CustomEvent("citypay:plate-readings", { detail: { readings: readings } }));
       })
       .catch(function () {

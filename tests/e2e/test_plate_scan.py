@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, FilePayload, Page
+from playwright.async_api import Browser, FilePayload, Page, ViewportSize, expect
 
 from core.appkeys import TEMPLATES
 from core.i18n import translate
@@ -26,6 +26,8 @@ from core.pages import content_security_policy
 from parking.plate_scan import PLATE_SCAN_CSP
 from parking.plates import SERIES_LETTERS, UNUSED_PROVINCE_CODES, normalise_plate, parse_plate
 from tests.catalogue import not_in_catalogue
+from tests.e2e.conftest import PHONE, screenshot
+from tests.e2e.test_attendant_console import LOT, _attendant_of, _open_console, _watch_failures
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
@@ -272,3 +274,57 @@ async def test_readings_repair_confusions_by_position(browser: Browser, scan_ser
     assert "13A-123.45" not in await parse("13A-123.45")  # an unused province code is no plate
     assert await parse("HELLO") == []
     await asyncio.sleep(0)
+
+
+def simple_photo(written: str, motorbike: bool) -> PlateImage:
+    """A plain, slightly tilted photo of one plate (a white car plate, or a motorbike's two lines)."""
+    lines = "".join(f'<div class="l">{part}</div>' for part in written.split(" ")) if motorbike else written
+    size = (
+        "font-size:54px;line-height:62px;padding:6px 14px" if motorbike else "font-size:80px;padding:0 20px"
+    )
+    html = f"""<!doctype html><html><head><meta charset="utf-8"><style>
+      html, body {{ margin: 0; }}
+      #photo {{ width: 640px; height: 420px; display: flex; align-items: center; justify-content: center;
+        background: linear-gradient(180deg, #9aa0a6 0 60%, #222 60% 75%, #9aa0a6 75%); }}
+      .plate {{ {size}; background: #f7f7f2; color: #111; border: 5px solid #111; border-radius: 10px;
+        font-family: 'Liberation Sans Narrow'; font-weight: bold; text-align: center;
+        transform: rotate(-3deg); }}
+    </style></head><body><div id="photo"><div class="plate">{lines}</div></div></body></html>"""
+    return PlateImage(written, "motorbike" if motorbike else "car", html, "simple")
+
+
+async def test_console_scanned_check_in_and_check_out(server, browser: Browser, db_url, settings, keys):
+    """The real console at 360×740: a motorbike's plate photographed fills the plate field for the check-in;
+    later the same plate, scanned again, is offered as the vehicle inside and checked out with one tap."""
+    username, password = await _attendant_of(db_url, settings, keys, LOT)
+    phone: ViewportSize = {"width": PHONE["width"], "height": PHONE["height"]}
+    context = await browser.new_context(viewport=phone, locale="vi-VN")
+    camera = await (await browser.new_context()).new_page()
+    try:
+        page = await _open_console(context, server.base_url, username, password)
+        failures = _watch_failures(page)
+        await page.evaluate(WATCH)
+        assert await page.locator("#plate-scan-file").get_attribute("capture") == "environment"
+        truth = "29-B1 246.80"
+        photo = await photograph(camera, simple_photo(truth, motorbike=True))
+
+        readings = await scan(page, photo)
+        assert readings and readings[0]["plate"] == truth, readings
+        await expect(page.locator("#plate")).to_have_value(truth)
+        await expect(page.locator("#plate-scan-status")).to_contain_text(f"Đọc được: {truth}")
+        await screenshot(page, "console-checkin-scanned")
+        await page.click("#class-motorbike")
+        await page.click("#check-in")
+        await expect(page.locator("#message")).to_have_text(f"Đã nhận xe {truth} (Xe máy).")
+
+        # At the exit: the photo again; the vehicle inside is offered, one tap checks it out.
+        readings = await scan(page, photo)
+        assert readings[0]["plate"] == truth
+        offered = page.locator("#suggestions button")
+        await expect(offered.first).to_contain_text(truth)
+        await offered.first.click()
+        await expect(page.locator("#exit-plate")).to_have_text(truth)
+        assert failures == []
+    finally:
+        await camera.context.close()
+        await context.close()
