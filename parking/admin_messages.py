@@ -36,6 +36,12 @@ register_messages(
             "Unassign {user} from {lot}? They will no longer check vehicles in or out here.",
         ),
         "padmin2.pass_count": ("{count} vé tháng gần nhất", "The latest {count} passes"),
+        # Refusals of the lot forms' coordinates (parking.admin.fields), naming the field as the form does
+        "form.padmin_latitude": ("Vĩ độ phải từ -90 đến 90.", "The latitude lies between -90 and 90."),
+        "form.padmin_longitude": (
+            "Kinh độ phải từ -180 đến 180.",
+            "The longitude lies between -180 and 180.",
+        ),
         # Tariffs as sentences (parking.tariffs.describe_tariff)
         "tariffdesc.line": ("{vehicle}: {prices}", "{vehicle}: {prices}"),
         "tariffdesc.free": ("miễn phí", "free"),

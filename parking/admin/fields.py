@@ -7,6 +7,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+from pydantic_core import PydanticCustomError
 
 from core.money import Dong
 
@@ -40,3 +41,29 @@ def _decimal_comma(value: Any, info: ValidationInfo) -> Any:
 
 DecimalComma = BeforeValidator(_decimal_comma)
 """For a float field: in a form, "21,0285" reads as 21.0285."""
+
+
+def _coordinate(limit: int, error_type: str):
+    """Latitude or longitude within ±limit degrees; the refusal names the field ("Vĩ độ phải từ -90 đến 90."),
+    where pydantic's own reads "at most 90.0": a number not written the Vietnamese way, naming no field."""
+
+    def check(value: float) -> float:
+        if not -limit <= value <= limit:
+            raise PydanticCustomError(error_type, "outside ±{limit} degrees", {"limit": limit})
+        return value
+
+    return AfterValidator(check)
+
+
+Latitude = Annotated[
+    float,
+    DecimalComma,
+    _coordinate(90, "padmin_latitude"),
+    Field(json_schema_extra={"minimum": -90, "maximum": 90}),
+]
+Longitude = Annotated[
+    float,
+    DecimalComma,
+    _coordinate(180, "padmin_longitude"),
+    Field(json_schema_extra={"minimum": -180, "maximum": 180}),
+]

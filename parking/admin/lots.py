@@ -4,7 +4,6 @@ how many vehicles are inside); every write is one transaction with its audit row
 from __future__ import annotations
 
 from datetime import time
-from typing import Annotated
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,7 +12,7 @@ from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint
 from core.staff import usernames_by_id
 from core.text import FreeText
-from parking.admin.fields import LOT_ID, ZONE_CODE, DecimalComma, LocalTime
+from parking.admin.fields import LOT_ID, ZONE_CODE, Latitude, LocalTime, Longitude
 from parking.plates import VEHICLE_CLASSES
 from payments import collection_account_in_use
 
@@ -43,8 +42,8 @@ class LotFields(BaseModel):
     name: FreeText = Field(min_length=1, max_length=200)
     address: FreeText = Field(min_length=1, max_length=300)
     ward: FreeText = Field(min_length=1, max_length=100, description="e.g. Phường Hoàn Kiếm")
-    lat: Annotated[float, DecimalComma] = Field(ge=-90, le=90)
-    lon: Annotated[float, DecimalComma] = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
     zone: str = Field(pattern=ZONE_CODE, description="Tariff zone code")
     opens_at: LocalTime = Field(default=None, description="HH:MM Hà Nội time; both null: day and night")
     closes_at: LocalTime = None

@@ -226,3 +226,105 @@ async def test_hourly_blocks_that_are_not_json_are_refused_beside_the_field(clie
     assert field_error(html, "hourly_blocks") == "Viết giá theo giờ dạng [[1, 25000], [3, 35000]]."
     assert 'value="1: 22000"' in html
     assert await count(client, "tariffs") == tariffs
+
+
+# Every refusal on the parking administration pages is a catalogue sentence ----------------------------------
+
+_SHOWN = re.compile(
+    r'<(?:p|span)[^>]*class="(?:error|field-error|error-sentence)"[^>]*>([^<]*)</(?:p|span)>', re.DOTALL
+)
+# What a person must never read on these pages: the API's parameter names and English, internal ids.
+_NEVER = re.compile(r"[a-z]+_[a-z]+|hk-hang-dau|hn-noi-do|hn-ngoai-vi|\bis\b|\bnot\b|\bmust\b")
+
+
+def shown_errors(html: str) -> list[str]:
+    return [" ".join(m.split()) for m in _SHOWN.findall(html) if m.strip()]
+
+
+async def test_every_admin_form_refusal_reads_as_a_catalogue_sentence(client, admin, staff_login):
+    from tests.catalogue import not_in_catalogue
+
+    finance = await staff_login("finance")
+    attendant = await staff_login("attendant")
+    today = datetime.now(LOCAL_TZ).date()
+    good_pass = {
+        "lot_id": "hk-hang-dau",
+        "plate": "29-B1 123.45",
+        "vehicle_class": "motorbike",
+        "valid_from": today.isoformat(),
+        "valid_until": (today + timedelta(days=29)).isoformat(),
+        "price": "150.000",
+    }
+    assert (await post(client, admin, f"{PAGE}/passes", good_pass)).status == 303
+    await post(client, admin, f"{PAGE}/lots/hk-hang-dau/attendants", {"username": attendant.username})
+    new_lot = {
+        "id": "cg-dich-vong",
+        "name": "Bãi xe Dịch Vọng",
+        "address": "Phố Dịch Vọng",
+        "ward": "Phường Cầu Giấy",
+        "lat": "21,035",
+        "lon": "105,79",
+        "zone": "hn-ngoai-vi",
+        "collection_account_code": "hanoi-treasury",
+        "active": "1",
+    }
+    tariff = {"zone": "hn-ngoai-vi", "vehicle_class": "motorbike", "effective_from": tomorrow_local()}
+    L, T, P, Z = f"{PAGE}/lots", f"{PAGE}/tariffs", f"{PAGE}/passes", f"{PAGE}/zones"
+    E, C, U = f"{L}/hk-hang-dau", f"{L}/hk-hang-dau/capacities", f"{L}/hk-hang-dau/attendants"
+    cases = [
+        # the lots page: a new lot, a lot's details, a capacity
+        (L, {}),
+        (L, {**new_lot, "id": "Bãi mới", "lat": "bắc", "lon": "200"}),
+        (L, {**new_lot, "id": "hk-hang-dau"}),
+        (L, {**new_lot, "opens_at": "06:00"}),
+        (L, {**new_lot, "opens_at": "06:00", "closes_at": "06:00"}),
+        (L, {**new_lot, "zone": "khong-co"}),
+        (L, {**new_lot, "collection_account_code": "khong-co"}),
+        (E, {**new_lot, "name": "", "lat": "91"}),
+        (E, {**new_lot, "lon": "-180,5"}),
+        (C, {"vehicle_class": "car", "capacity": "-3"}),
+        (C, {"vehicle_class": "car", "capacity": "nhiều"}),
+        # the attendants page
+        (U, {"username": "khong-co-ai"}),
+        (U, {"username": finance.username}),
+        (U, {"username": attendant.username}),
+        (U, {"username": "Tên Có Dấu"}),
+        # the tariffs page: zones and versions
+        (Z, {"code": "hn-noi-do", "name_vi": "Nội đô", "name_en": "Inner city"}),
+        (Z, {"code": "Mã Sai", "name_vi": "", "name_en": ""}),
+        (T, {**tariff, "effective_from": "2020-01-01T08:00"}),
+        (T, {**tariff, "effective_from": "ngày mai"}),
+        (T, {**tariff, "day_turn_price": "-5", "night_turn_price": "năm nghìn"}),
+        (T, {**tariff, "day_turn_price": "10.000.000.000.000"}),
+        (T, {**tariff, "hourly_blocks": "giờ đầu 20.000"}),
+        (T, {**tariff, "hourly_blocks": "[[2, 20000]]"}),
+        (T, {**tariff, "hourly_blocks": "[[1, 20000]]", "overnight_multiplier": "2"}),
+        (T, {**tariff, "overnight_multiplier": "0,5"}),
+        (T, {**tariff, "zone": "khong-co"}),
+        # the passes page
+        (P, good_pass),
+        (P, {**good_pass, "vehicle_class": "car"}),
+        (P, {**good_pass, "plate": "ABC"}),
+        (P, {**good_pass, "valid_until": (today - timedelta(days=1)).isoformat()}),
+        (P, {**good_pass, "valid_until": (today + timedelta(days=400)).isoformat()}),
+        (P, {**good_pass, "lot_id": "khong-co", "price": "1,5"}),
+        (P, {**good_pass, "valid_from": "31/02/2026"}),
+    ]
+    texts = []
+    for path, data in cases:
+        resp = await post(client, admin, path, data, lang="vi")
+        html = await resp.text()
+        assert 400 <= resp.status < 500, (path, data, resp.status)
+        shown = shown_errors(html)
+        assert shown, (path, data)
+        texts += shown
+    # removing an attendant who is not there: the error page
+    resp = await post(client, admin, f"{U}/khong-co-ai/remove", {}, lang="vi")
+    assert resp.status == 404
+    texts += shown_errors(await resp.text())
+
+    assert not_in_catalogue(texts) == []
+    assert [t for t in texts if _NEVER.search(t)] == []
+    assert [t for t in texts if re.search(r"\d\.\d{1,2}(?!\d)", t)] == []  # 1.234.567, never 90.0
+    assert "Vĩ độ phải từ -90 đến 90." in texts and "Kinh độ phải từ -180 đến 180." in texts
+    assert len(set(texts)) >= 20, sorted(set(texts))  # the cases above reach that many different sentences
