@@ -137,3 +137,26 @@ async def test_staff_home_links_the_console_for_attendants_only(client, attendan
     finance = await staff_login("finance")
     text = await (await client.get("/staff", headers=finance.headers())).text()
     assert "/parking/console" not in text
+
+
+async def test_lot_screen_has_the_keypad_scanner_and_quick_plate_starts(client, attendant):
+    """Issue 12: the plate keypad (the letters plates use, and Đ), no phone keyboard while it shows, the
+    scanner's partial with the CSP its WebAssembly needs, and quick keys from the lot's recent plates."""
+    for plate, cls in (("30A-123.45", "car"), ("29-B1 123.45", "motorbike")):
+        await client.post(
+            "/api/v1/parking/lots/hk-hang-dau/check-ins",
+            json={"plate": plate, "vehicle_class": cls},
+            headers=attendant.headers(unsafe=True),
+        )
+    resp = await client.get("/parking/console/hk-hang-dau", headers={**attendant.headers(), **PAGE})
+    text = await resp.text()
+    assert "'wasm-unsafe-eval'" in resp.headers["Content-Security-Policy"]
+    assert 'id="plate-scan"' in text and 'inputmode="none"' in text
+    keys = re.findall(r'<button type="button" class="kp" data-key="([^"]+)"', text)
+    letters = [k for k in keys if not k.isdigit()]
+    assert letters == [*sorted("ABCDEFGHKLMNPSTUVXYZ"), "Đ"]
+    assert sorted(k for k in keys if k.isdigit()) == list("0123456789")
+    config = console_data(text)
+    assert config["quick"]["car"][0] == "30A" and config["quick"]["motorbike"][0] == "29B1"
+    assert set(config["quick"]["car"][1:]) <= {"29", "30", "31", "32", "33", "40"}
+    assert len(config["quick"]["car"]) == 5 and config["window_minutes"] == 10 and config["admin"] is False
