@@ -66,6 +66,9 @@
       $("amount-label").textContent = texts.amount_remaining;
       $("amount").textContent = vnd(ev.amount_remaining);
       followRemainder(ev.amount_remaining);
+      // The demo's simulated-bank button carries the full QR: it must not invite paying that again.
+      var sim = $("pay-with-simulator");
+      if (sim) { sim.parentNode.hidden = true; }
     }
     if (ev.status === "paid") {
       $("amount-label").textContent = texts.amount_paid;

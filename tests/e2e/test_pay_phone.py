@@ -235,9 +235,15 @@ async def test_a_partial_payment_through_the_simulated_bank_shows_the_rest_live(
         await page.click("#copy-amount")
         await expect(page.locator("#copy-status")).to_have_text("Đã chép")
         assert await page.evaluate("navigator.clipboard.readText()") == "50000"
-        # Nothing invites paying the full amount again.
+        # Nothing invites paying the full amount again: not in words, not in a link (the demo's simulated-bank
+        # button carried the full QR), not in the QR.
         body = await page.inner_text("body")
         assert "200.000" not in body and "200000" not in body
+        await expect(page.locator("#pay-with-simulator")).to_be_hidden()
+        visible_links = await page.eval_on_selector_all(
+            "a[href]", "els => els.filter(e => e.getClientRects().length > 0).map(e => e.href)"
+        )
+        assert not [h for h in visible_links if "200000" in h or "54062000005802" in h], visible_links
         assert await page.evaluate("window.__sameDocument === true"), "the page reloaded"
         texts = await _visible_sentences(page)
         assert not_in_catalogue(texts) == [], texts
