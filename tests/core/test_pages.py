@@ -77,3 +77,21 @@ async def test_trial_balance_page_shows_money(client, staff_login):
     finance = await staff_login("finance")
     text = await (await client.get("/ledger/trial-balance", headers=finance.headers())).text()
     assert text.count("1.234.567 ₫") >= 2
+
+
+async def test_citizen_pages_carry_no_staff_login_link_staff_pages_their_nav(client, staff_login):
+    """The page frame (base.html): a page shown to no signed-in staff member is a citizen page — no login link
+    in its header (the public home alone has one at its foot); a staff page has its nav and the confirmation
+    dialog that core/static/confirm.js opens for a form with data-confirm."""
+    for path in ("/", "/login", "/parking"):
+        html = await (await client.get(path)).text()
+        header = html[html.index("<header>") : html.index("</header>")]
+        assert 'href="/login"' not in header and '<body class="citizen">' in html, path
+        assert ('id="staff-login"' in html) == (path == "/"), path
+        assert '<dialog id="confirm-dialog"' not in html and "/static/core/confirm.js" not in html
+    admin = await staff_login("admin")
+    html = await (await client.get("/admin/tokens", headers=admin.headers())).text()
+    assert '<body class="staff">' in html and 'id="logout"' in html and 'id="staff-login"' not in html
+    assert '<dialog id="confirm-dialog"' in html and '<script src="/static/core/confirm.js?v=' in html
+    script = await client.get("/static/core/confirm.js")
+    assert script.status == 200 and "data-confirm" in await script.text()
