@@ -354,3 +354,17 @@ async def test_the_public_home_has_the_find_my_payment_form(client):
     html = await (await client.get("/")).text()
     assert has(html, "find-payment-form") and "Tìm khoản thanh toán của tôi" in html
     assert 'action="/find-payment"' in html and 'method="get"' in html and 'name="reference"' in html
+
+
+async def test_the_receipt_shows_the_tax_code_when_the_series_has_one(client, db_url, keys):
+    [(_, before)] = await paid(db_url, keys)
+    conn = await connect(db_url)
+    try:
+        await conn.execute("UPDATE receipt_series SET agency_tax_code = '0101234567-001' WHERE active")
+    finally:
+        await conn.close()
+    [(_, after)] = await paid(db_url, keys)
+    html = await (await client.get(f"/receipts/{after['id']}")).text()
+    assert element(html, "tax-code") == "0101234567-001"
+    # A receipt signed before the tax code was recorded keeps what it was signed with: none.
+    assert not has(await (await client.get(f"/receipts/{before['id']}")).text(), "tax-code")

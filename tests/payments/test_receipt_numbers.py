@@ -280,3 +280,42 @@ async def test_migration_numbers_old_receipts_in_issue_order_and_they_keep_verif
             await conn.execute("UPDATE receipts SET number = number + 10")
     finally:
         await conn.close()
+
+
+async def test_a_parking_receipt_names_the_law_on_prices_and_the_city(db_url, keys):
+    """Parking is not in the fee catalogue: its receipt takes the series' organisation as the collecting
+    agency, the parking purpose as the fee's name and the law on prices as its basis; the tax code, once
+    finance records it on the series, is signed into every receipt issued after."""
+    from ledger import accounts
+
+    conn = await connect(db_url)
+    try:
+        await conn.execute("UPDATE receipt_series SET agency_tax_code = '0101234567' WHERE active")
+        pr = await issue_payment_request(
+            conn,
+            keys,
+            NewRequest(
+                kind="parking",
+                fee_code=None,
+                amount=30_000,
+                purpose_vi="Phí trông giữ xe",
+                purpose_en="Parking fee",
+                revenue_account=accounts.parking_revenue("lot-1"),
+                collection_account_code="hanoi-treasury",
+            ),
+            created_by="test",
+            amount_cap=10**9,
+            default_expiry=timedelta(days=1),
+        )
+        await _pay(db_url, keys, pr["reference"], 30_000)
+        body = json.loads(await conn.fetchval("SELECT body FROM receipts"))
+        assert body["fee_name"] == "Phí trông giữ xe" and body["legal_basis"] == "Luật Giá số 16/2023/QH15"
+        assert body["collecting_agency"] == {
+            "name": "Ủy ban nhân dân thành phố Hà Nội",
+            "issuer": "Ủy ban nhân dân thành phố Hà Nội",
+            "tax_code": "0101234567",
+        }
+        with pytest.raises(Exception, match="agency_tax_code"):
+            await conn.execute("UPDATE receipt_series SET agency_tax_code = 'MST 123' WHERE active")
+    finally:
+        await conn.close()
