@@ -328,9 +328,12 @@
     var hist = histogram(grey), found = [];
     var level = otsu(hist), dark = percentile(hist, 0.1), light = percentile(hist, 0.9);
     // Otsu's threshold, and one darker and one lighter: a pale plate on a paler car, a dim one in shade.
-    [level, Math.round((level + dark) / 2), Math.round((level + light) / 2)].forEach(function (threshold) {
-      blobs(grey, w, h, threshold, small, found);
-    });
+    var levels = [level, Math.round((level + dark) / 2), Math.round((level + light) / 2)];
+    levels.forEach(function (threshold) { blobs(grey, w, h, threshold, small, found); });
+    // White letters on a dark ground (blue and red plates): the same search on the negative.
+    var negative = new Uint8ClampedArray(grey.length);
+    for (var i = 0; i < grey.length; i++) negative[i] = 255 - grey[i];
+    levels.forEach(function (threshold) { blobs(negative, w, h, 255 - threshold, small, found); });
     found.sort(function (a, b) { return b.rank - a.rank; });
     // The same plate found at two thresholds is one plate.
     var kept = [];
