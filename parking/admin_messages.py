@@ -42,6 +42,24 @@ register_messages(
             "Kinh độ phải từ -180 đến 180.",
             "The longitude lies between -180 and 180.",
         ),
+        "form.padmin_lot_id": (
+            "Mã bãi gồm chữ thường không dấu, chữ số và dấu gạch nối (2–61 ký tự), ví dụ cg-dich-vong.",
+            "A lot id is lowercase letters without accents, digits and hyphens (2–61 characters), "
+            "e.g. cg-dich-vong.",
+        ),
+        "form.padmin_zone_code": (
+            "Mã khu vực gồm chữ thường không dấu, chữ số và dấu gạch nối (2–31 ký tự), ví dụ hn-tay-ho.",
+            "A zone code is lowercase letters without accents, digits and hyphens (2–31 characters), "
+            "e.g. hn-tay-ho.",
+        ),
+        "form.padmin_username": (
+            "Tên đăng nhập gồm chữ thường không dấu, chữ số và . _ - (2–63 ký tự).",
+            "A username is lowercase letters without accents, digits and . _ - (2–63 characters).",
+        ),
+        "form.padmin_vehicle_class": (
+            "Chọn loại xe: Xe đạp, Xe máy, Ô tô đến 9 chỗ hoặc Ô tô trên 9 chỗ.",
+            "Choose a vehicle class: bicycle, motorbike, car up to 9 seats or larger car.",
+        ),
         # Tariffs as sentences (parking.tariffs.describe_tariff)
         "tariffdesc.line": ("{vehicle}: {prices}", "{vehicle}: {prices}"),
         "tariffdesc.free": ("miễn phí", "free"),

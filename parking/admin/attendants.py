@@ -4,12 +4,12 @@ are core's, through core.staff), each change audited on the lot."""
 from __future__ import annotations
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint
 from core.staff import staff_by_username
-from parking.admin.fields import USERNAME
+from parking.admin.fields import Username
 
 map_constraint(
     "lot_attendants_pkey",
@@ -22,7 +22,7 @@ map_constraint(
 
 class AttendantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(pattern=USERNAME)
+    username: Username
 
 
 async def assign_attendant(conn: asyncpg.Connection, lot_id: str, username: str, *, actor: str) -> None:

@@ -3,18 +3,53 @@ coordinates — strict in the JSON API; in a form (core.forms) also as people ty
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from core.money import Dong
 
-VehicleClass = Literal["bicycle", "motorbike", "car", "large_car"]
 LOT_ID = r"^[a-z0-9][a-z0-9-]{1,60}$"
 ZONE_CODE = r"^[a-z0-9][a-z0-9-]{1,30}$"
 USERNAME = r"^[a-z0-9][a-z0-9._-]{1,62}$"
+
+
+def _one_of_the_classes(value: Any, handler: Any) -> Any:
+    # pydantic's refusal would list the internal names ('bicycle', 'motorbike', …); a person reads the classes
+    try:
+        return handler(value)
+    except ValueError:
+        raise PydanticCustomError("padmin_vehicle_class", "not a vehicle class") from None
+
+
+VehicleClass = Annotated[
+    Literal["bicycle", "motorbike", "car", "large_car"], WrapValidator(_one_of_the_classes)
+]
+
+
+def _shaped(pattern: str, error_type: str) -> AfterValidator:
+    """A code typed in a form (a lot id, a zone code, a username): its refusal says what the code is made of,
+    where pydantic's reads only "not in the expected format". (The JSON Schema keeps the pattern.)"""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise PydanticCustomError(error_type, "not in the expected format")
+        return value
+
+    return AfterValidator(check)
+
+
+LotId = Annotated[str, _shaped(LOT_ID, "padmin_lot_id"), Field(json_schema_extra={"pattern": LOT_ID})]
+ZoneCode = Annotated[
+    str, _shaped(ZONE_CODE, "padmin_zone_code"), Field(json_schema_extra={"pattern": ZONE_CODE})
+]
+Username = Annotated[
+    str, _shaped(USERNAME, "padmin_username"), Field(json_schema_extra={"pattern": USERNAME})
+]
 # The same ids as route path segments (aiohttp patterns).
 LOT_IN_PATH = "{lot_id:[a-z0-9][a-z0-9-]{1,60}}"
 USER_IN_PATH = "{username:[a-z0-9][a-z0-9._-]{1,62}}"

@@ -12,7 +12,7 @@ from core.audit import record_audit
 from core.errors import Conflict, NotFound, ValidationFailed, map_constraint
 from core.staff import usernames_by_id
 from core.text import FreeText
-from parking.admin.fields import LOT_ID, ZONE_CODE, Latitude, LocalTime, Longitude
+from parking.admin.fields import ZONE_CODE, Latitude, LocalTime, Longitude, LotId
 from parking.plates import VEHICLE_CLASSES
 from payments import collection_account_in_use
 
@@ -52,7 +52,7 @@ class LotFields(BaseModel):
 
 
 class LotIn(LotFields):
-    id: str = Field(pattern=LOT_ID)
+    id: LotId
 
 
 class CapacityIn(BaseModel):

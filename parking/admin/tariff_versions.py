@@ -15,7 +15,7 @@ from core.audit import record_audit
 from core.errors import Conflict, ValidationFailed, map_constraint
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
-from parking.admin.fields import ZONE_CODE, Price, VehicleClass
+from parking.admin.fields import ZONE_CODE, Price, VehicleClass, ZoneCode
 from parking.plates import VEHICLE_CLASSES
 from parking.tariffs import ClassTariff
 
@@ -38,7 +38,7 @@ map_constraint(
 
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(pattern=ZONE_CODE)
+    code: ZoneCode
     name_vi: FreeText = Field(min_length=1, max_length=200)
     name_en: FreeText = Field(min_length=1, max_length=200)
 

@@ -284,6 +284,7 @@ async def test_every_admin_form_refusal_reads_as_a_catalogue_sentence(client, ad
         (E, {**new_lot, "lon": "-180,5"}),
         (C, {"vehicle_class": "car", "capacity": "-3"}),
         (C, {"vehicle_class": "car", "capacity": "nhiều"}),
+        (C, {"vehicle_class": "xe-tang", "capacity": "3"}),
         # the attendants page
         (U, {"username": "khong-co-ai"}),
         (U, {"username": finance.username}),
@@ -327,4 +328,9 @@ async def test_every_admin_form_refusal_reads_as_a_catalogue_sentence(client, ad
     assert [t for t in texts if _NEVER.search(t)] == []
     assert [t for t in texts if re.search(r"\d\.\d{1,2}(?!\d)", t)] == []  # 1.234.567, never 90.0
     assert "Vĩ độ phải từ -90 đến 90." in texts and "Kinh độ phải từ -180 đến 180." in texts
+    assert "Chọn loại xe: Xe đạp, Xe máy, Ô tô đến 9 chỗ hoặc Ô tô trên 9 chỗ." in texts
+    assert any(t.startswith("Mã bãi gồm chữ thường") for t in texts)
+    assert any(t.startswith("Mã khu vực gồm chữ thường") for t in texts)
+    assert any(t.startswith("Tên đăng nhập gồm chữ thường") for t in texts)
+    assert "Không đúng định dạng." not in texts  # each code's refusal says what the code is made of
     assert len(set(texts)) >= 20, sorted(set(texts))  # the cases above reach that many different sentences
