@@ -19,7 +19,7 @@ from core.appkeys import CLOCK, POOL
 from core.auth import principal_of
 from core.forms import EMPTY_FORM, FormState, NoFields
 from core.i18n import request_language
-from core.money import LOCAL_TZ, format_local_date
+from core.money import LOCAL_TZ, format_local_date, format_number
 from core.pages import render_html
 from core.staff import active_usernames
 from parking import admin_messages, messages  # noqa: F401 (the pages' texts)
@@ -95,6 +95,7 @@ Painter = Callable[..., Awaitable[web.Response]]
 
 
 def _render(request: web.Request, section: str, form: FormState, status: int, **ctx: Any) -> web.Response:
+    lang = request_language(request)
     return render_html(
         request,
         f"parking/admin_{section}.html",
@@ -105,6 +106,8 @@ def _render(request: web.Request, section: str, form: FormState, status: int, **
         saved=request.query.get("saved") == "1" and not form.failed,
         classes=VEHICLE_CLASSES,
         fmt_date=format_local_date,
+        fmt_count=lambda n: format_number(n, 0, lang),  # 1.200 chỗ
+        fmt_coord=lambda x: str(x).replace(".", ",") if lang == "vi" else str(x),  # 21,0285 as typed here
         **ctx,
     )
 

@@ -395,3 +395,22 @@ async def test_zone_then_lot_in_it(client, admin):
     assert (await send(client, admin, "POST", f"{API}/lots", lot)).status == 201
     (entry,) = await audit(client, "zone:hn-ven-ho")
     assert entry["action"] == "parking.zone.create" and entry["after"]["name_vi"] == "Khu vực ven hồ"
+
+
+async def test_admin_pages_in_english_and_numbers_the_vietnamese_way(client, admin):
+    await client.app[POOL].execute("UPDATE lot_capacities SET capacity = 1200 WHERE lot_id = 'hk-hang-dau'")
+    lots = await (await client.get("/admin/parking/lots", headers=admin.headers())).text()
+    assert "Xe máy 1.200 (0)" in lots and 'name="lat" value="21,' in lots
+    cookie = {"Cookie": admin.headers()["Cookie"] + "; lang=en"}
+    for section, text in [
+        ("lots", "Motorbike 1,200 (0)"),
+        ("tariffs", "Motorbike: "),
+        ("passes", "Sell a pass"),
+        ("attendants", "Attendant accounts"),
+    ]:
+        resp = await client.get(f"/admin/parking/{section}", headers=cookie)
+        html = await resp.text()
+        assert resp.status == 200 and text in html, section
+        assert 'aria-current="page"' in html and not re.search(
+            r"(padmin2?|tariffdesc|confirm)\.(?!js)[a-z_]+", html
+        )
