@@ -66,7 +66,9 @@ async def test_lot_screen_renders_for_a_bound_attendant(client, attendant):
     ):
         assert f'id="{element}"' in text, element
     plate = re.search(r"<input id=\"plate\"[^>]*>", text, re.S).group(0)
-    assert 'autocapitalize="characters"' in plate and 'inputmode="text"' in plate
+    # The plate keypad shows first, so no phone keyboard (inputmode none); ⌨ switches to typing (text).
+    assert 'autocapitalize="characters"' in plate and 'inputmode="none"' in plate
+    assert 'id="keypad-toggle"' in text
     # Hàng Đầu takes no large cars: the button is there (the layout stays put) but cannot be chosen.
     large = re.search(r'<button[^>]*id="class-large_car"[^>]*>', text, re.S).group(0)
     assert "disabled" in large
