@@ -528,10 +528,13 @@
   }));
   $("card-correct").addEventListener("click", () => {
     $("card-edit").hidden = false;
+    $("card-override").hidden = true;
+    $("card-override-reason").value = "";
     $("card-plate-input").value = card.plate_written;
     document.querySelectorAll("#card-classes button.cls").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.class === card.vehicle_class)));
     $("card-plate-input").focus();
   });
+  $("card-plate-input").addEventListener("input", () => { $("card-override").hidden = true; cardSay(""); });
   document.querySelectorAll("#card-classes button.cls").forEach((button) => {
     button.addEventListener("click", () => {
       document.querySelectorAll("#card-classes button.cls").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
@@ -546,8 +549,20 @@
     if (typed !== s.plate_written) { body.plate = typed; }
     if (chosen && chosen.dataset.class !== s.vehicle_class) { body.vehicle_class = chosen.dataset.class; }
     if (!body.plate && !body.vehicle_class) { body.plate = typed; }  // the server says nothing changed
+    if (!$("card-override").hidden) {  // a plate that fits no rule, vouched for with a reason
+      const reason = $("card-override-reason").value.trim();
+      if (reason.length < 5) { cardSay(L.reason_short); $("card-override-reason").focus(); return; }
+      body.override_reason = reason;
+    }
     const res = await call("POST", C.api + "/sessions/" + s.id + "/correct", body);
-    if (!res.ok) { cardSay(sentence(res)); return; }
+    if (!res.ok) {
+      cardSay(sentence(res));
+      if (res.data.type === "/problems/plate-needs-override") {
+        $("card-override").hidden = false;
+        $("card-override-reason").focus();
+      }
+      return;
+    }
     closeCard();
     say("ok", fmt(L.corrected, {
       old: s.plate_written + " (" + (C.classes[s.vehicle_class] || s.vehicle_class) + ")",

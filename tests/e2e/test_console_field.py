@@ -131,7 +131,7 @@ async def test_vehicle_card_correct_cancel_window_and_admin_void(
     errors: list[str] = []
     try:
         page = await _open_console(context, server.base_url, username, password)
-        failures = _watch_failures(page, {(409, "/correct")})
+        failures = _watch_failures(page, {(409, "/correct"), (422, "/correct")})
         await _check_in(page, "30A-111.11", "car")
         await _check_in(page, "30A-222.22", "car")
 
@@ -158,6 +158,14 @@ async def test_vehicle_card_correct_cancel_window_and_admin_void(
         await page.fill("#card-plate-input", "30A-222.22")
         await page.click("#card-save")
         await expect(page.locator("#card-message")).to_have_text("Xe này đang ở trong bãi")
+        errors += await _errors(page)
+        # A plate that fits no car rule: said in words, and a reason is asked for.
+        await page.fill("#card-plate-input", "30A-12")
+        await page.click("#card-save")
+        await expect(page.locator("#card-message")).to_have_text(
+            "Biển số không đúng quy định: cần xác nhận kèm lý do"
+        )
+        await expect(page.locator("#card-override-reason")).to_be_visible()
         errors += await _errors(page)
         await page.fill("#card-plate-input", "30A-111.12")
         await page.click("#card-save")
@@ -241,7 +249,7 @@ async def test_vehicle_card_correct_cancel_window_and_admin_void(
         assert failures == []
     finally:
         await context.close()
-    assert len(errors) == 3 and not_in_catalogue(errors) == [], errors
+    assert len(errors) == 4 and not_in_catalogue(errors) == [], errors
 
 
 async def test_typo_candidates_exit_last_action_cash_sheet_and_errors(
