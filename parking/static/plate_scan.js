@@ -17,7 +17,7 @@
   // A letter read where a digit belongs, and a digit where a letter belongs: the likeliest repair first.
   var TO_DIGIT = { O: "0", Q: "0", D: "0", U: "0", I: "1", L: "1", T: "17", J: "1", B: "83", G: "6", S: "5",
     Z: "27", A: "4", E: "3", Y: "7", C: "0", P: "9", H: "4", K: "4", X: "8", F: "7", V: "7", N: "4", M: "4" };
-  var TO_LETTER = { "0": "DC", "8": "BH", "6": "G", "5": "S", "2": "Z", "1": "T", "4": "A", "3": "B", "7": "TZ",
+  var TO_LETTER = { "0": "DC", "8": "BH", "6": "G", "5": "S", "2": "Z", "1": "TL", "4": "A", "3": "B", "7": "TZ",
     "9": "P", O: "D", Q: "D", I: "T", J: "T", R: "BP", W: "V" };
   var COMMON = { "0D": 1, "D0": 1, "O0": 1, "8B": 1, "B8": 1, "6G": 1, "G6": 1, "5S": 1, "S5": 1, "2Z": 1,
     "Z2": 1, "1I": 1, "I1": 1, "1T": 1, "T1": 1, "7Z": 1, "Z7": 1, "7T": 1, "T7": 1, "4A": 1, "A4": 1 };
@@ -99,6 +99,8 @@
   function headValid(kind, head) {
     if (!provinceOk(head.slice(0, 2))) return false;
     if (kind === "car2") return !!SPECIAL_CAR_SERIES[head.slice(2)];
+    // NG, CV (diplomatic) and NN (foreign) are written otherwise (80NG-123-45): not read here.
+    if (kind === "moto2") return !{ NG: 1, CV: 1, NN: 1 }[head.slice(2)];
     return true;
   }
 
@@ -306,7 +308,9 @@
     hi = percentile(hist, 0.98);
     span = Math.max(hi - lo, 1);
     for (i = 0; i < grey.length; i++) bytes[i] = ((grey[i] - lo) * 255) / span;
-    var threshold = mode === "binary" ? otsu(histogram(bytes, g)) : -1;
+    var level = otsu(histogram(bytes, g));
+    if (plate) clearBorder(bytes, g, level);
+    var threshold = mode === "binary" ? level : -1;
     var d = g.img.data;
     for (i = 0; i < bytes.length; i++) {
       v = bytes[i];
@@ -316,6 +320,48 @@
     }
     g.ctx.putImageData(g.img, 0, 0);
     return g.canvas;
+  }
+
+  // What is left of the plate's border at the crop's edges (a dark bar the engine reads as 1, I or L): the
+  // dark components touching the edge that are long and thin or span the crop. Letters that merely touch
+  // the edge stay.
+  function clearBorder(bytes, g, level) {
+    var w = g.w, h = g.h, p0 = g.pad, iw = w - 2 * p0, ih = h - 2 * p0;
+    var seen = new Uint8Array(w * h), stack = [], x, y;
+    function dark(i) { return bytes[i] <= level; }
+    function sweep(start) {
+      if (seen[start] || !dark(start)) return;
+      var members = [start], x0 = w, x1 = 0, y0 = h, y1 = 0;
+      seen[start] = 1;
+      stack.push(start);
+      while (stack.length) {
+        var i = stack.pop(), cx = i % w, cy = (i - cx) / w;
+        if (cx < x0) x0 = cx;
+        if (cx > x1) x1 = cx;
+        if (cy < y0) y0 = cy;
+        if (cy > y1) y1 = cy;
+        var around = [cx > p0 ? i - 1 : -1, cx < w - p0 - 1 ? i + 1 : -1, cy > p0 ? i - w : -1,
+          cy < h - p0 - 1 ? i + w : -1];
+        for (var k = 0; k < 4; k++) {
+          var q = around[k];
+          if (q < 0 || seen[q] || !dark(q)) continue;
+          seen[q] = 1;
+          members.push(q);
+          stack.push(q);
+        }
+      }
+      var bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+      var bar = Math.min(bw, bh) <= 0.08 * ih || bh >= 0.85 * ih || bw >= 0.6 * iw;
+      if (bar) members.forEach(function (m) { bytes[m] = 255; });
+    }
+    for (x = p0; x < w - p0; x++) {
+      sweep(p0 * w + x);
+      sweep((h - p0 - 1) * w + x);
+    }
+    for (y = p0; y < h - p0; y++) {
+      sweep(y * w + p0);
+      sweep(y * w + w - p0 - 1);
+    }
   }
 
   // Where is the plate? Its ground is a bright, solid, rectangular blob inside a dark border. On a small
@@ -551,6 +597,9 @@
         tries.push([region, scale, "stretch", 6], [region, scale, "binary", 6]);
         if (oneLine) tries.push([region, scale, "stretch", 7]);
         tries.push([inset(found, 0.04, 0.05), scale, "stretch", 6], [inset(found, 0.04, -0.05), scale, "stretch", 6]);
+        // Part of the plate in shadow is no part of the bright blob: the band through it, twice as wide.
+        var band = { cx: region.cx, cy: region.cy, w: region.w * 2.2, h: region.h, theta: region.theta };
+        tries.push([band, scale, "stretch", oneLine ? 7 : 6]);
       });
       var wholeScale = Math.min(2, 1200 / Math.max(bitmap.width, bitmap.height));
       tries.push([whole, wholeScale, "stretch", 11], [whole, wholeScale, "binary", 6]);

@@ -24,7 +24,13 @@ from core.appkeys import TEMPLATES
 from core.i18n import translate
 from core.pages import content_security_policy
 from parking.plate_scan import PLATE_SCAN_CSP
-from parking.plates import SERIES_LETTERS, UNUSED_PROVINCE_CODES, normalise_plate, parse_plate
+from parking.plates import (
+    SERIES_LETTERS,
+    UNUSED_PROVINCE_CODES,
+    InvalidPlate,
+    normalise_plate,
+    parse_plate,
+)
 from tests.catalogue import not_in_catalogue
 from tests.e2e.conftest import PHONE, screenshot
 from tests.e2e.test_attendant_console import LOT, _attendant_of, _open_console, _watch_failures
@@ -32,10 +38,11 @@ from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
 
-# The aim is top-3 ≥ 90 %. On this set (48 plates, seed below) the reader reaches top-1 96 %, top-3 96 %
-# (46 of 48); the floors leave room for two more misses.
-TOP1_FLOOR = 0.85
-TOP3_FLOOR = 0.90
+# The aim is top-3 ≥ 90 %. On this set (48 plates, the seed below) the reader reaches top-1 and top-3 100 %;
+# on seeds 1–3 and this one, 64 plates each, top-1 98.4 % and top-3 98.8 % (252 and 253 of 256). The floors
+# allow four misses at the top and two in the top three.
+TOP1_FLOOR = 0.90
+TOP3_FLOOR = 0.94
 # PLATE_SCAN_PLATES / PLATE_SCAN_SEED measure another set; PLATE_SCAN_DEBUG=<dir> keeps the photos and the
 # engine's raw text of every look.
 PLATES = int(os.environ.get("PLATE_SCAN_PLATES", "48"))
@@ -200,6 +207,16 @@ async def open_scan_page(browser: Browser, base: str) -> tuple[Page, list[str]]:
     return page, failures
 
 
+def _valid_written(text: str) -> bool:
+    for vehicle_class in ("car", "motorbike"):
+        try:
+            if parse_plate(text, vehicle_class).written == text:
+                return True
+        except InvalidPlate:
+            pass
+    return False
+
+
 def _rank(readings: list[dict], truth: str) -> int | None:
     compact = [normalise_plate(r["plate"]) for r in readings]
     target = normalise_plate(truth)
@@ -214,10 +231,11 @@ async def test_the_camera_button_reads_plates_top3(browser: Browser, scan_server
     page.on("request", lambda r: requests.append(r.url))
 
     plates = plate_set()
-    ranks, started, rows = [], time.monotonic(), []
+    ranks, started, rows, all_readings = [], time.monotonic(), [], []
     for i, plate in enumerate(plates):
         png = await photograph(camera, plate)
         readings = await scan(page, png, f"plate-{i}.jpg")
+        all_readings += readings
         rank = _rank(readings, plate.truth)
         ranks.append(rank)
         last = await page.evaluate("window.citypayPlateScan.last")
@@ -243,9 +261,9 @@ async def test_the_camera_button_reads_plates_top3(browser: Browser, scan_server
     assert failures == []
     assert top1 >= TOP1_FLOOR, (top1, rows)
     assert top3 >= TOP3_FLOOR, (top3, rows)
-    # Every reading is a valid plate as written for its class.
-    for plate in plates[:3]:
-        assert parse_plate(plate.truth, plate.vehicle_class).written == plate.truth
+    # Every reading offered is a plate parking.plates accepts, written as it writes it.
+    offered = {r["plate"] for r in all_readings}
+    assert offered and [p for p in offered if not _valid_written(p)] == []
 
 
 async def test_a_photo_without_a_plate_says_so_in_vietnamese(browser: Browser, scan_server) -> None:
