@@ -1,12 +1,14 @@
 // A form with data-confirm="<question>" asks before it posts (removing an attendant, retiring a bank key,
 // revoking an API token, disabling a staff account): the first tap opens the <dialog id="confirm-dialog">
-// of core/templates/base.html with the question; "Đồng ý" posts the form, "Huỷ" or Esc keeps everything as
-// it was. Without this script (or without <dialog>) the form simply posts, as it always did.
+// of core/templates/base.html with the question; its OK button (labelled by data-confirm-yes, else "Đồng ý")
+// posts the form, "Huỷ" or Esc keeps everything as it was. Without this script (or without <dialog>) the form simply posts, as it always did.
 (function () {
   "use strict";
   var dialog = document.getElementById("confirm-dialog");
   if (!dialog || typeof dialog.showModal !== "function") return;
   var text = document.getElementById("confirm-text");
+  var ok = document.getElementById("confirm-ok");
+  var okLabel = ok.textContent;
   var pending = null;
 
   document.addEventListener(
@@ -17,6 +19,8 @@
       event.preventDefault();
       pending = form;
       text.textContent = form.getAttribute("data-confirm");
+      // the button says what it does ("Bỏ phân công", "Thu hồi") when the form names it
+      ok.textContent = form.getAttribute("data-confirm-yes") || okLabel;
       dialog.returnValue = "";
       dialog.showModal();
       document.getElementById("confirm-cancel").focus();

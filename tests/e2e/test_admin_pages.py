@@ -165,6 +165,7 @@ async def _ask_cancel_then_confirm(page: Page, button, still_there, gone, shot: 
     await button().click()
     await expect(dialog).to_be_visible()
     await expect(page.locator("#confirm-text")).not_to_be_empty()
+    await expect(page.locator("#confirm-ok")).to_have_text(await button().inner_text())  # says what it does
     if shot:  # the phone's screen as the admin sees it: a modal dialog belongs to the viewport, not the page
         SCREENSHOTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))
