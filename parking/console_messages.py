@@ -95,6 +95,5 @@ CONSOLE_JS_MORE: dict[str, tuple[str, str]] = {
     "keypad_show": ("Dùng bàn phím biển số", "Use the plate keypad"),
     "keypad_back": ("Xoá ký tự", "Delete a character"),
     "keypad_clear": ("Xoá hết", "Clear"),
-    "scan_filled": ("Đã đọc biển: kiểm tra rồi bấm Xe vào.", "Plate read: check it, then tap Check in."),
 }
 register_messages({f"console.js.{k}": v for k, v in CONSOLE_JS_MORE.items()})

@@ -600,7 +600,8 @@
 
   // The plate scanner (parking/plate_scan.html) hands over its readings: the best one fills the plate field
   // for a check-in; the vehicles inside that they may mean are offered, ranked, for a one-tap check-out.
-  document.addEventListener("citypay:plate-readings", (e) => exclusive(async () => {
+  // Not `exclusive`: a reading is never dropped because another action is still on its way; it only reads.
+  document.addEventListener("citypay:plate-readings", async (e) => {
     const readings = ((e.detail && e.detail.readings) || []).filter((r) => r && r.plate)
       .map((r) => ({ plate: String(r.plate).slice(0, 20), score: Math.max(0, Math.min(1, Number(r.score) || 0)) }))
       .sort((a, b) => b.score - a.score).slice(0, 20);
@@ -612,10 +613,8 @@
     if (res.data.items.length) {
       showSuggestions(res.data.items);
       say("ok", L.candidates);
-    } else {
-      say("ok", L.scan_filled);
-    }
-  }));
+    }  // else: the scanner's own status line says what it read; the attendant checks it and taps Xe vào
+  });
 
   // Start as last time: the class of this lot, the keypad or the phone keyboard.
   const remembered = store.get("class." + C.lot);

@@ -321,6 +321,7 @@ async def test_typo_candidates_exit_last_action_cash_sheet_and_errors(
         assert box["y"] >= 0 and box["y"] + box["height"] <= bar["y"] <= PHONE["height"], (box, bar)
         await expect(page.locator("#cash-reason")).to_be_in_viewport()
         await expect(page.locator("#cash-confirm")).to_be_in_viewport()
+        await screenshot(page, "console-cash-reason")
         await page.fill("#cash-reason", "abc")
         await page.click("#cash-confirm")
         await expect(page.locator("#exit-message")).to_have_text("Lý do cần ít nhất 5 ký tự.")
@@ -364,7 +365,7 @@ async def test_scanned_readings_fill_the_plate_or_offer_the_vehicles_inside(
         # A vehicle arriving: nothing inside looks like it; the best reading waits in the field.
         await page.evaluate(f"({event})([{{plate: '29-B1 246.80', score: 0.9}}])")
         await expect(page.locator("#plate")).to_have_value("29-B1 246.80")
-        await expect(page.locator("#message")).to_have_text("Đã đọc biển: kiểm tra rồi bấm Xe vào.")
+        await expect(page.locator("#message")).to_be_hidden()
         await expect(page.locator("#suggestions")).to_be_hidden()
         await page.click("#class-motorbike")
         await page.click("#check-in")
