@@ -336,6 +336,7 @@ async def test_wide_tables_scroll_sideways_on_a_phone(server, browser: Browser, 
         )
         assert moved > 0
         assert await page.evaluate("window.scrollX") == 0
+        await screenshot(page, "admin-tokens-table-scrolled")
     finally:
         await context.close()
 
