@@ -498,8 +498,13 @@
   }
 
   // The core the browser can run fastest (the same tests as wasm-feature-detect, which the worker uses when
-  // given a folder): relaxed SIMD, SIMD, or plain WebAssembly.
+  // given a folder): relaxed SIMD, SIMD, or plain WebAssembly. The worker takes a corePath as a file only
+  // when it ends in "js", so the versioned URL (…-lstm.js?v=<hash>) gets a fragment that the request drops.
   function corePath() {
+    return pickCore() + "#core.js";
+  }
+
+  function pickCore() {
     var relaxed = [0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1,
       253, 15, 65, 2, 253, 15, 253, 128, 2, 11];
     var simd = [0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253,
@@ -563,8 +568,16 @@
       });
   }
 
-  // Several looks at the photo; each reading's score is its share of the weighted votes (0–1).
+  // One photo at a time: the worker's parameters change between looks, so a second photo waits its turn.
+  var queue = Promise.resolve();
   function read(blob) {
+    var next = queue.then(function () { return readNow(blob); });
+    queue = next.catch(function () {});
+    return next;
+  }
+
+  // Several looks at the photo; each reading's score is its share of the weighted votes (0–1).
+  function readNow(blob) {
     var started = Date.now();
     return Promise.all([engine(), loadBitmap(blob)]).then(function (both) {
       var worker = both[0], bitmap = both[1];
