@@ -568,6 +568,16 @@
       });
   }
 
+  // A reader that never answers (its files stalled on a bad connection) must not leave the button busy.
+  var LOAD_TIMEOUT_MS = 90000;
+  function withTimeout(promise, ms) {
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () { reject(new Error("the plate reader did not load in time")); }, ms);
+      promise.then(function (v) { clearTimeout(timer); resolve(v); },
+        function (e) { clearTimeout(timer); reject(e); });
+    });
+  }
+
   // One photo at a time: the worker's parameters change between looks, so a second photo waits its turn.
   var queue = Promise.resolve();
   function read(blob) {
@@ -579,7 +589,7 @@
   // Several looks at the photo; each reading's score is its share of the weighted votes (0–1).
   function readNow(blob) {
     var started = Date.now();
-    return Promise.all([engine(), loadBitmap(blob)]).then(function (both) {
+    return Promise.all([withTimeout(engine(), LOAD_TIMEOUT_MS), loadBitmap(blob)]).then(function (both) {
       var worker = both[0], bitmap = both[1];
       var whole = wholeRegion(bitmap);
       var votes = {}, weight = 0, passes = [];

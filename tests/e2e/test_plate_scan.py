@@ -291,6 +291,37 @@ async def test_a_photo_without_a_plate_says_so_in_vietnamese(browser: Browser, s
     assert (await page.locator(".plate-scan-button").inner_text()).strip() == "Chụp biển số"
 
 
+async def test_progress_and_an_engine_that_cannot_load_in_vietnamese(browser: Browser, scan_server) -> None:
+    """While the reader works the line says so; if its files cannot be fetched (a dead connection), the
+    attendant is told to take another photo or type, in a catalogue sentence, and nothing throws."""
+    page, failures = await open_scan_page(browser, scan_server.base_url)
+    camera = await (await browser.new_context()).new_page()
+    png = await photograph(camera, simple_photo("30A-123.45", motorbike=False))
+
+    async def slow(route) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await page.route("**/worker.min.js*", slow)
+    photo: FilePayload = {"name": "plate.jpg", "mimeType": "image/jpeg", "buffer": png}
+    await page.set_input_files("#plate-scan-file", files=[photo])
+    status = page.locator("#plate-scan-status")
+    await expect(status).to_have_text("Đang đọc biển số…")
+    await expect(page.locator("#plate-scan")).to_have_attribute("aria-busy", "true")
+    await expect(status).to_have_text("Đọc được: 30A-123.45", timeout=30_000)
+    assert failures == []
+
+    broken, _ = await open_scan_page(browser, scan_server.base_url)
+    await broken.route("**/tesseract-core-*", lambda route: route.abort())
+    await broken.set_input_files("#plate-scan-file", files=[photo])
+    status = broken.locator("#plate-scan-status")
+    await expect(status).to_have_attribute("data-state", "failed", timeout=30_000)
+    text = (await status.inner_text()).strip()
+    assert text == "Không đọc được biển số, hãy chụp lại hoặc gõ tay."
+    assert not_in_catalogue([text, "Đang đọc biển số…", "Đọc được: 30A-123.45"]) == []
+    assert await broken.evaluate("window.__readings") == []
+
+
 async def test_readings_repair_confusions_by_position(browser: Browser, scan_server) -> None:
     """The text → plate step alone: letters where letters belong, digits where digits belong."""
     page, _ = await open_scan_page(browser, scan_server.base_url)
