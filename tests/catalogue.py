@@ -32,14 +32,13 @@ def _patterns(lang: str) -> list[re.Pattern[str]]:
 
 def in_catalogue(text: str, lang: str = "vi") -> bool:
     """True when `text` (trimmed) is one catalogue sentence, or several joined by spaces or " — "."""
-    text = " ".join(text.split())
-    if not text:
-        return True
     pats = _patterns(lang)
-    if any(p.match(text) for p in pats):
+    whole = " ".join(text.split())
+    if not whole or any(p.match(whole) for p in pats):
         return True
-    # A page may show a title and a sentence together ("Không tìm thấy — Xe không có trong bãi.").
-    pieces = [p.strip() for p in re.split(r" — |\n", text) if p.strip()]
+    # A page may show a title and a sentence together ("Không tìm thấy — Xe không có trong bãi."), or a
+    # sentence with a hint on the line below: split before the whitespace is folded.
+    pieces = [" ".join(p.split()) for p in re.split(r" — |\n", text) if p.strip()]
     return len(pieces) > 1 and all(any(p.match(piece) for p in pats) for piece in pieces)
 
 

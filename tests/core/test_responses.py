@@ -103,6 +103,12 @@ async def test_every_json_answer_with_data_conforms_to_the_document(client, staf
         "POST", f"{lot}/check-ins", status=201, json={"plate": "29-B1 999.99", "vehicle_class": "motorbike"}
     )
     await api.call("POST", f"/api/v1/parking/sessions/{inside['id']}/void", json={"reason": "nhập nhầm biển"})
+    fix = await api.call(
+        "POST", f"{lot}/check-ins", status=201, json={"plate": "29-B1 777.77", "vehicle_class": "motorbike"}
+    )
+    await api.call("POST", f"{lot}/sessions/{fix['id']}/correct", json={"plate": "29-B1 777.78"})
+    await api.call("POST", f"{lot}/candidates", json={"plate": "29-B1 777.79"})
+    await api.call("POST", f"{lot}/sessions/{fix['id']}/cancel", json={})
     kpis = await api.call("GET", f"/api/v1/parking/kpis?from={D}&to={D}&group=lot")
     assert kpis["rows"] and kpis["from"] == str(D)
 
