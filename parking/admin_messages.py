@@ -25,6 +25,10 @@ register_messages(
             "Ban ngày: 06:00–18:00; ban đêm: 18:00–06:00. Giá theo giờ: giờ chưa trọn tính một giờ.",
             "Day: 06:00–18:00; night: 18:00–06:00. Hourly prices: a started hour counts as a whole hour.",
         ),
+        "padmin2.blocks": (
+            "Giá theo giờ (từ giờ thứ: giá mỗi giờ; …)",
+            "Hourly prices (from hour: price an hour; …)",
+        ),
         "padmin2.no_tariff": ("Chưa có giá.", "No prices yet."),
         "padmin2.lot_attendants": ("Nhân viên của bãi", "Attendants of the lot"),
         "padmin2.attendant_lots": ("Tài khoản nhân viên trông xe", "Attendant accounts"),
@@ -55,6 +59,10 @@ register_messages(
         "form.padmin_username": (
             "Tên đăng nhập gồm chữ thường không dấu, chữ số và . _ - (2–63 ký tự).",
             "A username is lowercase letters without accents, digits and . _ - (2–63 characters).",
+        ),
+        "form.padmin_blocks_format": (
+            "Viết giá theo giờ dạng 1: 25.000; 3: 35.000 (từ giờ thứ: giá mỗi giờ).",
+            "Write the hourly prices as 1: 25.000; 3: 35.000 (from hour: price an hour).",
         ),
         "form.padmin_vehicle_class": (
             "Chọn loại xe: Xe đạp, Xe máy, Ô tô đến 9 chỗ hoặc Ô tô trên 9 chỗ.",

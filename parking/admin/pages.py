@@ -7,6 +7,7 @@ field, and a success returns to that page."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,9 +65,28 @@ class CapacityForm(CapacityIn):
     vehicle_class: VehicleClass
 
 
+_BLOCK = re.compile(r"(\d{1,5})\s*[:=]\s*(\d{1,3}(?:[. ]\d{3})+|\d+)")
+
+
+def _typed_blocks(text: str) -> list[list[int]]:
+    """ "1: 25.000; 3: 35.000" (from hour: price per hour, in đồng grouped as people write them) — or the JSON
+    the API takes, [[1, 25000], [3, 35000]]. Anything else is refused."""
+    if text.strip().startswith("["):
+        return [list(block) for block in json.loads(text)]
+    blocks = []
+    for part in re.split(r"[;\n]", text):
+        if not part.strip():
+            continue
+        found = _BLOCK.fullmatch(part.strip())
+        if found is None:
+            raise ValueError(part)
+        blocks.append([int(found[1]), int(re.sub(r"[. ]", "", found[2]))])
+    return blocks
+
+
 class TariffForm(TariffIn):
-    """Turn prices left empty are 0 (a car's hourly tariff has none); the hourly blocks are typed as JSON,
-    [[1, 25000], [3, 35000]]."""
+    """Turn prices left empty are 0 (a car's hourly tariff has none); the hourly blocks are typed as
+    "1: 25.000; 3: 35.000" (or as the API's JSON, [[1, 25000], [3, 35000]])."""
 
     day_turn_price: Price = 0
     night_turn_price: Price = 0
@@ -81,10 +101,10 @@ class TariffForm(TariffIn):
         if not all(isinstance(text, str) for text in texts):
             return value
         try:
-            return [block for text in texts for block in json.loads(text)]
+            return [block for text in texts for block in _typed_blocks(text)]
         except (ValueError, TypeError):
             raise PydanticCustomError(
-                "parking_hourly_blocks_format", "write the blocks as [[1, 25000], [3, 35000]]"
+                "padmin_blocks_format", "write the blocks as 1: 25.000; 3: 35.000"
             ) from None
 
 

@@ -219,13 +219,15 @@ async def test_hourly_blocks_that_are_not_json_are_refused_beside_the_field(clie
             "zone": "hn-ngoai-vi",
             "vehicle_class": "car",
             "effective_from": tomorrow_local(),
-            "hourly_blocks": "1: 22000",
+            "hourly_blocks": "1 giờ: 22000",
         },
     )
     assert resp.status == 422
     html = await resp.text()
-    assert field_error(html, "hourly_blocks") == "Viết giá theo giờ dạng [[1, 25000], [3, 35000]]."
-    assert 'value="1: 22000"' in html
+    assert field_error(html, "hourly_blocks") == (
+        "Viết giá theo giờ dạng 1: 25.000; 3: 35.000 (từ giờ thứ: giá mỗi giờ)."
+    )
+    assert 'value="1 giờ: 22000"' in html
     assert await count(client, "tariffs") == tariffs
 
 
@@ -335,3 +337,48 @@ async def test_every_admin_form_refusal_reads_as_a_catalogue_sentence(client, ad
     assert any(t.startswith("Tên đăng nhập gồm chữ thường") for t in texts)
     assert "Không đúng định dạng." not in texts  # each code's refusal says what the code is made of
     assert len(set(texts)) >= 20, sorted(set(texts))  # the cases above reach that many different sentences
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("1: 22.000; 3: 32.000", [[1, 22_000], [3, 32_000]]),
+        ("1: 22 000\n3 = 32000\n5: 1.234.567", [[1, 22_000], [3, 32_000], [5, 1_234_567]]),
+        ("[[1, 22000], [3, 32000]]", [[1, 22_000], [3, 32_000]]),
+    ],
+)
+async def test_hourly_prices_typed_as_people_write_them(client, admin, typed, stored):
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/tariffs",
+        {
+            "zone": "hn-ngoai-vi",
+            "vehicle_class": "car",
+            "effective_from": tomorrow_local(),
+            "hourly_blocks": typed,
+        },
+    )
+    assert resp.status == 303, field_error(await resp.text(), "hourly_blocks")
+    row = await client.app[POOL].fetchval(
+        "SELECT hourly_blocks FROM tariffs WHERE zone_code = 'hn-ngoai-vi' AND vehicle_class = 'car' "
+        "ORDER BY effective_from DESC LIMIT 1"
+    )
+    assert [list(b) for b in row] == stored
+
+
+@pytest.mark.parametrize("typed", ["1: 22.00", "một: 22.000", "1: 22.000; 3", "1: -5"])
+async def test_hourly_prices_that_do_not_read_are_refused(client, admin, typed):
+    resp = await post(
+        client,
+        admin,
+        f"{PAGE}/tariffs",
+        {
+            "zone": "hn-ngoai-vi",
+            "vehicle_class": "car",
+            "effective_from": tomorrow_local(),
+            "hourly_blocks": typed,
+        },
+    )
+    assert resp.status == 422
+    assert field_error(await resp.text(), "hourly_blocks").startswith("Viết giá theo giờ dạng 1: 25.000")
