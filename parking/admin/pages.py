@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from core.api import Routes, staff
@@ -25,7 +26,7 @@ from core.pages import render_html
 from core.staff import active_usernames
 from parking import admin_messages, messages  # noqa: F401 (the pages' texts)
 from parking.admin.attendants import AttendantIn, assign_attendant, unassign_attendant
-from parking.admin.fields import LOT_IN_PATH, USER_IN_PATH, Price, VehicleClass
+from parking.admin.fields import LOT_IN_PATH, USER_IN_PATH, DecimalComma, Price, VehicleClass
 from parking.admin.lots import CapacityIn, LotFields, LotIn, admin_lots, create_lot, set_capacity, update_lot
 from parking.admin.passes import PassIn, create_monthly_pass, monthly_passes
 from parking.admin.tariff_versions import (
@@ -90,6 +91,9 @@ class TariffForm(TariffIn):
 
     day_turn_price: Price = 0
     night_turn_price: Price = 0
+    overnight_multiplier: Annotated[Decimal | None, DecimalComma] = Field(
+        default=None, max_digits=6, decimal_places=2, le=100
+    )  # "1,5" as a Vietnamese keyboard writes it
 
     @field_validator("hourly_blocks", mode="before")
     @classmethod

@@ -382,3 +382,13 @@ async def test_hourly_prices_that_do_not_read_are_refused(client, admin, typed):
     )
     assert resp.status == 422
     assert field_error(await resp.text(), "hourly_blocks").startswith("Viết giá theo giờ dạng 1: 25.000")
+
+
+async def test_overnight_multiplier_with_a_decimal_comma(client, admin):
+    data = {"zone": "hn-ngoai-vi", "vehicle_class": "motorbike", "effective_from": tomorrow_local()}
+    resp = await post(
+        client, admin, f"{PAGE}/tariffs", {**data, "night_turn_price": "8.000", "overnight_multiplier": "1,5"}
+    )
+    assert resp.status == 303
+    page = await (await client.get(f"{PAGE}/tariffs", headers=admin.headers())).text()
+    assert "Xe máy: miễn phí ban ngày, 8.000 ₫ / lượt ban đêm; gửi qua đêm (qua 0 giờ) 12.000 ₫" in page
