@@ -17,7 +17,7 @@
   // A letter read where a digit belongs, and a digit where a letter belongs: the likeliest repair first.
   var TO_DIGIT = { O: "0", Q: "0", D: "0", U: "0", I: "1", L: "1", T: "17", J: "1", B: "83", G: "6", S: "5",
     Z: "27", A: "4", E: "3", Y: "7", C: "0", P: "9", H: "4", K: "4", X: "8", F: "7", V: "7", N: "4", M: "4" };
-  var TO_LETTER = { "0": "DC", "8": "BH", "6": "G", "5": "S", "2": "Z", "1": "TL", "4": "A", "3": "B", "7": "TZ",
+  var TO_LETTER = { "0": "DCU", "8": "BH", "6": "G", "5": "S", "2": "Z", "1": "TL", "4": "A", "3": "B", "7": "TZ",
     "9": "P", O: "D", Q: "D", I: "T", J: "T", R: "BP", W: "V" };
   var COMMON = { "0D": 1, "D0": 1, "O0": 1, "8B": 1, "B8": 1, "6G": 1, "G6": 1, "5S": 1, "S5": 1, "2Z": 1,
     "Z2": 1, "1I": 1, "I1": 1, "1T": 1, "T1": 1, "7Z": 1, "Z7": 1, "7T": 1, "T7": 1, "4A": 1, "A4": 1 };
@@ -148,7 +148,18 @@
         readingsOf(all.slice(0, cut), all.slice(cut), layout, layout === 2 && cut !== lines[0].length ? 2 : 0,
           found);
       }
-      for (var i = 1; i + 1 < lines.length; i++) readingsOf(lines[i], lines[i + 1], 2, 1, found);
+      if (lines.length >= 2) {
+        // Other text in the photo (a dealer's frame, a sticker) adds lines: each line alone may be a car's
+        // plate, each pair of lines a motorbike's.
+        lines.forEach(function (line) {
+          for (var c = 3; c <= Math.min(6, line.length - 4); c++) {
+            readingsOf(line.slice(0, c), line.slice(c), 1, 1, found);
+          }
+        });
+        for (var i = 0; i + 1 < lines.length; i++) {
+          readingsOf(lines[i], lines[i + 1], 2, lines.length === 2 ? 0 : 1, found);
+        }
+      }
     }
     var best = {};
     found.forEach(function (r) {

@@ -38,11 +38,11 @@ from tests.live_server import live_server
 
 pytestmark = pytest.mark.browser
 
-# The aim is top-3 ≥ 90 %. On this set (48 plates, the seed below) the reader reaches top-1 and top-3 100 %;
-# on seeds 1–3 and this one, 64 plates each, top-1 98.4 % and top-3 98.8 % (252 and 253 of 256). The floors
-# allow four misses at the top and two in the top three.
-TOP1_FLOOR = 0.90
-TOP3_FLOOR = 0.94
+# The aim is top-3 ≥ 90 %. On this set (48 plates, the seed below) the reader reaches top-1 94 % and top-3
+# 96 %; on seeds 1–3 and this one, 64 plates each, top-1 96.5 % and top-3 98.0 % (247 and 251 of 256). The
+# floors leave room for four more misses at the top and two more in the top three.
+TOP1_FLOOR = 0.85
+TOP3_FLOOR = 0.90
 # PLATE_SCAN_PLATES / PLATE_SCAN_SEED measure another set; PLATE_SCAN_DEBUG=<dir> keeps the photos and the
 # engine's raw text of every look.
 PLATES = int(os.environ.get("PLATE_SCAN_PLATES", "48"))
@@ -132,6 +132,12 @@ def _plate(rng: random.Random, i: int) -> PlateImage:
     left, top_px = rng.uniform(share / 2 + 0.04, 1 - share / 2 - 0.04), rng.uniform(0.35, 0.65)
     body = rng.choice(["#3b4a5a", "#9aa0a6", "#c8c2b8", "#2c2c2c", "#7b1f1f", "#e8e8e4"])
     shade = "linear-gradient(100deg, rgba(0,0,0,0) 40%, rgba(0,0,0,.35) 75%)" if shadow else "none"
+    # Two screws holding the plate, and some cars a dealer's frame with its name under the plate.
+    screws = rng.random() < 0.5
+    dealer = rng.random() < 0.3
+    extras = '<i class="screw" style="left:9%"></i><i class="screw" style="right:9%"></i>' if screws else ""
+    if dealer:
+        extras += '<b class="dealer">TOYOTA GIẢI PHÓNG · 0243 869 2222</b>'
     html = f"""<!doctype html><html><head><meta charset="utf-8"><style>
       html, body {{ margin: 0; }}
       #photo {{ position: relative; width: 640px; height: 480px; overflow: hidden;
@@ -147,11 +153,15 @@ def _plate(rng: random.Random, i: int) -> PlateImage:
         filter: blur({blur}px); }}
       .plate::after {{ content: ""; position: absolute; inset: 0; background: {shade}; }}
       .l {{ white-space: nowrap; }}
+      .screw {{ position: absolute; top: 7px; width: 9px; height: 9px; border-radius: 50%;
+        background: radial-gradient(#eee, #777); }}
+      .dealer {{ position: absolute; left: -9px; right: -9px; top: 100%; margin-top: 4px; padding: 3px 0;
+        background: #111; color: #ddd; font: bold 15px 'DejaVu Sans'; letter-spacing: 0; }}
     </style></head><body><div id="photo"><div class="lamp" style="left:20px"></div>
-    <div class="lamp" style="right:20px"></div><div class="plate">{lines}</div></div></body></html>"""
+    <div class="lamp" style="right:20px"></div><div class="plate">{lines}{extras}</div></div></body></html>"""
     note = f"{vehicle_class} {colour}{' low' if low_contrast else ''}"
     note += f"{' shadow' if shadow else ''} {angle:+.1f}° y{turn_y:+.0f}° x{turn_x:+.0f}° blur {blur}"
-    note += f" {share:.0%} wide"
+    note += f" {share:.0%} wide{' screws' if screws else ''}{' dealer' if dealer else ''}"
     return PlateImage(written, vehicle_class, html, note)
 
 
