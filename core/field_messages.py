@@ -23,8 +23,10 @@ FORM_MESSAGES: dict[str, tuple[str, str]] = {
     "less_than_equal": ("Tối đa là {le}.", "Must be at most {le}."),
     "less_than": ("Phải nhỏ hơn {lt}.", "Must be less than {lt}."),
     "bool_parsing": ("Chọn có hoặc không.", "Choose yes or no."),
-    "literal_error": ("Chọn một trong: {expected}.", "Choose one of: {expected}."),
-    "enum": ("Chọn một trong: {expected}.", "Choose one of: {expected}."),
+    # pydantic's {expected} lists internal values in English ("'admin' or 'finance'"): the page shows the
+    # choices in words already, so the sentence points at them instead.
+    "literal_error": ("Hãy chọn một trong các mục có sẵn.", "Choose one of the listed options."),
+    "enum": ("Hãy chọn một trong các mục có sẵn.", "Choose one of the listed options."),
     "too_short": ("Chọn ít nhất {min_length}.", "Choose at least {min_length}."),
     "too_long": ("Chọn tối đa {max_length}.", "Choose at most {max_length}."),
     "dong_format": (
@@ -59,9 +61,13 @@ register_messages({f"form.{key}": pair for key, pair in FORM_MESSAGES.items()})
 
 
 def _limit(value: Any, lang: str) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a bound of 90.0 reads "90"
     if isinstance(value, int) and not isinstance(value, bool):
         grouped = f"{value:,}"
         return grouped.replace(",", ".") if lang == "vi" else grouped
+    if isinstance(value, float):
+        return str(value).replace(".", ",") if lang == "vi" else str(value)
     return str(value)
 
 

@@ -135,6 +135,7 @@ class FormState:
 
 EMPTY_FORM = FormState()
 
+
 # Messages for pydantic's error types (and our own, raised as ValueError("<type>")): vi, en. `{…}` are the
 # error's context values (limits), formatted for the reader.
 def _state_from_validation(exc: ValidationError, posted: PostedForm, lang: str, action: str) -> FormState:

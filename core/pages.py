@@ -9,6 +9,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
+from core import page_messages  # noqa: F401  (the page frame's own texts: confirmation dialog, footer)
 from core.appkeys import PRINCIPAL, TEMPLATES
 from core.errors import Problem
 from core.i18n import request_language, translate

@@ -3,11 +3,12 @@ prices in the range of the city's published parking fees, and the demo attendant
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
 from core.keys import AppKeys
+from core.money import LOCAL_TZ
 from core.settings import Settings
 from core.staff import staff_by_username
 
@@ -149,7 +150,7 @@ TARIFFS = [
     ("hn-ngoai-vi", "car", 0, 0, [[1, 20_000], [3, 30_000], [5, 40_000]], None, 1_500_000),
     ("hn-ngoai-vi", "large_car", 0, 0, [[1, 30_000], [3, 40_000], [5, 50_000]], None, 2_500_000),
 ]
-TARIFF_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+TARIFF_FROM = datetime(2025, 1, 1, tzinfo=LOCAL_TZ)  # midnight in Hà Nội: shows as the date alone
 
 
 async def load_parking_demo(conn: asyncpg.Connection, settings: Settings, keys: AppKeys) -> None:

@@ -73,12 +73,6 @@ async def test_staff_tokens_and_banks_refusals_are_catalogue_sentences(client, s
     assert [t for t in texts if _NEVER.search(t)] == []
 
 
-@pytest.mark.xfail(
-    strict=False,  # passes once core is fixed; then drop the marker
-    reason="core/field_messages.py: a refused choice reads pydantic's list of internal names joined by the "
-    "English 'or' (\"Chọn một trong: 'admin', 'attendant', 'finance' or 'approver'.\"); it needs a sentence "
-    "naming the choices as the page does, or a plain one ('Hãy chọn một mục trong danh sách.')",
-)
 async def test_a_forged_choice_reads_as_a_vietnamese_sentence(client, staff_login, demo):
     admin = await staff_login("admin")
     data = {"username": "lan-nguyen", "display_name": "Lan", "role": "kingmaker", "password": "x" * 12}
