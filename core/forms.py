@@ -136,8 +136,7 @@ class FormState:
 EMPTY_FORM = FormState()
 
 
-# Messages for pydantic's error types (and our own, raised as ValueError("<type>")): vi, en. `{…}` are the
-# error's context values (limits), formatted for the reader.
+# Each refused field gets its sentence from core/field_messages.py (by pydantic error type).
 def _state_from_validation(exc: ValidationError, posted: PostedForm, lang: str, action: str) -> FormState:
     state = FormState(action=action, typed=posted.typed)
     for err in exc.errors(include_url=False, include_input=False):
