@@ -39,7 +39,7 @@ from tests.live_server import live_server
 pytestmark = pytest.mark.browser
 
 # The aim is top-3 ≥ 90 %. On this set (48 plates, the seed below) the reader reaches top-1 94 % and top-3
-# 96 %; on seeds 1–3 and this one, 64 plates each, top-1 96.5 % and top-3 98.0 % (247 and 251 of 256). The
+# 96 %; on seeds 1–3 and this one, 64 plates each, top-1 96.5 % and top-3 98.4 % (247 and 252 of 256). The
 # floors leave room for four more misses at the top and two more in the top three.
 TOP1_FLOOR = 0.85
 TOP3_FLOOR = 0.90
