@@ -10,7 +10,6 @@ register_messages(
         "link.parking_admin": ("Bãi xe, biểu phí, vé tháng", "Lots, tariffs, passes"),
         "padmin.title": ("Quản lý bãi xe", "Parking administration"),
         "padmin.saved": ("Đã lưu.", "Saved."),
-        "padmin.lots": ("Bãi xe", "Lots"),
         "padmin.lot_id": ("Mã bãi", "Lot id"),
         "padmin.name": ("Tên", "Name"),
         "padmin.address": ("Địa chỉ", "Address"),
@@ -20,7 +19,6 @@ register_messages(
         "padmin.zone": ("Khu vực giá", "Tariff zone"),
         "padmin.opens_at": ("Mở cửa (để trống: cả ngày đêm)", "Opens (empty: day and night)"),
         "padmin.closes_at": ("Đóng cửa", "Closes"),
-        "padmin.hours": ("Giờ mở cửa", "Opening hours"),
         "padmin.all_day": ("Cả ngày đêm", "Day and night"),
         "padmin.collection_account": ("Tài khoản thu", "Collection account"),
         "padmin.active": ("Đang hoạt động", "Active"),
@@ -34,7 +32,6 @@ register_messages(
         "padmin.username": ("Tên đăng nhập", "Username"),
         "padmin.edit": ("Sửa thông tin bãi", "Edit lot"),
         "padmin.manage": ("Sức chứa, nhân viên, thông tin bãi", "Capacity, attendants, lot details"),
-        "padmin.blocks_short": ("Giá theo giờ", "Hourly"),
         "padmin.create_lot": ("Thêm bãi xe", "Add a lot"),
         "padmin.save": ("Lưu", "Save"),
         "padmin.zones": ("Khu vực giá", "Tariff zones"),
@@ -42,7 +39,6 @@ register_messages(
         "padmin.code": ("Mã", "Code"),
         "padmin.name_vi": ("Tên tiếng Việt", "Vietnamese name"),
         "padmin.name_en": ("Tên tiếng Anh", "English name"),
-        "padmin.tariffs": ("Biểu phí (các phiên bản)", "Tariffs (versions)"),
         "padmin.tariff_note": (
             "Phiên bản không sửa được; phiên bản mới thay thế từ thời điểm hiệu lực của nó.",
             "Versions are never edited; a new version takes over from its effective time.",
@@ -51,7 +47,6 @@ register_messages(
         "padmin.effective_from": ("Hiệu lực từ (giờ Hà Nội)", "Effective from (Hà Nội time)"),
         "padmin.day_turn": ("Giá lượt ngày", "Day turn"),
         "padmin.night_turn": ("Giá lượt đêm", "Night turn"),
-        "padmin.blocks": ("Giá theo giờ [[từ giờ, giá/giờ], …]", "Hourly blocks [[from hour, price/h], …]"),
         "padmin.overnight": ("Hệ số qua đêm", "Overnight multiplier"),
         "padmin.monthly": ("Giá vé tháng", "Monthly pass"),
         "padmin.state": ("Trạng thái", "State"),
@@ -131,14 +126,7 @@ register_messages(
 )
 
 # A form's own error types (core.forms.field_message looks up "form.<type>")
-register_messages(
-    {
-        "form.parking_hourly_blocks_format": (
-            "Viết giá theo giờ dạng [[1, 25000], [3, 35000]].",
-            "Write the blocks as [[1, 25000], [3, 35000]].",
-        ),
-    }
-)
+register_messages({})
 
 
 # The attendant console (parking/console.py)
@@ -283,29 +271,12 @@ register_messages(
     {
         "link.parking_search": ("Tìm bãi gửi xe còn chỗ", "Find a parking lot with free spaces"),
         "psearch.title": ("Tìm bãi gửi xe", "Find a parking lot"),
-        "psearch.intro": (
-            "Các bãi xe công cộng thu phí không dùng tiền mặt: quét mã VietQR khi lấy xe.",
-            "Public lots that take cashless payment: scan the VietQR code when you leave.",
-        ),
         "psearch.ward": ("Phường", "Ward"),
         "psearch.ward_all": ("Tất cả các phường", "All wards"),
         "psearch.class": ("Loại xe", "Vehicle"),
-        "psearch.class_all": ("Mọi loại xe", "Any vehicle"),
         "psearch.available": ("Chỉ bãi còn chỗ", "Only lots with free spaces"),
         "psearch.search": ("Tìm", "Search"),
-        "psearch.near_me": ("Bãi gần tôi", "Lots near me"),
-        "psearch.radius": ("Trong bán kính", "Within"),
-        "psearch.locating": ("Đang xác định vị trí…", "Finding where you are…"),
-        "psearch.no_geo": (
-            "Không lấy được vị trí. Hãy cho phép trình duyệt dùng vị trí, hoặc tìm theo phường.",
-            "Could not get your position. Allow location in the browser, or search by ward.",
-        ),
-        "psearch.failed": ("Không tải được kết quả. Thử lại.", "Could not load results. Try again."),
-        "psearch.results": ("{n} bãi xe", "{n} lots"),
         "psearch.none": ("Không có bãi xe phù hợp.", "No lot matches."),
-        "psearch.free_of": ("{free}/{capacity} chỗ trống", "{free}/{capacity} free"),
-        "psearch.full": ("hết chỗ", "full"),
-        "psearch.hours": ("Giờ mở cửa", "Opening hours"),
         "psearch.all_day": ("Cả ngày đêm", "Day and night"),
         "psearch.distance": ("Cách {d}", "{d} away"),
         "psearch.map": ("Xem bản đồ", "Map"),
