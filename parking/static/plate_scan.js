@@ -648,17 +648,27 @@
           return next();
         });
       }
+      function release() {
+        if (bitmap.close) bitmap.close(); // a phone's photo decoded is tens of megabytes
+      }
       return Promise.resolve(next()).then(function () {
+        release();
         var readings = ranking().slice(0, 5).map(function (r) {
           return { plate: r.plate, score: Math.round(r.score * 1000) / 1000 };
         });
-        api.last = { passes: passes, ms: Date.now() - started, readings: readings, plates: tries.length };
+        api.last = { passes: passes, ms: Date.now() - started, readings: readings, looks: tries.length };
         return readings;
+      }, function (err) {
+        release();
+        throw err;
       });
     });
   }
 
-  var api = { read: read, parse: parse, warm: engine, last: null };
+  // read(): the readings of a photo; parse(): the plates in the engine's raw text; warm(): load the engine;
+  // last: the latest photo's looks (raw text, confidence), time and readings; debug: set it to [] to collect
+  // each look's image as a data URL.
+  var api = { read: read, parse: parse, warm: engine, last: null, debug: null };
   window.citypayPlateScan = api;
 
   // ---- The button -------------------------------------------------------------------------------------
