@@ -85,6 +85,11 @@ def field_message(error_type: str, lang: str, ctx: Mapping[str, Any] | None = No
 def error_type(err: Mapping[str, Any]) -> str:
     """core.text's types refuse hidden characters with a plain ValueError (pydantic's "value_error"); the
     reader is told what is wrong with the text rather than "invalid value"."""
-    if err["type"] == "value_error" and isinstance((err.get("ctx") or {}).get("error"), InvisibleCharacter):
+    ctx = err.get("ctx") or {}
+    if err["type"] == "value_error" and isinstance(ctx.get("error"), InvisibleCharacter):
         return "invisible_characters"
+    # A text type with a BeforeValidator (core.text's FreeText) and a length bound is reported as a generic
+    # "too_long" of a "Value", not "string_too_long": it is still text, counted in characters, not choices.
+    if err["type"] in ("too_long", "too_short") and ctx.get("field_type") == "Value":
+        return "string_" + err["type"]
     return err["type"]

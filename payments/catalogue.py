@@ -87,6 +87,9 @@ def _as_utc(moment: datetime) -> datetime:
 # Free text (core.text): NFKC, trimmed, no control, zero-width or bidi characters (a name shown to citizens
 # and finance must read as it is stored).
 Name = Annotated[FreeText, StringConstraints(min_length=1, max_length=200)]
+LegalBasis = Annotated[FreeText, StringConstraints(min_length=1, max_length=300)]
+# What a fee's e-receipt cites when its admin names nothing else (migration 0020's column default).
+DEFAULT_LEGAL_BASIS = "Luật Phí và lệ phí số 97/2015/QH13"
 ShortName = Annotated[FreeText, StringConstraints(min_length=1, max_length=50)]
 Amount = Annotated[Dong, Field(gt=0, le=MAX_BIGINT, description="Whole đồng, > 0 and ≤ the amount cap")]
 Budget = Annotated[Dong, Field(gt=0, le=MAX_BIGINT, description="Whole đồng")]
@@ -110,6 +113,9 @@ class FeeIn(BaseModel):
     name_en: Name
     amount: Amount
     agency: Name
+    legal_basis: LegalBasis | None = Field(
+        default=None, description=f"What the fee is collected under; default: {DEFAULT_LEGAL_BASIS}"
+    )
     revenue_account: str | None = Field(
         default=None,
         max_length=200,
@@ -129,6 +135,7 @@ class FeeChange(BaseModel):
     name_en: Name | None = None
     amount: Amount | None = None
     agency: Name | None = None
+    legal_basis: LegalBasis | None = None
     collection_account_code: AccountCode | None = None
     active_from: Moment | None = None
     active_until: Moment | None = None
@@ -229,7 +236,7 @@ async def _active_collection_account_id(conn: asyncpg.Connection, code: str) -> 
 
 # Fee catalogue ----------------------------------------------------------------------------------------------
 
-_FEE_SELECT = """SELECT f.code, f.name_vi, f.name_en, f.amount, f.agency, f.revenue_account,
+_FEE_SELECT = """SELECT f.code, f.name_vi, f.name_en, f.amount, f.agency, f.legal_basis, f.revenue_account,
                         c.code AS collection_account_code, f.active_from, f.active_until, f.created_at
                    FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id"""
 
@@ -263,8 +270,8 @@ async def create_fee(
         account_id = await _active_collection_account_id(conn, fee.collection_account_code)
         await conn.execute(
             """INSERT INTO fee_catalogue (code, name_vi, name_en, amount, agency, revenue_account,
-                   collection_account_id, active_from, active_until)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                   collection_account_id, active_from, active_until, legal_basis)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
             fee.code,
             fee.name_vi,
             fee.name_en,
@@ -274,6 +281,7 @@ async def create_fee(
             account_id,
             active_from,
             fee.active_until,
+            fee.legal_basis or DEFAULT_LEGAL_BASIS,
         )
         after = _written(await _fee(conn, fee.code))
         await record_audit(
@@ -304,7 +312,7 @@ async def update_fee(
         await conn.execute(
             """UPDATE fee_catalogue SET name_vi = $2, name_en = $3, amount = $4, agency = $5,
                    collection_account_id = COALESCE($6, collection_account_id), active_from = $7,
-                   active_until = $8
+                   active_until = $8, legal_basis = $9
              WHERE code = $1""",
             code,
             new["name_vi"],
@@ -314,6 +322,7 @@ async def update_fee(
             account_id,
             new["active_from"],
             new["active_until"],
+            new["legal_basis"],
         )
         after = _written(await _fee(conn, code))
         if after != before:

@@ -41,6 +41,7 @@ class FeeOut(ResponseModel):
     name_en: str
     amount: int
     agency: str
+    legal_basis: str
     revenue_account: str
     collection_account_code: str
     active_from: Timestamp

@@ -93,6 +93,7 @@ async def _fees_page(
         accounts=accounts,
         form=form,
         saved=_saved(request, form),
+        default_legal_basis=catalogue.DEFAULT_LEGAL_BASIS,
     )
 
 

@@ -191,3 +191,29 @@ async def test_collection_account_form_refusals_are_beside_their_fields(client, 
         await client.app[POOL].fetchval("SELECT bin FROM collection_accounts WHERE code = 'hanoi-bidv'")
         == "970418"
     )
+
+
+async def test_a_fee_names_its_legal_basis_which_its_receipts_cite(client, admin):
+    """Left empty, a new fee cites the fee law; the admin may name the decision it is collected under, and a
+    basis of only spaces is refused beside its field with nothing changed."""
+    resp = await post(client, admin, "/admin/fees", fee_form(admin))
+    assert resp.status == 303
+    pool = client.app[POOL]
+    assert await pool.fetchval("SELECT legal_basis FROM fee_catalogue WHERE code = 'GPXD'") == (
+        "Luật Phí và lệ phí số 97/2015/QH13"
+    )
+    basis = "Nghị quyết 06/2020/NQ-HĐND thành phố Hà Nội"
+    typed = fee_form(admin, legal_basis=basis)
+    edit = {k: v for k, v in typed.items() if k not in ("code", "revenue_account")}
+    resp = await post(client, admin, "/admin/fees/GPXD", edit)
+    assert resp.status == 303, await resp.text()
+    assert await pool.fetchval("SELECT legal_basis FROM fee_catalogue WHERE code = 'GPXD'") == basis
+    page = await (await client.get("/admin/fees", headers=admin.headers())).text()
+    assert basis in page
+
+    refused = await post(client, admin, "/admin/fees/GPXD", {**edit, "legal_basis": "x" * 301})
+    assert refused.status == 422
+    assert beside(await refused.text(), "legal_basis") == "Tối đa 300 ký tự."
+    assert await pool.fetchval("SELECT legal_basis FROM fee_catalogue WHERE code = 'GPXD'") == basis
+    api = await client.get("/api/v1/admin/fees", headers=admin.headers())
+    assert [f["legal_basis"] for f in (await api.json())["items"] if f["code"] == "GPXD"] == [basis]
