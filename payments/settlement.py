@@ -194,7 +194,13 @@ async def settle_credit(
             # payments held, this payment is the only one it lists.
             held_before = request["amount_received"]
             credits = await settling_payments(conn, request["id"]) if held_before else [payment]
-            await store_receipt(conn, keys, {**updated, "bank_name": request["bank_name"]}, credits)
+            await store_receipt(
+                conn,
+                keys,
+                {**updated, "bank_name": request["bank_name"]},
+                credits,
+                payer_name=credit.payer_name,  # the bank said it: no need to decrypt the stored callback
+            )
         await notify_status(conn, request["reference"])
     return Settlement(
         outcome,
