@@ -5,6 +5,7 @@ legal basis and agency in the signed body, and migration 0020's backfill of rece
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -186,13 +187,22 @@ async def test_the_receipt_names_the_payer_as_the_bank_reported_masked(client, d
 
 
 async def test_a_statement_line_has_no_payer_name(db_url, keys):
-    """settle_credit with a credit no callback brought: the receipt says nothing rather than guessing."""
+    """A credit without a name (a statement line) and no callback that named the payer: the receipt says
+    nothing rather than guessing; a credit that names the payer gives the receipt that name, masked."""
     conn = await connect(db_url)
     try:
-        pr = await _issue(conn, keys)
-        await _pay(db_url, keys, pr["reference"])
-        body = json.loads(await conn.fetchval("SELECT body FROM receipts"))
-        assert body["payer_name"] is None and body["number"] == 1
+        nameless, named = await _issue(conn, keys), await _issue(conn, keys)
+        async with conn.transaction():
+            line = credit(f"CK {nameless['reference']}", 200_000)
+            await settle_credit(conn, keys, dataclasses.replace(line, payer_name=None))
+        await _pay(db_url, keys, named["reference"])
+        bodies = [
+            json.loads(b) for b in await conn.fetchval("SELECT array_agg(body ORDER BY number) FROM receipts")
+        ]
+        assert [(b["number"], b["payer_name"]) for b in bodies] == [
+            (1, None),
+            (2, mask_person_name(line.payer_name)),
+        ]
     finally:
         await conn.close()
 
