@@ -66,6 +66,10 @@ def create_app(
     app = web.Application(
         middlewares=[request_context_middleware, problem_middleware],
         client_max_size=settings.max_body_bytes,
+        # aiohttp's parser refuses a request line over 8 KiB with a plain-text 400 before any handler runs.
+        # The longest documented query value (500 characters, up to 6 KB percent-encoded) must reach its own
+        # check and get a problem+json answer, so the line may be 32 KiB; beyond that the parser still refuses.
+        handler_args={"max_line_size": 32 * 1024, "max_field_size": 16 * 1024},
     )
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings

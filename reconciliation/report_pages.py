@@ -17,7 +17,7 @@ from core.appkeys import POOL
 from core.csv_download import csv_download
 from core.errors import ValidationFailed
 from core.i18n import request_language, translate
-from core.money import format_local_time, format_vnd
+from core.money import format_local_time, format_percent, format_vnd
 from core.pages import render_html
 from core.pii import mask_account
 from core.responses import ResponseModel, Timestamp, json_response
@@ -237,7 +237,7 @@ async def daily_report_pdf(request: web.Request, query: DailyQuery) -> web.Respo
             account=f"{report.bank_name} {mask_account(report.account_number)} ({report.code})",
             day=report.day.strftime("%d/%m/%Y"),
         ),
-        t("recon.report.matched_line", pct="—" if report.matched_pct is None else f"{report.matched_pct} %"),
+        t("recon.report.matched_line", pct="—" if report.matched_pct is None else format_percent(report.matched_pct, 1, lang)),
         t(
             "recon.report.closed_line",
             state=(

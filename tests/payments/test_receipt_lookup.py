@@ -206,6 +206,20 @@ async def test_refusals_are_catalogue_sentences_never_500(client, db_url, keys):
     assert "There is no receipt with this number" in await english.text()
 
 
+async def test_the_longest_lookup_in_the_widest_characters_reaches_the_page(client):
+    """500 four-byte characters in q, with the longest id and signature, make a request line of about 9 KB
+    percent-encoded: past aiohttp's default 8 KiB, whose parser would answer a plain-text 400 that no page
+    or problem document explains. The page answers instead; a line far past any documented limit is still
+    refused, and the server keeps serving."""
+    q, longest = "\U0001f600" * 500, "\U0001f600" * 64
+    resp = await client.get("/receipts/verify", params={"q": q, "id": longest, "sig": longest * 3})
+    assert resp.status == 422 and resp.content_type == "text/html"
+    assert visible_error(await resp.text())
+    too_long = await client.get("/receipts/verify", params={"q": "x" * 40_000})
+    assert too_long.status == 400
+    assert (await client.get("/receipts/verify")).status == 200
+
+
 async def test_an_old_receipt_shows_its_number_and_says_it_was_numbered_later(client, db_url, keys):
     """A receipt signed before migration 0020 (its body has no number) keeps verifying and shows the number
     on record, saying it is not part of the signed content."""

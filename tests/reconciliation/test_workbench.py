@@ -101,7 +101,7 @@ async def test_the_days_picture_counts_what_is_there(client, staff_login):
         "closed_at": acct["closed_at"],
     }
     html = await (await client.get(f"/reconciliation?date={day}", headers=finance.headers())).text()
-    assert '<td class="num lines">5</td>' in html and "60.0 %" in html and "Đã khóa (staff:closer)" in html
+    assert '<td class="num lines">5</td>' in html and "60 %" in html and "Đã khóa (staff:closer)" in html
     assert "</strong> ****4567<br>" in html  # the account shows masked
 
     other = await (
