@@ -12,8 +12,10 @@ The journal memo carries no personal data; the narrative is stored encrypted, wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -40,15 +42,59 @@ class Settlement:
     duplicate: bool  # True when this bank transaction had been processed before
 
 
+class SettlementGroup:
+    """What a group of credits settled in one transaction (payments/group_commit.py) has already learnt, so
+    each credit of the group need not ask again. The caller holds the advisory lock of every key in `locked`
+    and the row lock of every request in `requests`, taken in a fixed order (keys by hash, requests by id) to
+    avoid deadlocks between groups. `first` maps (bank code, transaction id) to the outcome of its first
+    booking, or None when it was never booked (read after the locks, so it cannot change under us);
+    `requests` maps a reference to its request row as it stands now in this transaction (None: no such
+    request). A credit that fails inside its savepoint must be forgotten (`forget`), since its changes to
+    the request were rolled back."""
+
+    def __init__(self) -> None:
+        self.locked: set[str] = set()
+        self.first: dict[tuple[str, str], Settlement | None] = {}
+        self.requests: dict[str, Mapping[str, Any] | None] = {}
+
+    def forget(self, credit: BankCredit) -> None:
+        reference = find_reference_in_narrative(credit.narrative)
+        if reference is not None:
+            self.requests.pop(reference, None)
+
+    def remember(self, credit: BankCredit, settlement: Settlement) -> None:
+        """Once the credit's savepoint is released: a later copy in the group sees this first outcome."""
+        key = (credit.bank_code, credit.bank_txn_id)
+        if self.first.get(key) is None:
+            self.first[key] = replace(settlement, duplicate=True)
+
+
+def lock_key(bank_code: str, bank_txn_id: str) -> str:
+    """The advisory lock's text for a bank transaction: every path that books one takes it first."""
+    return f"{bank_code}:{bank_txn_id}"
+
+
+def settlement_of(row: Mapping[str, Any]) -> Settlement:
+    """A payments_received row as the outcome a repeat of its bank transaction is answered with."""
+    request_id = str(row["payment_request_id"]) if row["payment_request_id"] else None
+    return Settlement(row["outcome"], row["id"], row["entry_id"], request_id, row["reference"], True)
+
+
 async def first_outcome(conn: asyncpg.Connection, bank_code: str, bank_txn_id: str) -> Settlement | None:
     """What became of a bank transaction the first time it was booked, or None if it never was."""
     row = await conn.fetchrow(
         "SELECT * FROM payments_received WHERE bank_code = $1 AND bank_txn_id = $2", bank_code, bank_txn_id
     )
-    if row is None:
-        return None
-    request_id = str(row["payment_request_id"]) if row["payment_request_id"] else None
-    return Settlement(row["outcome"], row["id"], row["entry_id"], request_id, row["reference"], True)
+    return None if row is None else settlement_of(row)
+
+
+async def lock_request(conn: asyncpg.Connection, reference: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT pr.*, b.short_name AS bank_name FROM payment_requests pr
+             JOIN banks b ON b.bin = pr.collection_bin
+            WHERE pr.reference = $1 FOR UPDATE OF pr""",
+        reference,
+    )
 
 
 async def _reopen_expired(conn: asyncpg.Connection, request: asyncpg.Record) -> bool:
@@ -72,6 +118,47 @@ async def _reopen_expired(conn: asyncpg.Connection, request: asyncpg.Record) -> 
     return True
 
 
+def decide_credit(
+    credit: BankCredit,
+    request: Mapping[str, Any] | None,
+    *,
+    on_time: bool,
+    sanity_cap: int | None,
+) -> tuple[str, list[tuple[str, int]]]:
+    """The money rule of one new credit: its outcome and its journal lines, from the request as it stands
+    under its row lock (None: no request with the narrative's reference). Pure; the caller books it."""
+    bank = accounts.bank_account(credit.credited_bin, credit.credited_account)
+    amount = credit.amount
+    parked = [(bank, amount), (accounts.SUSPENSE, -amount)]
+    if sanity_cap is not None and amount > sanity_cap:
+        return "over_cap", parked
+    if request is None:
+        return "unknown_reference", parked
+    if (request["collection_bin"], request["collection_account"]) != (
+        credit.credited_bin,
+        credit.credited_account,
+    ):
+        return "wrong_account", parked
+    if request["status"] == "pending" and not on_time:
+        return "late", parked
+    if request["status"] != "pending":
+        outcome = {"expired": "late", "cancelled": "cancelled", "paid": "already_paid"}[request["status"]]
+        return outcome, parked
+    held = request["amount_received"]
+    total = held + amount
+    due = request["amount_due"]
+    if total < due:
+        return "underpaid", [(bank, amount), (accounts.HELD, -amount)]
+    lines = [(bank, amount), (request["revenue_account"], -request["fee_amount"])]
+    if held:
+        lines.append((accounts.HELD, held))
+    if request["subsidy_amount"]:
+        lines.append((accounts.subsidy_expense(request["subsidy_code"]), request["subsidy_amount"]))
+    if total > due:
+        lines.append((accounts.REFUNDS_DUE, -(total - due)))
+    return ("settled" if total == due else "overpaid"), lines
+
+
 async def settle_credit(
     conn: asyncpg.Connection,
     keys: AppKeys,
@@ -80,33 +167,35 @@ async def settle_credit(
     now: datetime | None = None,
     sanity_cap: int | None = None,
     late_tolerance: timedelta = DEFAULT_LATE_TOLERANCE,
+    group: SettlementGroup | None = None,
 ) -> Settlement:
     """Book one bank credit. Must be called inside the transaction that also records the callback, so the
     inbox row, the ledger entry and the request change commit together or not at all.
 
     Lateness is judged by the bank's booking time (plus `late_tolerance` for clocks), never by when the
-    callback arrived: a citizen who paid in time is settled even after an outage delayed the callback."""
+    callback arrived: a citizen who paid in time is settled even after an outage delayed the callback.
+
+    In a group commit, `group` says which locks the transaction already holds and what it already read; the
+    rules below are the same for a credit settled alone and one settled in a group."""
     if not conn.is_in_transaction():
         raise RuntimeError("settle_credit runs inside the caller's transaction")
     now = now or datetime.now(UTC)
+    group = group or SettlementGroup()
+    txn = (credit.bank_code, credit.bank_txn_id)
     # Serialise on the bank transaction id: a concurrent duplicate waits here, then sees the first outcome.
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{credit.bank_code}:{credit.bank_txn_id}"
-    )
-    first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
+    if lock_key(*txn) not in group.locked:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_key(*txn))
+    first = group.first[txn] if txn in group.first else await first_outcome(conn, *txn)
     if first is not None:
         return first
 
     reference = find_reference_in_narrative(credit.narrative)
-    request = None
+    request: Mapping[str, Any] | None = None
     if reference:
-        request = await conn.fetchrow(
-            """SELECT pr.*, b.short_name AS bank_name FROM payment_requests pr
-                 JOIN banks b ON b.bin = pr.collection_bin
-                WHERE pr.reference = $1 FOR UPDATE OF pr""",
-            reference,
-        )
-    bank = accounts.bank_account(credit.credited_bin, credit.credited_account)
+        if reference in group.requests:
+            request = group.requests[reference]
+        else:
+            request = await lock_request(conn, reference)
     day = await open_day_for(conn, business_date_of(credit.booked_at))  # a closed day books on the next
     amount = credit.amount
     refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
@@ -115,38 +204,8 @@ async def settle_credit(
     on_time = request is not None and credit.booked_at <= request["expires_at"] + late_tolerance
     reopen = request is not None and request["status"] == "expired" and on_time
     if reopen and request is not None and await _reopen_expired(conn, request):
-        request = {**request, "status": "pending"}
-
-    parked = [(bank, amount), (accounts.SUSPENSE, -amount)]
-    if sanity_cap is not None and amount > sanity_cap:
-        outcome, lines = "over_cap", parked
-    elif request is None:
-        outcome, lines = "unknown_reference", parked
-    elif (request["collection_bin"], request["collection_account"]) != (
-        credit.credited_bin,
-        credit.credited_account,
-    ):
-        outcome, lines = "wrong_account", parked
-    elif request["status"] == "pending" and not on_time:
-        outcome, lines = "late", parked
-    elif request["status"] != "pending":
-        outcome = {"expired": "late", "cancelled": "cancelled", "paid": "already_paid"}[request["status"]]
-        lines = parked
-    else:
-        held = request["amount_received"]
-        total = held + amount
-        due = request["amount_due"]
-        if total < due:
-            outcome, lines = "underpaid", [(bank, amount), (accounts.HELD, -amount)]
-        else:
-            outcome = "settled" if total == due else "overpaid"
-            lines = [(bank, amount), (request["revenue_account"], -request["fee_amount"])]
-            if held:
-                lines.append((accounts.HELD, held))
-            if request["subsidy_amount"]:
-                lines.append((accounts.subsidy_expense(request["subsidy_code"]), request["subsidy_amount"]))
-            if total > due:
-                lines.append((accounts.REFUNDS_DUE, -(total - due)))
+        request = {**request, "status": "pending", "closed_at": None}
+    outcome, lines = decide_credit(credit, request, on_time=on_time, sanity_cap=sanity_cap)
 
     entry = await post_entry(
         conn,
@@ -189,6 +248,7 @@ async def settle_credit(
             paid,
             now,
         )
+        after = {**updated, "bank_name": request["bank_name"]}
         if paid:
             # The request was pending under our row lock, so it has no receipt yet; without earlier part
             # payments held, this payment is the only one it lists.
@@ -197,11 +257,14 @@ async def settle_credit(
             await store_receipt(
                 conn,
                 keys,
-                {**updated, "bank_name": request["bank_name"]},
+                after,
                 credits,
                 payer_name=credit.payer_name,  # the bank said it: no need to decrypt the stored callback
             )
         await notify_status(conn, request["reference"])
+        request = after
+    if reference and reference in group.requests:
+        group.requests[reference] = request  # as it stands now, for the group's next credit
     return Settlement(
         outcome,
         payment["id"],
