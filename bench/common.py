@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,11 +218,28 @@ class PgServer:
             await conn.close()
 
     def postmaster_pid(self) -> int | None:
+        """The server's main process, to meter its CPU: the embedded one's, or DATABASE_URL's when it runs on
+        this machine and lets us read `data_directory` (a superuser, or pg_read_all_settings)."""
+        data_dir = ROOT / "var" / "pgdata"
         if not self.embedded:
-            return None
+            data_dir = Path(asyncio.run(self._data_directory()) or "/nonexistent")
         with contextlib.suppress(OSError, ValueError):
-            return int((ROOT / "var" / "pgdata" / "postmaster.pid").read_text().split()[0])
+            return int((data_dir / "postmaster.pid").read_text().split()[0])
         return None
+
+    async def _data_directory(self) -> str | None:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(self.admin_dsn)
+        except (OSError, asyncpg.PostgresError):
+            return None
+        try:
+            return await conn.fetchval("SHOW data_directory")
+        except asyncpg.PostgresError:
+            return None
+        finally:
+            await conn.close()
 
     def libpq_env(self, database: str) -> dict[str, str]:
         """PG* variables for libpq tools; the embedded DSN is postgresql://postgres:@/db?host=/socket/dir."""
@@ -345,9 +362,10 @@ def start_citypay(
     extra_env: dict[str, str] | None = None,
     log_name: str,
     command: list[str] | None = None,
+    workers: int | None = None,
 ) -> Server:
     """`python main.py serve` (or `command`) on a free port against the bench database, logging at warning
-    level."""
+    level; `workers` is passed as `serve --workers N` (None: the flag is left out, serve's own default)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -363,10 +381,96 @@ def start_citypay(
         **(extra_env or {}),
     }
     log_path = RESULTS_DIR / "logs" / f"{log_name}.log"
-    proc = procs.start("citypay", command or [PYTHON, "main.py", "serve"], env=env, log_path=log_path)
+    args = command or [PYTHON, "main.py", "serve"]
+    if workers is not None:
+        if not serve_accepts_workers():
+            raise RuntimeError("`python main.py serve` does not accept --workers in this checkout")
+        args = [*args, "--workers", str(workers)]
+    proc = procs.start("citypay", args, env=env, log_path=log_path)
     server = Server("citypay", url, proc, log_path)
     wait_until_ready(server, "/readyz")
     return server
+
+
+_SERVE_HELP: list[str] = []
+
+
+def serve_accepts_workers() -> bool:
+    """Whether this checkout's `python main.py serve` has a --workers option (asked once, from its --help)."""
+    if not _SERVE_HELP:
+        out = subprocess.run(
+            [PYTHON, "main.py", "serve", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        _SERVE_HELP.append(out.stdout + out.stderr)
+    return "--workers" in _SERVE_HELP[0]
+
+
+def add_throughput_args(p: argparse.ArgumentParser) -> None:
+    """--workers and --explain, the same in every benchmark that starts citypay (issue 13)."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        default=None,
+        metavar="N",
+        help="server processes (`serve --workers N`); repeatable; default: 1 and the number of cores, "
+        "each a row of its own",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="collect and print where each operation's time goes during the measured phases: statements and "
+        "round trips (pg_stat_statements, when preloaded), trigger runs, rows per table, commits and WAL "
+        "flushes, lock waits sampled every 50 ms, the server's Python by module and function (py-spy)",
+    )
+
+
+def worker_counts(args: argparse.Namespace) -> list[int | None]:
+    """The server process counts to run, in order. Without --workers support in `serve` only one run, with
+    the flag left out (and a note), since a run of N workers cannot be had."""
+    wanted = args.workers or sorted({1, os.cpu_count() or 1})
+    if serve_accepts_workers():
+        return list(dict.fromkeys(wanted))
+    print(
+        "note: `python main.py serve` has no --workers option in this checkout: one server process only "
+        f"(asked for {wanted})",
+        flush=True,
+    )
+    return [None]
+
+
+def workers_label(workers: int | None) -> str:
+    return "1 worker (serve without --workers)" if workers is None else f"{workers} worker(s)"
+
+
+@dataclass(frozen=True)
+class Aim:
+    """One of the issue's aims, as a ratio of the same run: `value` against `limit` (≥ or <, ≤)."""
+
+    name: str
+    value: float | None
+    op: str  # ">=", "<", "<="
+    limit: float
+    unit: str = ""
+
+    @property
+    def met(self) -> bool:
+        v = self.value
+        if v is None or v != v:
+            return False
+        return {">=": v >= self.limit, "<": v < self.limit, "<=": v <= self.limit}[self.op]
+
+    def line(self) -> str:
+        value = "—" if self.value is None or self.value != self.value else f"{self.value:,.3g}{self.unit}"
+        verdict = "met" if self.met else "NOT met"
+        return f"{self.name}: {value} (aim {self.op} {self.limit:g}{self.unit}) — {verdict}"
+
+
+def print_aims(aims: list[Aim]) -> dict[str, Any]:
+    print("Aims (issue 13; ratios of this run)")
+    for aim in aims:
+        print(f"  {aim.line()}")
+    return {a.name: {"value": a.value, "aim": f"{a.op} {a.limit:g}{a.unit}", "met": a.met} for a in aims}
 
 
 def start_baseline(procs: Processes, *, log_name: str = "baseline") -> Server:
@@ -482,24 +586,58 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[int(min(rank, len(sorted_values))) - 1]
 
 
-def run_load(procs: Processes, spec: LoadSpec, meter: CpuMeter | None = None) -> LoadResult:
+def run_load(
+    procs: Processes,
+    spec: LoadSpec,
+    meter: CpuMeter | None = None,
+    *,
+    watchers: Sequence[Any] = (),  # begin()/end() at the window's edges: bench/explain.py's Explainer
+) -> LoadResult:
     """Run the phase in `spec.procs` separate processes (not in this one, and not in the server's) and merge;
-    `meter` is read over the measured window (after the warm-up)."""
+    `meter` is read over the measured window (after the warm-up), and so are `watchers` (begin/end)."""
+    return run_loads(procs, [spec], meter, watchers=watchers)[0]
+
+
+def run_loads(
+    procs: Processes,
+    specs: list[LoadSpec],
+    meter: CpuMeter | None = None,
+    *,
+    watchers: Sequence[Any] = (),  # begin()/end() at the window's edges: bench/explain.py's Explainer
+) -> list[LoadResult]:
+    """Several phases side by side from one common start (e.g. cheap GETs while QR codes render); the
+    measured window is the first spec's, and each spec's figures are its own."""
     start_at = time.time() + 1.5  # lets every worker import and connect before the common start
-    workers = []
-    for i in range(spec.procs):
-        proc = procs.start("loadgen", [PYTHON, str(BENCH_DIR / "common.py"), "loadgen"], capture=True)
-        # On stdin, not argv: the job holds a token, and `ps` shows argv to every user.
-        proc.stdin.write(json.dumps({"spec": asdict(spec), "worker": i, "start_at": start_at}).encode())
-        proc.stdin.close()
-        proc.stdin = None  # so communicate() does not flush it again
-        workers.append(proc)
+    started = []
+    for spec in specs:
+        workers = []
+        for i in range(spec.procs):
+            proc = procs.start("loadgen", [PYTHON, str(BENCH_DIR / "common.py"), "loadgen"], capture=True)
+            # On stdin, not argv: the job holds a token, and `ps` shows argv to every user.
+            proc.stdin.write(json.dumps({"spec": asdict(spec), "worker": i, "start_at": start_at}).encode())
+            proc.stdin.close()
+            proc.stdin = None  # so communicate() does not flush it again
+            workers.append(proc)
+        started.append((spec, workers))
     cpu: dict[str, float] = {}
-    if meter is not None:
-        time.sleep(max(0.0, start_at + spec.warmup - time.time()))
-        meter.begin()
-        time.sleep(max(0.0, start_at + spec.warmup + spec.seconds - time.time()))
-        cpu = meter.end()
+    first = specs[0]
+    if meter is not None or watchers:
+        time.sleep(max(0.0, start_at + first.warmup - time.time()))
+        if meter is not None:
+            meter.begin()
+        for w in watchers:
+            w.begin()
+        time.sleep(max(0.0, start_at + first.warmup + first.seconds - time.time()))
+        if meter is not None:
+            cpu = meter.end()
+        for w in watchers:
+            w.end()
+    return [_collect_load(procs, spec, workers, cpu) for spec, workers in started]
+
+
+def _collect_load(
+    procs: Processes, spec: LoadSpec, workers: list[subprocess.Popen], cpu: dict[str, float]
+) -> LoadResult:
     results = []
     budget = 1.5 + spec.warmup + spec.seconds + spec.timeout + 30
     for proc in workers:
@@ -838,6 +976,8 @@ class CpuMeter:
             with contextlib.suppress(psutil.Error):
                 root = psutil.Process(pid)
                 members = [root]
+                if name == "server":  # `serve --workers N`: the workers are its children
+                    members += root.children(recursive=True)
                 if name == "postgres":
                     for child in root.children(recursive=True):
                         with contextlib.suppress(psutil.Error):
