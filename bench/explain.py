@@ -98,6 +98,9 @@ SELECT a.pid, a.state, a.wait_event_type, a.wait_event,
  WHERE a.datname = current_database() AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"""
 
 
+_OWN_QUERIES = re.compile(r"pg_stat_(statements|activity|user_|database|wal)|pg_locks")
+
+
 def _norm(query: str) -> str:
     return re.sub(r"\s+", " ", query or "").strip()
 
@@ -369,6 +372,8 @@ class Explainer:
             top_calls = nested_calls = 0.0
             total_ms = 0.0
             for key, (calls, ms, nrows, query) in sa.items():
+                if _OWN_QUERIES.search(query or ""):
+                    continue  # this collector's own reads
                 c0, m0, r0, _ = sb.get(key, (0, 0.0, 0, ""))
                 dc, dm, dr = calls - c0, ms - m0, nrows - r0
                 if dc <= 0:
@@ -413,6 +418,8 @@ class Explainer:
         fb, fa = b.get("functions", {}), a.get("functions", {})
         funcs = []
         for name, (calls, total, self_ms) in fa.items():
+            if name.startswith("public.pg_stat_statements"):
+                continue
             c0, t0, s0 = fb.get(name, (0, 0.0, 0.0))
             if calls - c0 > 0:
                 funcs.append(

@@ -21,6 +21,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    RESULTS_DIR,
+    Aim,
     CitypayDatabase,
     CpuMeter,
     LoadResult,
@@ -29,23 +31,33 @@ from common import (
     PgServer,
     Processes,
     Server,
+    add_throughput_args,
     bench_var_dir,
     exit_on_signals,
     machine_info,
     percentile,
     prepare_citypay_database,
+    print_aims,
     print_table,
     run_load,
+    run_loads,
     run_pgbench,
     start_baseline,
     start_citypay,
+    worker_counts,
+    workers_label,
     write_results,
 )
+from explain import Explainer, prepare_explain_database
 
 CREATE_PATH = "/api/v1/payment-requests"
 CREATE_BODY = {"kind": "service_fee", "fee_code": "LLTP"}
 SCOPES = ["payment-requests:read", "payment-requests:write"]
 QR_PX = 360
+PROBE_CLIENTS = 8  # the cheap GETs beside the cold renders
+AIM_PGBENCH = 0.5  # issue 13: creations/s ≥ 0.5 × pgbench tps
+AIM_SERVER_CPU = 4.0  # issue 13: server CPU per creation ≤ 4 × an empty handler request's
+AIM_BESIDE = 2.0  # issue 13: cold QR renders raise the p99 of requests beside them by at most 2×
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,6 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra environment for the citypay server, e.g. CITYPAY_DB_POOL_MAX=20 (repeatable)",
     )
     p.add_argument("--keep-db", action="store_true", help="keep the citypay_bench database afterwards")
+    add_throughput_args(p)
     return p.parse_args(argv)
 
 
@@ -86,9 +99,15 @@ def _creation_spec(args: argparse.Namespace, url: str, token: str, **kw: Any) ->
     return LoadSpec(url, "common:fixed_request", params, procs=args.loadgen_procs, **kw)
 
 
-def _phase(name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter) -> tuple[LoadResult, dict]:
+def _phase(
+    name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter, explainer: Explainer | None = None
+) -> tuple[LoadResult, dict]:
     print(f"… {name}: {spec.describe()}", flush=True)
-    result = run_load(procs, spec, meter)
+    result = run_load(procs, spec, meter, watchers=[explainer] if explainer else [])
+    return result, _said(result)
+
+
+def _said(result: LoadResult) -> dict:
     s = result.summary()
     print(
         f"  {s['ok_per_s']:,.0f} ok/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, errors {s['errors']}"
@@ -98,10 +117,10 @@ def _phase(name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter) -> tupl
     )
     for sample in s["error_samples"]:
         print(f"  error: {sample}")
-    return result, s
+    return s
 
 
-async def _created_requests(db: CitypayDatabase, limit: int = 4000) -> list[tuple[str, str]]:
+async def _created_requests(db: CitypayDatabase, limit: int = 6000) -> list[tuple[str, str]]:
     from core.db import connect
 
     conn = await connect(db.dsn)
@@ -197,18 +216,24 @@ def report(
     phases: dict[str, dict],
     png: dict[str, Any],
     pgbench: PgbenchResult | None,
+    check: dict[str, Any],
 ) -> dict[str, Any]:
     cores = ["server", "postgres", "loadgen", "others"]
     headers = ["phase", "ok req/s", "p50 ms", "p90 ms", "p99 ms", "errors", *cores]
     rows = []
-    labels = {
-        "baseline": f"empty aiohttp handler, {args.clients} clients",
-        "create": f"create payment request, {args.clients} clients",
-        "create_open": f"create payment request, open loop {args.rate:g}/s",
-        "png_cold_1": "GET qr.png (new render), 1 client",
-        "png_cached_1": "GET qr.png (cached render), 1 client",
-        "png_cold_n": f"GET qr.png (new render), {args.clients} clients",
-    }
+    labels = {"baseline": f"empty aiohttp handler, {args.clients} clients"}
+    for w in info["workers"]:
+        tag = workers_label(w)
+        labels |= {
+            f"create_w{w}": f"create payment request, {args.clients} clients, {tag}",
+            f"create_open_w{w}": f"create payment request, open loop {args.rate:g}/s, {tag}",
+            f"png_cold_1_w{w}": f"GET qr.png (new render), 1 client, {tag}",
+            f"png_cached_1_w{w}": f"GET qr.png (cached render), 1 client, {tag}",
+            f"png_cold_n_w{w}": f"GET qr.png (new render), {args.clients} clients, {tag}",
+            f"probe_alone_w{w}": f"GET payment request JSON alone, {PROBE_CLIENTS} clients, {tag}",
+            f"probe_beside_w{w}": f"… the same beside {args.clients} cold qr.png clients, {tag}",
+            f"png_beside_w{w}": f"GET qr.png (new render) beside them, {args.clients} clients, {tag}",
+        }
     for key, label in labels.items():
         s = phases.get(key)
         if s:
@@ -231,32 +256,61 @@ def report(
     print_table("Results (last four columns: average busy cores in the measured window)", headers, rows)
 
     cost_rows = []
-    for key, label in (("baseline", "empty handler request"), ("create", "payment request creation")):
+    cost_keys = ["baseline"] + [f"create_w{w}" for w in info["workers"]]
+    for key in cost_keys:
         s = phases.get(key)
         if s and s["ok_per_s"]:
-            cost_rows.append([label, *(_cpu_ms(s["cpu_cores"].get(k), s["ok_per_s"]) for k in COST_KEYS)])
+            cost_rows.append(
+                [labels[key], *(_cpu_ms(s["cpu_cores"].get(k), s["ok_per_s"]) for k in COST_KEYS)]
+            )
     if pgbench and pgbench.tps:
         cpu = pgbench.cpu_cores
         cost_rows.append(["pgbench TPC-B transaction", None, _cpu_ms(cpu.get("postgres"), pgbench.tps)])
     print_table("CPU per operation, ms (busy cores ÷ operations/s)", ["operation", *COST_KEYS], cost_rows)
 
-    base, create, open_ = phases.get("baseline"), phases.get("create"), phases.get("create_open")
+    base = phases.get("baseline")
+    base_cpu = _cpu_ms(base["cpu_cores"].get("server"), base["ok_per_s"]) if base else None
     ratios: dict[str, Any] = {}
-    if base and create and base["ok_per_s"]:
-        ratios["creations_per_empty_handler"] = round(create["ok_per_s"] / base["ok_per_s"], 3)
-    if pgbench and create and pgbench.tps:
-        ratios["creations_per_pgbench_tps"] = round(create["ok_per_s"] / pgbench.tps, 3)
-    aims = {}
-    if "creations_per_pgbench_tps" in ratios:
-        aims["creations_at_least_0.7_pgbench"] = ratios["creations_per_pgbench_tps"] >= 0.7
-    if open_:
-        aims[f"p99_under_50ms_at_{args.rate:g}_per_s"] = open_["p99_ms"] < 50 and open_["errors"] == 0
+    aims: list[Aim] = []
+    for w in info["workers"]:
+        tag = workers_label(w)
+        create, open_ = phases.get(f"create_w{w}"), phases.get(f"create_open_w{w}")
+        if base and create and base["ok_per_s"]:
+            ratios[f"creations per empty-handler request, {tag}"] = round(
+                create["ok_per_s"] / base["ok_per_s"], 3
+            )
+        if pgbench and create and pgbench.tps:
+            ratio = round(create["ok_per_s"] / pgbench.tps, 3)
+            ratios[f"creations per pgbench tps, {tag}"] = ratio
+            aims.append(Aim(f"creations/s ÷ pgbench tps, {tag}", ratio, ">=", AIM_PGBENCH))
+        if create and base_cpu:
+            server_ms = _cpu_ms(create["cpu_cores"].get("server"), create["ok_per_s"])
+            if server_ms is not None:
+                cpu_ratio = round(server_ms / base_cpu, 2)
+                ratios[f"server CPU per creation ÷ per empty-handler request, {tag}"] = cpu_ratio
+                aims.append(
+                    Aim(
+                        f"server CPU per creation ÷ empty handler's, {tag}",
+                        cpu_ratio,
+                        "<=",
+                        AIM_SERVER_CPU,
+                        "×",
+                    )
+                )
+        if open_:
+            aims.append(
+                Aim(f"creation p99 at {args.rate:g}/s open loop, {tag}", open_["p99_ms"], "<", 50, " ms")
+            )
+        alone, beside = phases.get(f"probe_alone_w{w}"), phases.get(f"probe_beside_w{w}")
+        if alone and beside and alone["p99_ms"]:
+            raised = round(beside["p99_ms"] / alone["p99_ms"], 2)
+            ratios[f"p99 of GETs beside cold QR renders ÷ alone, {tag}"] = raised
+            aims.append(Aim(f"cold QR renders raise others' p99 by, {tag}", raised, "<=", AIM_BESIDE, "×"))
+    aims.append(Aim("nothing lost: database check (1 = passed)", 1.0 if check["passed"] else 0.0, ">=", 1))
     print("\nRatios (same run)")
     for k, v in ratios.items():
-        print(f"  {k.replace('_', ' ')}: {v:.3f}")
-    print("Aims")
-    for k, v in aims.items():
-        print(f"  {k.replace('_', ' ')}: {'met' if v else 'NOT met'}")
+        print(f"  {k}: {v:.3f}")
+    aim_out = print_aims(aims)
     print(
         f"\nmachine: {info['machine']['cpu_count']} CPUs, Python {info['machine']['python']}; "
         f"PostgreSQL {info['postgres'].get('version')} "
@@ -274,6 +328,10 @@ def report(
             f"PNG: render alone = {local['renderer']}, {local['png_px'][0]} px; "
             + ("also over HTTP" if png.get("http") else "the qr.png route did not answer, so in-process only")
         )
+    if args.explain:
+        print(
+            "note: --explain samples the server and PostgreSQL during the phases: their figures are perturbed"
+        )
     print(
         "note: server, load generator and PostgreSQL share these CPUs; "
         "figures are for this machine and this run only."
@@ -287,7 +345,29 @@ def report(
             f"WARNING: other processes kept CPUs busy during {disturbed} (cores); "
             "these figures are disturbed — run again on a quiet machine."
         )
-    return {"ratios": ratios, "aims": aims, "disturbed_by_other_processes": disturbed}
+    return {"ratios": ratios, "aims": aim_out, "disturbed_by_other_processes": disturbed}
+
+
+async def verify_creations(db: CitypayDatabase, ok: int, sent: int) -> dict[str, Any]:
+    """Every 2xx creation committed once: the rows the token created lie between the 2xx answers counted in
+    the measured windows and every creation sent (warm-ups included), and none is a twin of another."""
+    from core.db import connect
+
+    conn = await connect(db.dsn)
+    try:
+        rows = await conn.fetchval(
+            "SELECT count(*) FROM payment_requests WHERE created_by = $1", db.token_actor
+        )
+        twins = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT reference FROM payment_requests GROUP BY 1 HAVING count(*) > 1) t"
+        )
+    finally:
+        await conn.close()
+    checks = {
+        f"requests created ({rows:,}) between 2xx counted ({ok:,}) and sent ({sent:,})": ok <= rows <= sent,
+        "no reference twice": twins == 0,
+    }
+    return {"rows": rows, "ok": ok, "sent": sent, "checks": checks, "passed": all(checks.values())}
 
 
 def png_phases(
@@ -298,45 +378,80 @@ def png_phases(
     created: list[tuple[str, str]],
     meter: CpuMeter,
     phases: dict[str, dict],
+    tag: str,
+    explainer: Explainer | None,
 ) -> None:
-    """GET qr.png over HTTP. The service caches renders (LRU), so the "cold" phases use payment requests not
-    fetched before, each once, and the "cached" phase repeats a few already rendered."""
+    """GET qr.png over HTTP. The service caches renders, so the "cold" phases use payment requests not
+    fetched before, each once, and the "cached" phase repeats a few already rendered. Last, cheap GETs of
+    payment requests' JSON alone, then beside cold renders at --clients: how much the renders slow others."""
     paths = [f"{CREATE_PATH}/{rid}/qr.png?size={QR_PX}" for rid, _ in created]
-    half = len(paths) // 2
+    third = len(paths) // 3
+    auth = {"Authorization": f"Bearer {db.token}"}
     runs = (
-        ("png_cold_1", "qr.png cold, 1 client", paths[:half], 1),
+        ("png_cold_1", "qr.png cold, 1 client", paths[:third], 1),
         ("png_cached_1", "qr.png cached, 1 client", paths[:20], 1),
-        ("png_cold_n", f"qr.png cold, {args.clients} clients", paths[half:], args.clients),
+        ("png_cold_n", f"qr.png cold, {args.clients} clients", paths[third : 2 * third], args.clients),
     )
     for key, label, subset, clients in runs:
         spec = LoadSpec(
             citypay.url,
             "common:cycle_paths",
-            {"paths": subset, "headers": {"Authorization": f"Bearer {db.token}"}},
+            {"paths": subset, "headers": auth},
             seconds=args.png_seconds,
             warmup=args.warmup,
             clients=clients,
             procs=1 if clients == 1 else args.loadgen_procs,
         )
-        result, phases[key] = _phase(label, procs, spec, meter)
+        watching = explainer if key == "png_cold_n" else None
+        result, phases[key + tag] = _phase(label, procs, spec, meter, watching)
+        if watching is not None:
+            phases[key + tag]["explain"] = watching.report(sum(result.statuses.values()))
         if "cold" in key and result.sent > len(subset):
-            repeats = phases[key]["repeats"] = result.sent - len(subset)
+            repeats = phases[key + tag]["repeats"] = result.sent - len(subset)
             print(f"  note: {repeats} of {result.sent} repeated a path (cached renders mixed in)")
+
+    probe = LoadSpec(
+        citypay.url,
+        "common:cycle_paths",
+        {"paths": [f"{CREATE_PATH}/{rid}" for rid, _ in created[:200]], "headers": auth},
+        seconds=args.png_seconds,
+        warmup=args.warmup,
+        clients=PROBE_CLIENTS,
+        procs=1,
+    )
+    _, phases["probe_alone" + tag] = _phase("GET payment request JSON alone", procs, probe, meter)
+    cold = LoadSpec(
+        citypay.url,
+        "common:cycle_paths",
+        {"paths": paths[2 * third :], "headers": auth},
+        seconds=args.png_seconds,
+        warmup=args.warmup,
+        clients=args.clients,
+        procs=args.loadgen_procs,
+    )
+    print(f"… the same GETs beside cold qr.png renders at {args.clients} clients", flush=True)
+    probed, rendered = run_loads(procs, [probe, cold], meter)
+    phases["probe_beside" + tag], phases["png_beside" + tag] = _said(probed), _said(rendered)
 
 
 def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDatabase) -> dict[str, Any]:
     server_env = dict(item.split("=", 1) for item in args.server_env)
+    counts = worker_counts(args)
     info: dict[str, Any] = {
         "machine": machine_info(),
         "embedded": pg.embedded,
         "postgres": asyncio.run(pg.describe()),
         "server_env": server_env,
+        "workers": counts,
     }
     print(
-        f"cpu_count={info['machine']['cpu_count']}; server: python main.py serve (one process, log level "
-        f"warning); load generator: {args.loadgen_procs} process(es), {args.clients} clients",
+        f"cpu_count={info['machine']['cpu_count']}; server: python main.py serve, "
+        f"{', '.join(workers_label(w) for w in counts)}, log level warning; load generator: "
+        f"{args.loadgen_procs} process(es), {args.clients} clients",
         flush=True,
     )
+    explain_notes = asyncio.run(prepare_explain_database(db.dsn, db.name)) if args.explain else []
+    explained: dict[str, Any] = {}
     phases: dict[str, dict] = {}
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
 
@@ -346,35 +461,74 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
     info["loadgen"] = spec.describe()
     procs.stop(baseline.proc)
 
-    citypay = start_citypay(procs, db, extra_env=server_env, log_name="payment_requests-server")
-    meter = CpuMeter(citypay.proc.pid, pg.postmaster_pid(), (db.name,))
-    asyncio.run(pg.checkpoint())
-    _, phases["create"] = _phase(
-        "create", procs, _creation_spec(args, citypay.url, db.token, **common), meter
-    )
-    asyncio.run(pg.checkpoint())
-    spec = _creation_spec(
-        args, citypay.url, db.token, seconds=args.open_seconds, warmup=args.warmup, rate=args.rate
-    )
-    _, phases["create_open"] = _phase("create, open loop", procs, spec, meter)
-
-    created = asyncio.run(_created_requests(db))
     png: dict[str, Any] = {}
-    if created:
-        png["in_process"] = measure_png_in_process([p for _, p in created], min(2.0, args.png_seconds))
-        r = png["in_process"]
-        print(
-            f"… PNG render in-process ({r['renderer']}): p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-            f"{r['png_px'][0]} px, {r['png_bytes_avg']} B"
+    created_ok = created_sent = 0
+    for workers in counts:
+        tag = f"_w{workers}"
+
+        def explainer(what: str, pid: int, workers: int | None = workers) -> Explainer | None:
+            if not args.explain:
+                return None
+            e = Explainer(
+                db.dsn,
+                label=f"{what}, {workers_label(workers)}",
+                server_pid=pid,
+                out_dir=RESULTS_DIR / "explain",
+            )
+            e.notes.extend(explain_notes)
+            return e
+
+        citypay = start_citypay(
+            procs, db, extra_env=server_env, log_name=f"payment_requests-server{tag}", workers=workers
         )
-        available, why = _png_route_answers(citypay, db.token, created[0][0])
-        print(f"… qr.png route: {why}")
-        png["http"] = available
-        if available:
-            png_phases(args, procs, citypay, db, created, meter, phases)
-        else:
-            print("  (no route yet: PNG render time is the in-process figure)")
-    procs.stop(citypay.proc)
+        meter = CpuMeter(citypay.proc.pid, pg.postmaster_pid(), (db.name,))
+        asyncio.run(pg.checkpoint())
+        watching = explainer("payment-request creation", citypay.proc.pid)
+        result, phases["create" + tag] = _phase(
+            f"create, {workers_label(workers)}",
+            procs,
+            _creation_spec(args, citypay.url, db.token, **common),
+            meter,
+            watching,
+        )
+        if watching is not None:
+            explained["create" + tag] = watching.report(sum(result.statuses.values()))
+        creations_ok, creations_sent = result.ok, result.sent
+        asyncio.run(pg.checkpoint())
+        spec = _creation_spec(
+            args, citypay.url, db.token, seconds=args.open_seconds, warmup=args.warmup, rate=args.rate
+        )
+        result, phases["create_open" + tag] = _phase("create, open loop", procs, spec, meter)
+        created_ok += creations_ok + result.ok
+        created_sent += creations_sent + result.sent
+
+        created = asyncio.run(_created_requests(db))
+        if created:
+            if "in_process" not in png:
+                png["in_process"] = measure_png_in_process(
+                    [p for _, p in created], min(2.0, args.png_seconds)
+                )
+                r = png["in_process"]
+                print(
+                    f"… PNG render in-process ({r['renderer']}): p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+                    f"{r['png_px'][0]} px, {r['png_bytes_avg']} B"
+                )
+            available, why = _png_route_answers(citypay, db.token, created[0][0])
+            print(f"… qr.png route: {why}")
+            png["http"] = available
+            if available:
+                watching = explainer("cold QR render", citypay.proc.pid)
+                png_phases(args, procs, citypay, db, created[1:], meter, phases, tag, watching)
+                if watching is not None:
+                    explained["png_cold_n" + tag] = phases["png_cold_n" + tag].pop("explain", None)
+            else:
+                print("  (no route yet: PNG render time is the in-process figure)")
+        procs.stop(citypay.proc)
+
+    check = asyncio.run(verify_creations(db, created_ok, created_sent))
+    print(
+        "… database check: " + "; ".join(f"{'ok' if v else 'FAILED'} {k}" for k, v in check["checks"].items())
+    )
 
     pgbench = None
     if not args.no_pgbench:
@@ -391,7 +545,8 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
         )
         print(f"  {pgbench.tps:,.0f} tps; busy cores {pgbench.cpu_cores}", flush=True)
 
-    verdict = report(args, info, phases, png, pgbench)
+    verdict = report(args, info, phases, png, pgbench, check)
+    verdict["database_check_ok"] = check["passed"]
     path = write_results(
         "payment_requests",
         {
@@ -401,6 +556,8 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
             "phases": phases,
             "png": png,
             "pgbench": pgbench.__dict__ if pgbench else None,
+            "explain": explained,
+            "database_check": check,
             **verdict,
         },
     )
@@ -415,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             pg = PgServer.resolve()
             db = asyncio.run(prepare_citypay_database(pg, var_dir, scopes=SCOPES))
             try:
-                run(args, procs, pg, db)
+                verdict = run(args, procs, pg, db)
             finally:
                 procs.stop_all()
                 if not args.keep_db:
@@ -423,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; every process this benchmark started has been stopped", file=sys.stderr)
         return 130
-    return 0
+    return 0 if verdict["database_check_ok"] else 1
 
 
 if __name__ == "__main__":
