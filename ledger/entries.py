@@ -1,7 +1,7 @@
 """The double-entry ledger: every money movement is one balanced, immutable journal entry posted through
 `post_entry`. Amounts are integer đồng; a positive posting is a debit, a negative one a credit.
 
-The database is the last guard (see migrations/0001): it refuses unbalanced entries and any change to posted
+The database is the last guard (migrations/0001, 0022): it refuses unbalanced entries and any change to posted
 rows. Balances are sums over postings, so they can never disagree with them.
 """
 
@@ -110,9 +110,17 @@ async def post_entry(
     if not 1 <= len(idempotency_key) <= 200:
         raise ValidationFailed("1–200 characters", field="idempotency_key")
     digest = _content_hash(kind, business_date, checked, refs, memo)
+    paths = sorted({line.account for line in checked})
     async with own_or_joined_transaction(conn):
+        # Two statements: the entry with the accounts its lines name (only the missing ones: no row trigger
+        # runs for an existing path), then all of its lines at once (checked per statement, migrations/0022).
         entry_id = await conn.fetchval(
-            """INSERT INTO journal_entries (idempotency_key, kind, business_date, refs, memo, content_hash)
+            """WITH accounts AS (
+                   INSERT INTO ledger_accounts (path)
+                   SELECT p FROM unnest($7::text[]) AS p
+                    WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.path = p)
+                   ON CONFLICT (path) DO NOTHING)
+               INSERT INTO journal_entries (idempotency_key, kind, business_date, refs, memo, content_hash)
                VALUES ($1, $2, $3, $4, $5, $6)
                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
             idempotency_key,
@@ -121,6 +129,7 @@ async def post_entry(
             refs,
             memo,
             digest,
+            paths,
         )
         if entry_id is None:  # the key exists (possibly committed a moment ago by a concurrent poster)
             existing = await conn.fetchrow(
@@ -131,21 +140,21 @@ async def post_entry(
                     f"entry key {idempotency_key!r} was used for different content", field="idempotency_key"
                 )
             return JournalEntry(existing["id"], idempotency_key, kind, business_date, checked, refs, False)
-        paths = sorted({line.account for line in checked})
-        await conn.execute(
-            "INSERT INTO ledger_accounts (path) SELECT unnest($1::text[]) ON CONFLICT (path) DO NOTHING",
-            paths,
-        )
-        await conn.execute(
-            """INSERT INTO postings (entry_id, account_id, amount)
-               SELECT $1, a.id, l.amount
+        status = await conn.execute(
+            """INSERT INTO postings (entry_id, account_id, amount, business_date)
+               SELECT $1, a.id, l.amount, $4
                  FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS l(path, amount, n)
                  JOIN ledger_accounts a ON a.path = l.path
                 ORDER BY l.n""",
             entry_id,
             [line.account for line in checked],
             [line.amount for line in checked],
+            business_date,
         )
+        # A line whose account the statement could not see would be missing, not refused: never let a
+        # shorter (possibly still balanced) entry through.
+        if status != f"INSERT 0 {len(checked)}":
+            raise RuntimeError(f"entry {idempotency_key!r}: {status} for {len(checked)} lines")
     return JournalEntry(entry_id, idempotency_key, kind, business_date, checked, refs, True)
 
 

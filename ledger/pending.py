@@ -394,11 +394,12 @@ async def _post_entries(
         entries = [(entry_id, amount[key]) for key, entry_id in created.items()]
         accounts = (reserve_row["debit_account_id"], reserve_row["credit_account_id"])
         await conn.execute(
-            """INSERT INTO postings (entry_id, account_id, amount)
-               SELECT e, a, n FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(e, a, n)""",
+            """INSERT INTO postings (entry_id, account_id, amount, business_date)
+               SELECT e, a, n, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(e, a, n)""",
             [e for e, _ in entries for _ in accounts],
             [a for _ in entries for a in accounts],
             [n for _, amt in entries for n in (amt, -amt)],
+            business_date,
         )
     return ids
 
