@@ -20,23 +20,32 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from common import (
+    RESULTS_DIR,
+    Aim,
     CitypayDatabase,
     CpuMeter,
     LoadResult,
     LoadSpec,
+    PgbenchResult,
     PgServer,
     Processes,
     Sampler,
+    add_throughput_args,
     bench_var_dir,
     exit_on_signals,
     machine_info,
     prepare_citypay_database,
+    print_aims,
     print_table,
     run_load,
+    run_pgbench,
     start_baseline,
     start_citypay,
+    worker_counts,
+    workers_label,
     write_results,
 )
+from explain import Explainer, prepare_explain_database
 
 SCOPES = ["payment-requests:read"]  # the harness makes a token; attendants use a staff session
 FACTORY = "parking.py:checkin_checkout_pairs"  # by file: the module name `parking` is the project's package
@@ -47,6 +56,8 @@ ATTENDANT = "bench-attendant"
 PROVINCE, SERIES_LETTERS, NUMBERS = "29", "ABCDEFGHKLMNPSTUVXYZ", 99_999
 PLATES = len(SERIES_LETTERS) * 9 * NUMBERS
 PHASE_OFFSET = PLATES // 2  # the warm-up uses plates below it, the measured phase plates above it
+RUN_STRIDE = 200_000  # each server run (1, N workers) its own plates: run n starts at n × this in each half
+AIM_PGBENCH = 0.2  # issue 13: pairs/s ≥ 0.2 × pgbench tps
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,7 +79,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment for the citypay server, e.g. CITYPAY_DB_POOL_MAX=20 (repeatable)",
     )
+    p.add_argument("--pgbench-clients", type=int, default=8)
+    p.add_argument("--pgbench-threads", type=int, default=2)
+    p.add_argument("--pgbench-scale", type=int, default=10)
+    p.add_argument("--no-pgbench", action="store_true", help="skip pgbench (no ratio to it then)")
     p.add_argument("--keep-db", action="store_true", help="keep the citypay_bench database afterwards")
+    add_throughput_args(p)
     return p.parse_args(argv)
 
 
@@ -223,9 +239,11 @@ async def verify_database(db: CitypayDatabase, lots: list[str], ok_pairs: int) -
     }
 
 
-def _phase(name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter) -> tuple[LoadResult, dict]:
+def _phase(
+    name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter, explainer: Explainer | None = None
+) -> tuple[LoadResult, dict]:
     print(f"… {name}: {spec.describe()}", flush=True)
-    result = run_load(procs, spec, meter)
+    result = run_load(procs, spec, meter, watchers=[explainer] if explainer else [])
     s = result.summary()
     print(
         f"  {s['ok_per_s']:,.0f} ok/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, errors {s['errors']}"
@@ -246,15 +264,18 @@ def _cpu_ms(cores: float | None, per_s: float) -> float | None:
 
 
 def report(
-    args: argparse.Namespace, info: dict[str, Any], phases: dict[str, dict], check: dict[str, Any]
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    phases: dict[str, dict],
+    check: dict[str, Any],
+    pgbench: PgbenchResult | None,
 ) -> dict[str, Any]:
     cores = ["server", "postgres", "loadgen", "others"]
     headers = ["phase", "ok/s", "p50 ms", "p90 ms", "p99 ms", "errors", *cores]
     rows = []
-    labels = {
-        "baseline": f"empty aiohttp handler (requests), {args.clients} clients",
-        "pairs": f"check-in + check-out (pairs), {args.clients} clients",
-    }
+    labels = {"baseline": f"empty aiohttp handler (requests), {args.clients} clients"}
+    for w in info["workers"]:
+        labels[f"pairs_w{w}"] = f"check-in + check-out (pairs), {args.clients} clients, {workers_label(w)}"
     for key, label in labels.items():
         s = phases.get(key)
         if s:
@@ -263,16 +284,26 @@ def report(
                 [label, s["ok_per_s"], s["p50_ms"], s["p90_ms"], s["p99_ms"], s["errors"]]
                 + [cpu.get(k) for k in cores]
             )
+    if pgbench:
+        cpu = pgbench.cpu_cores
+        rows.append(
+            [f"pgbench TPC-B, {pgbench.clients} clients", pgbench.tps, None, None, None, pgbench.failed]
+            + [cpu.get(k) for k in ("server", "postgres", "pgbench", "others")]
+        )
     print_table("Results (last four columns: average busy cores in the measured window)", headers, rows)
 
     cost_rows = []
-    for key, label in (("baseline", "empty handler request"), ("pairs", "check-in + check-out pair")):
+    for key, label in labels.items():
         s = phases.get(key)
         if s and s["ok_per_s"]:
             cost_rows.append([label, *(_cpu_ms(s["cpu_cores"].get(k), s["ok_per_s"]) for k in COST_KEYS)])
+    if pgbench and pgbench.tps:
+        cost_rows.append(
+            ["pgbench TPC-B transaction", None, _cpu_ms(pgbench.cpu_cores.get("postgres"), pgbench.tps)]
+        )
     print_table("CPU per operation, ms (busy cores ÷ operations/s)", ["operation", *COST_KEYS], cost_rows)
 
-    print("\nDatabase check after the run (warm-up and measured pairs together)")
+    print("\nDatabase check after the runs (warm-up and measured pairs of every run together)")
     for name, ok in check["checks"].items():
         print(f"  {'ok    ' if ok else 'FAILED'} {name}")
     print(
@@ -280,14 +311,27 @@ def report(
         f"parking payment requests {check['parking_payment_requests']:,}"
     )
 
-    base, pairs = phases.get("baseline"), phases.get("pairs")
+    base = phases.get("baseline")
     ratios: dict[str, Any] = {}
-    if base and pairs and base["ok_per_s"]:
-        ratios["pairs_per_empty_handler_request"] = round(pairs["ok_per_s"] / base["ok_per_s"], 3)
-        ratios["pair_requests_per_empty_handler_request"] = round(2 * pairs["ok_per_s"] / base["ok_per_s"], 3)
+    aims: list[Aim] = []
+    for w in info["workers"]:
+        pairs, tag = phases.get(f"pairs_w{w}"), workers_label(w)
+        if not pairs:
+            continue
+        if base and base["ok_per_s"]:
+            ratios[f"pairs per empty-handler request, {tag}"] = round(pairs["ok_per_s"] / base["ok_per_s"], 3)
+            ratios[f"pair requests (2 per pair) per empty-handler request, {tag}"] = round(
+                2 * pairs["ok_per_s"] / base["ok_per_s"], 3
+            )
+        if pgbench and pgbench.tps:
+            ratio = round(pairs["ok_per_s"] / pgbench.tps, 3)
+            ratios[f"pairs per pgbench tps, {tag}"] = ratio
+            aims.append(Aim(f"pairs/s ÷ pgbench tps, {tag}", ratio, ">=", AIM_PGBENCH))
+    aims.append(Aim("nothing lost: database check (1 = passed)", 1.0 if check["ok"] else 0.0, ">=", 1))
     print("\nRatios (same run)")
     for k, v in ratios.items():
-        print(f"  {k.replace('_', ' ')}: {v:.3f}")
+        print(f"  {k}: {v:.3f}")
+    aim_out = print_aims(aims)
     print(
         f"\nmachine: {info['machine']['cpu_count']} CPUs, Python {info['machine']['python']}; "
         f"PostgreSQL {info['postgres'].get('version')} "
@@ -302,26 +346,35 @@ def report(
         f"a new plate each, as attendant {ATTENDANT!r} (staff session + CSRF) over {len(info['lots'])} "
         f"always-open lot(s) {info['lots']}; latency is the pair's; ok = 201 then 200 with a payment request"
     )
+    if pgbench:
+        print(f"pgbench: {pgbench.describe()}; latency avg {pgbench.latency_avg_ms} ms")
     if info["server_env"]:
         print(f"server env: {info['server_env']}")
+    if args.explain:
+        print(
+            "note: --explain samples the server and PostgreSQL during the phases: their figures are perturbed"
+        )
     print(
         "note: server, load generator and PostgreSQL share these CPUs; "
         "figures are for this machine and this run only."
     )
     busy = {k: v["cpu_cores"].get("others", 0.0) for k, v in phases.items()}
+    if pgbench:
+        busy["pgbench"] = pgbench.cpu_cores.get("others", 0.0)
     disturbed = {k: v for k, v in busy.items() if v > 0.2}
     if disturbed:
         print(
             f"WARNING: other processes kept CPUs busy during {disturbed} (cores); "
             "these figures are disturbed — run again on a quiet machine."
         )
-    return {"ratios": ratios, "disturbed_by_other_processes": disturbed}
+    return {"ratios": ratios, "aims": aim_out, "disturbed_by_other_processes": disturbed}
 
 
 def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDatabase) -> dict[str, Any]:
     from parking.plates import parse_plate
 
     server_env = dict(item.split("=", 1) for item in args.server_env)
+    counts = worker_counts(args)
     lots, cookie, csrf = asyncio.run(prepare_parking(db, args.lots))
     for n in (0, 1, NUMBERS, PHASE_OFFSET, PLATES - 1):  # the sequence's plates are valid, and distinct
         parse_plate(motorbike_plate(n), VEHICLE_CLASS)
@@ -331,13 +384,16 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
         "postgres": asyncio.run(pg.describe()),
         "server_env": server_env,
         "lots": lots,
+        "workers": counts,
     }
     print(
-        f"cpu_count={info['machine']['cpu_count']}; server: python main.py serve (one process, log level "
-        f"warning); load generator: {args.loadgen_procs} process(es), {args.clients} clients; "
-        f"lots: {', '.join(lots)}",
+        f"cpu_count={info['machine']['cpu_count']}; server: python main.py serve, "
+        f"{', '.join(workers_label(w) for w in counts)}, log level warning; load generator: "
+        f"{args.loadgen_procs} process(es), {args.clients} clients; lots: {', '.join(lots)}",
         flush=True,
     )
+    explain_notes = asyncio.run(prepare_explain_database(db.dsn, db.name)) if args.explain else []
+    explained: dict[str, Any] = {}
     phases: dict[str, dict] = {}
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
 
@@ -347,33 +403,74 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
     info["loadgen"] = spec.describe()
     procs.stop(baseline.proc)
 
-    citypay = start_citypay(procs, db, extra_env=server_env, log_name="parking-server")
-    meter = CpuMeter(citypay.proc.pid, pg.postmaster_pid(), (db.name,))
     ok_pairs = 0
-    # The warm-up is a phase of its own and neither phase discards anything (warmup=0), so every pair sent is
-    # counted and the successful ones can be checked against the database.
-    for key, label, offset, seconds in (
-        ("pairs_warmup", "pairs, warm-up", 0, args.warmup),
-        ("pairs", "pairs", PHASE_OFFSET, args.seconds),
-    ):
-        params = {"lots": lots, "procs": args.loadgen_procs, "offset": offset, "cookie": cookie, "csrf": csrf}
-        spec = LoadSpec(
-            citypay.url,
-            FACTORY,
-            params,
-            seconds=seconds,
-            warmup=0,
-            clients=args.clients,
-            procs=args.loadgen_procs,
+    for n, workers in enumerate(counts):
+        citypay = start_citypay(
+            procs, db, extra_env=server_env, log_name=f"parking-server-w{workers}", workers=workers
         )
-        if key == "pairs":
-            asyncio.run(pg.checkpoint())
-        result, phases[key] = _phase(label, procs, spec, meter)
-        ok_pairs += result.ok
-    procs.stop(citypay.proc)
+        meter = CpuMeter(citypay.proc.pid, pg.postmaster_pid(), (db.name,))
+        # The warm-up is a phase of its own and neither phase discards anything (warmup=0), so every pair sent
+        # is counted and the successful ones can be checked against the database.
+        for key, label, offset, seconds in (
+            (f"pairs_warmup_w{workers}", "pairs, warm-up", n * RUN_STRIDE, args.warmup),
+            (
+                f"pairs_w{workers}",
+                f"pairs, {workers_label(workers)}",
+                PHASE_OFFSET + n * RUN_STRIDE,
+                args.seconds,
+            ),
+        ):
+            params = {
+                "lots": lots,
+                "procs": args.loadgen_procs,
+                "offset": offset,
+                "cookie": cookie,
+                "csrf": csrf,
+            }
+            spec = LoadSpec(
+                citypay.url,
+                FACTORY,
+                params,
+                seconds=seconds,
+                warmup=0,
+                clients=args.clients,
+                procs=args.loadgen_procs,
+            )
+            explainer = None
+            if not key.startswith("pairs_warmup"):
+                asyncio.run(pg.checkpoint())
+                if args.explain:
+                    explainer = Explainer(
+                        db.dsn,
+                        label=f"parking pair, {workers_label(workers)}",
+                        server_pid=citypay.proc.pid,
+                        out_dir=RESULTS_DIR / "explain",
+                    )
+                    explainer.notes.extend(explain_notes)
+            result, phases[key] = _phase(label, procs, spec, meter, explainer)
+            if explainer is not None:
+                explained[key] = explainer.report(sum(result.statuses.values()))
+            ok_pairs += result.ok
+        procs.stop(citypay.proc)
 
     check = asyncio.run(verify_database(db, lots, ok_pairs))
-    verdict = report(args, info, phases, check)
+
+    pgbench = None
+    if not args.no_pgbench:
+        seconds = max(1, round(args.seconds))
+        print(f"… pgbench: init -s {args.pgbench_scale}, then TPC-B for {seconds} s", flush=True)
+        pgbench = run_pgbench(
+            procs,
+            pg,
+            seconds=seconds,
+            clients=args.pgbench_clients,
+            threads=args.pgbench_threads,
+            scale=args.pgbench_scale,
+            postmaster_pid=pg.postmaster_pid(),
+        )
+        print(f"  {pgbench.tps:,.0f} tps; busy cores {pgbench.cpu_cores}", flush=True)
+
+    verdict = report(args, info, phases, check, pgbench)
     verdict["database_check_ok"] = check["ok"]
     path = write_results(
         "parking",
@@ -383,6 +480,8 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
             **info,
             "phases": phases,
             "database_check": check,
+            "pgbench": pgbench.__dict__ if pgbench else None,
+            "explain": explained,
             **verdict,
         },
     )
