@@ -461,7 +461,8 @@ class Aim:
         return {">=": v >= self.limit, "<": v < self.limit, "<=": v <= self.limit}[self.op]
 
     def line(self) -> str:
-        value = "—" if self.value is None or self.value != self.value else f"{self.value:,.3g}{self.unit}"
+        v = self.value
+        value = "—" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}") + self.unit
         verdict = "met" if self.met else "NOT met"
         return f"{self.name}: {value} (aim {self.op} {self.limit:g}{self.unit}) — {verdict}"
 
