@@ -195,6 +195,8 @@ def _frame_parts(frame: str) -> tuple[str, str]:
 
 
 PROJECT = ("core", "ledger", "payments", "parking", "reconciliation", "disbursements", "banksim")
+# Frames every request passes through: left out of the cumulative list, where they would only say 100 %.
+WRAPPERS = ("main.py", "core/middleware.py", "core/errors.py", "core/api.py:_wrap")
 
 
 def _module_of(path: str) -> str:
@@ -222,6 +224,7 @@ def summarise_collapsed(text: str, top: int = 15) -> dict[str, Any]:
     leaf_modules: Counter[str] = Counter()
     self_funcs: Counter[str] = Counter()
     project_cumulative: Counter[str] = Counter()
+    innermost: Counter[str] = Counter()
     for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -235,19 +238,23 @@ def summarise_collapsed(text: str, top: int = 15) -> dict[str, Any]:
         leaf_modules[_module_of(path)] += n
         self_funcs[f"{func} ({_module_of(path)})"] += n
         seen = set()
+        inner = "(no project frame: event loop, aiohttp's protocol, asyncpg's callbacks)"
         for frame in frames:
             func, path = _frame_parts(frame)
             mod = _module_of(path)
             if _is_project(mod):
                 key = f"{mod}:{func}"
-                if key not in seen:
+                inner = key
+                if key not in seen and not key.startswith(WRAPPERS):
                     seen.add(key)
                     project_cumulative[key] += n
+        innermost[inner] += n
     return {
         "samples": total,
         "self_by_module": leaf_modules.most_common(top),
         "self_by_function": self_funcs.most_common(top),
         "project_cumulative": project_cumulative.most_common(top),
+        "by_innermost_project_function": innermost.most_common(top),
     }
 
 
@@ -531,6 +538,14 @@ class Explainer:
                 "  self time by module (where the CPU was when sampled)",
                 ["module", "share"],
                 [[m, f"{c / total:.1%}"] for m, c in prof["self_by_module"]],
+            )
+            print_table(
+                "  by phase: the innermost project function on the stack (with the library code it called)",
+                ["function", "share", "ms/op"],
+                [
+                    [f, f"{c / total:.1%}", c / PY_SPY_RATE * 1000 * per]
+                    for f, c in prof["by_innermost_project_function"]
+                ],
             )
             print_table(
                 "  project functions by cumulative time (share of samples with the function on the stack)",
