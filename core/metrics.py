@@ -44,6 +44,20 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # Group commit of bank callbacks (payments/group_commit.py).
+        self.callback_group_size = Histogram(
+            "citypay_callback_group_size",
+            "Verified bank credits settled per group transaction",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.callback_group_alone = Counter(
+            "citypay_callback_group_alone",
+            "Credits of a group settled alone instead: 'poison' (it failed inside the group), "
+            "'group_failed' (the group's transaction or its commit failed)",
+            ["reason"],
+            registry=self.registry,
+        )
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
 

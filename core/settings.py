@@ -59,6 +59,11 @@ class Settings:
     callback_booking_window_hours: int = 48  # a callback's booking time may be this far from its arrival
     late_tolerance_s: int = 300  # paid this long after expiry (by the bank's booking time) still settles
     callback_max_attempts: int = 10  # the re-processor then gives up and shows the row to finance
+    # Group commit of verified callbacks (payments/group_commit.py): credits that arrive within this many
+    # milliseconds of the first waiting one settle in one transaction, at most callback_group_max of them;
+    # callback_group_max = 0 settles each callback in transactions of its own (the path before group commits).
+    callback_group_window_ms: int = 5
+    callback_group_max: int = 64
     db_pool_min: int = 1
     db_pool_max: int = 10
     db_acquire_timeout_s: int = 5  # longest wait for a pooled connection; then 503 with Retry-After
@@ -113,6 +118,8 @@ class Settings:
             callback_booking_window_hours=_int(env, "CITYPAY_CALLBACK_BOOKING_WINDOW_HOURS", 48),
             late_tolerance_s=_int(env, "CITYPAY_LATE_TOLERANCE_S", 300),
             callback_max_attempts=_int(env, "CITYPAY_CALLBACK_MAX_ATTEMPTS", 10),
+            callback_group_window_ms=_int(env, "CITYPAY_CALLBACK_GROUP_WINDOW_MS", 5),
+            callback_group_max=_int(env, "CITYPAY_CALLBACK_GROUP_MAX", 64),
             db_pool_min=_int(env, "CITYPAY_DB_POOL_MIN", 1),
             db_pool_max=_int(env, "CITYPAY_DB_POOL_MAX", 10),
             db_acquire_timeout_s=_int(env, "CITYPAY_DB_ACQUIRE_TIMEOUT_S", 5),

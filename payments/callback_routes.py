@@ -9,6 +9,7 @@ from core.api import PUBLIC, Routes
 from core.appkeys import KEYS, POOL, SETTINGS
 from payments.banks import IncomingCallback
 from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, handle_callback
+from payments.group_commit import GROUP_COMMITTER
 
 routes = Routes(tags=("bank-callbacks",))
 _BANK_CODE = "{bank_code:[a-z0-9][a-z0-9-]{1,30}}"
@@ -43,6 +44,7 @@ async def _receive(request: web.Request) -> web.Response:
         request.app[KEYS],
         incoming,
         policy=CallbackPolicy.from_settings(request.app[SETTINGS]),
+        committer=request.app.get(GROUP_COMMITTER),
     )
     return web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.headers

@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
@@ -47,7 +48,16 @@ from payments.banks.event import (
     UNKNOWN_BANK,
 )
 from payments.reference import find_reference_in_narrative
-from payments.settlement import DEFAULT_LATE_TOLERANCE, Settlement, first_outcome, settle_credit
+from payments.settlement import (
+    DEFAULT_LATE_TOLERANCE,
+    Settlement,
+    SettlementGroup,
+    first_outcome,
+    settle_credit,
+)
+
+if TYPE_CHECKING:
+    from payments.group_commit import GroupCommitter
 
 security_log = structlog.get_logger("citypay.security")
 log = structlog.get_logger("citypay.callbacks")
@@ -187,6 +197,37 @@ class StoredCallback:
     status: str
 
 
+@dataclass(frozen=True)
+class InboxRow:
+    """A verified callback as the inbox stores it: encrypted, with its replay hash (computed by the handler,
+    before any connection is needed)."""
+
+    bank_code: str
+    method: str
+    content_type: str | None
+    headers: dict[str, str]
+    query_encrypted: str | None
+    raw_body: str
+    bank_txn_id: str | None
+    body_hash: str
+
+
+def inbox_row(
+    keys: AppKeys, profile: BankProfile, incoming: IncomingCallback, *, bank_txn_id: str | None
+) -> InboxRow:
+    query, raw_body = incoming.query_string, incoming.raw_body
+    return InboxRow(
+        bank_code=profile.code,
+        method=incoming.method,
+        content_type=incoming.content_type,
+        headers={k: v for k, v in incoming.headers.items() if k.lower() in _KEPT_HEADERS},
+        query_encrypted=encrypt_bytes(keys, query.encode(), context=QUERY_CONTEXT) if query else None,
+        raw_body=encrypt_bytes(keys, raw_body, context=RAW_BODY_CONTEXT),
+        bank_txn_id=bank_txn_id,
+        body_hash=_replay_hash(keys, scheme_named(profile.scheme), incoming),
+    )
+
+
 async def _store_raw(
     conn: asyncpg.Connection,
     keys: AppKeys,
@@ -197,9 +238,8 @@ async def _store_raw(
     status: str = "received",
 ) -> StoredCallback:
     """Store the callback encrypted, or count one more delivery on the stored byte-identical one."""
-    method, query, raw_body = incoming.method, incoming.query_string, incoming.raw_body
-    kept = {k: v for k, v in incoming.headers.items() if k.lower() in _KEPT_HEADERS}
-    row = await conn.fetchrow(
+    row = inbox_row(keys, profile, incoming, bank_txn_id=bank_txn_id)
+    stored = await conn.fetchrow(
         """INSERT INTO callback_inbox (bank_code, method, content_type, headers, query, query_encrypted,
                raw_body, bank_txn_id, status, processed_at, body_hash, next_attempt_at)
            VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, CASE WHEN $8 = 'ignored' THEN now() END, $9,
@@ -207,17 +247,17 @@ async def _store_raw(
            ON CONFLICT (bank_code, body_hash) DO UPDATE
                SET deliveries = callback_inbox.deliveries + 1, last_delivery_at = now()
            RETURNING id, deliveries = 1 AS first_delivery, status""",
-        profile.code,
-        method,
-        incoming.content_type,
-        kept,
-        encrypt_bytes(keys, query.encode(), context=QUERY_CONTEXT) if query else None,
-        encrypt_bytes(keys, raw_body, context=RAW_BODY_CONTEXT),
-        bank_txn_id,
+        row.bank_code,
+        row.method,
+        row.content_type,
+        row.headers,
+        row.query_encrypted,
+        row.raw_body,
+        row.bank_txn_id,
         status,
-        _replay_hash(keys, scheme_named(profile.scheme), incoming),
+        row.body_hash,
     )
-    return StoredCallback(row["id"], row["first_delivery"], row["status"])
+    return StoredCallback(stored["id"], stored["first_delivery"], stored["status"])
 
 
 def _differences(first: asyncpg.Record, credit: BankCredit) -> dict[str, dict[str, Any]]:
@@ -242,6 +282,86 @@ def _differences(first: asyncpg.Record, credit: BankCredit) -> dict[str, dict[st
     return {name: {"first": a, "now": b} for name, (a, b) in pairs.items() if a != b}
 
 
+async def _inbox_status(
+    conn: asyncpg.Connection, inbox_id: int, credit: BankCredit, settlement: Settlement
+) -> str:
+    """'processed', or 'conflict' when a repeat of a booked transaction says something else (the first
+    booking stands; finance sees the difference)."""
+    if not settlement.duplicate:
+        return "processed"
+    first = await conn.fetchrow("SELECT * FROM payments_received WHERE id = $1", settlement.payment_id)
+    differences = _differences(first, credit)
+    if not differences:
+        return "processed"
+    await conn.execute(
+        """INSERT INTO callback_conflicts (bank_code, bank_txn_id, inbox_id, payment_id, differences)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (inbox_id) DO NOTHING""",
+        credit.bank_code,
+        credit.bank_txn_id,
+        inbox_id,
+        settlement.payment_id,
+        differences,
+    )
+    log.warning(
+        "callback_conflict",
+        bank_code=credit.bank_code,
+        bank_txn_id=credit.bank_txn_id,
+        fields=sorted(differences),
+    )
+    return "conflict"
+
+
+@dataclass(frozen=True)
+class InboxOutcome:
+    """What an inbox row becomes once its credit is settled."""
+
+    inbox_id: int
+    status: str  # processed | conflict
+    outcome: str  # the settlement's outcome, "duplicate:" before it for a repeat
+    payment_id: int
+
+
+async def settle_inbox_credit(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    inbox_id: int,
+    credit: BankCredit,
+    now: datetime,
+    policy: CallbackPolicy = DEFAULT_POLICY,
+    group: SettlementGroup | None = None,
+) -> tuple[Settlement, InboxOutcome]:
+    """Settle a stored callback's credit in the caller's transaction and say what its inbox row becomes (the
+    caller marks it, alone or with the rest of its group)."""
+    settlement = await settle_credit(
+        conn,
+        keys,
+        credit,
+        now=now,
+        sanity_cap=policy.sanity_cap,
+        late_tolerance=policy.late_tolerance,
+        group=group,
+    )
+    status = await _inbox_status(conn, inbox_id, credit, settlement)
+    outcome = ("duplicate:" if settlement.duplicate else "") + settlement.outcome
+    return settlement, InboxOutcome(inbox_id, status, outcome, settlement.payment_id)
+
+
+async def mark_inbox_rows(conn: asyncpg.Connection, done: Sequence[InboxOutcome]) -> None:
+    """Mark settled inbox rows in one statement. A row already finished (a concurrent replay got there first)
+    is left as it is."""
+    await conn.execute(
+        """UPDATE callback_inbox i SET status = d.status, outcome = d.outcome, payment_id = d.payment_id,
+               attempts = i.attempts + 1, processed_at = now(), last_error = NULL, next_attempt_at = NULL
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+                  AS d(id, status, outcome, payment_id)
+            WHERE i.id = d.id AND i.status IN ('received', 'failed')""",
+        [d.inbox_id for d in done],
+        [d.status for d in done],
+        [d.outcome for d in done],
+        [d.payment_id for d in done],
+    )
+
+
 async def process_inbox_row(
     pool: asyncpg.Pool,
     keys: AppKeys,
@@ -253,48 +373,8 @@ async def process_inbox_row(
     """Settle and mark the inbox row processed, in one transaction. A row already finished (a concurrent
     replay got there first) is left as it is."""
     async with pool.acquire() as conn, conn.transaction():
-        settlement = await settle_credit(
-            conn,
-            keys,
-            credit,
-            now=now,
-            sanity_cap=policy.sanity_cap,
-            late_tolerance=policy.late_tolerance,
-        )
-        status = "processed"
-        if settlement.duplicate:
-            first = await conn.fetchrow(
-                "SELECT * FROM payments_received WHERE id = $1", settlement.payment_id
-            )
-            differences = _differences(first, credit)
-            if differences:
-                # Same bank transaction id, different content: keep the first booking, show it to finance.
-                status = "conflict"
-                await conn.execute(
-                    """INSERT INTO callback_conflicts
-                           (bank_code, bank_txn_id, inbox_id, payment_id, differences)
-                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (inbox_id) DO NOTHING""",
-                    credit.bank_code,
-                    credit.bank_txn_id,
-                    inbox_id,
-                    settlement.payment_id,
-                    differences,
-                )
-                log.warning(
-                    "callback_conflict",
-                    bank_code=credit.bank_code,
-                    bank_txn_id=credit.bank_txn_id,
-                    fields=sorted(differences),
-                )
-        await conn.execute(
-            """UPDATE callback_inbox SET status = $2, outcome = $3, payment_id = $4,
-                   attempts = attempts + 1, processed_at = now(), last_error = NULL, next_attempt_at = NULL
-             WHERE id = $1 AND status IN ('received', 'failed')""",
-            inbox_id,
-            status,
-            ("duplicate:" if settlement.duplicate else "") + settlement.outcome,
-            settlement.payment_id,
-        )
+        settlement, done = await settle_inbox_credit(conn, keys, inbox_id, credit, now, policy)
+        await mark_inbox_rows(conn, [done])
     return settlement
 
 
@@ -333,10 +413,13 @@ async def handle_callback(
     *,
     now: datetime | None = None,
     policy: CallbackPolicy = DEFAULT_POLICY,
+    committer: GroupCommitter | None = None,
 ) -> CallbackReply:
+    """Verify, then store and settle: in the process's group commit when there is one (`committer`), else in
+    transactions of its own. Either way the answer is sent only once the credit is committed."""
     now = now or datetime.now(UTC)
     try:
-        return await _handle(pool, keys, incoming, now=now, policy=policy)
+        return await _handle(pool, keys, incoming, now=now, policy=policy, committer=committer)
     except Exception as exc:
         if not database_unavailable(exc):
             raise
@@ -346,7 +429,13 @@ async def handle_callback(
 
 
 async def _handle(
-    pool: asyncpg.Pool, keys: AppKeys, incoming: IncomingCallback, *, now: datetime, policy: CallbackPolicy
+    pool: asyncpg.Pool,
+    keys: AppKeys,
+    incoming: IncomingCallback,
+    *,
+    now: datetime,
+    policy: CallbackPolicy,
+    committer: GroupCommitter | None,
 ) -> CallbackReply:
     bank_code, raw_body = incoming.bank_code, incoming.raw_body
     async with pool.acquire() as conn:
@@ -377,19 +466,15 @@ async def _handle(
             if profile is None:
                 return CallbackReply(404, reply.body, headers=reply.headers)
             return reply
-        stored = await _store_raw(conn, keys, profile, incoming, bank_txn_id=credit.bank_txn_id)
-        if not stored.first_delivery and stored.status in ("processed", "conflict"):
-            # A byte-identical replay of a finished callback: counted, answered with the first outcome.
-            first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
-            if first is not None:
-                return _scheme_of(profile).answer_booked(_booked(first, credit), keys, now)
-    try:
-        settlement = await process_inbox_row(pool, keys, stored.id, credit, now, policy)
-    except Exception as exc:  # stays in the inbox as 'received'; the bank's retry or the sweeper finishes it
-        if database_unavailable(exc):
-            raise
-        log.exception("callback_processing_failed", inbox_id=stored.id, bank_code=bank_code)
-        await _record_failure(pool, stored.id, f"{type(exc).__name__}: {exc}", policy)
+        if committer is None:
+            stored = await _store_verified(conn, keys, profile, incoming, credit)
+    if committer is not None:  # the connection went back to the pool: the group commit has its own
+        settlement = await committer.settle(profile, incoming, credit, now, policy)
+    elif isinstance(stored, Settlement):
+        settlement = stored
+    else:
+        settlement = await settle_stored(pool, keys, stored.id, credit, now, policy)
+    if settlement is None:
         return _scheme_of(profile).answer_retry(keys, now)
     log.info(
         "callback_settled",
@@ -400,6 +485,62 @@ async def _handle(
         amount=credit.amount,
     )
     return _scheme_of(profile).answer_booked(_booked(settlement, credit), keys, now)
+
+
+async def _store_verified(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    profile: BankProfile,
+    incoming: IncomingCallback,
+    credit: BankCredit,
+) -> StoredCallback | Settlement:
+    """Store the raw callback (committed at once); a byte-identical replay of a finished callback is counted
+    and gives the first outcome instead."""
+    stored = await _store_raw(conn, keys, profile, incoming, bank_txn_id=credit.bank_txn_id)
+    if not stored.first_delivery and stored.status in ("processed", "conflict"):
+        first = await first_outcome(conn, credit.bank_code, credit.bank_txn_id)
+        if first is not None:
+            return first
+    return stored
+
+
+async def store_and_settle(
+    pool: asyncpg.Pool,
+    keys: AppKeys,
+    profile: BankProfile,
+    incoming: IncomingCallback,
+    credit: BankCredit,
+    now: datetime,
+    policy: CallbackPolicy,
+) -> Settlement | None:
+    """A verified credit on its own, as before group commits: store the raw callback, then settle it in its
+    own transaction. None means "answer retry" (the row stays in the inbox for the bank's retry or the
+    sweeper). Raises when the database is unavailable."""
+    async with pool.acquire() as conn:
+        stored = await _store_verified(conn, keys, profile, incoming, credit)
+    if isinstance(stored, Settlement):
+        return stored
+    return await settle_stored(pool, keys, stored.id, credit, now, policy)
+
+
+async def settle_stored(
+    pool: asyncpg.Pool,
+    keys: AppKeys,
+    inbox_id: int,
+    credit: BankCredit,
+    now: datetime,
+    policy: CallbackPolicy,
+) -> Settlement | None:
+    """Settle a stored callback in its own transaction; None (and one more failed attempt recorded) when it
+    fails for any reason but an unavailable database."""
+    try:
+        return await process_inbox_row(pool, keys, inbox_id, credit, now, policy)
+    except Exception as exc:  # stays in the inbox as 'received'; the bank's retry or the sweeper finishes it
+        if database_unavailable(exc):
+            raise
+        log.exception("callback_processing_failed", inbox_id=inbox_id, bank_code=credit.bank_code)
+        await _record_failure(pool, inbox_id, f"{type(exc).__name__}: {exc}", policy)
+        return None
 
 
 async def reprocess_inbox(

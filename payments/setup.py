@@ -1,5 +1,6 @@
 """Payments' contribution to the app: the payment-request API and pay pages, bank callbacks and profiles, the
-fee catalogue, finance's payments page, the live status hub, the background sweeper, and demo data."""
+fee catalogue, finance's payments page, the live status hub, the callbacks' group committer, the background
+sweeper, and demo data."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from payments import (
 )
 from payments import routes as payment_routes
 from payments.demo import load_payments_demo
+from payments.group_commit import group_committer
 from payments.live_status import status_listener
 from payments.sweeper import expiry_sweeper
 
@@ -58,7 +60,7 @@ CAPABILITY = Capability(
         StaffLink("admin.bank_apps.link", "/admin/bank-apps", frozenset({"admin"})),
         StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
     ),
-    services=(status_listener,),
+    services=(status_listener, group_committer),
     background=(expiry_sweeper,),
     demo=Demo(load=load_payments_demo, probe=_probe),
 )
