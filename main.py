@@ -30,6 +30,7 @@ from core.middleware import request_context_middleware, security_headers
 from core.settings import Settings
 from core.setup import CAPABILITY as CORE
 from core.vocabulary import ROLES
+from core.workers import default_workers, run_workers
 from disbursements.setup import CAPABILITY as DISBURSEMENTS
 from ledger.setup import CAPABILITY as LEDGER
 from parking.setup import CAPABILITY as PARKING
@@ -67,8 +68,9 @@ def create_app(
         middlewares=[request_context_middleware, problem_middleware],
         client_max_size=settings.max_body_bytes,
         # aiohttp's parser refuses a request line over 8 KiB with a plain-text 400 before any handler runs.
-        # The longest documented query value (500 characters, up to 6 KB percent-encoded) must reach its own
-        # check and get a problem+json answer, so the line may be 32 KiB; beyond that the parser still refuses.
+        # The longest documented query value (500 characters, up to 6 KB percent-encoded) must reach its
+        # own check and get a problem+json answer, so the line may be 32 KiB; beyond that the parser still
+        # refuses.
         handler_args={"max_line_size": 32 * 1024, "max_field_size": 16 * 1024},
     )
     app.on_response_prepare.append(security_headers)
@@ -144,7 +146,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: Settings, dsn: str) -> int:
+def _serve(settings: Settings, dsn: str, *, workers: int = 1) -> int:
     try:
         pending = asyncio.run(_pending(dsn))
     except MigrationError as exc:
@@ -158,14 +160,29 @@ def _serve(settings: Settings, dsn: str) -> int:
         )
         return 1
     keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
-    app = create_app(settings=settings, keys=keys, database_url=dsn)
-    log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded_db=settings.embedded)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
-    return 0
+    url = f"http://{settings.host}:{settings.port}"
+    if workers == 1:  # this process serves, as before --workers
+        app = create_app(settings=settings, keys=keys, database_url=dsn)
+        log.info("serving", url=url, embedded_db=settings.embedded, workers=1)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        return 0
+
+    def serve_one(index: int) -> int:
+        # Each worker builds its own app (pool, listeners, tasks) after the fork and binds the shared port.
+        app = create_app(settings=settings, keys=keys, database_url=dsn)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, reuse_port=True)
+        return 0
+
+    log.info("serving", url=url, embedded_db=settings.embedded, workers=workers)
+    return run_workers(workers, serve_one)
+
+
+def _workers(args: argparse.Namespace) -> int:
+    return args.workers if args.workers is not None else default_workers()
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    return _serve(settings, resolve_database_url(settings))
+    return _serve(settings, resolve_database_url(settings), workers=_workers(args))
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -220,7 +237,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         if hint:
             print(hint)
     try:
-        return _serve(settings, dsn)
+        return _serve(settings, dsn, workers=args.workers or 1)
     finally:
         if simulator is not None:
             simulator.terminate()
@@ -472,17 +489,31 @@ def cmd_disbursements_worker(settings: Settings, args: argparse.Namespace) -> in
     return asyncio.run(run_worker(resolve_database_url(settings), keys, settings, config))
 
 
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="citypay")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve HTTP (refuses when migrations are behind)").set_defaults(
-        func=cmd_serve
+    p = sub.add_parser("serve", help="serve HTTP (refuses when migrations are behind)")
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="server processes sharing the port (SO_REUSEPORT); default: one per core; 1: no supervisor",
     )
+    p.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="load demo data (idempotent)").set_defaults(func=cmd_demo)
-    sub.add_parser("up", help="migrate, load demo data if CITYPAY_DEMO=1, serve (make run)").set_defaults(
-        func=cmd_up
+    p = sub.add_parser("up", help="migrate, load demo data if CITYPAY_DEMO=1, serve (make run)")
+    p.add_argument(
+        "--workers", type=_positive, default=1, help="server processes (default 1: the demo's readable log)"
     )
+    p.set_defaults(func=cmd_up)
     p = sub.add_parser("create-user", help="create a staff account")
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=list(ROLES))

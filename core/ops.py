@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 from typing import Literal
 
 from aiohttp import web
@@ -21,6 +22,7 @@ VERSION = "0.1.0"
 
 class Health(ResponseModel):
     status: Literal["ok"]
+    worker: int = Field(description="the answering server process's id (`serve --workers N` runs several)")
 
 
 class Readiness(ResponseModel):
@@ -31,7 +33,7 @@ class Readiness(ResponseModel):
 
 @routes.get("/healthz", access=PUBLIC, summary="Liveness: the process answers", response=Health)
 async def healthz(request: web.Request) -> web.Response:
-    return json_response(Health(status="ok"))
+    return json_response(Health(status="ok", worker=os.getpid()))
 
 
 @routes.get(

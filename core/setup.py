@@ -9,6 +9,7 @@ from core.audit_checkpoints import audit_checkpointer
 from core.capability import Capability, StaffLink
 from core.passwords import password_hashing
 from core.vocabulary import ROLES
+from core.workers import elected
 
 EVERY_ROLE = frozenset(ROLES)
 
@@ -30,5 +31,6 @@ CAPABILITY = Capability(
         StaffLink("approvals.link", "/approvals", frozenset({"approver", "finance", "admin"})),
     ),
     services=(password_hashing,),
-    background=(audit_checkpointer,),
+    # One process writes checkpoints (each would verify the whole chain and append the same head).
+    background=(elected("audit-checkpoints", audit_checkpointer),),
 )

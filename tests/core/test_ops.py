@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -13,7 +14,7 @@ from core.logging import configure_logging
 
 
 async def test_healthz_and_readyz(client):
-    assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
+    assert (await (await client.get("/healthz")).json()) == {"status": "ok", "worker": os.getpid()}
     resp = await client.get("/readyz")
     assert resp.status == 200 and (await resp.json())["status"] == "ready"
 
