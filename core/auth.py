@@ -22,7 +22,7 @@ from core.appkeys import POOL, PRINCIPAL, SETTINGS
 from core.audit import record_audit
 from core.errors import Forbidden, Unauthorized, ValidationFailed
 from core.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
-from core.tokens import TOKEN_PREFIX, secret_digest
+from core.tokens import TOKEN_CACHE, TOKEN_PREFIX, cache_key, secret_digest
 from core.vocabulary import ROLES, USERNAME_RE
 
 SESSION_COOKIE = "citypay_session"
@@ -339,12 +339,20 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, cooki
     )
 
 
-async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal | None:
+def _token_parts(raw: str) -> tuple[str, str] | None:
     if not raw.startswith(TOKEN_PREFIX):
         return None
     prefix, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
     if not sep or len(prefix) != 8:
         return None
+    return prefix, secret
+
+
+async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal | None:
+    parts = _token_parts(raw)
+    if parts is None:
+        return None
+    prefix, secret = parts
     row = await conn.fetchrow(
         "SELECT id, name, scopes, secret_hash, last_used_at, fee_codes, channels FROM api_tokens "
         "WHERE token_prefix = $1 AND revoked_at IS NULL",
@@ -384,14 +392,32 @@ async def current_principal(request: web.Request) -> Principal | None:
     auth = request.headers.get("Authorization", "")
     cookie = request.cookies.get(SESSION_COOKIE)
     if auth or cookie:
-        async with request.app[POOL].acquire() as conn:
-            # The scheme is case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" are Bearer.
-            scheme, _, credentials = auth.strip().partition(" ")
-            if scheme.lower() == "bearer":
-                principal = await _principal_from_token(conn, credentials.strip())
-            elif cookie:
+        # The scheme is case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" are Bearer.
+        scheme, _, credentials = auth.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            principal = await _principal_from_cached_token(request, credentials.strip())
+        elif cookie:
+            async with request.app[POOL].acquire() as conn:
                 principal = await _principal_from_session(conn, cookie)
     request[PRINCIPAL] = principal
+    return principal
+
+
+async def _principal_from_cached_token(request: web.Request, raw: str) -> Principal | None:
+    """A token verified in the last few seconds costs no database round trip (core.tokens.TokenCache)."""
+    cache = request.app.get(TOKEN_CACHE)
+    if cache is None or _token_parts(raw) is None:
+        async with request.app[POOL].acquire() as conn:
+            return await _principal_from_token(conn, raw)
+    key = cache_key(raw)
+    principal = cache.get(key)
+    if principal is not None:
+        return principal
+    generation = cache.generation  # before reading: a revocation heard meanwhile keeps this out
+    async with request.app[POOL].acquire() as conn:
+        principal = await _principal_from_token(conn, raw)
+    if principal is not None:
+        cache.put(key, principal, generation)
     return principal
 
 

@@ -8,6 +8,7 @@ from core import static as static_files
 from core.audit_checkpoints import audit_checkpointer
 from core.capability import Capability, StaffLink
 from core.passwords import password_hashing
+from core.tokens import token_revocations
 from core.vocabulary import ROLES
 from core.workers import elected
 
@@ -30,7 +31,7 @@ CAPABILITY = Capability(
         StaffLink("link.tokens", "/admin/tokens", frozenset({"admin"})),
         StaffLink("approvals.link", "/approvals", frozenset({"approver", "finance", "admin"})),
     ),
-    services=(password_hashing,),
+    services=(password_hashing, token_revocations),
     # One process writes checkpoints (each would verify the whole chain and append the same head).
     background=(elected("audit-checkpoints", audit_checkpointer),),
 )
