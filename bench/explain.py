@@ -125,6 +125,9 @@ class _Sampler:
     lock_waits: Counter[tuple[str, str]] = field(default_factory=Counter)
     blockers: Counter[tuple[str, str]] = field(default_factory=Counter)
     other_waits: Counter[tuple[str, str]] = field(default_factory=Counter)
+    contended: Counter[str] = field(
+        default_factory=Counter
+    )  # samples in which a statement's lock had waiters
     error: str | None = None
 
     def __post_init__(self) -> None:
@@ -161,6 +164,7 @@ class _Sampler:
     def _count(self, rows: list[Any]) -> None:
         self.samples += 1
         by_pid = {r["pid"]: r for r in rows}
+        self.contended.update({r["query"] for r in rows if r["wait_event_type"] == "Lock"})
         for r in rows:
             state = _state_of(r)
             self.states[state] += 1
@@ -350,9 +354,14 @@ class Explainer:
         db_b, db_a = b.get("database"), a.get("database")
         if db_b and db_a:
             commits, rollbacks = db_a[0] - db_b[0], db_a[1] - db_b[1]
+            # The sampler's own reads are transactions too (one a sample): not the operation's.
+            commits = max(0, commits - (self._sampler.samples if self._sampler else 0))
             out["commits_per_op"] = round(commits * per, 2)
             out["rollbacks_per_op"] = round(rollbacks * per, 2)
-            line = f"  commits {commits * per:.2f}/op, rollbacks {rollbacks * per:.2f}/op"
+            line = (
+                f"  transactions committed {commits * per:.2f}/op (read-only ones and the pool's included), "
+                f"rolled back {rollbacks * per:.2f}/op"
+            )
             if b.get("wal") and a.get("wal"):
                 records, wal_bytes, _writes, syncs, full = (
                     x - y for x, y in zip(a["wal"], b["wal"], strict=True)
@@ -501,6 +510,18 @@ class Explainer:
                     "  lock waits: lock waited for, by the statement that waits (average backends waiting)",
                     ["lock waited for", "waiting statement", "backends"],
                     [[k[0], k[1][:90], v / n] for k, v in s.lock_waits.most_common(8)],
+                )
+                # A lock with waiters in a share f of the samples was held (and wanted) f × window: per
+                # operation that is the hold time, when each operation takes it once in turn.
+                busy = [
+                    [q[:90], f"{c / n:.0%}", c / n * self.window_s * 1000 * per]
+                    for q, c in s.contended.most_common(5)
+                ]
+                out["contended"] = [{"query": b[0], "share": b[1], "ms_per_op": round(b[2], 2)} for b in busy]
+                print_table(
+                    "  how long contended locks were held: share of samples with waiters × window ÷ operations",
+                    ["statement waiting for it", "with waiters", "held ms/op"],
+                    busy,
                 )
                 out["lock_holders"] = [
                     {"holder_state": k[0], "query": k[1], "count": round(v / n, 2)}
