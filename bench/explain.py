@@ -519,7 +519,7 @@ class Explainer:
                 ]
                 out["contended"] = [{"query": b[0], "share": b[1], "ms_per_op": round(b[2], 2)} for b in busy]
                 print_table(
-                    "  how long contended locks were held: share of samples with waiters × window ÷ operations",
+                    "  contended locks, held: share of samples with waiters × window ÷ operations",
                     ["statement waiting for it", "with waiters", "held ms/op"],
                     busy,
                 )
