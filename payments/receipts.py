@@ -122,20 +122,16 @@ async def payer_name_from_callbacks(
 
 
 async def next_receipt_number(conn: asyncpg.Connection) -> dict[str, Any]:
-    """The active series with its next number, taken in the caller's transaction: the series row is locked
-    FOR UPDATE until that transaction ends, so concurrent receipts queue here and a rolled-back one gives its
-    number back (no gaps, no duplicates)."""
-    series = await conn.fetchrow(
-        """SELECT series, template_code, agency_name, agency_tax_code FROM receipt_series
-            WHERE active FOR UPDATE"""
+    """The active series with its next number, taken in the caller's transaction: the UPDATE locks the series
+    row until that transaction ends, so concurrent receipts queue here and a rolled-back one gives its number
+    back (no gaps, no duplicates). One statement, since every settling transaction waits on this row."""
+    numbered = await conn.fetchrow(
+        """UPDATE receipt_series SET last_number = last_number + 1 WHERE active
+           RETURNING series, template_code, agency_name, agency_tax_code, last_number AS number"""
     )
-    if series is None:
+    if numbered is None:
         raise RuntimeError("no active receipt series: finance must activate one (table receipt_series)")
-    number = await conn.fetchval(
-        "UPDATE receipt_series SET last_number = last_number + 1 WHERE series = $1 RETURNING last_number",
-        series["series"],
-    )
-    return {**series, "number": number}
+    return dict(numbered)
 
 
 async def issue_receipt(conn: asyncpg.Connection, keys: AppKeys, request_id) -> asyncpg.Record:

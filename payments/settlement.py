@@ -56,6 +56,9 @@ class SettlementGroup:
         self.locked: set[str] = set()
         self.first: dict[tuple[str, str], Settlement | None] = {}
         self.requests: dict[str, Mapping[str, Any] | None] = {}
+        # The day a credit of a booking date goes on (ledger.open_day_for), asked once per group. Should a
+        # day close commit meanwhile, the ledger's trigger refuses the entry and that credit settles alone.
+        self.open_days: dict[date, date] = {}
 
     def forget(self, credit: BankCredit) -> None:
         reference = find_reference_in_narrative(credit.narrative)
@@ -196,7 +199,10 @@ async def settle_credit(
             request = group.requests[reference]
         else:
             request = await lock_request(conn, reference)
-    day = await open_day_for(conn, business_date_of(credit.booked_at))  # a closed day books on the next
+    booked_on = business_date_of(credit.booked_at)
+    if booked_on not in group.open_days:  # a closed day books on the next
+        group.open_days[booked_on] = await open_day_for(conn, booked_on)
+    day = group.open_days[booked_on]
     amount = credit.amount
     refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
     if request is not None:
