@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import asyncpg
@@ -13,6 +12,7 @@ from core.appkeys import POOL
 from core.db import database_unavailable, note_unavailable
 from core.field_messages import field_message
 from core.i18n import register_messages, request_language, translate
+from core.json import dumps as json_dumps
 
 log = structlog.get_logger("citypay.errors")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -197,7 +197,7 @@ def problem_response(problem: Problem, request: web.Request) -> web.Response:
     body = problem.body(request_language(request), instance=request.path)
     resp = web.Response(
         status=problem.status,
-        text=json.dumps(body, ensure_ascii=False),
+        body=json_dumps(body),
         content_type=PROBLEM_CONTENT_TYPE,
         charset="utf-8",
     )

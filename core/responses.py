@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
+from core.json import json_body_response
+
 
 class ResponseModel(BaseModel):
     """Base of response models: a field the model does not declare is an error, never silently dropped, so a
@@ -31,4 +33,4 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 def json_response(model: BaseModel, *, status: int = 200) -> web.Response:
-    return web.json_response(dump(model), status=status)
+    return json_body_response(dump(model), status=status)

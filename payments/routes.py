@@ -16,6 +16,7 @@ from core.appkeys import KEYS, POOL, SETTINGS
 from core.auth import Principal, principal_of
 from core.errors import NotFound
 from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
+from core.json import json_body_response
 from core.responses import ResponseModel, Timestamp, dump, json_response
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
@@ -241,7 +242,7 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             fingerprint=request_fingerprint("POST", request.path, body.model_dump_json()),
             action=action,
         )
-    resp = web.json_response(out, status=status)
+    resp = json_body_response(out, status=status)
     if replayed:
         resp.headers["Idempotent-Replayed"] = "true"
     return resp
