@@ -17,6 +17,14 @@ the head's sequence and hash, signed with the city's Ed25519 key, appended to va
 logged, every few minutes and by `python main.py audit checkpoint`. `audit verify` then requires every
 checkpoint's row to be in the table with the same hash.
 
+Streams (migration 0025): rows are chained per stream, each with its own lock, so concurrent appends of
+unrelated actions do not queue on one lock. Staff administration (rare) stays on the one "main" stream; the
+parking session actions of the field (every check-in and check-out) go to FIELD_STREAMS streams chosen by
+subject, so one session's rows stay in order in one chain. Each row's hash covers its stream and its position
+in it (1, 2, 3 …); a missing row is a gap in positions, a truncated stream disagrees with the checkpoints,
+which record the head of every stream. `seq` stays the global order (from a sequence: rolled-back appends
+leave gaps there, never in a stream). Rows from before 0025 have no stream: they are "main", position = seq.
+
 The key is process-wide (`use_audit_key`), not an argument: record_audit is called from every capability,
 and a row written with no key configured must fail loudly rather than fall back to an unkeyed hash.
 """
@@ -27,7 +35,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +51,19 @@ GENESIS = "0" * 64
 ALG_LEGACY = "sha256"
 ALG_KEYED = "hmac-sha256"
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"
-# Appends are serialised so the chain has one order; staff writes are rare enough for one lock.
+# Appends to one stream are serialised so it has one order; the main stream keeps the lock key it always had.
 AUDIT_LOCK_KEY = 0x41554449_54000000
+MAIN_STREAM = "main"
+FIELD_STREAMS = 16
+# Actions of the parking hot path; everything else is staff administration on the main stream.
+FIELD_ACTIONS = (
+    "parking.check_in",
+    "parking.check_out",
+    "parking.close_",
+    "parking.correct",
+    "parking.cancel",
+    "parking.void",
+)
 
 _audit_key: bytes | None = None
 _audit_key_loader: Callable[[], bytes] | None = None
@@ -81,19 +100,37 @@ def _canonical(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _row_body(seq, at, actor, action, subject, before, after, request_id) -> str:
-    return _canonical(
-        {
-            "seq": seq,
-            "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "before": before,
-            "after": after,
-            "request_id": request_id,
-        }
-    )
+def audit_stream(action: str, subject: str) -> str:
+    """The stream a row goes to: a field stream by subject for the parking session actions, else main."""
+    if not action.startswith(FIELD_ACTIONS):
+        return MAIN_STREAM
+    shard = int.from_bytes(hashlib.sha256(subject.encode()).digest()[:4], "big") % FIELD_STREAMS
+    return f"field:{shard:02d}"
+
+
+def stream_lock_key(stream: str) -> int:
+    if stream == MAIN_STREAM:
+        return AUDIT_LOCK_KEY
+    digest = hashlib.sha256(b"citypay audit stream\0" + stream.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _row_body(
+    seq, at, actor, action, subject, before, after, request_id, stream=None, stream_seq=None
+) -> str:
+    body = {
+        "seq": seq,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "before": before,
+        "after": after,
+        "request_id": request_id,
+    }
+    if stream is not None:  # rows from 0025 on; older rows keep the body they were hashed with
+        body["stream"], body["stream_seq"] = stream, stream_seq
+    return _canonical(body)
 
 
 def row_hash(
@@ -123,9 +160,11 @@ def keyed_row_hash(
     before: Any,
     after: Any,
     request_id: str | None,
+    stream: str | None = None,
+    stream_seq: int | None = None,
 ) -> str:
     """HMAC-SHA256 under the audit key of the previous hash and the row's canonical JSON ('hmac-sha256')."""
-    body = _row_body(seq, at, actor, action, subject, before, after, request_id)
+    body = _row_body(seq, at, actor, action, subject, before, after, request_id, stream, stream_seq)
     return hmac.new(key, (prev_hash + body).encode(), hashlib.sha256).hexdigest()
 
 
@@ -143,18 +182,22 @@ async def record_audit(
         raise RuntimeError("record_audit must run inside the transaction that makes the change")
     key = current_audit_key()
     request_id = structlog.contextvars.get_contextvars().get("request_id")
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
-    last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-    seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+    stream = audit_stream(action, subject)
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", stream_lock_key(stream))
+    # After the lock (a statement of its own: its snapshot must include the previous holder's commit).
+    head = await conn.fetchrow(_HEAD_SQL, stream)
+    seq, pos, prev = head["seq"], (head["pos"] or 0) + 1, head["hash"] or GENESIS
     at = datetime.now(UTC)
     # Round-trip through JSON so what we hash is what jsonb gives back.
     before = json.loads(json.dumps(before)) if before is not None else None
     after = json.loads(json.dumps(after)) if after is not None else None
-    digest = keyed_row_hash(key, prev, seq, at, actor, action, subject, before, after, request_id)
+    digest = keyed_row_hash(
+        key, prev, seq, at, actor, action, subject, before, after, request_id, stream, pos
+    )
     await conn.execute(
         """INSERT INTO audit_log (seq, at, actor, action, subject, before, after, request_id, prev_hash, hash,
-               alg, key_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+               alg, key_id, stream, stream_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
         seq,
         at,
         actor,
@@ -167,11 +210,34 @@ async def record_audit(
         digest,
         ALG_KEYED,
         audit_key_id(key),
+        stream,
+        pos,
     )
     return seq
 
 
+# The next seq and the stream's head (position, hash); the main stream's head may be a row from before 0025.
+_HEAD_SQL = """
+SELECT nextval('audit_log_seq') AS seq, h.pos, h.hash
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (
+      SELECT pos, hash FROM (
+          (SELECT stream_seq AS pos, hash FROM audit_log WHERE stream = $1 ORDER BY stream_seq DESC LIMIT 1)
+          UNION ALL
+          (SELECT seq, hash FROM audit_log WHERE $1 = 'main' AND stream IS NULL ORDER BY seq DESC LIMIT 1)
+      ) AS c ORDER BY pos DESC LIMIT 1) AS h ON true"""
+
+
 # Verifying ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Head:
+    """A stream's newest row: its position in the stream, its global seq and its hash."""
+
+    pos: int
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -179,10 +245,11 @@ class ChainReport:
     rows: int
     first_broken: int | None
     reason: str | None
-    head_seq: int = 0
+    head_seq: int = 0  # the newest row of all streams
     head_hash: str = GENESIS
     checkpoints_checked: int = 0
     legacy_until: int = 0  # the seq of the last unkeyed row the walk accepted as legacy (0 = none)
+    heads: dict[str, Head] = field(default_factory=dict)  # every stream's head (when ok)
 
     @property
     def ok(self) -> bool:
@@ -211,27 +278,70 @@ def trusted_legacy_until(checkpoints: list[Checkpoint]) -> tuple[int | None, str
     return values.pop(), None
 
 
+# The rows after known stream heads: each stream from its head on (a loose index scan finds the streams, one
+# index range per stream), and the main stream's rows from before 0025 (stream NULL, position = seq).
+_ROWS_AFTER_HEADS = """
+WITH RECURSIVE streams(s) AS (
+    SELECT min(stream) FROM audit_log
+    UNION ALL
+    SELECT (SELECT min(stream) FROM audit_log WHERE stream > streams.s)
+      FROM streams WHERE streams.s IS NOT NULL
+), known(stream, pos) AS (SELECT * FROM unnest($1::text[], $2::bigint[]))
+SELECT a.* FROM streams
+ CROSS JOIN LATERAL (
+     SELECT * FROM audit_log a
+      WHERE a.stream = streams.s
+        AND a.stream_seq > coalesce((SELECT pos FROM known WHERE known.stream = streams.s), 0)) AS a
+ WHERE streams.s IS NOT NULL
+UNION ALL
+SELECT * FROM audit_log
+ WHERE stream IS NULL AND seq > coalesce((SELECT pos FROM known WHERE known.stream = 'main'), 0)
+ORDER BY seq"""
+
+
+def checkpointed_heads(checkpoints: list[Checkpoint]) -> list[tuple[str, Head]]:
+    """Every (stream, head) the checkpoints signed; lines from before 0025 signed the main stream's head."""
+    found: list[tuple[str, Head]] = []
+    for c in checkpoints:
+        if c.heads is not None:
+            found += [(stream, Head(*h)) for stream, h in c.heads.items()]
+        elif c.seq > 0:
+            found.append((MAIN_STREAM, Head(c.seq, c.seq, c.hash)))
+    return found
+
+
+def latest_heads(checkpoints: list[Checkpoint]) -> dict[str, Head]:
+    latest: dict[str, Head] = {}
+    for stream, head in checkpointed_heads(checkpoints):
+        if stream not in latest or head.pos > latest[stream].pos:
+            latest[stream] = head
+    return latest
+
+
 async def verify_audit_chain(
     conn: asyncpg.Connection,
     *,
     key: bytes | None = None,
     checkpoints: list[Checkpoint] | None = None,
-    start: tuple[int, str] | None = None,
+    start: dict[str, Head] | None = None,
     batch: int = 5000,
 ) -> ChainReport:
-    """Walk the chain in order; report the first row whose link, content or key does not verify, or the first
-    checkpoint the table no longer reaches with the same hash. `start` = (seq, hash) of a row already known
-    good (a checkpoint): the walk begins there instead of at the genesis."""
+    """Walk every stream in order; report the first row (by seq) whose link, position, content or key does
+    not verify, or the first checkpointed head the table no longer reaches with the same hash. `start` = the
+    heads of streams already known good (the latest checkpoint of each): the walk then reads only the rows
+    after them, instead of every row from the genesis."""
     key = current_audit_key() if key is None else key
     kid = audit_key_id(key)
     trusted, disagree = trusted_legacy_until(checkpoints or [])
     if disagree:
         return ChainReport(0, 0, disagree)
-    first_seq, prev = (start[0] + 1, start[1]) if start else (1, GENESIS)
-    # checkpoints of rows this walk covers (the start row itself is checked on its own below)
-    expected = {c.seq: c.hash for c in (checkpoints or []) if c.seq >= first_seq}
+    heads: dict[str, Head] = dict(start or {})
+    # checkpointed rows this walk covers (start heads are checked on their own below)
+    expected: dict[int, tuple[str, str]] = (
+        {} if start else {h.seq: (s, h.hash) for s, h in checkpointed_heads(checkpoints or [])}
+    )
     reached = len(expected)
-    expected_seq, count, head = first_seq, 0, (first_seq - 1, prev)
+    count = 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         in_database = await _legacy_until(conn)
         if trusted is not None and in_database != trusted:
@@ -242,19 +352,40 @@ async def verify_audit_chain(
                 f"record {legacy_label(trusted)}: the legacy (unkeyed) boundary was changed in the database",
             )
         legacy_until = in_database if trusted is None else trusted
-        seen_keyed = first_seq - 1 > legacy_until  # the start row is past the legacy range: it was keyed
-        if start and start[0] > 0:
-            at_start = await conn.fetchval("SELECT hash FROM audit_log WHERE seq = $1", start[0])
-            if at_start != start[1]:
-                why = "is missing" if at_start is None else "was rewritten since it was checkpointed"
-                return ChainReport(0, start[0], f"checkpointed row {start[0]} {why}")
-        async for r in conn.cursor(
-            "SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq", first_seq, prefetch=batch
-        ):
+        seen_keyed = any(h.seq > legacy_until for h in heads.values())  # start heads past it were keyed
+        if heads:
+            found = dict(
+                await conn.fetch(
+                    "SELECT seq, hash FROM audit_log WHERE seq = ANY($1::bigint[])",
+                    [h.seq for h in heads.values()],
+                )
+            )
+            for h in sorted(heads.values(), key=lambda h: h.seq):
+                if found.get(h.seq) != h.hash:
+                    why = "is missing" if h.seq not in found else "was rewritten since it was checkpointed"
+                    return ChainReport(0, h.seq, f"checkpointed row {h.seq} {why}")
+        if start:
+            rows = conn.cursor(
+                _ROWS_AFTER_HEADS, list(heads), [h.pos for h in heads.values()], prefetch=batch
+            )
+        else:
+            rows = conn.cursor("SELECT * FROM audit_log ORDER BY seq", prefetch=batch)
+        async for r in rows:
             count += 1
             seq = r["seq"]
-            if seq != expected_seq:
-                return ChainReport(count, expected_seq, f"row {expected_seq} is missing")
+            stream_col = r.get("stream")  # None: a row from before 0025 (or a database before it)
+            stream = MAIN_STREAM if stream_col is None else stream_col
+            pos = seq if stream_col is None else r["stream_seq"]
+            last = heads.get(stream)
+            if pos != (last.pos + 1 if last else 1):
+                after = last.seq if last else 0
+                return ChainReport(
+                    count,
+                    after + 1,
+                    f"row {after + 1} is missing (stream {stream}: row {seq} is at position {pos}, "
+                    f"expected {last.pos + 1 if last else 1})",
+                )
+            prev = last.hash if last else GENESIS
             if r["prev_hash"] != prev:
                 return ChainReport(count, seq, "prev_hash does not match the previous row's hash")
             content = (
@@ -279,10 +410,10 @@ async def verify_audit_chain(
                     return ChainReport(
                         count, seq, f"row is keyed with audit key {r['key_id']}, not this service's key {kid}"
                     )
-                digest = keyed_row_hash(key, prev, seq, *content)
+                digest = keyed_row_hash(key, prev, seq, *content, stream_col, r.get("stream_seq"))
             elif seen_keyed:
                 return ChainReport(count, seq, "an unkeyed row after a keyed one (downgraded row)")
-            elif seq <= legacy_until:
+            elif seq <= legacy_until and stream_col is None:
                 digest = row_hash(prev, seq, *content)
             else:
                 return ChainReport(
@@ -292,22 +423,33 @@ async def verify_audit_chain(
                 )
             if not hmac.compare_digest(digest, r["hash"]):
                 return ChainReport(count, seq, "row content does not match its hash")
-            if seq in expected and expected.pop(seq) != r["hash"]:
+            if seq in expected and expected.pop(seq)[1] != r["hash"]:
                 return ChainReport(
                     count, seq, f"row {seq} differs from the checkpoint taken of it (rewritten)"
                 )
-            prev, expected_seq = r["hash"], expected_seq + 1
-            head = (seq, r["hash"])
+            heads[stream] = Head(pos, seq, r["hash"])
+    newest = max(heads.values(), key=lambda h: h.seq, default=Head(0, 0, GENESIS))
     if expected:
-        lost = max(expected)
+        # A checkpointed row the walk never reached: its stream ends before it (the tail was deleted).
+        def ends_at(lost: int) -> int:
+            stream = expected[lost][0]
+            return heads[stream].seq if stream in heads else 0
+
+        lost = min(expected, key=lambda seq: (ends_at(seq), -seq))
+        stream, end = expected[lost][0], ends_at(lost)
+        if stream == MAIN_STREAM:
+            where, gone = "the table", f"rows {end + 1}–{lost}"
+        else:
+            where, gone = f"stream {stream}", f"its rows after row {end}"
         return ChainReport(
             count,
-            head[0] + 1,
-            f"the table ends at row {head[0]} but a checkpoint recorded row {lost}: "
-            f"rows {head[0] + 1}–{lost} were deleted (the tail was truncated)",
-            *head,
+            end + 1,
+            f"{where} ends at row {end} but a checkpoint recorded row {lost}: "
+            f"{gone} were deleted (the tail was truncated)",
+            newest.seq,
+            newest.hash,
         )
-    return ChainReport(count, None, None, head[0], head[1], reached, legacy_until)
+    return ChainReport(count, None, None, newest.seq, newest.hash, reached, legacy_until, heads)
 
 
 # Checkpoints ----------------------------------------------------------------------------------------------
@@ -324,8 +466,24 @@ class Checkpoint:
     signature: str
     # seq of the last unkeyed (pre-0007) row, 0 = none; None in lines signed before it was recorded (v1)
     legacy_until: int | None = None
+    # v3 (from 0025): [position, seq, hash] of each stream whose head moved since the previous checkpoint
+    # (all of them in a database's first); seq/hash above are the newest row of all streams
+    heads: dict[str, list] | None = None
 
     def payload(self) -> bytes:
+        if self.heads is not None:
+            return _canonical(
+                {
+                    "v": 3,
+                    "database": self.database,
+                    "seq": self.seq,
+                    "hash": self.hash,
+                    "at": self.at,
+                    "audit_key_id": self.audit_key_id,
+                    "legacy_until": self.legacy_until,
+                    "heads": self.heads,
+                }
+            ).encode()
         if self.legacy_until is None:
             return _canonical(
                 {

@@ -18,7 +18,14 @@ import asyncpg
 import structlog
 from cryptography.exceptions import InvalidSignature
 
-from core.audit import CHECKPOINT_FILE, ChainReport, Checkpoint, audit_key_id, verify_audit_chain
+from core.audit import (
+    CHECKPOINT_FILE,
+    ChainReport,
+    Checkpoint,
+    audit_key_id,
+    latest_heads,
+    verify_audit_chain,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -50,6 +57,14 @@ def read_checkpoints(path: Path, *, database: str, keys: AppKeys) -> tuple[list[
         try:
             cp = Checkpoint(**json.loads(line))
             if not isinstance(cp.legacy_until, int | None) or not isinstance(cp.seq, int):
+                raise TypeError
+            if cp.heads is not None and not (
+                isinstance(cp.heads, dict)
+                and all(
+                    isinstance(h, list) and len(h) == 3 and isinstance(h[0], int) and isinstance(h[1], int)
+                    for h in cp.heads.values()
+                )
+            ):
                 raise TypeError
         except (ValueError, TypeError):
             raise CheckpointFileError(f"{path}:{n} is not a checkpoint line (altered?)") from None
@@ -83,14 +98,14 @@ async def write_checkpoint(
         raise AuditChainBroken(ChainReport(0, 0, str(exc))) from None
     last = max(known, key=lambda c: c.seq, default=None)
     # The first checkpoint of a database walks it from the genesis under the strict rules; later ones walk
-    # only the rows added since, with the legacy boundary the earlier checkpoints signed.
-    report = await verify_audit_chain(
-        conn, key=keys.audit_key, start=(last.seq, last.hash) if last else None, checkpoints=known
-    )
+    # only the rows added after each stream's last signed head, with the legacy boundary they signed.
+    start = latest_heads(known)
+    report = await verify_audit_chain(conn, key=keys.audit_key, start=start or None, checkpoints=known)
     if not report.ok:
         log.error("audit_chain_broken", database=database, row=report.first_broken, reason=report.reason)
         raise AuditChainBroken(report)
-    if last and (last.seq, last.hash) == (report.head_seq, report.head_hash):
+    moved = {s: h for s, h in report.heads.items() if start.get(s) != h}
+    if last and not moved:
         log.info("audit_checkpoint_unchanged", database=database, seq=last.seq, hash=last.hash)
         return last, False
     unsigned = Checkpoint(
@@ -102,11 +117,20 @@ async def write_checkpoint(
         public_key=keys.signing_public_b64,
         signature="",
         legacy_until=report.legacy_until,
+        heads={s: [h.pos, h.seq, h.hash] for s, h in sorted(moved.items())},
     )
     signature = base64.b64encode(keys.signing_key.sign(unsigned.payload())).decode()
     cp = Checkpoint(**{**unsigned.__dict__, "signature": signature})
     await asyncio.to_thread(_append_line, path, cp.as_line())
-    log.info("audit_checkpoint", database=database, seq=cp.seq, hash=cp.hash, at=cp.at, signature=signature)
+    log.info(
+        "audit_checkpoint",
+        database=database,
+        seq=cp.seq,
+        hash=cp.hash,
+        at=cp.at,
+        streams=len(moved),
+        signature=signature,
+    )
     return cp, True
 
 
