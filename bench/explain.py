@@ -252,6 +252,9 @@ def summarise_collapsed(text: str, top: int = 15) -> dict[str, Any]:
                 if key not in seen and not key.startswith(WRAPPERS):
                     seen.add(key)
                     project_cumulative[key] += n
+        if frames[-1].startswith("EpollSelector.select"):
+            # py-spy counts a thread in epoll_wait as busy when it was runnable (woken, waiting for a core).
+            inner = "(event loop in epoll_wait: woken, or waiting for a core)"
         innermost[inner] += n
     return {
         "samples": total,
