@@ -4,6 +4,7 @@ images. All public; no login. Receipts are in receipt_api.py and receipt_pages.p
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from payments import messages as _messages  # noqa: F401  (registers the package
 from payments import pay_messages as _pay_messages  # noqa: F401  (the pay page's issue-12 texts)
 from payments.bank_apps import deeplink, list_apps
 from payments.live_status import STATUS_HUB, TERMINAL, HubClosed, StatusSnapshot, read_snapshots
-from payments.qr_images import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, qr_etag, qr_png, qr_svg
+from payments.qr_images import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, qr_etag, qr_svg, render_qr_png
 from payments.reference import is_valid_reference
 from payments.routes import parse_request_id
 from payments.vietqr import build_payload, parse_payload
@@ -59,7 +60,7 @@ async def _qr_payload(request: web.Request) -> tuple[str, str]:
     return row["reference"], row["qr_payload"]
 
 
-def _immutable_image(
+async def _immutable_image(
     request: web.Request, etag: str, render, content_type: str, filename: str
 ) -> web.Response:
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
@@ -67,7 +68,10 @@ def _immutable_image(
     if any(tag.value == "*" or f'"{tag.value}"' == etag for tag in request.if_none_match or ()):
         return web.Response(status=304, headers=headers)
     headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    return web.Response(body=render(), content_type=content_type, headers=headers)
+    body = render()
+    if inspect.isawaitable(body):  # PNGs render in a process pool (payments/qr_images.py)
+        body = await body
+    return web.Response(body=body, content_type=content_type, headers=headers)
 
 
 @routes.get(
@@ -79,10 +83,10 @@ def _immutable_image(
 )
 async def payment_request_qr_png(request: web.Request, query: QrQuery) -> web.Response:
     reference, payload = await _qr_payload(request)
-    return _immutable_image(
+    return await _immutable_image(
         request,
         qr_etag(payload, f"png:{query.size}"),
-        lambda: qr_png(payload, query.size),
+        lambda: render_qr_png(payload, query.size),
         "image/png",
         f"{reference}.png",
     )
@@ -96,7 +100,7 @@ async def payment_request_qr_png(request: web.Request, query: QrQuery) -> web.Re
 )
 async def payment_request_qr_svg(request: web.Request) -> web.Response:
     reference, payload = await _qr_payload(request)
-    return _immutable_image(
+    return await _immutable_image(
         request, qr_etag(payload, "svg"), lambda: qr_svg(payload), "image/svg+xml", f"{reference}.svg"
     )
 
@@ -132,10 +136,10 @@ async def payment_request_remaining_qr_png(request: web.Request, query: Remainin
             "amount is not what this request still owes", field="amount", message="pay.remaining_changed"
         )
     payload = remaining_payload(row["qr_payload"], query.amount)
-    return _immutable_image(
+    return await _immutable_image(
         request,
         qr_etag(payload, f"png:{query.size}"),
-        lambda: qr_png(payload, query.size),
+        lambda: render_qr_png(payload, query.size),
         "image/png",
         f"{row['reference']}-{query.amount}.png",
     )

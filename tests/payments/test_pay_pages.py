@@ -22,7 +22,7 @@ from core.db import connect
 from core.money import format_local_time
 from payments import live_status, pay_pages
 from payments.live_status import LISTENER_APPLICATION_NAME, STATUS_HUB
-from payments.qr_images import qr_png
+from payments.qr_images import png_cache_info
 from payments.receipts import b64url, b64url_decode, verify_receipt_signature
 from payments.reference import new_reference
 from payments.requests import (
@@ -128,10 +128,10 @@ async def test_qr_is_immutable_with_a_strong_etag_and_304(client, db_url, keys):
     etag = first.headers["ETag"]
     assert etag.startswith('"') and not etag.startswith("W/")
     assert first.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    hits = qr_png.cache_info().hits
+    hits = png_cache_info().hits
     again = await client.get(url)
     assert again.headers["ETag"] == etag and await again.read() == await first.read()
-    assert qr_png.cache_info().hits == hits + 1  # rendered once, then served from the LRU
+    assert png_cache_info().hits == hits + 1  # rendered once, then served from the LRU
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         cached = await client.get(url, headers={"If-None-Match": header})
         assert cached.status == 304, header
