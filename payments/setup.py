@@ -27,6 +27,7 @@ from payments import routes as payment_routes
 from payments.demo import load_payments_demo
 from payments.group_commit import group_committer
 from payments.live_status import status_listener
+from payments.qr_images import qr_renderer
 from payments.sweeper import expiry_sweeper
 
 
@@ -60,7 +61,7 @@ CAPABILITY = Capability(
         StaffLink("admin.bank_apps.link", "/admin/bank-apps", frozenset({"admin"})),
         StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
     ),
-    services=(status_listener, group_committer),
+    services=(status_listener, group_committer, qr_renderer),
     background=(expiry_sweeper,),
     demo=Demo(load=load_payments_demo, probe=_probe),
 )
