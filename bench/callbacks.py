@@ -567,7 +567,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
                 explainer.notes.extend(explain_notes)
             result, phases[key_name] = _phase(label, procs, spec, meter, explainer)
             if explainer is not None:
-                explained[key_name] = explainer.report(sum(result.statuses.values()))
+                explained[key_name] = explainer.report(sum(result.statuses.values()) / result.window_s)
             accepted += result.statuses.get("200 accepted", 0)
             if result.statuses.get("no reference left"):
                 print(f"  WARNING: the phase ran out of pending requests: raise --requests ({args.requests})")

@@ -269,7 +269,7 @@ def summarise_collapsed(text: str, top: int = 15) -> dict[str, Any]:
 
 
 class Explainer:
-    """begin() and end() at the edges of a measured window (run_load calls them), report(ops) afterwards."""
+    """begin() and end() at the edges of a measured window (run_load calls them), report(operations per second) afterwards."""
 
     def __init__(self, dsn: str, *, label: str, server_pid: int | None, out_dir: Path, py_spy: bool = True):
         self.dsn, self.label, self.server_pid = dsn, label, server_pid
@@ -310,6 +310,7 @@ class Explainer:
 
     def begin(self) -> None:
         self._before = asyncio.run(self._snapshot())
+        self._t0 = time.perf_counter()
         self._sampler = _Sampler(self.dsn)
         self._sampler.start()
         binary = py_spy_binary() if self.use_py_spy else None
@@ -320,10 +321,13 @@ class Explainer:
             self._spy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         elif self.use_py_spy:
             self.notes.append("py-spy not installed (pip install py-spy): no Python profile")
-        self._t0 = time.perf_counter()
 
     def end(self) -> None:
+        # The closing snapshot first: stopping py-spy (it writes its file) takes a while.
         self.window_s = time.perf_counter() - self._t0
+        self._after = asyncio.run(self._snapshot())
+        if self._sampler is not None:
+            self._sampler.stop()
         if self._spy is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._spy.send_signal(signal.SIGINT)
@@ -334,16 +338,17 @@ class Explainer:
                 _, err = self._spy.communicate()
             if not self._spy_file.exists():
                 self.notes.append(f"py-spy wrote nothing: {err.decode(errors='replace')[-300:]}")
-        if self._sampler is not None:
-            self._sampler.stop()
-        self._after = asyncio.run(self._snapshot())
 
     # Reporting ----------------------------------------------------------------------------------------------
 
-    def report(self, ops: int) -> dict[str, Any]:
-        """Print the breakdown per operation (`ops` answered in the window) and return it."""
+    def report(self, per_second: float) -> dict[str, Any]:
+        """Print the breakdown per operation and return it. `per_second`: the phase's operations per second;
+        times the window, the operations the snapshots' differences are divided by. (Counting the answers
+        of the samples begun in the window instead would count the statements of the last ones, answered
+        after the closing snapshot, a second time at 32 clients and 1 s latencies.)"""
         from common import print_table
 
+        ops = round(per_second * self.window_s)
         out: dict[str, Any] = {"label": self.label, "ops": ops, "window_s": round(self.window_s, 2)}
         per = 1 / ops if ops else float("nan")
         print(

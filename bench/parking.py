@@ -449,7 +449,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
                     explainer.notes.extend(explain_notes)
             result, phases[key] = _phase(label, procs, spec, meter, explainer)
             if explainer is not None:
-                explained[key] = explainer.report(sum(result.statuses.values()))
+                explained[key] = explainer.report(sum(result.statuses.values()) / result.window_s)
             ok_pairs += result.ok
         procs.stop(citypay.proc)
 

@@ -405,7 +405,7 @@ def png_phases(
         watching = explainer if key == "png_cold_n" else None
         result, phases[key + tag] = _phase(label, procs, spec, meter, watching)
         if watching is not None:
-            phases[key + tag]["explain"] = watching.report(sum(result.statuses.values()))
+            phases[key + tag]["explain"] = watching.report(sum(result.statuses.values()) / result.window_s)
         if "cold" in key and result.sent > len(subset):
             repeats = phases[key + tag]["repeats"] = result.sent - len(subset)
             print(f"  note: {repeats} of {result.sent} repeated a path (cached renders mixed in)")
@@ -492,7 +492,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
             watching,
         )
         if watching is not None:
-            explained["create" + tag] = watching.report(sum(result.statuses.values()))
+            explained["create" + tag] = watching.report(sum(result.statuses.values()) / result.window_s)
         creations_ok, creations_sent = result.ok, result.sent
         asyncio.run(pg.checkpoint())
         spec = _creation_spec(
