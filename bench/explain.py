@@ -269,7 +269,7 @@ def summarise_collapsed(text: str, top: int = 15) -> dict[str, Any]:
 
 
 class Explainer:
-    """begin() and end() at the edges of a measured window (run_load calls them), report(operations per second) afterwards."""
+    """begin() and end() at the edges of a measured window (run_load calls them), then report(rate)."""
 
     def __init__(self, dsn: str, *, label: str, server_pid: int | None, out_dir: Path, py_spy: bool = True):
         self.dsn, self.label, self.server_pid = dsn, label, server_pid
