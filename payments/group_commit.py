@@ -8,8 +8,10 @@ lock's hash, so two groups never wait on each other in a cycle), stores the inbo
 byte-identical replay counts a delivery on the stored row, as `_store_raw` does), reads the first outcomes of
 those transaction ids and locks their payment requests in one statement each (ordered by id), then settles
 each credit with `settle_credit` — the same rules as alone — under a SAVEPOINT of its own, and marks the inbox
-rows in one statement. What the group pays once instead of once per credit: the commit (its WAL flush), and
-the wait on the receipt series row, which every settling transaction in the city takes.
+rows in one statement; the receipts of the requests it paid are numbered with one UPDATE of the series row and
+stored with one INSERT at the end. What the group pays once instead of once per credit: the commit (its WAL
+flush), and the wait on the receipt series row, which every settling transaction in the city takes — held
+only from the group's last statements to its COMMIT.
 
 A credit that raises inside its savepoint is rolled back alone (its inbox row stays 'received' and commits
 with the group) and is then settled alone in a transaction of its own, after the group committed; if that
@@ -53,6 +55,7 @@ from payments.callbacks import (
     settle_stored,
     store_and_settle,
 )
+from payments.receipts import number_and_store_receipts
 from payments.reference import find_reference_in_narrative
 from payments.settlement import Settlement, SettlementGroup, lock_key, settlement_of
 
@@ -237,7 +240,7 @@ class GroupCommitter:
         settled: list[tuple[_Waiting, Settlement]] = []
         poison: list[tuple[_Waiting, int]] = []
         marks: dict[int, InboxOutcome] = {}
-        known = SettlementGroup()
+        known = SettlementGroup(defer_receipts=True)
         async with self.pool.acquire() as conn, conn.transaction():
             # 1. The advisory lock of every bank transaction of the group, before anything else is written.
             lock_keys = sorted({lock_key(*w.txn) for w in group})
@@ -296,9 +299,11 @@ class GroupCommitter:
                 known.remember(waiting.credit, settlement)
                 marks.setdefault(inbox_id, mark)  # identical copies share a row: the first copy marks it
                 settled.append((waiting, settlement))
-            # 6. The inbox rows of the settled credits, in one statement.
+            # 6. The inbox rows of the settled credits, in one statement; then the receipts of the requests
+            # they paid, numbered together, so the receipt series row is locked only from here to COMMIT.
             if marks:
                 await mark_inbox_rows(conn, list(marks.values()))
+            await number_and_store_receipts(conn, self.keys, list(known.receipts.values()))
         return settled, poison
 
     async def _store_inbox_rows(

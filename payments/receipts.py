@@ -16,6 +16,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,19 +122,6 @@ async def payer_name_from_callbacks(
     return None
 
 
-async def next_receipt_number(conn: asyncpg.Connection) -> dict[str, Any]:
-    """The active series with its next number, taken in the caller's transaction: the UPDATE locks the series
-    row until that transaction ends, so concurrent receipts queue here and a rolled-back one gives its number
-    back (no gaps, no duplicates). One statement, since every settling transaction waits on this row."""
-    numbered = await conn.fetchrow(
-        """UPDATE receipt_series SET last_number = last_number + 1 WHERE active
-           RETURNING series, template_code, agency_name, agency_tax_code, last_number AS number"""
-    )
-    if numbered is None:
-        raise RuntimeError("no active receipt series: finance must activate one (table receipt_series)")
-    return dict(numbered)
-
-
 async def issue_receipt(conn: asyncpg.Connection, keys: AppKeys, request_id) -> asyncpg.Record:
     """Create the receipt of a settled request (once; a second call returns the first receipt)."""
     existing = await conn.fetchrow("SELECT * FROM receipts WHERE payment_request_id = $1", request_id)
@@ -157,19 +145,29 @@ async def settling_payments(conn: asyncpg.Connection, request_id) -> list[asyncp
     )
 
 
-async def store_receipt(
+@dataclass(frozen=True)
+class ReceiptDraft:
+    """A receipt with everything but its place in the series (and the time it is issued), which are taken
+    last: the series row stays locked from then until the transaction ends."""
+
+    receipt_id: uuid.UUID
+    payment_request_id: Any
+    body: dict[str, Any]  # without the e-receipt's numbering and agency fields
+    fee_agency: str | None  # the fee's collecting agency; None for no fee (the series' agency then)
+    has_fee: bool
+
+
+async def draft_receipt(
     conn: asyncpg.Connection,
     keys: AppKeys,
     pr: Mapping[str, Any],
     paid: Sequence[Mapping[str, Any]],
     *,
     payer_name: str | None = None,
-) -> asyncpg.Record:
-    """Sign and store the receipt of a settled request from what the caller already holds: the request row
-    with its `bank_name`, and the payments that settled it (bank_code, bank_txn_id, amount, booked_at).
-    The caller holds the request's row lock and knows it has no receipt yet (settlement: it was pending).
-    `payer_name` is the name the bank reported, when the caller has it; otherwise it is read from the stored
-    callbacks. The receipt's number is taken last, so the series stays locked as briefly as possible."""
+) -> ReceiptDraft:
+    """The receipt of a settled request from what the caller already holds: the request row with its
+    `bank_name`, and the payments that settled it (bank_code, bank_txn_id, amount, booked_at). `payer_name`
+    is the name the bank reported, when the caller has it; otherwise it is read from the stored callbacks."""
     receipt_id = uuid.uuid4()
     if payer_name is None:
         payer_name = await payer_name_from_callbacks(conn, keys, paid)
@@ -178,8 +176,6 @@ async def store_receipt(
         fee = await conn.fetchrow(
             "SELECT name_vi, agency, legal_basis FROM fee_catalogue WHERE code = $1", pr["fee_code"]
         )
-    numbered = await next_receipt_number(conn)
-    issued_at = datetime.now(UTC)
     body = {
         "receipt_id": str(receipt_id),
         "issuer": "citypay Hà Nội",
@@ -208,31 +204,76 @@ async def store_receipt(
         "settled_at": pr["settled_at"].isoformat(),
         "key_id": key_id(keys),
         "algorithm": ALGORITHM,
-        # The e-receipt's own fields (migration 0020).
-        "template_code": numbered["template_code"],
-        "series": numbered["series"],
-        "number": numbered["number"],
-        "issued_at": issued_at.isoformat(),
+        # The e-receipt's own fields (migration 0020); numbering and agency come with the number.
         "payer_name": mask_person_name(payer_name),
         "fee_name": fee["name_vi"] if fee else pr["purpose_vi"],
         "legal_basis": fee["legal_basis"] if fee else PARKING_LEGAL_BASIS,
-        "collecting_agency": {
-            "name": fee["agency"] if fee else numbered["agency_name"],
-            "issuer": numbered["agency_name"],
-            "tax_code": numbered["agency_tax_code"],
-        },
     }
-    text, signature = sign_receipt(keys, body)
-    return await conn.fetchrow(
-        """INSERT INTO receipts (id, payment_request_id, body, signature, key_id, series, number,
-                                 issued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
-        receipt_id,
-        pr["id"],
-        text,
-        signature,
-        key_id(keys),
-        numbered["series"],
-        numbered["number"],
-        issued_at,
+    return ReceiptDraft(receipt_id, pr["id"], body, fee["agency"] if fee else None, fee is not None)
+
+
+async def number_and_store_receipts(
+    conn: asyncpg.Connection, keys: AppKeys, drafts: Sequence[ReceiptDraft]
+) -> list[asyncpg.Record]:
+    """Number the drafts in order in the active series, sign and store them: one statement takes all their
+    numbers (the UPDATE locks the series row until the caller's transaction ends, so concurrent receipts
+    queue here and a rolled-back transaction gives its numbers back: no gaps, no duplicates), one stores
+    them. A group commit takes the numbers of all its receipts at once, at its end."""
+    if not drafts:
+        return []
+    series = await conn.fetchrow(
+        """UPDATE receipt_series SET last_number = last_number + $1 WHERE active
+           RETURNING series, template_code, agency_name, agency_tax_code, last_number""",
+        len(drafts),
     )
+    if series is None:
+        raise RuntimeError("no active receipt series: finance must activate one (table receipt_series)")
+    first_number = series["last_number"] - len(drafts) + 1
+    issued_at = datetime.now(UTC)
+    texts, signatures, numbers = [], [], []
+    for n, draft in enumerate(drafts):
+        body = draft.body | {
+            "template_code": series["template_code"],
+            "series": series["series"],
+            "number": first_number + n,
+            "issued_at": issued_at.isoformat(),
+            "collecting_agency": {
+                "name": draft.fee_agency if draft.has_fee else series["agency_name"],
+                "issuer": series["agency_name"],
+                "tax_code": series["agency_tax_code"],
+            },
+        }
+        text, signature = sign_receipt(keys, body)
+        texts.append(text)
+        signatures.append(signature)
+        numbers.append(first_number + n)
+    return await conn.fetch(
+        """INSERT INTO receipts (id, payment_request_id, body, signature, key_id, series, number, issued_at)
+           SELECT r.id, r.payment_request_id, r.body, r.signature, $5, $6, r.number, $7
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $8::bigint[])
+                  AS r(id, payment_request_id, body, signature, number)
+           RETURNING *""",
+        [d.receipt_id for d in drafts],
+        [d.payment_request_id for d in drafts],
+        texts,
+        signatures,
+        key_id(keys),
+        series["series"],
+        issued_at,
+        numbers,
+    )
+
+
+async def store_receipt(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    pr: Mapping[str, Any],
+    paid: Sequence[Mapping[str, Any]],
+    *,
+    payer_name: str | None = None,
+) -> asyncpg.Record:
+    """Sign and store the receipt of a settled request (`draft_receipt`, then `number_and_store_receipts`).
+    The caller holds the request's row lock and knows it has no receipt yet (settlement: it was pending).
+    The receipt's number is taken last, so the series stays locked as briefly as possible."""
+    draft = await draft_receipt(conn, keys, pr, paid, payer_name=payer_name)
+    return (await number_and_store_receipts(conn, keys, [draft]))[0]

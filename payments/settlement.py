@@ -25,7 +25,7 @@ from core.pii import encrypt_pii
 from ledger import accounts, open_day_for, post_entry
 from payments.banks.event import BankCredit
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
-from payments.receipts import settling_payments, store_receipt
+from payments.receipts import ReceiptDraft, draft_receipt, number_and_store_receipts, settling_payments
 from payments.reference import find_reference_in_narrative
 from payments.requests import business_date_of, notify_status
 
@@ -52,15 +52,21 @@ class SettlementGroup:
     request). A credit that fails inside its savepoint must be forgotten (`forget`), since its changes to
     the request were rolled back."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, defer_receipts: bool = False) -> None:
         self.locked: set[str] = set()
         self.first: dict[tuple[str, str], Settlement | None] = {}
         self.requests: dict[str, Mapping[str, Any] | None] = {}
         # The day a credit of a booking date goes on (ledger.open_day_for), asked once per group. Should a
         # day close commit meanwhile, the ledger's trigger refuses the entry and that credit settles alone.
         self.open_days: dict[date, date] = {}
+        # With `defer_receipts`, the receipts of the credits that paid a request are drafted, and numbered and
+        # stored together at the end of the group (number_and_store_receipts): the receipt series row, which
+        # every settling transaction waits on, is then locked only from there to the group's commit.
+        self.defer_receipts = defer_receipts
+        self.receipts: dict[tuple[str, str], ReceiptDraft] = {}
 
     def forget(self, credit: BankCredit) -> None:
+        self.receipts.pop((credit.bank_code, credit.bank_txn_id), None)
         reference = find_reference_in_narrative(credit.narrative)
         if reference is not None:
             self.requests.pop(reference, None)
@@ -260,13 +266,17 @@ async def settle_credit(
             # payments held, this payment is the only one it lists.
             held_before = request["amount_received"]
             credits = await settling_payments(conn, request["id"]) if held_before else [payment]
-            await store_receipt(
+            draft = await draft_receipt(
                 conn,
                 keys,
                 after,
                 credits,
                 payer_name=credit.payer_name,  # the bank said it: no need to decrypt the stored callback
             )
+            if group.defer_receipts:
+                group.receipts[txn] = draft
+            else:
+                await number_and_store_receipts(conn, keys, [draft])
         await notify_status(conn, request["reference"])
         request = after
     if reference and reference in group.requests:

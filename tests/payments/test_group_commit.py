@@ -15,6 +15,7 @@ import pytest
 from core.appkeys import KEYS, METRICS, POOL
 from core.db import connect
 from payments.callbacks import reprocess_inbox
+from payments.receipts import verify_receipt_signature
 from tests.payments.test_callbacks import URL, new_request, signed, v1_body
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -85,8 +86,14 @@ async def test_twenty_callbacks_at_once_settle_once_in_a_few_groups(
     assert len(inbox) == 20
     assert {(r["status"], r["outcome"], r["attempts"]) for r in inbox} == {("processed", "settled", 1)}
     # one receipt per request, numbered without a gap or a repeat although they were issued in one transaction
-    numbers = [r["number"] for r in await pool.fetch("SELECT number FROM receipts ORDER BY number")]
+    receipts = await pool.fetch("SELECT * FROM receipts ORDER BY number")
+    numbers = [r["number"] for r in receipts]
     assert len(numbers) == 20 and numbers == list(range(numbers[0], numbers[0] + 20))
+    for receipt in receipts:  # signed, and the signed body says the number on record
+        assert verify_receipt_signature(keys.signing_public_key, receipt["body"], receipt["signature"])
+        body = json.loads(receipt["body"])
+        assert (body["series"], body["number"]) == (receipt["series"], receipt["number"])
+        assert body["payer_name"] == "NGUYEN V** A**" and body["amount_paid"] == 200_000
     await assert_books(db_url, accepted_ids(answers))
 
 
