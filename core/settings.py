@@ -64,6 +64,7 @@ class Settings:
     # callback_group_max = 0 settles each callback in transactions of its own (the path before group commits).
     callback_group_window_ms: int = 5
     callback_group_max: int = 64
+    callback_groups_in_flight: int = 2  # groups of one process settling at once (on their own connections)
     db_pool_min: int = 1
     db_pool_max: int = 10
     db_acquire_timeout_s: int = 5  # longest wait for a pooled connection; then 503 with Retry-After
@@ -120,6 +121,7 @@ class Settings:
             callback_max_attempts=_int(env, "CITYPAY_CALLBACK_MAX_ATTEMPTS", 10),
             callback_group_window_ms=_int(env, "CITYPAY_CALLBACK_GROUP_WINDOW_MS", 5),
             callback_group_max=_int(env, "CITYPAY_CALLBACK_GROUP_MAX", 64),
+            callback_groups_in_flight=_int(env, "CITYPAY_CALLBACK_GROUPS_IN_FLIGHT", 2),
             db_pool_min=_int(env, "CITYPAY_DB_POOL_MIN", 1),
             db_pool_max=_int(env, "CITYPAY_DB_POOL_MAX", 10),
             db_acquire_timeout_s=_int(env, "CITYPAY_DB_ACQUIRE_TIMEOUT_S", 5),

@@ -137,10 +137,11 @@ class GroupCommitter:
         *,
         window_s: float,
         max_size: int,
+        in_flight: int = 2,
         metrics: Metrics | None = None,
     ) -> None:
-        if max_size < 1:
-            raise ValueError("a group holds at least one credit")
+        if max_size < 1 or in_flight < 1:
+            raise ValueError("a group holds at least one credit, and at least one group settles at a time")
         self.pool, self.keys = pool, keys
         self.window_s, self.max_size = window_s, max_size
         self.metrics = metrics
@@ -149,6 +150,8 @@ class GroupCommitter:
         self._full = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(in_flight)
+        self._groups: set[asyncio.Task[None]] = set()
         self._alone: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -160,6 +163,8 @@ class GroupCommitter:
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._groups:
+            await asyncio.gather(*self._groups, return_exceptions=True)
         if self._alone:
             await asyncio.gather(*self._alone, return_exceptions=True)
 
@@ -191,6 +196,8 @@ class GroupCommitter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            # A group forms once a slot is free: while `in_flight` groups are settling, credits queue up.
+            await self._slots.acquire()
             # The group closes `window` after its oldest credit arrived, or when it is full: credits that
             # queued while the previous group committed have already waited and go at once.
             delay = self._waiting[0].arrived + self.window_s - loop.time()
@@ -201,14 +208,21 @@ class GroupCommitter:
                         await self._full.wait()
             size = min(len(self._waiting), self.max_size)
             group = [self._waiting.popleft() for _ in range(size)]
-            try:
-                await self._commit_group(group)
-            except BaseException as exc:  # never leave a handler waiting for ever
-                for waiting in group:
-                    waiting.fail(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                log.exception("callback_group_commit_crashed", size=len(group))
+            task = asyncio.create_task(self._settle_group(group))
+            self._groups.add(task)
+            task.add_done_callback(self._groups.discard)
+
+    async def _settle_group(self, group: list[_Waiting]) -> None:
+        try:
+            await self._commit_group(group)
+        except BaseException as exc:  # never leave a handler waiting for ever
+            for waiting in group:
+                waiting.fail(exc)
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("callback_group_commit_crashed", size=len(group))
+        finally:
+            self._slots.release()
 
     async def _commit_group(self, group: list[_Waiting]) -> None:
         if self.metrics is not None:
@@ -382,6 +396,7 @@ async def group_committer(app: web.Application) -> AsyncIterator[None]:
         app[KEYS],
         window_s=max(settings.callback_group_window_ms, 0) / 1000,
         max_size=settings.callback_group_max,
+        in_flight=max(settings.callback_groups_in_flight, 1),
         metrics=app[METRICS],
     )
     app[GROUP_COMMITTER] = committer
