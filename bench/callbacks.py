@@ -66,8 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--requests",
         type=int,
-        default=30_000,
-        help="pending payment requests created beforehand, one per callback (default 30000)",
+        default=50_000,
+        help="pending payment requests created beforehand, one per callback, shared out between the "
+        "--workers runs (default 50000)",
     )
     p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes (default 1)")
     p.add_argument("--pgbench-clients", type=int, default=8)
