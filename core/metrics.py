@@ -4,6 +4,7 @@ several apps (tests) in one process do not collide."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -60,6 +61,18 @@ class Metrics:
         )
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def watch_pool(self, pool: asyncpg.Pool) -> None:
         self._pool.pool = pool
+
+    def observe_request(self, method: str, route: str, status: int, elapsed_s: float) -> None:
+        """Count one request and its latency. The labelled children are kept per label set: the client's
+        `labels()` takes a lock and builds the key on every call (scripts/bench_request_overhead.py)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed_s)

@@ -42,9 +42,7 @@ async def request_context_middleware(request: web.Request, handler):
     finally:
         elapsed = time.perf_counter() - started
         route = _route_label(request)
-        metrics = request.app[METRICS]
-        metrics.requests.labels(request.method, route, str(status)).inc()
-        metrics.latency.labels(request.method, route).observe(elapsed)
+        request.app[METRICS].observe_request(request.method, route, status, elapsed)
         principal = request.get(PRINCIPAL)  # set only when the route needed one
         log.info(
             "request",
