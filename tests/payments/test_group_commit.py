@@ -305,3 +305,34 @@ async def test_group_commit_off_settles_each_callback_alone(make_app, aiohttp_cl
     assert [a["status"] for _, a in answers] == ["accepted"] * 3
     assert groups(client.app) == (0, 0)
     await assert_books(db_url, accepted_ids(answers))
+
+
+@pytest.mark.parametrize("database", ["back at once", "still down"])
+async def test_a_group_that_loses_its_connection(
+    make_app, aiohttp_client, db_url, keys, bank_key, monkeypatch, database
+):
+    """The group's connection breaks (it may have broken during COMMIT): each credit goes the way it went
+    before group commits; with the database still unavailable there, the banks hear "retry"."""
+    import asyncpg
+
+    import payments.group_commit as group_commit
+
+    async def connection_lost(*args, **kwargs):
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in mid-operation")
+
+    monkeypatch.setattr(group_commit.GroupCommitter, "_settle_in_one_transaction", connection_lost)
+    if database == "still down":
+        monkeypatch.setattr(group_commit, "store_and_settle", connection_lost)
+    client = await aiohttp_client(make_app(callback_group_window_ms=WIDE))
+    requests = [await new_request(db_url, keys) for _ in range(3)]
+    bodies = [v1_body(pr["reference"], txn=f"FT-LOST-{i}") for i, pr in enumerate(requests)]
+    answers = await post_all(client, bodies, bank_key)
+    assert groups(client.app) == (1, 3) and alone(client.app, "group_failed") == 3
+    pool = client.app[POOL]
+    if database == "back at once":
+        assert [(status, a["status"]) for status, a in answers] == [(200, "accepted")] * 3
+        assert await pool.fetchval("SELECT count(*) FROM payment_requests WHERE status = 'paid'") == 3
+    else:
+        assert [(status, a["status"]) for status, a in answers] == [(503, "retry")] * 3
+        assert await pool.fetchval("SELECT count(*) FROM payments_received") == 0
+    await assert_books(db_url, accepted_ids(answers))
