@@ -286,16 +286,20 @@ WITH RECURSIVE streams(s) AS (
     UNION ALL
     SELECT (SELECT min(stream) FROM audit_log WHERE stream > streams.s)
       FROM streams WHERE streams.s IS NOT NULL
-), known(stream, pos) AS (SELECT * FROM unnest($1::text[], $2::bigint[]))
-SELECT a.* FROM streams
- CROSS JOIN LATERAL (
-     SELECT * FROM audit_log a
-      WHERE a.stream = streams.s
-        AND a.stream_seq > coalesce((SELECT pos FROM known WHERE known.stream = streams.s), 0)) AS a
- WHERE streams.s IS NOT NULL
+), after_head AS (
+    SELECT streams.s, coalesce(known.pos, 0) AS pos
+      FROM streams
+      LEFT JOIN unnest($1::text[], $2::bigint[]) AS known(stream, pos) ON known.stream = streams.s
+     WHERE streams.s IS NOT NULL
+)
+SELECT a.* FROM after_head h
+ CROSS JOIN LATERAL (  -- ORDER BY keeps it a per-stream index range (not flattened into one scan)
+     SELECT * FROM audit_log a WHERE a.stream = h.s AND a.stream_seq > h.pos ORDER BY a.stream_seq) AS a
 UNION ALL
 SELECT * FROM audit_log
- WHERE stream IS NULL AND seq > coalesce((SELECT pos FROM known WHERE known.stream = 'main'), 0)
+ WHERE stream IS NULL
+   AND seq > coalesce(
+       (SELECT pos FROM unnest($1::text[], $2::bigint[]) AS k(stream, pos) WHERE k.stream = 'main'), 0)
 ORDER BY seq"""
 
 
