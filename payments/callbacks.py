@@ -3,7 +3,10 @@
 Order matters: verification happens before anything is written (a rejected callback changes nothing and
 leaves one security log line); an accepted callback is stored raw in the inbox and committed before
 processing, so a failure while settling loses nothing (the bank retries; `reprocess_inbox` also picks it up).
-Settlement and the inbox update commit together, and only then do we answer success.
+Settlement and the inbox update commit together, and only then do we answer success. With group commits
+(payments/group_commit.py, the default in a server) the raw callback is stored in its group's transaction,
+with the settlement: a process that dies before that COMMIT has stored nothing and answered nothing, so the
+bank retries; a credit that fails inside its group keeps its committed inbox row and is settled alone.
 
 What "verified" includes besides the signature: the profile has an active key (an empty key would verify
 anything), the booking time is near the callback's arrival, and the credited account is one the city holds
