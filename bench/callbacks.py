@@ -495,7 +495,9 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
         f"{args.loadgen_procs} process(es), {args.clients} clients",
         flush=True,
     )
-    explain_notes = asyncio.run(prepare_explain_database(db.dsn, db.name)) if args.explain else []
+    explain_notes = (
+        asyncio.run(prepare_explain_database(db.dsn, db.name, embedded=pg.embedded)) if args.explain else []
+    )
     started = time.perf_counter()
     references = asyncio.run(create_pending_requests(db, args.requests))
     print(f"… {len(references):,} pending payment requests created in {time.perf_counter() - started:.1f} s")

@@ -32,14 +32,14 @@ SAMPLE_EVERY_S = 0.05
 PY_SPY_RATE = 100  # samples/s of the server's Python stacks
 
 
-async def prepare_explain_database(admin_dsn: str, database: str) -> list[str]:
+async def prepare_explain_database(dsn: str, database: str, *, embedded: bool) -> list[str]:
     """Before the server starts (its connections read per-database settings when they open): the
     pg_stat_statements extension where the library is preloaded, and function statistics for triggers.
     Returns notes on what is unavailable and why."""
     import asyncpg
 
     notes: list[str] = []
-    conn = await asyncpg.connect(admin_dsn)
+    conn = await asyncpg.connect(dsn)
     try:
         preload = await conn.fetchval("SHOW shared_preload_libraries")
         if "pg_stat_statements" in preload:
@@ -50,14 +50,14 @@ async def prepare_explain_database(admin_dsn: str, database: str) -> list[str]:
             except asyncpg.PostgresError as exc:
                 notes.append(f"pg_stat_statements: {exc}")
         else:
+            where = (
+                "the embedded pgserver wheel does not ship it"
+                if embedded
+                else "this server (DATABASE_URL) does not preload it"
+            )
             notes.append(
-                "pg_stat_statements unavailable: not in shared_preload_libraries"
-                + (
-                    " (the embedded pgserver wheel does not ship it: run with DATABASE_URL on a server that "
-                    "preloads it, see docs/PERFORMANCE.md)"
-                    if "host=" in admin_dsn and "/postgres" in admin_dsn
-                    else ""
-                )
+                f"pg_stat_statements unavailable: {where}; `sh bench/stats-postgres.sh start` gives a server "
+                "that does (bench/README.md)"
             )
         try:
             await conn.execute(f"ALTER DATABASE \"{database}\" SET track_functions = 'all'")

@@ -392,7 +392,9 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
         f"{args.loadgen_procs} process(es), {args.clients} clients; lots: {', '.join(lots)}",
         flush=True,
     )
-    explain_notes = asyncio.run(prepare_explain_database(db.dsn, db.name)) if args.explain else []
+    explain_notes = (
+        asyncio.run(prepare_explain_database(db.dsn, db.name, embedded=pg.embedded)) if args.explain else []
+    )
     explained: dict[str, Any] = {}
     phases: dict[str, dict] = {}
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
