@@ -522,14 +522,15 @@ class Explainer:
                 # A lock with waiters in a share f of the samples was held (and wanted) f × window: per
                 # operation that is the hold time, when each operation takes it once in turn.
                 busy = [
-                    [q[:90], f"{c / n:.0%}", c / n * self.window_s * 1000 * per]
-                    for q, c in s.contended.most_common(5)
+                    (q[:90], c / n, c / n * self.window_s * 1000 * per) for q, c in s.contended.most_common(5)
                 ]
-                out["contended"] = [{"query": b[0], "share": b[1], "ms_per_op": round(b[2], 2)} for b in busy]
+                out["contended"] = [
+                    {"query": q, "share": round(f, 3), "ms_per_op": round(ms, 2)} for q, f, ms in busy
+                ]
                 print_table(
                     "  contended locks, held: share of samples with waiters × window ÷ operations",
                     ["statement waiting for it", "with waiters", "held ms/op"],
-                    busy,
+                    [[q, f"{f:.0%}", ms] for q, f, ms in busy],
                 )
                 out["lock_holders"] = [
                     {"holder_state": k[0], "query": k[1], "count": round(v / n, 2)}
