@@ -57,6 +57,7 @@ from payments.callbacks import (
 )
 from payments.receipts import number_and_store_receipts
 from payments.reference import find_reference_in_narrative
+from payments.requests import STATUS_CHANNEL
 from payments.settlement import Settlement, SettlementGroup, lock_key, settlement_of
 
 log = structlog.get_logger("citypay.group_commit")
@@ -318,6 +319,13 @@ class GroupCommitter:
             if marks:
                 await mark_inbox_rows(conn, list(marks.values()))
             await number_and_store_receipts(conn, self.keys, list(known.receipts.values()))
+            if known.notices:
+                # payments.requests.notify_status for all of them in one statement (delivered at COMMIT)
+                await conn.execute(
+                    "SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r",
+                    STATUS_CHANNEL,
+                    sorted(set(known.notices.values())),
+                )
         return settled, poison
 
     async def _store_inbox_rows(

@@ -61,12 +61,15 @@ class SettlementGroup:
         self.open_days: dict[date, date] = {}
         # With `defer_receipts`, the receipts of the credits that paid a request are drafted, and numbered and
         # stored together at the end of the group (number_and_store_receipts): the receipt series row, which
-        # every settling transaction waits on, is then locked only from there to the group's commit.
+        # every settling transaction waits on, is then locked only from there to the group's commit. The
+        # requests' status notices are sent there too (NOTIFY delivers them at COMMIT either way).
         self.defer_receipts = defer_receipts
         self.receipts: dict[tuple[str, str], ReceiptDraft] = {}
+        self.notices: dict[tuple[str, str], str] = {}  # status notices (references) for the pay pages
 
     def forget(self, credit: BankCredit) -> None:
         self.receipts.pop((credit.bank_code, credit.bank_txn_id), None)
+        self.notices.pop((credit.bank_code, credit.bank_txn_id), None)
         reference = find_reference_in_narrative(credit.narrative)
         if reference is not None:
             self.requests.pop(reference, None)
@@ -277,7 +280,10 @@ async def settle_credit(
                 group.receipts[txn] = draft
             else:
                 await number_and_store_receipts(conn, keys, [draft])
-        await notify_status(conn, request["reference"])
+        if group.defer_receipts:  # the group tells the pay pages at its end, in one statement
+            group.notices[txn] = request["reference"]
+        else:
+            await notify_status(conn, request["reference"])
         request = after
     if reference and reference in group.requests:
         group.requests[reference] = request  # as it stands now, for the group's next credit

@@ -336,3 +336,25 @@ async def test_a_group_that_loses_its_connection(
         assert [(status, a["status"]) for status, a in answers] == [(503, "retry")] * 3
         assert await pool.fetchval("SELECT count(*) FROM payments_received") == 0
     await assert_books(db_url, accepted_ids(answers))
+
+
+async def test_pay_pages_hear_of_each_request_a_group_paid(make_app, aiohttp_client, db_url, keys, bank_key):
+    from payments.requests import STATUS_CHANNEL
+
+    client = await aiohttp_client(make_app(callback_group_window_ms=WIDE))
+    requests = [await new_request(db_url, keys) for _ in range(3)]
+    heard: list[str] = []
+    listener = await connect(db_url)
+    try:
+        await listener.add_listener(STATUS_CHANNEL, lambda *args: heard.append(args[3]))
+        bodies = [v1_body(pr["reference"], txn=f"FT-HEARD-{i}") for i, pr in enumerate(requests)]
+        answers = await post_all(client, bodies, bank_key)
+        assert groups(client.app) == (1, 3)
+        for _ in range(50):
+            if len(heard) >= 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await listener.close()
+    assert sorted(heard) == sorted(pr["reference"] for pr in requests)
+    await assert_books(db_url, accepted_ids(answers))
