@@ -11,10 +11,12 @@ with the app: `qr_renderer`), one render per key at a time however many ask for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import io
 import multiprocessing
+import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -67,6 +69,7 @@ qr_png = functools.lru_cache(maxsize=512)(render_png)  # for callers without an 
 # PNG renders off the event loop ---------------------------------------------------------------------------
 
 RENDER_PROCESSES = 2  # per server process: renders are rare next to requests, and cached once done
+RENDER_NICENESS = 10
 PNG_CACHE_ENTRIES = 1024  # about 1–4 KB each
 
 
@@ -118,8 +121,17 @@ def _render_pool() -> Executor:
         # (which has an event loop, a database pool and threads that a plain fork would copy mid-flight).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["__main__", __name__])
-        _executor = ProcessPoolExecutor(max_workers=RENDER_PROCESSES, mp_context=context)
+        _executor = ProcessPoolExecutor(
+            max_workers=RENDER_PROCESSES, mp_context=context, initializer=_yield_to_requests
+        )
     return _executor
+
+
+def _yield_to_requests() -> None:
+    """Render processes run at a lower priority: on a busy machine the cores go to the server processes
+    first (a render waits, not the requests beside it)."""
+    with contextlib.suppress(OSError):
+        os.nice(RENDER_NICENESS)
 
 
 async def render_qr_png(text: str, size: int) -> bytes:

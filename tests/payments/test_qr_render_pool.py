@@ -27,6 +27,9 @@ async def test_a_cold_render_runs_in_another_process_and_matches_the_direct_rend
         assert executor is not None
         workers = {p.pid for p in executor._processes.values()}  # type: ignore[union-attr]
         assert workers and os.getpid() not in workers
+        for pid in workers:  # at a lower priority than the server: requests get the cores first
+            own = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + qr_images.RENDER_NICENESS, 19)
         hits = png_cache_info().hits
         assert await render_qr_png(payload(1), 300) == png
         assert png_cache_info().hits == hits + 1  # the second time from the cache, not the pool
