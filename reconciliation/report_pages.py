@@ -237,7 +237,10 @@ async def daily_report_pdf(request: web.Request, query: DailyQuery) -> web.Respo
             account=f"{report.bank_name} {mask_account(report.account_number)} ({report.code})",
             day=report.day.strftime("%d/%m/%Y"),
         ),
-        t("recon.report.matched_line", pct="—" if report.matched_pct is None else format_percent(report.matched_pct, 1, lang)),
+        t(
+            "recon.report.matched_line",
+            pct="—" if report.matched_pct is None else format_percent(report.matched_pct, 1, lang),
+        ),
         t(
             "recon.report.closed_line",
             state=(
