@@ -52,6 +52,12 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
+        self.callback_group_seconds = Histogram(
+            "citypay_callback_group_duration_seconds",
+            "Time from a group's first statement to its COMMIT",
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
         self.callback_group_alone = Counter(
             "citypay_callback_group_alone",
             "Credits of a group settled alone instead: 'poison' (it failed inside the group), "

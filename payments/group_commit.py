@@ -32,6 +32,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -228,6 +229,7 @@ class GroupCommitter:
     async def _commit_group(self, group: list[_Waiting]) -> None:
         if self.metrics is not None:
             self.metrics.callback_group_size.observe(len(group))
+        started = time.perf_counter()
         try:
             settled, poison = await self._settle_in_one_transaction(group)
         except Exception as exc:
@@ -243,6 +245,8 @@ class GroupCommitter:
             for waiting in group:
                 self._spawn_alone(self._store_and_settle_alone(waiting))
             return
+        if self.metrics is not None:
+            self.metrics.callback_group_seconds.observe(time.perf_counter() - started)
         for waiting, settlement in settled:  # committed: now, and only now, the banks hear it
             waiting.answer(settlement)
         self._count_alone("poison", len(poison))

@@ -79,6 +79,8 @@ async def test_twenty_callbacks_at_once_settle_once_in_a_few_groups(
     count, total = groups(client.app)
     assert total == 20 and count < 20  # groups of more than one credit …
     assert count <= 3  # … a few of them
+    committed = client.app[METRICS].registry.get_sample_value("citypay_callback_group_duration_seconds_count")
+    assert committed == count
     pool = client.app[POOL]
     assert await pool.fetchval("SELECT count(*) FROM payment_requests WHERE status = 'paid'") == 20
     assert await pool.fetchval("SELECT count(*) FROM payments_received WHERE outcome = 'settled'") == 20
