@@ -54,7 +54,7 @@ class Metrics:
         )
         self.callback_group_seconds = Histogram(
             "citypay_callback_group_duration_seconds",
-            "Time from a group's first statement to its COMMIT",
+            "Time a committed group took, from asking for its connection to its COMMIT",
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
