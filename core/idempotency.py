@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -32,8 +33,38 @@ def request_fingerprint(method: str, path: str, canonical_body: str) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).hexdigest()
 
 
-class _KeyTaken(Exception):
+class KeyTaken(Exception):
     """Another request with this key committed first: undo our work and answer with its response."""
+
+
+_KeyTaken = KeyTaken
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What an action needs to write the key row in the same statement as its own insert (one round trip
+    fewer): `insert_sql(n, source)` inserts the row for each row of `source` (a CTE of that statement),
+    taking the key, fingerprint, status and body as parameters $n … $n+4 (`params(status, body)`); it returns
+    no row when the key is taken, and the action then raises KeyTaken."""
+
+    principal: str
+    key: str
+    fingerprint: str
+
+    @staticmethod
+    def insert_sql(n: int, source: str) -> str:
+        return f"""INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
+                   SELECT ${n}::text, ${n + 1}::text, ${n + 2}::text, ${n + 3}::int, ${n + 4}::jsonb
+                     FROM {source}
+                   ON CONFLICT (principal, key) DO NOTHING RETURNING true"""
+
+    def params(self, status: int, body: dict[str, Any]) -> tuple[Any, ...]:
+        return (self.principal, self.key, self.fingerprint, status, body)
+
+
+# (status, body) — or, given a KeyClaim, (status, body, whether the action wrote the key row itself)
+Action = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+ClaimingAction = Callable[[asyncpg.Connection, KeyClaim], Awaitable[tuple[int, dict[str, Any], bool]]]
 
 
 async def run_idempotent(
@@ -42,7 +73,8 @@ async def run_idempotent(
     principal: str,
     key: str,
     fingerprint: str,
-    action: Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]],
+    action: Action | None = None,
+    claiming_action: ClaimingAction | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """Returns (status, body, replayed). The action's writes and the key row with the stored response commit
     in one transaction; if the action fails, nothing is kept and the key may be used again.
@@ -51,10 +83,22 @@ async def run_idempotent(
     repeat does the work again and finds the key taken at the end: everything it did is rolled back and the
     stored response replayed. A concurrent duplicate waits on the first one's uncommitted key (unique index)
     and then does the same. A repeat whose action fails (the fee was withdrawn since, say) still gets the
-    stored response, since that is what the key promised."""
+    stored response, since that is what the key promised.
+
+    A `claiming_action` may write the key row itself, in the statement of its own insert (KeyClaim), and
+    saves the separate statement; the race is the same (the unique index makes a concurrent duplicate wait,
+    and the statement then inserts no key row: KeyTaken)."""
+    if (action is None) == (claiming_action is None):
+        raise TypeError("give one of action and claiming_action")
     try:
         async with conn.transaction():
-            status, body = await action(conn)
+            if claiming_action is not None:
+                status, body, written = await claiming_action(conn, KeyClaim(principal, key, fingerprint))
+                if written:
+                    return status, body, False
+            else:
+                assert action is not None
+                status, body = await action(conn)
             inserted = await conn.fetchval(
                 """INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
                    VALUES ($1, $2, $3, $4, $5)

@@ -3,14 +3,18 @@ lives in settlement.py; both notify listeners (the pay page) through PostgreSQL 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from core.audit import record_audit
 from core.db import own_or_joined_transaction
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.idempotency import KeyClaim, KeyTaken
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
@@ -101,7 +105,8 @@ async def notify_status(conn: asyncpg.Connection, reference: str) -> None:
 # the request is not created after all.
 _FEE_TERMS_WITH_SUBSIDY = """
 WITH f AS (
-    SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name
+    SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name,
+           (SELECT b.short_name FROM banks b WHERE b.bin = c.bin) AS bank_name
       FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
      WHERE f.code = $1 AND f.active_from <= $3 AND (f.active_until IS NULL OR f.active_until > $3)
        AND c.active),
@@ -137,6 +142,7 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
             "holder": fee["holder_name"],
             "subsidy_code": fee["subsidy_code"],
             "subsidy": fee["subsidy"],
+            "bank_name": fee["bank_name"],
         }
     account = await conn.fetchrow(
         "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
@@ -170,6 +176,39 @@ async def issue_payment_request(
     now: datetime | None = None,
 ) -> asyncpg.Record:
     """Create a request (one transaction). A fully subsidised request settles at once, without a QR."""
+    row, _ = await issue_payment_request_answered(
+        conn, keys, new, created_by=created_by, amount_cap=amount_cap, default_expiry=default_expiry, now=now
+    )
+    return row
+
+
+# What the payment_requests row holds right after its insert, beyond the inserted columns (their defaults).
+_FRESH_DEFAULTS = {
+    "amount_received": 0,
+    "status": "pending",
+    "settled_at": None,
+    "closed_at": None,
+    "cancelled_by": None,
+    "cancel_reason": None,
+}
+
+
+async def issue_payment_request_answered(
+    conn: asyncpg.Connection,
+    keys: AppKeys,
+    new: NewRequest,
+    *,
+    created_by: str,
+    amount_cap: int,
+    default_expiry: timedelta,
+    now: datetime | None = None,
+    claim: KeyClaim | None = None,
+    answer: Callable[[Mapping[str, Any]], tuple[int, dict[str, Any]]] | None = None,
+) -> tuple[Mapping[str, Any], bool]:
+    """`issue_payment_request`, and with a KeyClaim and `answer` (the API's answer from the new row), the
+    idempotency key row is written by the same statement as the request: one round trip fewer. The row is
+    then the one inserted, as known before the insert (id chosen here, defaults from _FRESH_DEFAULTS), and the
+    second value says the key was written. A fully subsidised request takes the usual path (False)."""
     now = now or datetime.now(UTC)
     async with own_or_joined_transaction(conn):
         terms = await _fee_terms(conn, new, now)
@@ -183,40 +222,56 @@ async def issue_payment_request(
             payload = build_payload(
                 VietQR(bin=terms["bin"], account=terms["account"], amount=due, purpose=reference)
             )
+        columns = {
+            "id": uuid.uuid4(),
+            "reference": reference,
+            "kind": new.kind,
+            "fee_code": new.fee_code,
+            "purpose_vi": terms["purpose_vi"],
+            "purpose_en": terms["purpose_en"],
+            "payer_reference": new.payer_reference,
+            "channel": new.channel,
+            "fee_amount": terms["fee_amount"],
+            "subsidy_code": subsidy_code,
+            "subsidy_amount": subsidy,
+            "amount_due": due,
+            "revenue_account": terms["revenue_account"],
+            "collection_bin": terms["bin"],
+            "collection_account": terms["account"],
+            "collection_holder": terms["holder"],
+            "qr_payload": payload,
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": now + (new.expires_in or default_expiry),
+        }
+        values = list(columns.values())
+        if claim is not None and answer is not None and due > 0 and terms.get("bank_name") is not None:
+            row = {**columns, **_FRESH_DEFAULTS, "bank_name": terms["bank_name"], "receipt_id": None}
+            status, body = answer(row)
+            written = await conn.fetchval(
+                f"WITH pr AS ({_INSERT_REQUEST} RETURNING id) {claim.insert_sql(len(values) + 1, 'pr')}",
+                *values,
+                *claim.params(status, body),
+            )
+            if not written:
+                raise KeyTaken
+            return row, True
         # The bank's name rides along so the API can answer without reading the row back.
-        row = await conn.fetchrow(
-            """WITH pr AS (
-                   INSERT INTO payment_requests (
-                       reference, kind, fee_code, purpose_vi, purpose_en, payer_reference, channel,
-                       fee_amount, subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin,
-                       collection_account, collection_holder, qr_payload, created_by, created_at, expires_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                           $19)
-                   RETURNING *)
+        record = await conn.fetchrow(
+            f"""WITH pr AS ({_INSERT_REQUEST} RETURNING *)
                SELECT pr.*, b.short_name AS bank_name FROM pr JOIN banks b ON b.bin = pr.collection_bin""",
-            reference,
-            new.kind,
-            new.fee_code,
-            terms["purpose_vi"],
-            terms["purpose_en"],
-            new.payer_reference,
-            new.channel,
-            terms["fee_amount"],
-            subsidy_code,
-            subsidy,
-            due,
-            terms["revenue_account"],
-            terms["bin"],
-            terms["account"],
-            terms["holder"],
-            payload,
-            created_by,
-            now,
-            now + (new.expires_in or default_expiry),
+            *values,
         )
         if due == 0:
-            row = await _settle_fully_subsidised(conn, keys, row, now)
-    return row
+            record = await _settle_fully_subsidised(conn, keys, record, now)
+    return record, False
+
+
+_INSERT_REQUEST = """INSERT INTO payment_requests (
+        id, reference, kind, fee_code, purpose_vi, purpose_en, payer_reference, channel, fee_amount,
+        subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin, collection_account,
+        collection_holder, qr_payload, created_by, created_at, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"""
 
 
 async def _settle_fully_subsidised(

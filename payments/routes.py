@@ -15,7 +15,7 @@ from core.api import Routes, staff
 from core.appkeys import KEYS, POOL, SETTINGS
 from core.auth import Principal, principal_of
 from core.errors import NotFound
-from core.idempotency import idempotency_key, request_fingerprint, run_idempotent
+from core.idempotency import KeyClaim, idempotency_key, request_fingerprint, run_idempotent
 from core.json import json_body_response
 from core.responses import ResponseModel, Timestamp, dump, json_response
 from core.text import FreeText
@@ -26,7 +26,7 @@ from payments.requests import (
     NewRequest,
     cancel_payment_request,
     check_token_may_issue,
-    issue_payment_request,
+    issue_payment_request_answered,
 )
 
 routes = Routes(tags=("payment-requests",))
@@ -218,21 +218,32 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
     if principal.kind == "token":  # staff (admin, finance) are not bound to an agency's fees
         check_token_may_issue(new, fee_codes=principal.fee_codes, channels=principal.channels)
 
-    async def action(conn: asyncpg.Connection) -> tuple[int, dict]:
-        row = await issue_payment_request(
+    answered: list[tuple[int, dict]] = []
+
+    def answer(row: Mapping[str, Any]) -> tuple[int, dict]:
+        # Stored for replays as the JSON it answers (core/idempotency.py keeps plain JSON).
+        answered[:] = [(201, dump(payment_request_out(row, settings.public_base_url)))]
+        return answered[0]
+
+    async def action(conn: asyncpg.Connection, claim: KeyClaim) -> tuple[int, dict, bool]:
+        # The key row is written by the request's own insert where it can be (one round trip fewer).
+        row, key_written = await issue_payment_request_answered(
             conn,
             request.app[KEYS],
             new,
             created_by=principal.actor,
             amount_cap=settings.amount_cap,
             default_expiry=timedelta(minutes=settings.expiry_service_fee_minutes),
+            claim=claim,
+            answer=answer,
         )
+        if key_written:
+            return (*answered[0], True)
         if row["amount_due"] == 0:  # settled at once: read it back with its receipt
             row = await fetch_request(conn, row["id"], None)
         else:
             row = {**row, "receipt_id": None}
-        # Stored for replays as the JSON it answers (core/idempotency.py keeps plain JSON).
-        return 201, dump(payment_request_out(row, settings.public_base_url))
+        return (*answer(row), False)
 
     async with request.app[POOL].acquire() as conn:
         status, out, replayed = await run_idempotent(
@@ -240,7 +251,7 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             principal=principal.actor,
             key=key,
             fingerprint=request_fingerprint("POST", request.path, body.model_dump_json()),
-            action=action,
+            claiming_action=action,
         )
     resp = json_body_response(out, status=status)
     if replayed:

@@ -151,3 +151,21 @@ async def test_openapi_documents_the_idempotency_header(client):
     doc = await (await client.get("/openapi.json")).json()
     params = doc["paths"]["/api/v1/payment-requests"]["post"]["parameters"]
     assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= params[0].items()
+
+
+async def test_the_key_row_is_written_by_the_requests_own_insert(make_app, aiohttp_client, agency):
+    client = await aiohttp_client(make_app(background=False, db_pool_min=1, db_pool_max=1))
+    seen: list[str] = []
+    async with client.app[POOL].acquire() as conn:  # the pool's one connection: the request will use it
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    resp = await create(client, agency, key="one-statement")
+    assert resp.status == 201
+    writes = [q for q in seen if "INSERT INTO" in q]
+    # One statement inserts the request and the idempotency key (no separate round trip for the key) …
+    assert len(writes) == 1 and "payment_requests" in writes[0] and "idempotency_keys" in writes[0], seen
+    # … and what it stored for replays is what the request reads back as.
+    stored = await client.app[POOL].fetchval(
+        "SELECT response_body FROM idempotency_keys WHERE key = 'one-statement'"
+    )
+    got = await client.get(f"/api/v1/payment-requests/{stored['id']}", headers=agency)
+    assert stored == await resp.json() == await got.json()
