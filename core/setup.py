@@ -10,7 +10,7 @@ from core.capability import Capability, StaffLink
 from core.passwords import password_hashing
 from core.tokens import token_revocations
 from core.vocabulary import ROLES
-from core.workers import elected
+from core.workers import checkpoint_file_scope, elected
 
 EVERY_ROLE = frozenset(ROLES)
 
@@ -32,6 +32,7 @@ CAPABILITY = Capability(
         StaffLink("approvals.link", "/approvals", frozenset({"approver", "finance", "admin"})),
     ),
     services=(password_hashing, token_revocations),
-    # One process writes checkpoints (each would verify the whole chain and append the same head).
-    background=(elected("audit-checkpoints", audit_checkpointer),),
+    # One process per checkpoint file writes checkpoints (each would verify the chain and append the same
+    # head); hosts with their own var/ each keep their own file, as before.
+    background=(elected("audit-checkpoints", audit_checkpointer, scope=checkpoint_file_scope),),
 )

@@ -16,6 +16,7 @@ import ctypes
 import hashlib
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -26,7 +27,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from core.appkeys import DATABASE_URL
+from core.appkeys import DATABASE_URL, SETTINGS
 from core.db import database_unavailable
 from core.tasks import cancel_and_wait
 
@@ -145,9 +146,10 @@ ELECTION_RETRY_S = 10.0  # how often a process that is not the leader asks again
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-def election_key(name: str) -> int:
-    """The PostgreSQL advisory-lock key (bigint) a job is elected under."""
-    return int.from_bytes(hashlib.sha256(f"citypay.elected:{name}".encode()).digest()[:8], "big", signed=True)
+def election_key(name: str, scope: str = "") -> int:
+    """The PostgreSQL advisory-lock key (bigint) a job is elected under (within `scope`, if given)."""
+    digest = hashlib.sha256(f"citypay.elected:{name}\0{scope}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclass
@@ -158,15 +160,22 @@ class _Leadership:
     leading: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def elected(name: str, job: CleanupContext, *, retry_s: float = ELECTION_RETRY_S) -> CleanupContext:
+def elected(
+    name: str,
+    job: CleanupContext,
+    *,
+    retry_s: float = ELECTION_RETRY_S,
+    scope: Callable[[web.Application], str] | None = None,
+) -> CleanupContext:
     """A cleanup context that runs `job` (itself a cleanup context) in one process of all those serving the
     database: the one holding a PostgreSQL session advisory lock on a connection of its own. The others ask
     again every `retry_s`; when the leader's process or connection dies the server releases the lock and
     another process takes over. If this process wins at start, the job starts before the app serves (as an
-    un-elected job would); otherwise it starts whenever this process is elected later."""
-    key = election_key(name)
+    un-elected job would); otherwise it starts whenever this process is elected later. `scope(app)` narrows
+    the election to the processes that share something (one leader per host, say)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        key = election_key(name, scope(app) if scope is not None else "")
         dsn = app[DATABASE_URL]
         state = _Leadership()
         app.setdefault(ELECTIONS, {})[name] = state
@@ -239,3 +248,8 @@ def elected(name: str, job: CleanupContext, *, retry_s: float = ELECTION_RETRY_S
 
 
 ELECTIONS = web.AppKey("elections", dict)  # name → _Leadership: tests and /metrics can see who leads
+
+
+def checkpoint_file_scope(app: web.Application) -> str:
+    """The audit checkpoint file this process writes: var/ on this host."""
+    return f"{socket.gethostname()}:{app[SETTINGS].var_dir.resolve()}"

@@ -111,8 +111,9 @@ async def test_two_workers_answer_on_one_port_and_sigterm_stops_all(server_env, 
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
                 "citypay-elected:audit-checkpoints",
             )
+            scope = f"{socket.gethostname()}:{tmp_path.resolve()}"  # one checkpoint writer per var/
             held = not await conn.fetchval(
-                "SELECT pg_try_advisory_lock($1)", election_key("audit-checkpoints")
+                "SELECT pg_try_advisory_lock($1)", election_key("audit-checkpoints", scope)
             )
         finally:
             await conn.close()
