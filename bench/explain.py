@@ -200,7 +200,15 @@ def _frame_parts(frame: str) -> tuple[str, str]:
 
 PROJECT = ("core", "ledger", "payments", "parking", "reconciliation", "disbursements", "banksim")
 # Frames every request passes through: left out of the cumulative list, where they would only say 100 %.
-WRAPPERS = ("main.py", "core/middleware.py", "core/errors.py", "core/api.py:_wrap")
+WRAPPERS = (
+    "main.py",
+    "core/middleware.py",
+    "core/errors.py",
+    "core/api.py:_wrap",
+    "core/workers.py:run_workers",
+)
+# Frames below every event loop (the entry point, the `serve --workers` fork): never a phase of their own.
+ENTRY_POINTS = ("main.py", "core/workers.py:run_workers")
 
 
 def _module_of(path: str) -> str:
@@ -248,7 +256,8 @@ def summarise_collapsed(text: str, top: int = 15) -> dict[str, Any]:
             mod = _module_of(path)
             if _is_project(mod):
                 key = f"{mod}:{func}"
-                inner = key
+                if not key.startswith(ENTRY_POINTS):
+                    inner = key
                 if key not in seen and not key.startswith(WRAPPERS):
                     seen.add(key)
                     project_cumulative[key] += n
