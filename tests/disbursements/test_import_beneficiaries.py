@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from aiohttp import FormData
 
@@ -184,7 +185,7 @@ async def test_nothing_personal_in_the_log_output(client, staff_login, capsys):
     await upload(client, finance, csv_body(*GOOD))
     logged = capsys.readouterr()
     text = logged.out + logged.err
-    assert '"path": "/api/v1/disbursements/beneficiaries/import"' in text  # the request was logged
+    assert re.search(r'"path": ?"/api/v1/disbursements/beneficiaries/import"', text)  # the request was logged
     for secret in (
         "001055001234",
         "079160004321",
