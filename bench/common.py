@@ -846,6 +846,25 @@ def pgbench_binary(server: PgServer) -> str:
     return "pgbench"
 
 
+def pgbench_unless_skipped(args: argparse.Namespace, procs: Processes, pg: PgServer) -> PgbenchResult | None:
+    """TPC-B with the benchmark's --pgbench-* options and --seconds, or None with --no-pgbench."""
+    if args.no_pgbench:
+        return None
+    seconds = max(1, round(args.seconds))
+    print(f"… pgbench: init -s {args.pgbench_scale}, then TPC-B for {seconds} s", flush=True)
+    result = run_pgbench(
+        procs,
+        pg,
+        seconds=seconds,
+        clients=args.pgbench_clients,
+        threads=args.pgbench_threads,
+        scale=args.pgbench_scale,
+        postmaster_pid=pg.postmaster_pid(),
+    )
+    print(f"  {result.tps:,.0f} tps; busy cores {result.cpu_cores}", flush=True)
+    return result
+
+
 def run_pgbench(
     procs: Processes,
     server: PgServer,

@@ -34,11 +34,11 @@ from common import (
     bench_var_dir,
     exit_on_signals,
     machine_info,
+    pgbench_unless_skipped,
     prepare_citypay_database,
     print_aims,
     print_table,
     run_load,
-    run_pgbench,
     start_baseline,
     start_citypay,
     worker_counts,
@@ -457,20 +457,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
 
     check = asyncio.run(verify_database(db, lots, ok_pairs))
 
-    pgbench = None
-    if not args.no_pgbench:
-        seconds = max(1, round(args.seconds))
-        print(f"… pgbench: init -s {args.pgbench_scale}, then TPC-B for {seconds} s", flush=True)
-        pgbench = run_pgbench(
-            procs,
-            pg,
-            seconds=seconds,
-            clients=args.pgbench_clients,
-            threads=args.pgbench_threads,
-            scale=args.pgbench_scale,
-            postmaster_pid=pg.postmaster_pid(),
-        )
-        print(f"  {pgbench.tps:,.0f} tps; busy cores {pgbench.cpu_cores}", flush=True)
+    pgbench = pgbench_unless_skipped(args, procs, pg)
 
     verdict = report(args, info, phases, check, pgbench)
     verdict["database_check_ok"] = check["ok"]

@@ -36,12 +36,12 @@ from common import (
     exit_on_signals,
     machine_info,
     percentile,
+    pgbench_unless_skipped,
     prepare_citypay_database,
     print_aims,
     print_table,
     run_load,
     run_loads,
-    run_pgbench,
     start_baseline,
     start_citypay,
     worker_counts,
@@ -532,20 +532,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
         "… database check: " + "; ".join(f"{'ok' if v else 'FAILED'} {k}" for k, v in check["checks"].items())
     )
 
-    pgbench = None
-    if not args.no_pgbench:
-        seconds = max(1, round(args.seconds))
-        print(f"… pgbench: init -s {args.pgbench_scale}, then TPC-B for {seconds} s", flush=True)
-        pgbench = run_pgbench(
-            procs,
-            pg,
-            seconds=seconds,
-            clients=args.pgbench_clients,
-            threads=args.pgbench_threads,
-            scale=args.pgbench_scale,
-            postmaster_pid=pg.postmaster_pid(),
-        )
-        print(f"  {pgbench.tps:,.0f} tps; busy cores {pgbench.cpu_cores}", flush=True)
+    pgbench = pgbench_unless_skipped(args, procs, pg)
 
     verdict = report(args, info, phases, png, pgbench, check)
     verdict["database_check_ok"] = check["passed"]
