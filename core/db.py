@@ -213,7 +213,11 @@ class _TrackedAcquire(asyncpg.pool.PoolAcquireContext):
             with contextlib.suppress(asyncpg.InterfaceError):
                 if self.connection is not None and not self.connection.is_closed():
                     self.connection.terminate()
-            # The other idle connections died with the server too: reconnect each before its next use.
+            # The other idle connections died with the server too: end them now (reconnected at their next
+            # use), and expire the busy ones so they are replaced when released. Left to expire alone, asyncpg
+            # closes each idle one at its next acquire in a task nobody awaits, which logs "Task exception was
+            # never retrieved" (BrokenPipeError) when its socket is already broken.
+            self.pool.drop_idle_connections()
             await self.pool.expire_connections()
         await super().__aexit__(exc_type, exc_val, exc_tb)
         if exc_val is None:
@@ -223,6 +227,12 @@ class _TrackedAcquire(asyncpg.pool.PoolAcquireContext):
 class Pool(asyncpg.Pool):
     """asyncpg's pool with a bounded acquire (requests do not queue forever while the database is away) and
     an outage log. `pool.fetch()` & co. acquire through `acquire()`, so they are bounded and tracked too."""
+
+    def drop_idle_connections(self) -> None:
+        for holder in self._holders:  # asyncpg has no public way to reach the idle connections
+            if holder.is_idle() and holder.is_connected():
+                assert holder._con is not None
+                holder._con.terminate()  # an idle holder is not checked out: nothing to release
 
     def __init__(self, *args, acquire_timeout_s: float, **kwargs) -> None:
         super().__init__(*args, **kwargs)
