@@ -1,7 +1,8 @@
 """JSON for request and response bodies through orjson (about 10× the standard library here). Output means
 the same as `json.dumps` gave: the same keys in the same order, non-ASCII written as UTF-8 rather than
-`\\uXXXX` escapes, no spaces after separators. Signed bodies (bank callbacks, receipts) keep their own
-canonical encoders and never come here: their exact bytes are part of the signature."""
+backslash-u escapes (as `\\u1ea1` for "ạ"), no spaces after separators. Signed bodies (bank callbacks,
+receipts) keep their own canonical encoders and never come here: their exact bytes are part of the
+signature."""
 
 from __future__ import annotations
 
