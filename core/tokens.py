@@ -9,30 +9,25 @@ connection is down does not use its cache at all, and empties it when it listens
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import re
 import secrets
 import time
 import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
-import structlog
 from aiohttp import web
 
 from core.appkeys import DATABASE_URL
 from core.audit import record_audit
 from core.errors import ValidationFailed
-from core.tasks import cancel_and_wait
+from core.notified_cache import NotifiedCache, kept_listening
 from core.vocabulary import FEE_CODE_RE
 
 if TYPE_CHECKING:
     from core.auth import Principal
-
-log = structlog.get_logger("citypay.tokens")
 
 TOKEN_PREFIX = "cpt_"  # noqa: S105 (a public marker, not a secret)
 SCOPE_RE = re.compile(r"^[a-z][a-z-]*:(read|write)$")
@@ -160,25 +155,25 @@ async def revoke_api_token(conn: asyncpg.Connection, *, token_id: int, actor: st
 TOKEN_CHANNEL = "citypay_api_token_changed"  # noqa: S105 (a channel name, not a secret)
 TOKEN_CACHE_S = 5.0  # how long a verified token is trusted without asking the database (0: never cached)
 TOKEN_CACHE_MAX = 10_000  # memory bound: beyond it the oldest entries are dropped
-RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.2, 10.0
-PING_EVERY_S = 15.0  # a half-open listening connection delivers nothing and raises nothing: a ping finds out
 
 
 def cache_key(raw: str) -> bytes:
     return hashlib.sha256(raw.encode()).digest()
 
 
-class TokenCache:
+class TokenCache(NotifiedCache):
     """Principals of recently verified tokens, keyed by the presented token's SHA-256. Trusted only while
     `listening` (revocations reach this process); a revocation bumps `generation`, so a verification that
-    read the token before the revocation and finishes after it is not cached."""
+    read the token before the revocation and finishes after it is not cached (core/notified_cache.py)."""
+
+    channel = TOKEN_CHANNEL
+    application_name = "citypay-token-revocations"
+    failure_event = "token_listener_failed"
 
     def __init__(self, ttl_s: float = TOKEN_CACHE_S, max_entries: int = TOKEN_CACHE_MAX) -> None:
+        super().__init__()
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self.generation = 0
-        self.listening = False
-        self.ready = asyncio.Event()  # set once it listened (tests wait on it)
         self._entries: dict[bytes, tuple[float, Principal]] = {}
         _CACHES.add(self)
 
@@ -205,51 +200,17 @@ class TokenCache:
         for key in [k for k, (_, p) in self._entries.items() if p.id == token_id]:
             del self._entries[key]
 
-    def clear(self) -> None:
-        self.generation += 1
+    def _drop(self) -> None:
         self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def invalidate(self, payload: str) -> None:
         try:
             self.forget(int(payload))
         except ValueError:  # not ours to read: forget everything rather than trust a stale entry
             self.clear()
-
-    async def listen_forever(self, dsn: str) -> None:
-        """Keep a LISTEN connection open (reconnecting with backoff); the cache is used only while it is."""
-        delay = RECONNECT_FIRST_S
-        while True:
-            conn: Any = None
-            try:
-                conn = await asyncpg.connect(
-                    dsn, server_settings={"application_name": "citypay-token-revocations"}
-                )
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(TOKEN_CHANNEL, self._on_notify)
-                self.clear()  # whatever was revoked while nobody listened
-                self.listening = True
-                self.ready.set()
-                delay = RECONNECT_FIRST_S
-                while not lost.is_set():
-                    try:
-                        async with asyncio.timeout(PING_EVERY_S):
-                            await lost.wait()
-                    except TimeoutError:
-                        async with asyncio.timeout(5):
-                            await conn.fetchval("SELECT 1")
-            except Exception as exc:
-                log.info("token_listener_failed", retry_in_s=delay, error=type(exc).__name__)
-            finally:
-                self.listening = False
-                self.clear()
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
 
 
 _CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()  # this process's (one per app)
@@ -260,11 +221,5 @@ async def token_revocations(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: this process's token cache and the connection that hears revocations."""
     cache = TokenCache(TOKEN_CACHE_S)
     app[TOKEN_CACHE] = cache
-    task = asyncio.create_task(cache.listen_forever(app[DATABASE_URL]), name="token-revocations")
-    with contextlib.suppress(TimeoutError):  # serve without the cache until it listens
-        async with asyncio.timeout(5):
-            await cache.ready.wait()
-    yield
-    await cancel_and_wait([task])
-    cache.listening = False
-    cache.clear()
+    async with kept_listening(cache, app[DATABASE_URL], task_name="token-revocations"):
+        yield
