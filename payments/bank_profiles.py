@@ -25,7 +25,7 @@ from core.keys import AppKeys
 from core.pii import encrypt_pii
 from payments.banks import SCHEMES, load_bank_public_key, scheme_named
 from payments.banks.event import MIN_SECRET_CHARS, CallbackRejected
-from payments.callbacks import SECRET_CONTEXT
+from payments.callback_directory import SECRET_CONTEXT, forget_callback_directories
 
 # Database guards → (problem, field, detail for API callers, message key for a person).
 _GUARDS = (
@@ -129,6 +129,7 @@ async def create_bank_profile(conn: asyncpg.Connection, body: BankProfileIn, *, 
             subject=f"bank:{body.code}",
             after=body.model_dump(),
         )
+    forget_callback_directories()  # this process's callbacks see the change at once
 
 
 async def add_bank_key(
@@ -182,6 +183,7 @@ async def add_bank_key(
             subject=f"bank:{bank_code}",
             after={"key_id": body.key_id, "kind": kind},
         )
+    forget_callback_directories()  # this process's callbacks see the change at once
 
 
 def _registrable_key(pem: str):
@@ -223,6 +225,7 @@ async def set_bank_profile_active(
             before={"active": before},
             after={"active": active},
         )
+    forget_callback_directories()  # this process's callbacks see the change at once
 
 
 async def retire_bank_key(conn: asyncpg.Connection, bank_code: str, key_id: str, *, actor: str) -> None:
@@ -242,6 +245,7 @@ async def retire_bank_key(conn: asyncpg.Connection, bank_code: str, key_id: str,
             subject=f"bank:{bank_code}",
             before={"key_id": key_id},
         )
+    forget_callback_directories()  # this process's callbacks see the change at once
 
 
 async def bank_profile_list(conn: asyncpg.Connection, code: str | None = None) -> list[dict[str, Any]]:

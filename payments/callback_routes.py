@@ -8,6 +8,7 @@ from aiohttp import web
 from core.api import PUBLIC, Routes
 from core.appkeys import KEYS, POOL, SETTINGS
 from payments.banks import IncomingCallback
+from payments.callback_directory import CALLBACK_DIRECTORY
 from payments.callbacks import MAX_CALLBACK_BYTES, CallbackPolicy, handle_callback
 from payments.group_commit import GROUP_COMMITTER
 
@@ -45,6 +46,7 @@ async def _receive(request: web.Request) -> web.Response:
         incoming,
         policy=CallbackPolicy.from_settings(request.app[SETTINGS]),
         committer=request.app.get(GROUP_COMMITTER),
+        directory_cache=request.app.get(CALLBACK_DIRECTORY),
     )
     return web.Response(
         status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.headers

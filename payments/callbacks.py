@@ -16,7 +16,7 @@ transaction id with other content is a conflict for finance, and the first booki
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -29,7 +29,7 @@ import structlog
 
 from core.db import database_unavailable
 from core.keys import AppKeys
-from core.pii import decrypt_bytes, decrypt_pii, encrypt_bytes, mask_account
+from core.pii import decrypt_bytes, encrypt_bytes, mask_account
 from core.settings import Settings
 from payments.banks import (
     BankCredit,
@@ -39,7 +39,6 @@ from payments.banks import (
     CallbackRejected,
     CallbackReply,
     IncomingCallback,
-    load_bank_public_key,
     scheme_named,
 )
 from payments.banks.event import (
@@ -49,6 +48,11 @@ from payments.banks.event import (
     TOO_LARGE,
     UNKNOWN_ACCOUNT,
     UNKNOWN_BANK,
+)
+from payments.callback_directory import (
+    CallbackDirectory,
+    CallbackDirectoryCache,
+    profiles_from_rows,
 )
 from payments.reference import find_reference_in_narrative
 from payments.settlement import (
@@ -67,7 +71,6 @@ log = structlog.get_logger("citypay.callbacks")
 MAX_CALLBACK_BYTES = 64 * 1024
 RAW_BODY_CONTEXT = "callback_inbox.raw_body"
 QUERY_CONTEXT = "callback_inbox.query"
-SECRET_CONTEXT = "bank_key.secret"  # noqa: S105 (an AES-GCM context label)
 _REPLAY_CONTEXT = b"callback_inbox.body_hash"
 # Headers worth keeping with the raw body: enough to re-verify later, nothing that authenticates us.
 _KEPT_HEADERS = (
@@ -103,15 +106,9 @@ class CallbackPolicy:
 DEFAULT_POLICY = CallbackPolicy()
 
 
-@functools.lru_cache(maxsize=256)
-def _public_key(pem: str):
-    """Parsing a PEM key costs more than the rest of a callback's checks; the text identifies the key."""
-    return load_bank_public_key(pem.encode())
-
-
 async def load_bank_profile(conn: asyncpg.Connection, keys: AppKeys, code: str) -> BankProfile | None:
-    """The profile and its active keys, read fresh on every callback (one query), so a retired key stops
-    working at once."""
+    """The profile and its active keys, read now (one query), so a retired key stops working at once. A
+    serving process's callbacks read it from `payments.callback_directory` instead, kept as fresh."""
     rows = await conn.fetch(
         """SELECT p.*, k.key_id, k.kind, k.public_key_pem, k.secret_encrypted
              FROM bank_profiles p
@@ -120,27 +117,9 @@ async def load_bank_profile(conn: asyncpg.Connection, keys: AppKeys, code: str) 
             ORDER BY k.id DESC""",
         code,
     )
-    if not rows:
-        return None
-    row = rows[0]
-    profile = BankProfile(
-        row["code"],
-        row["bin"],
-        row["scheme"],
-        row["tolerance_s"],
-        row["credited_account"],
-        row["merchant_code"],
-    )
-    _known_schemes[profile.code] = profile.scheme
-    for k in rows:
-        if k["key_id"] is None:
-            continue
-        if k["kind"] == "hmac":
-            secret = decrypt_pii(keys, k["secret_encrypted"], context=SECRET_CONTEXT).encode()
-            if secret:  # an empty secret is no key at all
-                profile.secrets.append(secret)
-        else:
-            profile.public_keys[k["key_id"]] = _public_key(k["public_key_pem"])
+    profile = profiles_from_rows(rows, keys).get(code)
+    if profile is not None:
+        _known_schemes[profile.code] = profile.scheme
     return profile
 
 
@@ -173,14 +152,25 @@ def check_booking_time(profile: BankProfile, credit: BankCredit, received_at: da
         )
 
 
-async def _check_credited_account(conn: asyncpg.Connection, profile: BankProfile, credit: BankCredit) -> None:
-    """The credited account must be a city collection account held at this bank. Ledger accounts are never
-    made from callback data; a credit to another city account goes to suspense in settlement."""
-    known = credit.credited_bin == profile.bin and await conn.fetchval(
-        "SELECT true FROM collection_accounts WHERE bin = $1 AND account_number = $2",
-        credit.credited_bin,
-        credit.credited_account,
-    )
+async def _check_credited_account(
+    conn: asyncpg.Connection | None,
+    profile: BankProfile,
+    credit: BankCredit,
+    directory: CallbackDirectory | None = None,
+) -> None:
+    """The credited account must be a city collection account held at this bank (asked of `directory` when
+    there is one, else of the database through `conn`). Ledger accounts are never made from callback data; a
+    credit to another city account goes to suspense in settlement."""
+    known = credit.credited_bin == profile.bin
+    if known and directory is not None:
+        known = directory.holds(credit.credited_bin, credit.credited_account)
+    elif known:
+        assert conn is not None
+        known = await conn.fetchval(
+            "SELECT true FROM collection_accounts WHERE bin = $1 AND account_number = $2",
+            credit.credited_bin,
+            credit.credited_account,
+        )
     if not known:
         field_name = scheme_named(profile.scheme).credited_account_field
         raise CallbackRejected(UNKNOWN_ACCOUNT, "not a city account at this bank", field=field_name)
@@ -417,12 +407,17 @@ async def handle_callback(
     now: datetime | None = None,
     policy: CallbackPolicy = DEFAULT_POLICY,
     committer: GroupCommitter | None = None,
+    directory_cache: CallbackDirectoryCache | None = None,
 ) -> CallbackReply:
     """Verify, then store and settle: in the process's group commit when there is one (`committer`), else in
-    transactions of its own. Either way the answer is sent only once the credit is committed."""
+    transactions of its own. Either way the answer is sent only once the credit is committed. The profile and
+    the credited account are checked against the process's `directory_cache` while it may be used, else read
+    from the database on this callback."""
     now = now or datetime.now(UTC)
     try:
-        return await _handle(pool, keys, incoming, now=now, policy=policy, committer=committer)
+        return await _handle(
+            pool, keys, incoming, now=now, policy=policy, committer=committer, directory_cache=directory_cache
+        )
     except Exception as exc:
         if not database_unavailable(exc):
             raise
@@ -439,10 +434,21 @@ async def _handle(
     now: datetime,
     policy: CallbackPolicy,
     committer: GroupCommitter | None,
+    directory_cache: CallbackDirectoryCache | None = None,
 ) -> CallbackReply:
     bank_code, raw_body = incoming.bank_code, incoming.raw_body
-    async with pool.acquire() as conn:
-        profile = await load_bank_profile(conn, keys, bank_code)
+    directory = await directory_cache.directory(pool, keys) if directory_cache is not None else None
+    async with contextlib.AsyncExitStack() as held:
+        # A connection only when something needs one: the checks without a directory, storing a notice or,
+        # without a group committer, the callback.
+        conn: asyncpg.Connection | None = None
+        if directory is None:
+            conn = await held.enter_async_context(pool.acquire())
+            profile = await load_bank_profile(conn, keys, bank_code)
+        else:
+            profile = directory.profile(bank_code)
+            if profile is not None:
+                _known_schemes[profile.code] = profile.scheme
         try:
             if profile is None:
                 raise CallbackRejected(UNKNOWN_BANK, "no active bank profile with this code")
@@ -450,10 +456,11 @@ async def _handle(
                 raise CallbackRejected(TOO_LARGE, f"at most {MAX_CALLBACK_BYTES} bytes")
             credit = _verify_and_parse(profile, incoming, now)
             check_booking_time(profile, credit, now, policy.booking_window)
-            await _check_credited_account(conn, profile, credit)
+            await _check_credited_account(conn, profile, credit, directory)
         except CallbackRejected as exc:
             if exc.reason == NOT_A_CREDIT and profile is not None:
                 # A valid notice of a failed payment: kept for the record (once), books nothing.
+                conn = conn or await held.enter_async_context(pool.acquire())
                 await _store_raw(conn, keys, profile, incoming, bank_txn_id=None, status="ignored")
                 return _scheme_of(profile).answer_not_a_credit(keys, now)
             # No secrets, no body: the reason, the field and who sent it.
@@ -470,6 +477,7 @@ async def _handle(
                 return CallbackReply(404, reply.body, headers=reply.headers)
             return reply
         if committer is None:
+            conn = conn or await held.enter_async_context(pool.acquire())
             stored = await _store_verified(conn, keys, profile, incoming, credit)
     if committer is not None:  # the connection went back to the pool: the group commit has its own
         settlement = await committer.settle(profile, incoming, credit, now, policy)

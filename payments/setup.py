@@ -24,6 +24,7 @@ from payments import (
     receipt_pages,
 )
 from payments import routes as payment_routes
+from payments.callback_directory import callback_directory
 from payments.demo import load_payments_demo
 from payments.group_commit import group_committer
 from payments.live_status import status_listener
@@ -61,7 +62,7 @@ CAPABILITY = Capability(
         StaffLink("admin.bank_apps.link", "/admin/bank-apps", frozenset({"admin"})),
         StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
     ),
-    services=(status_listener, group_committer, qr_renderer),
+    services=(status_listener, callback_directory, group_committer, qr_renderer),
     background=(expiry_sweeper,),
     demo=Demo(load=load_payments_demo, probe=_probe),
 )
