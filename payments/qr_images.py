@@ -4,8 +4,10 @@ in-process and served with a strong ETag as immutable.
 
 A PNG render costs about 10 ms of pure Python: served from the event loop it would stall every other request
 of the process for that long. So the server renders PNGs with `render_qr_png`: from an LRU of rendered bytes
-keyed by the exact payload and size, else in a small process pool (created at the first render, shut down
-with the app: `qr_renderer`), one render per key at a time however many ask for it.
+keyed by the exact payload and size, else in a few render processes of its own (`RenderPool`), one render per
+key at a time however many ask for it. The render processes run `payments/qr_render.py` as a script, which
+imports qrcode and Pillow and nothing of the app; they start with the app, in the background (`qr_renderer`),
+so the first cold render does not wait for a process to start, and stop with it.
 """
 
 from __future__ import annotations
@@ -15,53 +17,40 @@ import contextlib
 import functools
 import hashlib
 import io
-import multiprocessing
 import os
+import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import qrcode
 import qrcode.constants
-from PIL import Image
+import structlog
 from qrcode.image.svg import SvgPathFillImage
 
-QUIET_ZONE = 4
-MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 128, 1024, 360
+from payments import qr_render
+from payments.qr_render import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QUIET_ZONE, RENDER_NICENESS, render_png
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "MAX_SIZE",
+    "MIN_SIZE",
+    "QUIET_ZONE",
+    "RENDER_NICENESS",
+    "png_cache_info",
+    "qr_etag",
+    "qr_png",
+    "qr_renderer",
+    "qr_svg",
+    "qr_svg_inline",
+    "render_png",
+    "render_qr_png",
+    "shutdown_render_pool",
+]
+
+log = structlog.get_logger("citypay.qr")
+
 RENDERER = "qr-v1"  # part of every ETag: bump when the rendering changes
-
-
-def _modules(text: str) -> list[list[bool]]:
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=QUIET_ZONE)
-    qr.add_data(text)
-    qr.make(fit=True)
-    return qr.get_matrix()  # includes the quiet zone
-
-
-def _check_size(size: int) -> None:
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"size must be {MIN_SIZE}–{MAX_SIZE} px")
-
-
-def render_png(text: str, size: int) -> bytes:
-    """A size×size PNG. Modules are whole pixels (nearest-neighbour scaling by an integer factor); the pixels
-    left over widen the white margin, so the code stays crisp at every size (in a render process)."""
-    _check_size(size)
-    matrix = _modules(text)
-    count = len(matrix)
-    scale = size // count
-    if scale < 1:
-        raise ValueError(f"{size} px is too small for a {count}-module code")
-    raw = bytes(0 if dark else 255 for row in matrix for dark in row)
-    code = Image.frombytes("L", (count, count), raw).resize((count * scale,) * 2, Image.Resampling.NEAREST)
-    canvas = Image.new("L", (size, size), 255)
-    offset = (size - count * scale) // 2
-    canvas.paste(code, (offset, offset))
-    out = io.BytesIO()
-    canvas.convert("1").save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
 
 qr_png = functools.lru_cache(maxsize=512)(render_png)  # for callers without an event loop (tests, tools)
 
@@ -69,7 +58,7 @@ qr_png = functools.lru_cache(maxsize=512)(render_png)  # for callers without an 
 # PNG renders off the event loop ---------------------------------------------------------------------------
 
 RENDER_PROCESSES = 2  # per server process: renders are rare next to requests, and cached once done
-RENDER_NICENESS = 10
+RENDER_STOP_GRACE_S = 2.0  # after its stdin closes, a render process has this long to exit before SIGKILL
 PNG_CACHE_ENTRIES = 1024  # about 1–4 KB each
 
 
@@ -105,38 +94,187 @@ class _PngCache:
         self._entries.clear()
 
 
+class RenderProcessLost(RuntimeError):
+    """A render process ended (or stopped answering) before it answered."""
+
+
+class _RenderProcess:
+    """One render process: `python -P payments/qr_render.py`, asked one request at a time over its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> _RenderProcess:
+        # A fresh interpreter running the render module as a script: not a fork of this process (which has an
+        # event loop, a database pool and threads), and not a multiprocessing child (which would import this
+        # process's __main__, the whole app, and the `payments` package). -P: the script's folder (payments/)
+        # is not put on sys.path.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-P",
+            qr_render.__file__,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def ask(self, text: str, size: int) -> bytes:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(qr_render.request(text, size))
+            await stdin.drain()
+            status, length = qr_render.ANSWER.unpack(await stdout.readexactly(qr_render.ANSWER.size))
+            body = await stdout.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise RenderProcessLost(f"render process {self.pid} ended: {exc!r}") from exc
+        if status != qr_render.OK:
+            raise ValueError(body.decode(errors="replace"))
+        return body
+
+    async def stop(self) -> None:
+        """Close its stdin (it exits at the end of its input), then wait, then kill."""
+        if self.process.returncode is not None:
+            return
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), RENDER_STOP_GRACE_S)
+        except TimeoutError:
+            self.kill()
+            await self.process.wait()
+        except BaseException:  # cancelled: do not leave it running
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+class RenderPool:
+    """Up to `size` render processes of one event loop; a request takes an idle one (or starts one when
+    fewer than `size` run, or waits). A process that fails to answer is killed and replaced on demand."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size or render_processes()
+        self.loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(self.size)
+        self._idle: list[_RenderProcess] = []
+        self._running: set[_RenderProcess] = set()
+        self._closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        return sorted(p.pid for p in self._running)
+
+    async def _take(self) -> _RenderProcess:
+        await self._slots.acquire()
+        try:
+            if self._closed:
+                raise RuntimeError("the render pool is shut down")
+            if self._idle:
+                return self._idle.pop()
+            process = await _RenderProcess.start()
+        except BaseException:
+            self._slots.release()
+            raise
+        self._running.add(process)
+        return process
+
+    def _give_back(self, process: _RenderProcess, healthy: bool) -> None:
+        if healthy and not self._closed:
+            self._idle.append(process)
+        else:
+            self._running.discard(process)
+            process.kill()
+        self._slots.release()
+
+    async def ask(self, text: str, size: int) -> bytes:
+        process = await self._take()
+        healthy = False
+        try:
+            png = await process.ask(text, size)
+            healthy = True
+            return png
+        except ValueError:  # the render refused its input: the process is fine
+            healthy = True
+            raise
+        finally:
+            self._give_back(process, healthy)
+
+    async def imported_modules(self) -> list[str]:
+        """sys.modules of a render process (its ping: the answer comes once its imports are done)."""
+        return (await self.ask("", qr_render.MODULES)).decode().split("\n")
+
+    async def warm(self) -> None:
+        """Start every render process and wait until each has imported what it renders with."""
+        processes = []
+        try:
+            for _ in range(self.size):
+                processes.append(await self._take())
+            await asyncio.gather(*(p.ask("", qr_render.MODULES) for p in processes))
+        except BaseException:
+            for process in processes:
+                self._give_back(process, False)
+            processes = []
+            raise
+        finally:
+            for process in processes:
+                self._give_back(process, True)
+
+    async def close(self) -> None:
+        self._closed = True
+        running, self._running, self._idle = list(self._running), set(), []
+        await asyncio.gather(*(p.stop() for p in running), return_exceptions=True)
+
+    def kill_all(self) -> None:
+        """For a pool whose event loop is gone: its processes are killed, not waited for."""
+        self._closed = True
+        for process in self._running:
+            process.kill()
+        self._running.clear()
+        self._idle.clear()
+
+
+def render_processes() -> int:
+    """Render processes per server process: CITYPAY_QR_RENDER_PROCESSES, else RENDER_PROCESSES."""
+    try:
+        return max(1, int(os.environ.get("CITYPAY_QR_RENDER_PROCESSES", RENDER_PROCESSES)))
+    except ValueError:
+        return RENDER_PROCESSES
+
+
 _png_cache = _PngCache(PNG_CACHE_ENTRIES)
 _rendering: dict[tuple[str, int], asyncio.Future[bytes]] = {}
-_executor: ProcessPoolExecutor | None = None
+_pool: RenderPool | None = None
 
 
 def png_cache_info() -> PngCacheInfo:
     return PngCacheInfo(_png_cache.hits, _png_cache.misses, len(_png_cache._entries))
 
 
-def _render_pool() -> Executor:
-    global _executor
-    if _executor is None:
-        # forkserver: render processes are forked from a small clean server process, never from this one
-        # (which has an event loop, a database pool and threads that a plain fork would copy mid-flight).
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["__main__", __name__])
-        _executor = ProcessPoolExecutor(
-            max_workers=RENDER_PROCESSES, mp_context=context, initializer=_yield_to_requests
-        )
-    return _executor
-
-
-def _yield_to_requests() -> None:
-    """Render processes run at a lower priority: on a busy machine the cores go to the server processes
-    first (a render waits, not the requests beside it)."""
-    with contextlib.suppress(OSError):
-        os.nice(RENDER_NICENESS)
+def render_pool() -> RenderPool:
+    """This event loop's render pool (one per server process)."""
+    global _pool
+    loop = asyncio.get_running_loop()
+    if _pool is not None and _pool.loop is not loop:
+        _pool.kill_all()  # left by an event loop that ended without shutting it down (tests)
+        _pool = None
+    if _pool is None:
+        _pool = RenderPool()
+    return _pool
 
 
 async def render_qr_png(text: str, size: int) -> bytes:
-    """The PNG of `render_png`, from the cache or rendered in the pool (the event loop only waits)."""
-    _check_size(size)
+    """The PNG of `render_png`, from the cache or rendered in a render process (the event loop only waits)."""
+    qr_render.check_size(size)
     key = (text, size)
     png = _png_cache.get(key)
     if png is not None:
@@ -145,7 +283,7 @@ async def render_qr_png(text: str, size: int) -> bytes:
     pending = _rendering.get(key)
     if pending is not None and pending.get_loop() is loop:
         return await asyncio.shield(pending)  # someone asked first: share their render
-    future: asyncio.Future[bytes] = loop.run_in_executor(_render_pool(), render_png, text, size)
+    future: asyncio.Future[bytes] = asyncio.ensure_future(render_pool().ask(text, size))
     _rendering[key] = future
     future.add_done_callback(functools.partial(_finish_render, key))
     # Shielded: a client that goes away does not cancel a render others wait for (or the cache will keep).
@@ -160,15 +298,29 @@ def _finish_render(key: tuple[str, int], future: asyncio.Future[bytes]) -> None:
 
 
 async def shutdown_render_pool() -> None:
-    global _executor
-    executor, _executor = _executor, None
-    if executor is not None:
-        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        await pool.close()
+
+
+async def _warm(pool: RenderPool) -> None:
+    try:
+        await pool.warm()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a render starts its process when asked (and fails then, if it must)
+        log.warning("qr_render_pool_not_started", error=repr(exc))
 
 
 async def qr_renderer(app: object) -> AsyncIterator[None]:
-    """cleanup_ctx: the render processes (started at the first cold render) stop with the app."""
+    """cleanup_ctx: the render processes start with the app, in the background (startup does not wait for
+    them), and stop with it."""
+    warming = asyncio.create_task(_warm(render_pool()))
     yield
+    warming.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await warming
     await shutdown_render_pool()
 
 

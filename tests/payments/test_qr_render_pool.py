@@ -1,17 +1,36 @@
-"""Cold QR PNG renders run in a process pool and are cached by payload and size: the event loop keeps
-serving while they run, and a payload asked for by many at once is rendered once."""
+"""Cold QR PNG renders run in render processes of their own and are cached by payload and size: the event
+loop keeps serving while they run, a payload asked for by many at once is rendered once, and a render process
+imports nothing of the app."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import os
+import sys
 import time
 
+import pytest
 from PIL import Image
 
 from payments import qr_images
 from payments.qr_images import png_cache_info, render_png, render_qr_png, shutdown_render_pool
+
+# What a render process must not have imported: the app, and the server's libraries.
+APP_MODULES = ("aiohttp", "asyncpg", "main", "__mp_main__", "core", "payments", "parking", "ledger", "structlog")
+
+
+def app_modules(names: list[str] | set[str]) -> list[str]:
+    return sorted(name for name in names if name.split(".")[0] in APP_MODULES)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive (its parent has yet to reap it)
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def payload(n: int) -> str:
@@ -23,9 +42,9 @@ async def test_a_cold_render_runs_in_another_process_and_matches_the_direct_rend
         png = await render_qr_png(payload(1), 300)
         assert png == render_png(payload(1), 300)
         assert Image.open(io.BytesIO(png)).size == (300, 300)
-        executor = qr_images._executor
-        assert executor is not None
-        workers = {p.pid for p in executor._processes.values()}  # type: ignore[union-attr]
+        pool = qr_images._pool
+        assert pool is not None
+        workers = set(pool.pids)
         assert workers and os.getpid() not in workers
         for pid in workers:  # at a lower priority than the server: requests get the cores first
             own = os.getpriority(os.PRIO_PROCESS, 0)
@@ -35,7 +54,8 @@ async def test_a_cold_render_runs_in_another_process_and_matches_the_direct_rend
         assert png_cache_info().hits == hits + 1  # the second time from the cache, not the pool
     finally:
         await shutdown_render_pool()
-    assert qr_images._executor is None
+    assert qr_images._pool is None
+    assert not any(alive(pid) for pid in workers)
 
 
 async def test_many_asking_for_one_payload_share_one_render():
@@ -75,3 +95,60 @@ async def test_cold_renders_leave_the_event_loop_free():
     # In place, 16 renders would have held the loop for 16 × per_render; beside the pool no tick waits
     # even one render's time.
     assert max(lags) < per_render, (max(lags), per_render)
+
+
+async def test_a_render_process_imports_nothing_of_the_app():
+    # The check can fail: this (test) process has imported the app and its libraries.
+    assert {"aiohttp", "asyncpg", "core", "payments"} <= {n.split(".")[0] for n in app_modules(set(sys.modules))}
+    try:
+        modules = await qr_images.render_pool().imported_modules()
+        assert "qrcode" in modules and "PIL.Image" in modules  # it is a render process, with what it needs …
+        assert app_modules(modules) == []  # … and nothing of the app
+        assert "payments.qr_render" not in modules and "__main__" in modules  # the module runs as its script
+    finally:
+        await shutdown_render_pool()
+
+
+async def test_a_render_that_fails_is_the_callers_error_and_a_lost_process_is_replaced():
+    try:
+        pool = qr_images.render_pool()
+        with pytest.raises(ValueError, match="too small"):  # a long text at the smallest size
+            await render_qr_png("x" * 2000, 128)
+        assert len(pool.pids) == 1  # the process that refused it goes on
+        (pid,) = pool.pids
+        os.kill(pid, 9)
+        with pytest.raises(qr_images.RenderProcessLost):
+            await pool.ask(payload(3), 200)
+        assert pool.pids == []
+        assert await render_qr_png(payload(3), 200) == render_png(payload(3), 200)  # a new process
+        assert pool.pids and pool.pids != [pid]
+    finally:
+        await shutdown_render_pool()
+
+
+async def test_the_app_starts_its_render_processes_in_the_background_and_stops_them(make_app, aiohttp_client):
+    started = time.perf_counter()
+    client = await aiohttp_client(make_app())
+    startup_s = time.perf_counter() - started
+    pool = qr_images._pool
+    assert pool is not None
+    for _ in range(200):  # warming: both processes start and import what they render with
+        if len(pool.pids) == pool.size and len(pool._idle) == pool.size:
+            break
+        await asyncio.sleep(0.025)
+    pids = pool.pids
+    assert len(pids) == qr_images.RENDER_PROCESSES == pool.size, (pids, startup_s)
+    assert all(alive(pid) for pid in pids)
+    await client.close()  # the app's cleanup
+    assert qr_images._pool is None
+    assert not any(alive(pid) for pid in pids)
+
+
+async def test_an_app_stopped_while_its_render_processes_start_leaves_none(make_app, aiohttp_client):
+    client = await aiohttp_client(make_app())
+    pool = qr_images._pool
+    assert pool is not None
+    await asyncio.sleep(0)  # the warming has begun (or is about to): stop at once
+    await client.close()
+    assert not any(alive(pid) for pid in pool.pids)
+    assert pool._running == set()
