@@ -17,13 +17,18 @@ the head's sequence and hash, signed with the city's Ed25519 key, appended to va
 logged, every few minutes and by `python main.py audit checkpoint`. `audit verify` then requires every
 checkpoint's row to be in the table with the same hash.
 
-Streams (migration 0025): rows are chained per stream, each with its own lock, so concurrent appends of
-unrelated actions do not queue on one lock. Staff administration (rare) stays on the one "main" stream; the
-parking session actions of the field (every check-in and check-out) go to FIELD_STREAMS streams chosen by
-subject, so one session's rows stay in order in one chain. Each row's hash covers its stream and its position
-in it (1, 2, 3 …); a missing row is a gap in positions, a truncated stream disagrees with the checkpoints,
-which record the head of every stream. `seq` stays the global order (from a sequence: rolled-back appends
-leave gaps there, never in a stream). Rows from before 0025 have no stream: they are "main", position = seq.
+Streams (migration 0025): rows are chained per stream, so concurrent appends of unrelated actions do not
+queue on one another. Staff administration (rare) stays on the one "main" stream; the parking session actions
+of the field (every check-in and check-out) go to FIELD_STREAMS streams chosen by subject, so one session's
+rows stay in order in one chain. Each row's hash covers its stream and its position in it (1, 2, 3 …); a
+missing row is a gap in positions, a truncated stream disagrees with the checkpoints, which record the head of
+every stream. `seq` stays the global order (from a sequence: rolled-back appends leave gaps there, never in a
+stream). Rows from before 0025 have no stream: they are "main", position = seq.
+
+An append takes no lock before it writes: it reads its stream's head, hashes the row onto it and inserts it
+at the next position, which the unique index on (stream, position) gives to one writer; a writer that lost
+the position reads the head again (`record_audit`). A position is held only from the insert to the commit,
+so a hot path can insert its row in the statement that makes its change.
 
 The key is process-wide (`use_audit_key`), not an argument: record_audit is called from every capability,
 and a row written with no key configured must fail loudly rather than fall back to an unkeyed hash.
@@ -51,8 +56,6 @@ GENESIS = "0" * 64
 ALG_LEGACY = "sha256"
 ALG_KEYED = "hmac-sha256"
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"
-# Appends to one stream are serialised so it has one order; the main stream keeps the lock key it always had.
-AUDIT_LOCK_KEY = 0x41554449_54000000
 MAIN_STREAM = "main"
 FIELD_STREAMS = 16
 # Actions of the parking hot path; everything else is staff administration on the main stream.
@@ -108,13 +111,6 @@ def audit_stream(action: str, subject: str) -> str:
     return f"field:{shard:02d}"
 
 
-def stream_lock_key(stream: str) -> int:
-    if stream == MAIN_STREAM:
-        return AUDIT_LOCK_KEY
-    digest = hashlib.sha256(b"citypay audit stream\0" + stream.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def _row_body(
     seq, at, actor, action, subject, before, after, request_id, stream=None, stream_seq=None
 ) -> str:
@@ -168,25 +164,85 @@ def keyed_row_hash(
     return hmac.new(key, (prev_hash + body).encode(), hashlib.sha256).hexdigest()
 
 
-async def record_audit(
-    conn: asyncpg.Connection,
+@dataclass(frozen=True)
+class AuditAppend:
+    """One audit row ready to insert: hashed onto the stream head read beforehand. Its position is claimed by
+    the insert itself (the unique index on stream and position): if another append took the position since the
+    head was read, the insert conflicts and the caller reads the head again and retries."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    before: Any
+    after: Any
+    request_id: str | None
+    prev_hash: str
+    hash: str
+    key_id: str
+    stream: str
+    stream_seq: int
+
+    def params(self) -> list[Any]:
+        """The values for AUDIT_COLUMNS, in order."""
+        return [
+            self.seq,
+            self.at,
+            self.actor,
+            self.action,
+            self.subject,
+            self.before,
+            self.after,
+            self.request_id,
+            self.prev_hash,
+            self.hash,
+            ALG_KEYED,
+            self.key_id,
+            self.stream,
+            self.stream_seq,
+        ]
+
+
+AUDIT_COLUMNS = (
+    "seq, at, actor, action, subject, before, after, request_id, prev_hash, hash, alg, key_id, "
+    "stream, stream_seq"
+)
+_AUDIT_PARAMS = len(AUDIT_COLUMNS.split(","))
+
+
+def audit_insert_sql(first: int) -> str:
+    """`INSERT INTO audit_log …` of one AuditAppend whose params() start at ${first}, to run alone or as a CTE
+    of the statement that makes the change (then the row and the change commit in one round trip)."""
+    values = ", ".join(f"${i}" for i in range(first, first + _AUDIT_PARAMS))
+    return f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({values})"
+
+
+def audit_head_sql(stream_param: str) -> str:
+    """A one-row subquery: the next seq and the head (audit_pos, audit_hash) of the stream named by the
+    parameter `stream_param` (e.g. "$5"); a caller folds it into a statement it runs anyway."""
+    return _HEAD_SQL.replace("$1", stream_param)
+
+
+def position_taken(exc: BaseException) -> bool:
+    """An append lost the race for its stream position (someone appended since the head was read)."""
+    return isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == _POSITION_INDEX
+
+
+def prepare_audit(
+    head: Any,
     *,
     actor: str,
     action: str,
     subject: str,
     before: Any = None,
     after: Any = None,
-) -> int:
-    """Append one row inside the caller's transaction (so it commits or rolls back with the change)."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("record_audit must run inside the transaction that makes the change")
+) -> AuditAppend:
+    """The row that follows `head` (a record with audit_seq, audit_pos, audit_hash, from audit_head_sql)."""
     key = current_audit_key()
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     stream = audit_stream(action, subject)
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", stream_lock_key(stream))
-    # After the lock (a statement of its own: its snapshot must include the previous holder's commit).
-    head = await conn.fetchrow(_HEAD_SQL, stream)
-    seq, pos, prev = head["seq"], (head["pos"] or 0) + 1, head["hash"] or GENESIS
+    seq, pos, prev = head["audit_seq"], (head["audit_pos"] or 0) + 1, head["audit_hash"] or GENESIS
     at = datetime.now(UTC)
     # Round-trip through JSON so what we hash is what jsonb gives back.
     before = json.loads(json.dumps(before)) if before is not None else None
@@ -194,10 +250,7 @@ async def record_audit(
     digest = keyed_row_hash(
         key, prev, seq, at, actor, action, subject, before, after, request_id, stream, pos
     )
-    await conn.execute(
-        """INSERT INTO audit_log (seq, at, actor, action, subject, before, after, request_id, prev_hash, hash,
-               alg, key_id, stream, stream_seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
+    return AuditAppend(
         seq,
         at,
         actor,
@@ -208,17 +261,55 @@ async def record_audit(
         request_id,
         prev,
         digest,
-        ALG_KEYED,
         audit_key_id(key),
         stream,
         pos,
     )
-    return seq
 
+
+async def read_audit_head(conn: asyncpg.Connection, stream: str) -> asyncpg.Record:
+    return await conn.fetchrow(_HEAD_SQL, stream)
+
+
+async def record_audit(
+    conn: asyncpg.Connection,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    before: Any = None,
+    after: Any = None,
+) -> int:
+    """Append one row inside the caller's transaction (so it commits or rolls back with the change).
+
+    No lock is taken before the row is written: the head is read, the row hashed onto it, and the insert
+    claims the next position; a concurrent append of the same position makes the insert wait for it, and if
+    it committed, this one reads the new head and tries again. The position is held from the insert to the
+    commit only, never across the caller's other statements."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("record_audit must run inside the transaction that makes the change")
+    stream = audit_stream(action, subject)
+    for _ in range(_APPEND_TRIES):
+        # A statement of its own after any conflict: its snapshot includes the append that won.
+        head = await conn.fetchrow(_HEAD_SQL, stream)
+        row = prepare_audit(head, actor=actor, action=action, subject=subject, before=before, after=after)
+        seq = await conn.fetchval(
+            f"{audit_insert_sql(1)} ON CONFLICT (stream, stream_seq) DO NOTHING RETURNING seq", *row.params()
+        )
+        if seq is not None:
+            return seq
+    raise RuntimeError(f"audit stream {stream}: no free position after {_APPEND_TRIES} tries")
+
+
+# Each try fails only because another append to the stream committed meanwhile: the stream moved on.
+_APPEND_TRIES = 100
+_POSITION_INDEX = "audit_log_stream_positions"
 
 # The next seq and the stream's head (position, hash); the main stream's head may be a row from before 0025.
+# nextval is taken in the statement that reads the head, so within a stream seq grows with the position: the
+# row at the head committed before this statement began, hence took its seq before this one does.
 _HEAD_SQL = """
-SELECT nextval('audit_log_seq') AS seq, h.pos, h.hash
+SELECT nextval('audit_log_seq') AS audit_seq, h.pos AS audit_pos, h.hash AS audit_hash
   FROM (SELECT 1) AS one
   LEFT JOIN LATERAL (
       SELECT pos, hash FROM (

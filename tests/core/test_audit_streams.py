@@ -170,3 +170,27 @@ async def test_the_service_role_may_use_the_sequence(conn, service_db_url):
     finally:
         await app.close()
     assert (await verify_audit_chain(conn)).ok
+
+
+async def test_concurrent_appends_to_one_stream_take_each_position_once(conn, db_url):
+    """Appends take no lock before they write: 12 connections racing for the positions of one stream (and
+    a second one beside it) still make one gapless chain per stream, seq growing with the position."""
+    others = [await connect(db_url) for _ in range(12)]
+    try:
+
+        async def appends(c, i: int) -> None:
+            for _ in range(5):
+                await _record(c, "parking.check_in", A if i % 4 else B, actor=f"staff:a{i}")
+
+        await asyncio.gather(*(appends(c, i) for i, c in enumerate(others)))
+    finally:
+        for c in others:
+            await c.close()
+    rows = await conn.fetch("SELECT seq, stream, stream_seq FROM audit_log ORDER BY stream, stream_seq")
+    assert len(rows) == 60
+    for stream, group in itertools.groupby(rows, key=lambda r: r["stream"]):
+        ordered = list(group)
+        assert [r["stream_seq"] for r in ordered] == list(range(1, len(ordered) + 1)), stream
+        assert [r["seq"] for r in ordered] == sorted(r["seq"] for r in ordered)
+    report = await verify_audit_chain(conn)
+    assert report.ok and report.rows == 60
