@@ -58,6 +58,18 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        self.callback_group_together = Histogram(
+            "citypay_callback_group_together",
+            "Credits of a group booked together by set-based statements (its plain credits); the rest of the "
+            "group settles one by one",
+            buckets=(2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.callback_group_set_failed = Counter(
+            "citypay_callback_group_set_failed",
+            "Groups whose set-based statements failed (rolled back to their savepoint; settled one by one)",
+            registry=self.registry,
+        )
         self.callback_group_alone = Counter(
             "citypay_callback_group_alone",
             "Credits of a group settled alone instead: 'poison' (it failed inside the group), "

@@ -4,7 +4,16 @@ use only what is exported here and the chart of accounts, `ledger.accounts`; `le
 
 from ledger.balances import BalanceRow, account_balance, account_entries, period_balances, trial_balance
 from ledger.days import ClosedDay, DayAlreadyClosed, DayClosed, close_day, last_closed_day, open_day_for
-from ledger.entries import EntryConflict, JournalEntry, Line, UnbalancedEntry, entry_lines, post_entry
+from ledger.entries import (
+    EntryConflict,
+    EntryDraft,
+    JournalEntry,
+    Line,
+    UnbalancedEntry,
+    entry_lines,
+    post_entries,
+    post_entry,
+)
 from ledger.pending import (
     InsufficientFunds,
     Part,
@@ -30,6 +39,7 @@ __all__ = [
     "DayAlreadyClosed",
     "DayClosed",
     "EntryConflict",
+    "EntryDraft",
     "InsufficientFunds",
     "JournalEntry",
     "Line",
@@ -50,6 +60,7 @@ __all__ = [
     "open_day_for",
     "pending_by_id",
     "period_balances",
+    "post_entries",
     "post_entry",
     "post_part",
     "post_pending",

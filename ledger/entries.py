@@ -92,6 +92,94 @@ def _content_hash(
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class EntryDraft:
+    """An entry to post with `post_entries`: what `post_entry` takes, as one value."""
+
+    idempotency_key: str
+    kind: str
+    business_date: date
+    lines: Sequence[Line | tuple[str, int]]
+    refs: Mapping[str, str] | None = None
+    memo: str | None = None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    key: str
+    kind: str
+    business_date: date
+    lines: tuple[Line, ...]
+    refs: dict[str, str]
+    memo: str | None
+    digest: str
+
+
+def _checked(draft: EntryDraft) -> _Checked:
+    lines = tuple(line if isinstance(line, Line) else Line(*line) for line in draft.lines)
+    refs = dict(draft.refs or {})
+    _check(draft.kind, lines, refs)
+    if not 1 <= len(draft.idempotency_key) <= 200:
+        raise ValidationFailed("1–200 characters", field="idempotency_key")
+    digest = _content_hash(draft.kind, draft.business_date, lines, refs, draft.memo)
+    return _Checked(draft.idempotency_key, draft.kind, draft.business_date, lines, refs, draft.memo, digest)
+
+
+async def _insert_new(conn: asyncpg.Connection, entries: Sequence[_Checked]) -> dict[str, int]:
+    """Two statements for any number of entries: the entries with the accounts their lines name (only the
+    missing ones: no row trigger runs for an existing path), then all of their lines at once (checked per
+    statement, migrations/0022). A key that exists already (possibly committed a moment ago by a concurrent
+    poster) is left out: the answer maps the keys inserted now to their ids."""
+    inserted = await conn.fetch(
+        """WITH accounts AS (
+               INSERT INTO ledger_accounts (path)
+               SELECT p FROM unnest($7::text[]) AS p
+                WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.path = p)
+               ON CONFLICT (path) DO NOTHING)
+           INSERT INTO journal_entries (idempotency_key, kind, business_date, refs, memo, content_hash)
+           SELECT e.key, e.kind, e.business_date, e.refs::jsonb, e.memo, e.content_hash
+             FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[])
+                  WITH ORDINALITY AS e(key, kind, business_date, refs, memo, content_hash, n)
+            ORDER BY e.n
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key""",
+        [e.key for e in entries],
+        [e.kind for e in entries],
+        [e.business_date for e in entries],
+        [json.dumps(e.refs) for e in entries],
+        [e.memo for e in entries],
+        [e.digest for e in entries],
+        sorted({line.account for e in entries for line in e.lines}),
+    )
+    ids = {row["idempotency_key"]: row["id"] for row in inserted}
+    new = [e for e in entries if e.key in ids]
+    if not new:
+        return ids
+    lines = [(ids[e.key], line, e.business_date) for e in new for line in e.lines]
+    status = await conn.execute(
+        """INSERT INTO postings (entry_id, account_id, amount, business_date)
+           SELECT l.entry_id, a.id, l.amount, l.business_date
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::date[])
+                  WITH ORDINALITY AS l(entry_id, path, amount, business_date, n)
+             JOIN ledger_accounts a ON a.path = l.path
+            ORDER BY l.n""",
+        [entry_id for entry_id, _, _ in lines],
+        [line.account for _, line, _ in lines],
+        [line.amount for _, line, _ in lines],
+        [day for _, _, day in lines],
+    )
+    # A line whose account the statement could not see would be missing, not refused: never let a
+    # shorter (possibly still balanced) entry through.
+    if status != f"INSERT 0 {len(lines)}":
+        raise RuntimeError(f"entries {sorted(ids)[:3]}…: {status} for {len(lines)} lines")
+    return ids
+
+
+def _posted(entry: _Checked, entry_id: int, created: bool) -> JournalEntry:
+    return JournalEntry(
+        entry_id, entry.key, entry.kind, entry.business_date, entry.lines, entry.refs, created
+    )
+
+
 async def post_entry(
     conn: asyncpg.Connection,
     *,
@@ -104,58 +192,36 @@ async def post_entry(
 ) -> JournalEntry:
     """Post one balanced entry. The same key with the same content returns the original entry; the same key
     with other content raises EntryConflict. Runs in the caller's transaction when there is one."""
-    checked = tuple(line if isinstance(line, Line) else Line(*line) for line in lines)
-    refs = dict(refs or {})
-    _check(kind, checked, refs)
-    if not 1 <= len(idempotency_key) <= 200:
-        raise ValidationFailed("1–200 characters", field="idempotency_key")
-    digest = _content_hash(kind, business_date, checked, refs, memo)
-    paths = sorted({line.account for line in checked})
+    entry = _checked(EntryDraft(idempotency_key, kind, business_date, lines, refs, memo))
     async with own_or_joined_transaction(conn):
-        # Two statements: the entry with the accounts its lines name (only the missing ones: no row trigger
-        # runs for an existing path), then all of its lines at once (checked per statement, migrations/0022).
-        entry_id = await conn.fetchval(
-            """WITH accounts AS (
-                   INSERT INTO ledger_accounts (path)
-                   SELECT p FROM unnest($7::text[]) AS p
-                    WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.path = p)
-                   ON CONFLICT (path) DO NOTHING)
-               INSERT INTO journal_entries (idempotency_key, kind, business_date, refs, memo, content_hash)
-               VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            idempotency_key,
-            kind,
-            business_date,
-            refs,
-            memo,
-            digest,
-            paths,
+        ids = await _insert_new(conn, [entry])
+        if entry.key in ids:
+            return _posted(entry, ids[entry.key], True)
+        existing = await conn.fetchrow(
+            "SELECT id, content_hash FROM journal_entries WHERE idempotency_key = $1", entry.key
         )
-        if entry_id is None:  # the key exists (possibly committed a moment ago by a concurrent poster)
-            existing = await conn.fetchrow(
-                "SELECT id, content_hash FROM journal_entries WHERE idempotency_key = $1", idempotency_key
-            )
-            if existing["content_hash"] != digest:
-                raise EntryConflict(
-                    f"entry key {idempotency_key!r} was used for different content", field="idempotency_key"
-                )
-            return JournalEntry(existing["id"], idempotency_key, kind, business_date, checked, refs, False)
-        status = await conn.execute(
-            """INSERT INTO postings (entry_id, account_id, amount, business_date)
-               SELECT $1, a.id, l.amount, $4
-                 FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS l(path, amount, n)
-                 JOIN ledger_accounts a ON a.path = l.path
-                ORDER BY l.n""",
-            entry_id,
-            [line.account for line in checked],
-            [line.amount for line in checked],
-            business_date,
+    if existing["content_hash"] != entry.digest:
+        raise EntryConflict(
+            f"entry key {entry.key!r} was used for different content", field="idempotency_key"
         )
-        # A line whose account the statement could not see would be missing, not refused: never let a
-        # shorter (possibly still balanced) entry through.
-        if status != f"INSERT 0 {len(checked)}":
-            raise RuntimeError(f"entry {idempotency_key!r}: {status} for {len(checked)} lines")
-    return JournalEntry(entry_id, idempotency_key, kind, business_date, checked, refs, True)
+    return _posted(entry, existing["id"], False)
+
+
+async def post_entries(conn: asyncpg.Connection, drafts: Sequence[EntryDraft]) -> list[JournalEntry]:
+    """Post several new entries with two statements, whatever their number (a group commit's credits). Every
+    key must be new and appear once: a key that exists raises EntryConflict and posts nothing of the call
+    (the caller's transaction or savepoint rolls back; `post_entry` one by one is the idempotent path)."""
+    entries = [_checked(draft) for draft in drafts]
+    if len({e.key for e in entries}) != len(entries):
+        raise EntryConflict("an idempotency key appears twice in one call", field="idempotency_key")
+    if not entries:
+        return []
+    async with own_or_joined_transaction(conn):
+        ids = await _insert_new(conn, entries)
+        if len(ids) != len(entries):
+            taken = sorted(e.key for e in entries if e.key not in ids)
+            raise EntryConflict(f"entry keys already used: {taken[:3]}", field="idempotency_key")
+    return [_posted(e, ids[e.key], True) for e in entries]
 
 
 async def entry_lines(conn: asyncpg.Connection, entry_id: int) -> list[Line]:

@@ -56,6 +56,7 @@ from payments.callbacks import (
     settle_stored,
     store_and_settle,
 )
+from payments.plain_credits import PlainCredit, choose_plain, settle_plain_credits
 from payments.receipts import number_and_store_receipts
 from payments.reference import find_reference_in_narrative
 from payments.requests import STATUS_CHANNEL
@@ -285,9 +286,20 @@ class GroupCommitter:
                 known.requests = dict.fromkeys(references)
                 for request in await conn.fetch(_LOCK_REQUESTS, references):
                     known.requests[request["reference"]] = request
-            # 5. Each credit under its own savepoint, in arrival order.
-            for waiting in group:
+            # 5. The plain credits together (payments/plain_credits.py), under one savepoint.
+            together = await self._settle_plain(conn, group, known)
+            # 6. The others each under its own savepoint, in arrival order.
+            for n, waiting in enumerate(group):
                 inbox_id, status = inbox[(waiting.row.bank_code, waiting.row.body_hash)]
+                if n in together:
+                    settlement = together[n]
+                    known.remember(waiting.credit, settlement)
+                    marks.setdefault(
+                        inbox_id,
+                        InboxOutcome(inbox_id, "processed", settlement.outcome, settlement.payment_id),
+                    )
+                    settled.append((waiting, settlement))
+                    continue
                 first = known.first[waiting.txn]
                 if status in ("processed", "conflict") and first is not None:
                     settled.append((waiting, first))  # a replay of a finished callback: counted above
@@ -318,7 +330,7 @@ class GroupCommitter:
                 known.remember(waiting.credit, settlement)
                 marks.setdefault(inbox_id, mark)  # identical copies share a row: the first copy marks it
                 settled.append((waiting, settlement))
-            # 6. The inbox rows of the settled credits, in one statement; then the receipts of the requests
+            # 7. The inbox rows of the settled credits, in one statement; then the receipts of the requests
             # they paid, numbered together, so the receipt series row is locked only from here to COMMIT.
             if marks:
                 await mark_inbox_rows(conn, list(marks.values()))
@@ -331,6 +343,31 @@ class GroupCommitter:
                     sorted(set(known.notices.values())),
                 )
         return settled, poison
+
+    async def _settle_plain(
+        self, conn: asyncpg.Connection, group: list[_Waiting], known: SettlementGroup
+    ) -> dict[int, Settlement]:
+        """The group's plain credits booked together, by their position in the group; none when there are
+        fewer than two, or when the set fails (its savepoint rolled back: they settle one by one)."""
+        credits = [PlainCredit(w.credit, w.now, w.policy.sanity_cap, w.policy.late_tolerance) for w in group]
+        plain = choose_plain(credits, known)
+        if len(plain) < 2:
+            return {}
+        try:
+            async with conn.transaction():
+                settlements = await settle_plain_credits(conn, self.keys, [credits[n] for n in plain], known)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            log.warning(
+                "callback_group_set_failed", size=len(plain), error=f"{type(exc).__name__}: {exc}"[:300]
+            )
+            if self.metrics is not None:
+                self.metrics.callback_group_set_failed.inc()
+            return {}
+        if self.metrics is not None:
+            self.metrics.callback_group_together.observe(len(plain))
+        return dict(zip(plain, settlements, strict=True))
 
     async def _store_inbox_rows(
         self, conn: asyncpg.Connection, group: list[_Waiting]

@@ -145,6 +145,15 @@ async def settling_payments(conn: asyncpg.Connection, request_id) -> list[asyncp
     )
 
 
+async def fee_rows(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, asyncpg.Record]:
+    """What a receipt names of each fee (its name, agency and legal basis), by code, in one statement."""
+    rows = await conn.fetch(
+        "SELECT code, name_vi, agency, legal_basis FROM fee_catalogue WHERE code = ANY($1::text[])",
+        sorted(set(codes)),
+    )
+    return {row["code"]: row for row in rows}
+
+
 @dataclass(frozen=True)
 class ReceiptDraft:
     """A receipt with everything but its place in the series (and the time it is issued), which are taken
@@ -164,18 +173,21 @@ async def draft_receipt(
     paid: Sequence[Mapping[str, Any]],
     *,
     payer_name: str | None = None,
+    fees: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> ReceiptDraft:
     """The receipt of a settled request from what the caller already holds: the request row with its
     `bank_name`, and the payments that settled it (bank_code, bank_txn_id, amount, booked_at). `payer_name`
-    is the name the bank reported, when the caller has it; otherwise it is read from the stored callbacks."""
+    is the name the bank reported, when the caller has it; otherwise it is read from the stored callbacks.
+    `fees`: the fee catalogue rows the caller already read (`fee_rows`), by code."""
     receipt_id = uuid.uuid4()
     if payer_name is None:
         payer_name = await payer_name_from_callbacks(conn, keys, paid)
     fee = None
     if pr["fee_code"]:
-        fee = await conn.fetchrow(
-            "SELECT name_vi, agency, legal_basis FROM fee_catalogue WHERE code = $1", pr["fee_code"]
-        )
+        if fees is not None and pr["fee_code"] in fees:
+            fee = fees[pr["fee_code"]]
+        else:
+            fee = (await fee_rows(conn, [pr["fee_code"]])).get(pr["fee_code"])
     body = {
         "receipt_id": str(receipt_id),
         "issuer": "citypay Hà Nội",

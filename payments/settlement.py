@@ -12,7 +12,7 @@ The journal memo carries no personal data; the narrative is stored encrypted, wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ import asyncpg
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.pii import encrypt_pii
-from ledger import accounts, open_day_for, post_entry
+from ledger import EntryDraft, accounts, open_day_for, post_entry
 from payments.banks.event import BankCredit
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import ReceiptDraft, draft_receipt, number_and_store_receipts, settling_payments
@@ -212,64 +212,32 @@ async def settle_credit(
     if booked_on not in group.open_days:  # a closed day books on the next
         group.open_days[booked_on] = await open_day_for(conn, booked_on)
     day = group.open_days[booked_on]
-    amount = credit.amount
-    refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
-    if request is not None:
-        refs |= {"payment_request": str(request["id"]), "reference": request["reference"]}
     on_time = request is not None and credit.booked_at <= request["expires_at"] + late_tolerance
     reopen = request is not None and request["status"] == "expired" and on_time
     if reopen and request is not None and await _reopen_expired(conn, request):
         request = {**request, "status": "pending", "closed_at": None}
     outcome, lines = decide_credit(credit, request, on_time=on_time, sanity_cap=sanity_cap)
 
+    draft = credit_entry(credit, request, outcome, lines, day)
     entry = await post_entry(
         conn,
-        idempotency_key=f"credit:{credit.bank_code}:{credit.bank_txn_id}",
-        kind=f"credit.{outcome}",
-        business_date=day,
-        lines=lines,
-        refs=refs,
-        memo=f"{credit.bank_code} {credit.bank_txn_id} {outcome}",  # no narrative: it holds personal data
+        idempotency_key=draft.idempotency_key,
+        kind=draft.kind,
+        business_date=draft.business_date,
+        lines=draft.lines,
+        refs=draft.refs,
+        memo=draft.memo,
     )
-    # Returns what a receipt lists of a payment, so the receipt below needs no read-back.
-    payment = await conn.fetchrow(
-        """INSERT INTO payments_received (bank_code, bank_txn_id, amount, credited_bin, credited_account,
-               narrative, narrative_encrypted, booked_at, reference, payment_request_id, outcome, entry_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-           RETURNING id, bank_code, bank_txn_id, amount, booked_at""",
-        credit.bank_code,
-        credit.bank_txn_id,
-        amount,
-        credit.credited_bin,
-        credit.credited_account,
-        redact_narrative(credit.narrative),
-        encrypt_pii(keys, credit.narrative, context=NARRATIVE_CONTEXT),
-        credit.booked_at,
-        reference if request is not None else None,
-        request["id"] if request is not None else None,
-        outcome,
-        entry.id,
-    )
-    if request is not None and outcome in ("underpaid", "settled", "overpaid"):
-        paid = outcome != "underpaid"
-        updated = await conn.fetchrow(
-            """UPDATE payment_requests SET amount_received = amount_received + $2,
-                   status = CASE WHEN $3 THEN 'paid' ELSE status END,
-                   settled_at = CASE WHEN $3 THEN $4 ELSE settled_at END,
-                   closed_at = CASE WHEN $3 THEN $4 ELSE closed_at END
-             WHERE id = $1 RETURNING *""",
-            request["id"],
-            amount,
-            paid,
-            now,
-        )
-        after = {**updated, "bank_name": request["bank_name"]}
-        if paid:
+    booking = Booking(credit, request, outcome, entry.id, now)
+    payment = (await insert_payments(conn, keys, [booking]))[booking.txn]
+    if booking.credits_request:
+        after = (await credit_requests(conn, [booking]))[request["id"]]
+        if booking.pays_request:
             # The request was pending under our row lock, so it has no receipt yet; without earlier part
             # payments held, this payment is the only one it lists.
             held_before = request["amount_received"]
             credits = await settling_payments(conn, request["id"]) if held_before else [payment]
-            draft = await draft_receipt(
+            draft_ = await draft_receipt(
                 conn,
                 keys,
                 after,
@@ -277,9 +245,9 @@ async def settle_credit(
                 payer_name=credit.payer_name,  # the bank said it: no need to decrypt the stored callback
             )
             if group.defer_receipts:
-                group.receipts[txn] = draft
+                group.receipts[txn] = draft_
             else:
-                await number_and_store_receipts(conn, keys, [draft])
+                await number_and_store_receipts(conn, keys, [draft_])
         if group.defer_receipts:  # the group tells the pay pages at its end, in one statement
             group.notices[txn] = request["reference"]
         else:
@@ -295,6 +263,105 @@ async def settle_credit(
         request["reference"] if request else None,
         False,
     )
+
+
+# What a booked credit writes, in statements that take any number of credits (one alone, or a group's) ----
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A new credit decided (its outcome and journal entry) and about to be written: its payment row, and the
+    change to its request when it counts towards one."""
+
+    credit: BankCredit
+    request: Mapping[str, Any] | None  # as it stood under its row lock, before this credit
+    outcome: str
+    entry_id: int
+    now: datetime
+
+    @property
+    def txn(self) -> tuple[str, str]:
+        return self.credit.bank_code, self.credit.bank_txn_id
+
+    @property
+    def credits_request(self) -> bool:
+        return self.request is not None and self.outcome in ("underpaid", "settled", "overpaid")
+
+    @property
+    def pays_request(self) -> bool:
+        return self.credits_request and self.outcome != "underpaid"
+
+
+def credit_entry(
+    credit: BankCredit,
+    request: Mapping[str, Any] | None,
+    outcome: str,
+    lines: list[tuple[str, int]],
+    day: date,
+) -> EntryDraft:
+    """The journal entry of a new credit; its key makes a second booking of the transaction impossible."""
+    refs = {"bank": credit.bank_code, "bank_txn_id": credit.bank_txn_id}
+    if request is not None:
+        refs |= {"payment_request": str(request["id"]), "reference": request["reference"]}
+    return EntryDraft(
+        idempotency_key=f"credit:{credit.bank_code}:{credit.bank_txn_id}",
+        kind=f"credit.{outcome}",
+        business_date=day,
+        lines=lines,
+        refs=refs,
+        memo=f"{credit.bank_code} {credit.bank_txn_id} {outcome}",  # no narrative: it holds personal data
+    )
+
+
+async def insert_payments(
+    conn: asyncpg.Connection, keys: AppKeys, bookings: Sequence[Booking]
+) -> dict[tuple[str, str], asyncpg.Record]:
+    """The payments_received rows, in one statement, by (bank code, transaction id). Each returns what a
+    receipt lists of a payment, so a receipt needs no read-back."""
+    rows = await conn.fetch(
+        """INSERT INTO payments_received (bank_code, bank_txn_id, amount, credited_bin, credited_account,
+               narrative, narrative_encrypted, booked_at, reference, payment_request_id, outcome, entry_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                                $7::text[], $8::timestamptz[], $9::text[], $10::uuid[], $11::text[],
+                                $12::bigint[])
+           RETURNING id, bank_code, bank_txn_id, amount, booked_at""",
+        [b.credit.bank_code for b in bookings],
+        [b.credit.bank_txn_id for b in bookings],
+        [b.credit.amount for b in bookings],
+        [b.credit.credited_bin for b in bookings],
+        [b.credit.credited_account for b in bookings],
+        [redact_narrative(b.credit.narrative) for b in bookings],
+        [encrypt_pii(keys, b.credit.narrative, context=NARRATIVE_CONTEXT) for b in bookings],
+        [b.credit.booked_at for b in bookings],
+        [b.request["reference"] if b.request is not None else None for b in bookings],
+        [b.request["id"] if b.request is not None else None for b in bookings],
+        [b.outcome for b in bookings],
+        [b.entry_id for b in bookings],
+    )
+    return {(row["bank_code"], row["bank_txn_id"]): row for row in rows}
+
+
+async def credit_requests(conn: asyncpg.Connection, bookings: Sequence[Booking]) -> dict[Any, dict[str, Any]]:
+    """The requests the bookings count towards (`credits_request`; each request once), in one statement: the
+    amount received, and paid when it is. Returns the rows as they stand after, with their `bank_name`."""
+    counting = [b for b in bookings if b.credits_request]
+    rows = await conn.fetch(
+        """UPDATE payment_requests pr SET amount_received = pr.amount_received + c.amount,
+               status = CASE WHEN c.paid THEN 'paid' ELSE pr.status END,
+               settled_at = CASE WHEN c.paid THEN c.at ELSE pr.settled_at END,
+               closed_at = CASE WHEN c.paid THEN c.at ELSE pr.closed_at END
+             FROM unnest($1::uuid[], $2::bigint[], $3::bool[], $4::timestamptz[]) AS c(id, amount, paid, at)
+            WHERE pr.id = c.id RETURNING pr.*""",
+        [b.request["id"] for b in counting],
+        [b.credit.amount for b in counting],
+        [b.pays_request for b in counting],
+        [b.now for b in counting],
+    )
+    names = {b.request["id"]: b.request["bank_name"] for b in counting}
+    after = {row["id"]: {**row, "bank_name": names[row["id"]]} for row in rows}
+    if len(after) != len(counting):
+        raise RuntimeError(f"{len(counting)} requests to credit, {len(after)} updated")
+    return after
 
 
 # The bank's statement as a source of credits ----------------------------------------------------------------

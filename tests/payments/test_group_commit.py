@@ -38,6 +38,16 @@ def groups(app) -> tuple[float, float]:
     return count, total
 
 
+def together(app) -> tuple[float, float, float]:
+    """(sets booked together, credits in them, sets that failed and settled one by one)."""
+    registry = app[METRICS].registry
+    return (
+        registry.get_sample_value("citypay_callback_group_together_count") or 0,
+        registry.get_sample_value("citypay_callback_group_together_sum") or 0,
+        registry.get_sample_value("citypay_callback_group_set_failed_total") or 0,
+    )
+
+
 def alone(app, reason: str) -> float:
     return (
         app[METRICS].registry.get_sample_value("citypay_callback_group_alone_total", {"reason": reason}) or 0
@@ -218,9 +228,13 @@ async def test_a_poison_credit_fails_alone(make_app, aiohttp_client, db_url, key
     bodies = [v1_body(pr["reference"], txn=f"FT-POISON-{i}") for i, pr in enumerate(requests)]
     answers = await post_all(client, bodies, bank_key)
     assert groups(client.app) == (1, 5)
-    assert alone(client.app, "poison") == 1
+    # The five are plain: booked together first; the poison fails that set, which rolls back to its
+    # savepoint, and they settle one by one. "always": it fails again inside the group and settles alone
+    # after it; "once": it failed only in the set, and settles one by one inside the group.
+    assert together(client.app) == (0, 0, 1)
+    assert alone(client.app, "poison") == (1 if mode == "always" else 0)
     for i, (status, answer) in enumerate(answers):
-        if i != 2 or mode == "once":  # "once": settled alone, in its own transaction after the group
+        if i != 2 or mode == "once":
             assert (status, answer["status"]) == (200, "accepted")
     pool = client.app[POOL]
     poison_row = await pool.fetchrow("SELECT * FROM callback_inbox WHERE bank_txn_id = 'FT-POISON-2'")
@@ -360,3 +374,91 @@ async def test_pay_pages_hear_of_each_request_a_group_paid(make_app, aiohttp_cli
         await listener.close()
     assert sorted(heard) == sorted(pr["reference"] for pr in requests)
     await assert_books(db_url, accepted_ids(answers))
+
+
+async def test_plain_credits_book_together_and_the_others_one_by_one(
+    make_app, aiohttp_client, db_url, keys, bank_key
+):
+    """One group of every kind of credit: the plain ones (exact, over, under, unknown reference, a cancelled
+    request) are booked by the set-based statements; two credits for one request, a request holding an earlier
+    part payment, and an expired request paid in time settle one by one. Each ends as it would alone."""
+    client = await aiohttp_client(make_app(callback_group_window_ms=WIDE))
+    a, b, c, e, f, g, h = [await new_request(db_url, keys) for _ in range(7)]
+    pool = client.app[POOL]
+    await pool.execute(
+        "UPDATE payment_requests SET status = 'cancelled', closed_at = now() WHERE id = $1", f["id"]
+    )
+    await pool.execute(
+        "UPDATE payment_requests SET status = 'expired', closed_at = now() WHERE id = $1", h["id"]
+    )
+    # G holds a part payment from an earlier group
+    first = await post_all(client, [v1_body(g["reference"], 50_000, txn="FT-MIX-G1")], bank_key)
+    assert first[0][1]["status"] == "accepted"
+    bodies = {
+        "FT-MIX-A": v1_body(a["reference"], 200_000, txn="FT-MIX-A"),
+        "FT-MIX-B": v1_body(b["reference"], 250_000, txn="FT-MIX-B"),
+        "FT-MIX-C": v1_body(c["reference"], 50_000, txn="FT-MIX-C"),
+        "FT-MIX-D": v1_body("CPZZZZZZZZZZZ", 70_000, txn="FT-MIX-D"),
+        "FT-MIX-E1": v1_body(e["reference"], 100_000, txn="FT-MIX-E1"),
+        "FT-MIX-E2": v1_body(e["reference"], 100_000, txn="FT-MIX-E2"),
+        "FT-MIX-F": v1_body(f["reference"], 200_000, txn="FT-MIX-F"),
+        "FT-MIX-G2": v1_body(g["reference"], 150_000, txn="FT-MIX-G2"),
+        "FT-MIX-H": v1_body(h["reference"], 200_000, txn="FT-MIX-H"),
+    }
+    answers = await post_all(client, list(bodies.values()), bank_key)
+    assert [a_["status"] for _, a_ in answers] == ["accepted"] * 9
+    assert groups(client.app) == (2, 10)  # G's first payment alone, then the nine together
+    assert together(client.app) == (1, 5, 0)  # A, B, C, D, F
+    assert alone(client.app, "poison") == 0
+    outcomes = dict(await pool.fetch("SELECT bank_txn_id, outcome FROM payments_received"))
+    assert outcomes == {
+        "FT-MIX-G1": "underpaid",
+        "FT-MIX-A": "settled",
+        "FT-MIX-B": "overpaid",
+        "FT-MIX-C": "underpaid",
+        "FT-MIX-D": "unknown_reference",
+        "FT-MIX-E1": "underpaid",
+        "FT-MIX-E2": "settled",
+        "FT-MIX-F": "cancelled",
+        "FT-MIX-G2": "settled",
+        "FT-MIX-H": "settled",
+    }
+    states = {
+        r["id"]: (r["status"], r["amount_received"])
+        for r in await pool.fetch("SELECT id, status, amount_received FROM payment_requests")
+    }
+    assert [states[r["id"]] for r in (a, b, c, e, f, g, h)] == [
+        ("paid", 200_000),
+        ("paid", 250_000),
+        ("pending", 50_000),
+        ("paid", 200_000),
+        ("cancelled", 0),
+        ("paid", 200_000),
+        ("paid", 200_000),
+    ]
+    inbox = dict(
+        await pool.fetch("SELECT bank_txn_id, outcome FROM callback_inbox WHERE status = 'processed'")
+    )
+    assert inbox == outcomes
+    # the money: the excess of B is due back, D and F wait in suspense, C's part is held
+    balances = dict(
+        await pool.fetch(
+            """SELECT a.path, sum(p.amount) FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+                WHERE a.path IN ('liability:refunds', 'liability:suspense', 'liability:held')
+                GROUP BY a.path"""
+        )
+    )
+    assert balances == {
+        "liability:refunds": -50_000,
+        "liability:suspense": -270_000,
+        "liability:held": -50_000,
+    }
+    receipts = {
+        r["payment_request_id"]: json.loads(r["body"])
+        for r in await pool.fetch("SELECT payment_request_id, body FROM receipts ORDER BY number")
+    }
+    assert set(receipts) == {a["id"], b["id"], e["id"], g["id"], h["id"]}
+    assert [t["id"] for t in receipts[g["id"]]["bank_transactions"]] == ["FT-MIX-G1", "FT-MIX-G2"]
+    assert [t["id"] for t in receipts[b["id"]]["bank_transactions"]] == ["FT-MIX-B"]
+    assert receipts[b["id"]]["amount_paid"] == 250_000 and receipts[a["id"]]["fee_name"]
+    await assert_books(db_url, accepted_ids([*first, *answers]))
