@@ -100,12 +100,12 @@ async def settle_plain_credits(
     counting = [b for b in bookings if b.credits_request]
     after = await credit_requests(conn, counting) if counting else {}
     paying = [b for b in bookings if b.pays_request]
-    fee_codes = [b.request["fee_code"] for b in paying if b.request["fee_code"]]
+    fee_codes = [b.counted["fee_code"] for b in paying if b.counted["fee_code"]]
     fees = await fee_rows(conn, fee_codes) if fee_codes else {}
     receipts = {}
     for b in paying:
         receipts[b.txn] = await draft_receipt(
-            conn, keys, after[b.request["id"]], [payments[b.txn]], payer_name=b.credit.payer_name, fees=fees
+            conn, keys, after[b.counted["id"]], [payments[b.txn]], payer_name=b.credit.payer_name, fees=fees
         )
 
     # Every statement succeeded: now the group learns what was booked.
@@ -114,7 +114,7 @@ async def settle_plain_credits(
     for b in bookings:
         request = b.request
         if b.credits_request:
-            request = after[b.request["id"]]
+            request = after[b.counted["id"]]
             group.notices[b.txn] = request["reference"]
             group.requests[request["reference"]] = request
         settlements.append(

@@ -231,6 +231,7 @@ async def settle_credit(
     booking = Booking(credit, request, outcome, entry.id, now)
     payment = (await insert_payments(conn, keys, [booking]))[booking.txn]
     if booking.credits_request:
+        request = booking.counted
         after = (await credit_requests(conn, [booking]))[request["id"]]
         if booking.pays_request:
             # The request was pending under our row lock, so it has no receipt yet; without earlier part
@@ -282,6 +283,13 @@ class Booking:
     @property
     def txn(self) -> tuple[str, str]:
         return self.credit.bank_code, self.credit.bank_txn_id
+
+    @property
+    def counted(self) -> Mapping[str, Any]:
+        """The request a credit counts towards (only for `credits_request`)."""
+        if self.request is None:
+            raise RuntimeError(f"credit {self.txn} counts towards no request")
+        return self.request
 
     @property
     def credits_request(self) -> bool:
@@ -352,12 +360,12 @@ async def credit_requests(conn: asyncpg.Connection, bookings: Sequence[Booking])
                closed_at = CASE WHEN c.paid THEN c.at ELSE pr.closed_at END
              FROM unnest($1::uuid[], $2::bigint[], $3::bool[], $4::timestamptz[]) AS c(id, amount, paid, at)
             WHERE pr.id = c.id RETURNING pr.*""",
-        [b.request["id"] for b in counting],
+        [b.counted["id"] for b in counting],
         [b.credit.amount for b in counting],
         [b.pays_request for b in counting],
         [b.now for b in counting],
     )
-    names = {b.request["id"]: b.request["bank_name"] for b in counting}
+    names = {b.counted["id"]: b.counted["bank_name"] for b in counting}
     after = {row["id"]: {**row, "bank_name": names[row["id"]]} for row in rows}
     if len(after) != len(counting):
         raise RuntimeError(f"{len(counting)} requests to credit, {len(after)} updated")
