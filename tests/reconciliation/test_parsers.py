@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -336,13 +335,15 @@ def test_external_entity_is_refused_and_the_file_never_read(tmp_path):
     assert "TOP-SECRET-VALUE" not in str(refused.value)
 
 
-def test_billion_laughs_is_refused_fast():
-    started = time.monotonic()
+# A billion laughs expanded would hold the process for minutes and gigabytes: pytest-timeout ends it (no speed
+# is asserted; the refusal is).
+@pytest.mark.timeout(30)
+def test_billion_laughs_is_refused():
     with pytest.raises(StatementRefused, match="DOCTYPE"):
         parse_statement(billion_laughs())
-    assert time.monotonic() - started < 1
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("document", ["xxe", "laughs"])
 def test_without_the_byte_scan_the_parser_still_refuses(document, tmp_path, monkeypatch):
     """Defence in depth: the byte scan off, lxml (entities unresolved, no DTD, no network) and the DOCTYPE
@@ -350,11 +351,9 @@ def test_without_the_byte_scan_the_parser_still_refuses(document, tmp_path, monk
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE")
     monkeypatch.setattr(safe_xml, "_DECLARATION", re.compile(rb"(?!x)x"))
-    started = time.monotonic()
     with pytest.raises(StatementRefused) as refused:
         parse_statement(xxe_document(secret) if document == "xxe" else billion_laughs())
     assert "TOP-SECRET-VALUE" not in str(refused.value)
-    assert time.monotonic() - started < 1
 
 
 def test_utf16_xml_cannot_hide_a_doctype():
