@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiohttp import web
@@ -30,7 +31,7 @@ from parking.sessions import (
     record_cash,
     void_session,
 )
-from payments import payment_summary
+from payments import payment_summary, summary_of
 
 routes = Routes(tags=("parking",))
 ATTENDANTS = staff("attendant", "admin")
@@ -261,10 +262,18 @@ class SessionQuery(BaseModel):
 
 
 async def session_out(
-    conn: asyncpg.Connection, row: asyncpg.Record, base_url: str, principal=None, now=None
+    conn: asyncpg.Connection,
+    row: asyncpg.Record,
+    base_url: str,
+    principal=None,
+    now=None,
+    issued: Mapping[str, Any] | None = None,
 ) -> SessionOut:
+    """`issued`: the session's payment request as the check-out just inserted it (not read again)."""
     payment = None
-    if row["payment_request_id"]:
+    if issued is not None and issued["id"] == row["payment_request_id"]:
+        payment = PaymentOut.model_validate(summary_of(issued, base_url))
+    elif row["payment_request_id"]:
         summary = await payment_summary(conn, row["payment_request_id"], base_url)
         payment = PaymentOut.model_validate(summary) if summary is not None else None
     return SessionOut(
@@ -337,9 +346,10 @@ async def check_in_route(request: web.Request, body: CheckInBody) -> web.Respons
     principal = principal_of(request)
     lot_id = request.match_info["lot_id"]
     async with request.app[POOL].acquire() as conn:
-        await ensure_attendant_of(conn, lot_id, principal)
+        lot = await ensure_attendant_of(conn, lot_id, principal)
         row = await check_in(
             conn,
+            lot=lot,
             lot_id=lot_id,
             vehicle_class=body.vehicle_class,
             entry=body.plate_input(body.override_reason, body.class_confirmed),
@@ -363,10 +373,11 @@ async def check_out_route(request: web.Request, body: CheckOutBody) -> web.Respo
     lot_id = request.match_info["lot_id"]
     settings = request.app[SETTINGS]
     async with request.app[POOL].acquire() as conn:
-        await ensure_attendant_of(conn, lot_id, principal)
+        lot = await ensure_attendant_of(conn, lot_id, principal)
         result = await check_out(
             conn,
             request.app[KEYS],
+            lot=lot,
             lot_id=lot_id,
             entry=body.plate_input(),
             actor=principal.actor,
@@ -375,7 +386,7 @@ async def check_out_route(request: web.Request, body: CheckOutBody) -> web.Respo
             amount_cap=settings.amount_cap,
             payment_expiry=timedelta(minutes=settings.expiry_parking_minutes),
         )
-        out = await session_out(conn, result.session, settings.public_base_url)
+        out = await session_out(conn, result.session, settings.public_base_url, issued=result.payment_request)
     return json_response(out)
 
 

@@ -7,9 +7,11 @@ vehicle at once produce one outcome; every action is recorded in the audit log i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -159,17 +161,21 @@ def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
     return ResolvedPlate(compact, compact, entry.override_reason.strip())
 
 
-async def ensure_attendant_of(conn: asyncpg.Connection, lot_id: str, principal) -> None:
-    lot = await conn.fetchrow("SELECT id FROM parking_lots WHERE id = $1 AND active", lot_id)
+async def ensure_attendant_of(conn: asyncpg.Connection, lot_id: str, principal) -> asyncpg.Record:
+    """The active lot `lot_id`, if `principal` may act in it (an admin anywhere, an attendant in their lots):
+    one round trip for both checks."""
+    lot = await conn.fetchrow(
+        """SELECT l.*, EXISTS (SELECT 1 FROM lot_attendants a WHERE a.lot_id = l.id AND a.staff_user_id = $2)
+                  AS attendant_of
+             FROM parking_lots l WHERE l.id = $1 AND l.active""",
+        lot_id,
+        principal.id if principal.kind == "staff" else None,  # a token is never a lot's attendant
+    )
     if lot is None:
         raise NotFound("no such lot", field="lot_id")
-    if principal.role == "admin":
-        return
-    bound = await conn.fetchval(
-        "SELECT 1 FROM lot_attendants WHERE lot_id = $1 AND staff_user_id = $2", lot_id, principal.id
-    )
-    if not bound:
+    if principal.role != "admin" and not lot["attendant_of"]:
         raise Forbidden("you are not an attendant of this lot", field="lot_id")
+    return lot
 
 
 def _lot_open(row: asyncpg.Record, now: datetime) -> bool:
@@ -180,12 +186,40 @@ def _lot_open(row: asyncpg.Record, now: datetime) -> bool:
     return opens <= local < closes if opens < closes else (local >= opens or local < closes)
 
 
+# After the capacity row is locked (a statement of its own: a statement that waited for a lock still sees the
+# rows of its snapshot, taken before the wait), one statement counts the class's vehicles inside, finds where
+# the plate is, and inserts the session if neither refuses it.
+_CHECK_IN = """
+WITH taken AS (
+    SELECT count(*) AS n FROM parking_sessions
+     WHERE lot_id = $1 AND vehicle_class = $4 AND status IN ('inside', 'awaiting_payment')),
+plate_at AS (
+    SELECT lot_id FROM parking_sessions WHERE plate = $2 AND status IN ('inside', 'awaiting_payment')),
+added AS (
+    INSERT INTO parking_sessions (lot_id, plate, plate_written, vehicle_class, plate_override_reason,
+                                  recognition, entered_at, checked_in_by)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8
+     WHERE (SELECT n FROM taken) < $9 AND NOT EXISTS (SELECT 1 FROM plate_at)
+    RETURNING *)
+SELECT (SELECT n FROM taken) AS taken_before, (SELECT lot_id FROM plate_at) AS plate_inside_lot, added.*
+  FROM (SELECT) one LEFT JOIN added ON true"""
+
+
 async def check_in(
-    conn: asyncpg.Connection, *, lot_id: str, vehicle_class: str, entry: PlateInput, actor: str, now: datetime
+    conn: asyncpg.Connection,
+    *,
+    lot_id: str,
+    vehicle_class: str,
+    entry: PlateInput,
+    actor: str,
+    now: datetime,
+    lot: asyncpg.Record | None = None,
 ) -> asyncpg.Record:
+    """Check a vehicle in. `lot`: the lot's row when the caller has just read it (ensure_attendant_of)."""
     plate = resolve_plate(entry, vehicle_class)
     async with conn.transaction():
-        lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1 AND active", lot_id)
+        if lot is None:
+            lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1 AND active", lot_id)
         if lot is None:
             raise NotFound("no such lot", field="lot_id")
         if not _lot_open(lot, now):
@@ -202,35 +236,33 @@ async def check_in(
                 field="vehicle_class",
                 message="console.err.class_not_taken",
             )
-        inside = await conn.fetchval(
-            "SELECT count(*) FROM parking_sessions WHERE lot_id = $1 AND vehicle_class = $2 "
-            "AND status IN ('inside', 'awaiting_payment')",
-            lot_id,
-            vehicle_class,
-        )
-        if inside >= capacity:
-            raise ClassFull(f"{inside} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
-        where = await conn.fetchval(
-            "SELECT lot_id FROM parking_sessions "
-            "WHERE plate = $1 AND status IN ('inside', 'awaiting_payment')",
-            plate.compact,
-        )
-        if where is not None:
-            raise PlateAlreadyInside(f"{plate.written} is inside lot {where}", field="plate")
         recognition = [{"plate": c, "score": s} for c, s in entry.candidates] or None
-        row = await conn.fetchrow(
-            """INSERT INTO parking_sessions (lot_id, plate, plate_written, vehicle_class,
-                   plate_override_reason, recognition, entered_at, checked_in_by)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
-            lot_id,
-            plate.compact,
-            plate.written,
-            vehicle_class,
-            plate.override_reason,
-            recognition,
-            now,
-            actor,
-        )
+        try:
+            row = await conn.fetchrow(
+                _CHECK_IN,
+                lot_id,
+                plate.compact,
+                plate.written,
+                vehicle_class,
+                plate.override_reason,
+                recognition,
+                now,
+                actor,
+                capacity,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # The plate checked in elsewhere between this statement's snapshot and its insert.
+            if exc.constraint_name != "parking_sessions_one_open_per_plate":
+                raise
+            raise PlateAlreadyInside(f"{plate.written} is already inside a lot", field="plate") from None
+        assert row is not None
+        if row["id"] is None:
+            if row["taken_before"] >= capacity:
+                taken = row["taken_before"]
+                raise ClassFull(f"{taken} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
+            raise PlateAlreadyInside(
+                f"{plate.written} is inside lot {row['plate_inside_lot']}", field="plate"
+            )
         await record_audit(
             conn,
             actor=actor,
@@ -247,15 +279,9 @@ async def check_in(
     return row
 
 
-async def tariff_at(conn: asyncpg.Connection, zone_code: str, vehicle_class: str, at: datetime) -> Tariff:
-    row = await conn.fetchrow(
-        """SELECT * FROM tariffs WHERE zone_code = $1 AND vehicle_class = $2 AND effective_from <= $3
-            ORDER BY effective_from DESC LIMIT 1""",
-        zone_code,
-        vehicle_class,
-        at,
-    )
-    if row is None:
+def tariff_of(row: Mapping[str, Any] | None, zone_code: str, vehicle_class: str) -> Tariff:
+    """The tariff of a `tariffs` row (None, or a row of NULLs: no tariff in force)."""
+    if row is None or row["effective_from"] is None:
         raise ValidationFailed(f"no tariff for {vehicle_class} in zone {zone_code}", field="vehicle_class")
     prices = ClassTariff(
         day_turn_price=row["day_turn_price"],
@@ -266,19 +292,6 @@ async def tariff_at(conn: asyncpg.Connection, zone_code: str, vehicle_class: str
     )
     return Tariff(
         zone=zone_code, effective_from=row["effective_from"].date(), classes={vehicle_class: prices}
-    )
-
-
-async def has_pass(conn: asyncpg.Connection, lot_id: str, plate: str, at: datetime) -> bool:
-    day = business_date_of(at)
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM monthly_passes "
-            "WHERE lot_id = $1 AND plate = $2 AND $3 BETWEEN valid_from AND valid_until",
-            lot_id,
-            plate,
-            day,
-        )
     )
 
 
@@ -335,6 +348,22 @@ async def candidates_inside(
 class CheckOut:
     session: asyncpg.Record
     payment_request_id: object | None
+    payment_request: Mapping[str, Any] | None = None  # the request issued by this check-out, as inserted
+
+
+# What a check-out needs besides the session, in one statement: whether the plate has a pass for the lot that
+# day, the tariff in force for its class (a row of NULLs when none), and the lot's collection account when it
+# is active (NULLs otherwise).
+_EXIT_TERMS = """
+SELECT EXISTS (SELECT 1 FROM monthly_passes
+                WHERE lot_id = $1 AND plate = $2 AND $3 BETWEEN valid_from AND valid_until) AS has_pass,
+       t.*, c.bin AS collection_bin, c.account_number AS collection_account,
+       c.holder_name AS collection_holder
+  FROM (SELECT) one
+  LEFT JOIN LATERAL (SELECT * FROM tariffs
+                      WHERE zone_code = $4 AND vehicle_class = $5 AND effective_from <= $6
+                      ORDER BY effective_from DESC LIMIT 1) t ON true
+  LEFT JOIN collection_accounts c ON c.code = $7 AND c.active"""
 
 
 async def find_open_session(
@@ -371,7 +400,9 @@ async def check_out(
     session_id=None,
     amount_cap: int,
     payment_expiry: timedelta,
+    lot: asyncpg.Record | None = None,
 ) -> CheckOut:
+    """Check a vehicle out. `lot`: the lot's row when the caller has just read it (ensure_attendant_of)."""
     async with conn.transaction():
         if session_id is not None:  # the attendant confirmed one of the suggested sessions
             session = await conn.fetchrow(
@@ -388,17 +419,31 @@ async def check_out(
             pending = await request_status(conn, session["payment_request_id"])
             if pending == "pending":  # a second attendant (or a retry): the same request, not a new one
                 return CheckOut(session, session["payment_request_id"])
-        lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1", lot_id)
-        if await has_pass(conn, lot_id, session["plate"], now):
+        if lot is None:
+            lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1", lot_id)
+        terms = await conn.fetchrow(
+            _EXIT_TERMS,
+            lot_id,
+            session["plate"],
+            business_date_of(now),
+            lot["zone_code"],
+            session["vehicle_class"],
+            now,
+            lot["collection_account_code"],
+        )
+        if terms["has_pass"]:
             closed = await _close(conn, session, reason="pass", actor=actor, now=now, fee=0, lines=[])
             return CheckOut(closed, None)
-        tariff = await tariff_at(conn, lot["zone_code"], session["vehicle_class"], now)
+        tariff = tariff_of(terms, lot["zone_code"], session["vehicle_class"])
         quote = quote_exit_fee(tariff, session["vehicle_class"], session["entered_at"], now)
         if quote.amount == 0:
             closed = await _close(
                 conn, session, reason="free", actor=actor, now=now, fee=0, lines=quote_json(quote)
             )
             return CheckOut(closed, None)
+        collection = None
+        if terms["collection_bin"] is not None:
+            collection = (terms["collection_bin"], terms["collection_account"], terms["collection_holder"])
         request = await issue_payment_request(
             conn,
             keys,
@@ -410,6 +455,7 @@ async def check_out(
                 purpose_en=f"Parking {session['plate_written']} at {lot['name']}"[:200],
                 revenue_account=accounts.parking_revenue(lot_id),
                 collection_account_code=lot["collection_account_code"],
+                collection_account=collection,
                 expires_in=payment_expiry,
                 payer_reference=f"parking:{session['id']}",
             ),
@@ -436,7 +482,7 @@ async def check_out(
             subject=f"session:{session['id']}",
             after={"fee": quote.amount, "payment_request": str(request["id"])},
         )
-    return CheckOut(session, request["id"])
+    return CheckOut(session, request["id"], request)
 
 
 async def _close(

@@ -34,6 +34,7 @@ from payments.requests import (
     issue_payment_request,
     payment_summary,
     request_status,
+    summary_of,
 )
 from payments.settlement import Settlement, collection_accounts_to_close, settle_statement_credit
 
@@ -70,5 +71,6 @@ __all__ = [
     "search_payments",
     "settle_statement_credit",
     "statement_sources",
+    "summary_of",
     "suspense_credits",
 ]

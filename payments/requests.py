@@ -62,6 +62,8 @@ class NewRequest:
     purpose_en: str | None = None
     revenue_account: str | None = None
     collection_account_code: str | None = None
+    # (bin, account number, holder) of that account when the caller has just read it, active: not read again.
+    collection_account: tuple[str, str, str] | None = None
 
 
 def check_token_may_issue(
@@ -144,10 +146,14 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
             "subsidy": fee["subsidy"],
             "bank_name": fee["bank_name"],
         }
-    account = await conn.fetchrow(
-        "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
-        new.collection_account_code,
-    )
+    account: Mapping[str, Any] | None
+    if new.collection_account is not None:
+        account = dict(zip(("bin", "account_number", "holder_name"), new.collection_account, strict=True))
+    else:
+        account = await conn.fetchrow(
+            "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
+            new.collection_account_code,
+        )
     if account is None or not new.amount or not new.revenue_account:
         raise ValidationFailed(
             "a parking request needs an amount, a revenue account and a collection account"
@@ -398,8 +404,11 @@ async def payment_summary(conn: asyncpg.Connection, request_id, base_url: str) -
         "WHERE id = $1",
         request_id,
     )
-    if row is None:
-        return None
+    return None if row is None else summary_of(row, base_url)
+
+
+def summary_of(row: Mapping[str, Any], base_url: str) -> dict:
+    """`payment_summary` of a request row the caller already holds (the one it has just issued)."""
     return {
         "id": str(row["id"]),
         "reference": row["reference"],

@@ -236,3 +236,50 @@ async def test_one_session_endpoint(client, attendant):
     assert other.status == 404
     bad = await client.get(f"/api/v1/parking/lots/{LOT}/sessions/nope", headers=attendant.headers())
     assert bad.status == 404
+
+
+async def test_the_same_plate_into_two_lots_twenty_times_at_once_is_inside_once(client, attendant):
+    """Two lots' capacity locks do not serialise these: the plate's unique index settles the race, and each
+    loser is told the plate is inside (409), never a 500."""
+    lots = [LOT, "tl-my-dinh"]
+    results = await asyncio.gather(
+        *(
+            post(
+                client,
+                attendant,
+                f"/api/v1/parking/lots/{lots[i % 2]}/check-ins",
+                {"plate": "30A-777.77", "vehicle_class": "car"},
+            )
+            for i in range(20)
+        )
+    )
+    statuses = sorted(r.status for r in results)
+    assert statuses == [201] + [409] * 19, statuses
+    for r in results:
+        if r.status == 409:
+            assert (await r.json())["type"] == "/problems/plate-already-inside"
+    inside = await client.app[POOL].fetchval(
+        "SELECT count(*) FROM parking_sessions WHERE plate = '30A77777' AND status = 'inside'"
+    )
+    assert inside == 1
+
+
+async def test_a_check_in_and_a_check_out_take_few_statements(make_app, aiohttp_client, attendant):
+    """The round trips a pair costs, counted (issue 13: each is a wait on the database and Python's work):
+    the staff session, the lot with the attendant check, then inside the transaction the capacity lock, the
+    count-check-insert, the audit append; the check-out reads the session, the exit terms (pass, tariff,
+    collection account) in one statement, and answers with the request it inserted."""
+    client = await aiohttp_client(make_app(background=False, db_pool_min=1, db_pool_max=1))
+    seen: list[str] = []
+    async with client.app[POOL].acquire() as conn:  # the pool's one connection: the requests will use it
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    resp = await post(client, attendant, IN, {"plate": "30A-246.80", "vehicle_class": "car"})
+    assert resp.status == 201
+    check_in_statements, seen[:] = list(seen), []
+    client.app[CLOCK].advance(timedelta(hours=2))
+    out = await post(client, attendant, OUT, {"plate": "30A24680"})
+    assert out.status == 200 and (await out.json())["payment"]["amount_due"] > 0
+    check_out_statements = list(seen)
+    assert len(check_in_statements) <= 8, check_in_statements
+    assert len(check_out_statements) <= 10, check_out_statements
+    assert not any("payment_requests WHERE id" in q for q in check_out_statements)  # not read back
