@@ -22,6 +22,7 @@ from core.appkeys import POOL, PRINCIPAL, SETTINGS
 from core.audit import record_audit
 from core.errors import Forbidden, Unauthorized, ValidationFailed
 from core.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from core.session_cache import STAFF_SESSION_CACHE, forget_staff_sessions
 from core.tokens import TOKEN_CACHE, TOKEN_PREFIX, cache_key, secret_digest
 from core.vocabulary import ROLES, USERNAME_RE
 
@@ -269,6 +270,7 @@ async def login(
 
 async def end_session(pool: asyncpg.Pool, cookie: str) -> None:
     await pool.execute("DELETE FROM staff_sessions WHERE id_hash = $1", secret_digest(cookie))
+    forget_staff_sessions()  # this process refuses the cookie at once (the others hear the trigger)
 
 
 def _via_trusted_proxy(request: web.Request) -> bool:
@@ -374,15 +376,39 @@ async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal
 
 
 async def _principal_from_session(conn: asyncpg.Connection, cookie: str) -> Principal | None:
-    row = await conn.fetchrow(
-        """SELECT u.id, u.username, u.role, s.csrf_token
-             FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
-            WHERE s.id_hash = $1 AND s.expires_at > now() AND u.active""",
-        secret_digest(cookie),
-    )
+    row = await _session_row(conn, secret_digest(cookie))
     if row is None:
         return None
     return Principal("staff", row["id"], row["username"], row["role"], csrf_token=row["csrf_token"])
+
+
+async def _session_row(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT u.id, u.username, u.role, s.csrf_token, s.expires_at
+             FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
+            WHERE s.id_hash = $1 AND s.expires_at > now() AND u.active""",
+        digest,
+    )
+
+
+async def _principal_from_cached_session(request: web.Request, cookie: str) -> Principal | None:
+    """A session verified in the last few seconds costs no database round trip (core.session_cache)."""
+    cache = request.app.get(STAFF_SESSION_CACHE)
+    if cache is None:
+        async with request.app[POOL].acquire() as conn:
+            return await _principal_from_session(conn, cookie)
+    digest = secret_digest(cookie)
+    principal = cache.get(digest, datetime.now(UTC))
+    if principal is not None:
+        return principal
+    generation = cache.generation  # before reading: a change heard meanwhile keeps this out
+    async with request.app[POOL].acquire() as conn:
+        row = await _session_row(conn, digest)
+    if row is None:
+        return None
+    principal = Principal("staff", row["id"], row["username"], row["role"], csrf_token=row["csrf_token"])
+    cache.put(digest, principal, row["expires_at"], generation)
+    return principal
 
 
 async def current_principal(request: web.Request) -> Principal | None:
@@ -397,8 +423,7 @@ async def current_principal(request: web.Request) -> Principal | None:
         if scheme.lower() == "bearer":
             principal = await _principal_from_cached_token(request, credentials.strip())
         elif cookie:
-            async with request.app[POOL].acquire() as conn:
-                principal = await _principal_from_session(conn, cookie)
+            principal = await _principal_from_cached_session(request, cookie)
     request[PRINCIPAL] = principal
     return principal
 

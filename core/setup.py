@@ -8,6 +8,7 @@ from core import static as static_files
 from core.audit_checkpoints import audit_checkpointer
 from core.capability import Capability, StaffLink
 from core.passwords import password_hashing
+from core.session_cache import staff_session_changes
 from core.tokens import token_revocations
 from core.vocabulary import ROLES
 from core.workers import checkpoint_file_scope, elected
@@ -31,7 +32,7 @@ CAPABILITY = Capability(
         StaffLink("link.tokens", "/admin/tokens", frozenset({"admin"})),
         StaffLink("approvals.link", "/approvals", frozenset({"approver", "finance", "admin"})),
     ),
-    services=(password_hashing, token_revocations),
+    services=(password_hashing, token_revocations, staff_session_changes),
     # One process per checkpoint file writes checkpoints (each would verify the chain and append the same
     # head); hosts with their own var/ each keep their own file, as before.
     background=(elected("audit-checkpoints", audit_checkpointer, scope=checkpoint_file_scope),),

@@ -13,6 +13,7 @@ from core.audit import record_audit
 from core.auth import ADDRESS_UNLOCK_MARKER, _lock_key
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.passwords import MIN_PASSWORD_LENGTH, hash_password
+from core.session_cache import forget_staff_sessions
 
 MAX_PASSWORD_LENGTH = 200
 
@@ -135,6 +136,7 @@ async def deactivate_staff_user(conn: asyncpg.Connection, *, username: str, acto
             before={"active": True},
             after={"active": False, "sessions_revoked": ended},
         )
+    forget_staff_sessions()  # this process's cached sessions end at once (the others hear the trigger)
     return ended
 
 
@@ -178,6 +180,7 @@ async def reset_staff_password(conn: asyncpg.Connection, *, username: str, passw
             subject=f"staff:{username}",
             after={"sessions_revoked": ended},
         )
+    forget_staff_sessions()
     return ended
 
 
@@ -192,6 +195,7 @@ async def revoke_staff_sessions(conn: asyncpg.Connection, *, username: str, acto
             subject=f"staff:{username}",
             after={"sessions_revoked": ended},
         )
+    forget_staff_sessions()
     return ended
 
 
