@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar, Self
 
 import asyncpg
 import structlog
 
+from core.appkeys import DATABASE_URL
 from core.tasks import cancel_and_wait
 
 log = structlog.get_logger("citypay.notified_cache")
@@ -39,12 +41,29 @@ class NotifiedCache:
     channel: ClassVar[str]
     application_name: ClassVar[str]  # of the LISTEN connection, as pg_stat_activity shows it
     failure_event: ClassVar[str] = "cache_listener_failed"
+    _instances: ClassVar[weakref.WeakSet[NotifiedCache]]  # this process's caches of the class (one per app)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._instances = weakref.WeakSet()
 
     def __init__(self) -> None:
         self.generation = 0
         self.listening = False
         self.ready = asyncio.Event()  # set once it listened (tests wait on it)
         self.notifications = 0  # heard on the channel (tests wait on it)
+        type(self)._instances.add(self)
+
+    @classmethod
+    def in_this_process(cls) -> list[Self]:
+        return list(cls._instances)  # type: ignore[arg-type]
+
+    @classmethod
+    def forget_in_this_process(cls) -> None:
+        """After this process committed a change the caches of this class depend on: its own forget at once
+        (the other processes hear the notification the change sent)."""
+        for cache in cls.in_this_process():
+            cache.clear()
 
     def _drop(self) -> None:
         raise NotImplementedError
@@ -91,6 +110,20 @@ class NotifiedCache:
                     conn.terminate()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_S)
+
+
+def listening_service(key: Any, make: Callable[[], NotifiedCache], *, task_name: str):
+    """An app's cleanup_ctx: a cache made by `make`, stored under the app key `key`, listening for the life of
+    the app (`kept_listening`)."""
+
+    async def service(app: Any) -> AsyncIterator[None]:
+        cache = make()
+        app[key] = cache
+        async with kept_listening(cache, app[DATABASE_URL], task_name=task_name):
+            yield
+
+    service.__name__ = service.__qualname__ = task_name.replace("-", "_")
+    return service
 
 
 @contextlib.asynccontextmanager

@@ -13,15 +13,12 @@ the change empties its own at once (`forget_staff_sessions`). An entry is used f
 from __future__ import annotations
 
 import time
-import weakref
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from core.appkeys import DATABASE_URL
-from core.notified_cache import NotifiedCache, kept_listening
+from core.notified_cache import NotifiedCache, listening_service
 
 if TYPE_CHECKING:
     from core.auth import Principal
@@ -45,7 +42,6 @@ class StaffSessionCache(NotifiedCache):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[bytes, tuple[float, datetime, Principal]] = {}
-        _CACHES.add(self)
 
     def get(self, key: bytes, now: datetime) -> Principal | None:
         if not self.listening:
@@ -74,20 +70,9 @@ class StaffSessionCache(NotifiedCache):
         return len(self._entries)
 
 
-def forget_staff_sessions() -> None:
-    """After this process committed a change to staff sessions or users: its own caches forget at once (the
-    other processes hear the triggers' notification)."""
-    for cache in list(_CACHES):
-        cache.clear()
-
-
-_CACHES: weakref.WeakSet[StaffSessionCache] = weakref.WeakSet()  # this process's (one per app)
+forget_staff_sessions = StaffSessionCache.forget_in_this_process
 STAFF_SESSION_CACHE = web.AppKey("staff_session_cache", StaffSessionCache)
-
-
-async def staff_session_changes(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: this process's staff session cache and the connection that hears changes."""
-    cache = StaffSessionCache(STAFF_SESSION_CACHE_S)
-    app[STAFF_SESSION_CACHE] = cache
-    async with kept_listening(cache, app[DATABASE_URL], task_name="staff-session-changes"):
-        yield
+# cleanup_ctx: this process's staff session cache and the connection that hears changes.
+staff_session_changes = listening_service(
+    STAFF_SESSION_CACHE, lambda: StaffSessionCache(STAFF_SESSION_CACHE_S), task_name="staff-session-changes"
+)

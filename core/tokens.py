@@ -13,17 +13,14 @@ import hashlib
 import re
 import secrets
 import time
-import weakref
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
 
-from core.appkeys import DATABASE_URL
 from core.audit import record_audit
 from core.errors import ValidationFailed
-from core.notified_cache import NotifiedCache, kept_listening
+from core.notified_cache import NotifiedCache, listening_service
 from core.vocabulary import FEE_CODE_RE
 
 if TYPE_CHECKING:
@@ -145,7 +142,7 @@ async def revoke_api_token(conn: asyncpg.Connection, *, token_id: int, actor: st
             subject=f"token:{token_id}",
             before={"name": row["name"], "scopes": list(row["scopes"])},
         )
-    for cache in list(_CACHES):  # this process need not wait for its own notification
+    for cache in TokenCache.in_this_process():  # this process need not wait for its own notification
         cache.forget(token_id)
     return True
 
@@ -175,7 +172,6 @@ class TokenCache(NotifiedCache):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[bytes, tuple[float, Principal]] = {}
-        _CACHES.add(self)
 
     def get(self, key: bytes) -> Principal | None:
         if not self.listening:
@@ -213,13 +209,8 @@ class TokenCache(NotifiedCache):
             self.clear()
 
 
-_CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()  # this process's (one per app)
 TOKEN_CACHE = web.AppKey("token_cache", TokenCache)
-
-
-async def token_revocations(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: this process's token cache and the connection that hears revocations."""
-    cache = TokenCache(TOKEN_CACHE_S)
-    app[TOKEN_CACHE] = cache
-    async with kept_listening(cache, app[DATABASE_URL], task_name="token-revocations"):
-        yield
+# cleanup_ctx: this process's token cache and the connection that hears revocations.
+token_revocations = listening_service(
+    TOKEN_CACHE, lambda: TokenCache(TOKEN_CACHE_S), task_name="token-revocations"
+)

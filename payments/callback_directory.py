@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
 from aiohttp import web
 
-from core.appkeys import DATABASE_URL
 from core.keys import AppKeys
-from core.notified_cache import NotifiedCache, kept_listening
+from core.notified_cache import NotifiedCache, listening_service
 from core.pii import decrypt_pii
 from payments.banks import BankProfile, load_bank_public_key
 
@@ -62,14 +60,7 @@ def profiles_from_rows(rows: list[asyncpg.Record], keys: AppKeys) -> dict[str, B
     for row in rows:
         profile = profiles.get(row["code"])
         if profile is None:
-            profile = profiles[row["code"]] = BankProfile(
-                row["code"],
-                row["bin"],
-                row["scheme"],
-                row["tolerance_s"],
-                row["credited_account"],
-                row["merchant_code"],
-            )
+            profile = profiles[row["code"]] = BankProfile.from_row(row)
         if row["key_id"] is None:
             continue
         if row["kind"] == "hmac":
@@ -120,7 +111,6 @@ class CallbackDirectoryCache(NotifiedCache):
         self.reads = 0  # of the tables, by this cache (tests count them)
         self._current: tuple[float, CallbackDirectory] | None = None
         self._reading: tuple[int, asyncio.Task[CallbackDirectory]] | None = None
-        _CACHES.add(self)
 
     def _drop(self) -> None:
         self._current = None
@@ -177,20 +167,11 @@ def _retrieve(task: asyncio.Task) -> None:
         task.exception()
 
 
-def forget_callback_directories() -> None:
-    """After this process committed a change to bank profiles, keys or collection accounts: its own caches
-    forget at once (the others hear the trigger's notification)."""
-    for cache in list(_CACHES):
-        cache.clear()
-
-
-_CACHES: weakref.WeakSet[CallbackDirectoryCache] = weakref.WeakSet()  # this process's (one per app)
+forget_callback_directories = CallbackDirectoryCache.forget_in_this_process
 CALLBACK_DIRECTORY = web.AppKey("callback_directory", CallbackDirectoryCache)
-
-
-async def callback_directory(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: this process's callback directory cache and the connection that hears changes."""
-    cache = CallbackDirectoryCache(DIRECTORY_CACHE_S)
-    app[CALLBACK_DIRECTORY] = cache
-    async with kept_listening(cache, app[DATABASE_URL], task_name="callback-directory-changes"):
-        yield
+# cleanup_ctx: this process's callback directory cache and the connection that hears changes.
+callback_directory = listening_service(
+    CALLBACK_DIRECTORY,
+    lambda: CallbackDirectoryCache(DIRECTORY_CACHE_S),
+    task_name="callback-directory-changes",
+)

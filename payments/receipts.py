@@ -100,14 +100,7 @@ async def payer_name_from_callbacks(
         )
         if row is None:
             continue
-        profile = BankProfile(
-            row["code"],
-            row["bin"],
-            row["scheme"],
-            row["tolerance_s"],
-            row["credited_account"],
-            row["merchant_code"],
-        )
+        profile = BankProfile.from_row(row)
         try:
             query = row["query"]
             if row["query_encrypted"]:

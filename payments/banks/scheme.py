@@ -37,6 +37,18 @@ class BankProfile:
     def has_active_key(self) -> bool:
         return bool(self.public_keys or self.secrets)
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> BankProfile:
+        """A profile, with no keys yet, from a `bank_profiles` row."""
+        return cls(
+            row["code"],
+            row["bin"],
+            row["scheme"],
+            row["tolerance_s"],
+            row["credited_account"],
+            row["merchant_code"],
+        )
+
 
 @dataclass(frozen=True)
 class IncomingCallback:

@@ -14,6 +14,7 @@ from core.appkeys import POOL
 from core.auth import Principal
 from core.session_cache import STAFF_SESSION_CACHE, StaffSessionCache
 from core.tokens import secret_digest
+from tests.listeners import cut_listener
 
 URL = "/api/v1/admin/tokens"
 
@@ -91,14 +92,7 @@ async def test_a_process_that_cannot_hear_changes_reads_every_time(
     client, cache = await listening_app(make_app, aiohttp_client)
     admin = await staff_login("admin")
     assert (await client.get(URL, headers=admin.headers())).status == 200
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-        cache.application_name,
-    )
-    for _ in range(200):
-        if not cache.listening:
-            break
-        await asyncio.sleep(0.01)
+    await cut_listener(conn, cache)
     assert not cache.listening and len(cache) == 0
     await conn.execute("DELETE FROM staff_sessions WHERE id_hash = $1", secret_digest(admin.cookie))
     assert (await client.get(URL, headers=admin.headers())).status == 401

@@ -19,6 +19,7 @@ from core.appkeys import POOL
 from core.demo_bank_key import DEMO_BANK_CODE
 from core.keys import keys_as_env
 from payments.callback_directory import CALLBACK_DIRECTORY
+from tests.listeners import cut_listener
 from tests.payments.conftest import BANK_ACCOUNT, BANK_BIN
 from tests.payments.test_callbacks import URL, new_request, signed, v1_body
 
@@ -147,14 +148,7 @@ async def test_a_process_that_cannot_hear_changes_reads_the_tables_every_time(
     client, cache = await listening_app(make_app, aiohttp_client)
     assert await callback(client, db_url, keys, bank_key, "FT-DEAF-0") == 200
     # The listening connection is cut; until it is back the copy may not be used.
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-        cache.application_name,
-    )
-    for _ in range(200):
-        if not cache.listening:
-            break
-        await asyncio.sleep(0.01)
+    await cut_listener(conn, cache)
     assert not cache.listening and cache.cached() is None
     # Retired with no notification anyone hears: refused at once all the same (the tables were read).
     await conn.execute(
