@@ -363,7 +363,7 @@ SELECT EXISTS (SELECT 1 FROM monthly_passes
   LEFT JOIN LATERAL (SELECT * FROM tariffs
                       WHERE zone_code = $4 AND vehicle_class = $5 AND effective_from <= $6
                       ORDER BY effective_from DESC LIMIT 1) t ON true
-  LEFT JOIN collection_accounts c ON c.code = $7 AND c.active"""
+  LEFT JOIN payments_active_collection_accounts c ON c.code = $7"""
 
 
 async def find_open_session(

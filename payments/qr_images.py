@@ -313,14 +313,21 @@ async def _warm(pool: RenderPool) -> None:
         log.warning("qr_render_pool_not_started", error=repr(exc))
 
 
+def warm_at_start() -> bool:
+    """CITYPAY_QR_RENDER_WARM=0: the render processes start at the first cold render instead of with the app
+    (the test suite starts a thousand apps that render nothing)."""
+    return os.environ.get("CITYPAY_QR_RENDER_WARM", "1") != "0"
+
+
 async def qr_renderer(app: object) -> AsyncIterator[None]:
     """cleanup_ctx: the render processes start with the app, in the background (startup does not wait for
     them), and stop with it."""
-    warming = asyncio.create_task(_warm(render_pool()))
+    warming = asyncio.create_task(_warm(render_pool())) if warm_at_start() else None
     yield
-    warming.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await warming
+    if warming is not None:
+        warming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warming
     await shutdown_render_pool()
 
 

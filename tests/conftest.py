@@ -29,6 +29,9 @@ TEMPLATE_LOCK = 0x7465_6D70  # "temp"
 # exists (staff_login, …) chain with the key the apps and `audit verify` use.
 TEST_KEYS = AppKeys.generate()
 use_audit_key(TEST_KEYS.audit_key)
+# The suite starts an app per test and few of them render a QR PNG: render processes start at the first
+# cold render rather than with each app (test_qr_render_pool.py turns the start with the app back on).
+os.environ.setdefault("CITYPAY_QR_RENDER_WARM", "0")
 
 
 def with_database(dsn: str, name: str) -> str:

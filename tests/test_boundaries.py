@@ -70,6 +70,7 @@ OWNER: dict[str, str] = {
             "callback_inbox",
             "callback_conflicts",
             "payments_parking_requests",
+            "payments_active_collection_accounts",
             "payments_bank_credits",
             "payments_request_references",
             "pay_bank_apps",
@@ -121,6 +122,7 @@ OWNER: dict[str, str] = {
 # reconciliation's reference pass: which references name a payment request
 PUBLISHED_VIEWS = {
     "payments_parking_requests",
+    "payments_active_collection_accounts",
     "ledger_bank_postings",
     "payments_bank_credits",
     "payments_request_references",

@@ -146,7 +146,10 @@ async def test_a_render_that_fails_is_the_callers_error_and_a_lost_process_is_re
         await shutdown_render_pool()
 
 
-async def test_the_app_starts_its_render_processes_in_the_background_and_stops_them(make_app, aiohttp_client):
+async def test_the_app_starts_its_render_processes_in_the_background_and_stops_them(
+    make_app, aiohttp_client, monkeypatch
+):
+    monkeypatch.setenv("CITYPAY_QR_RENDER_WARM", "1")  # as a server runs (the suite turns it off)
     started = time.perf_counter()
     client = await aiohttp_client(make_app())
     startup_s = time.perf_counter() - started
@@ -164,7 +167,10 @@ async def test_the_app_starts_its_render_processes_in_the_background_and_stops_t
     assert not any(alive(pid) for pid in pids)
 
 
-async def test_an_app_stopped_while_its_render_processes_start_leaves_none(make_app, aiohttp_client):
+async def test_an_app_stopped_while_its_render_processes_start_leaves_none(
+    make_app, aiohttp_client, monkeypatch
+):
+    monkeypatch.setenv("CITYPAY_QR_RENDER_WARM", "1")
     client = await aiohttp_client(make_app())
     pool = qr_images._pool
     assert pool is not None
