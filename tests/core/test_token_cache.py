@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +11,8 @@ import pytest
 
 import core.tokens
 from core.auth import Principal
-from core.keys import keys_as_env
 from core.tokens import TOKEN_CACHE, TokenCache, cache_key
+from tests.listeners import run_in_another_process
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/api/v1/ledger/trial-balance"
@@ -92,16 +89,8 @@ async def test_a_revocation_in_another_process_refuses_the_next_request_everywhe
         assert (await client.get(URL, headers=auth(other))).status == 200
         assert len(client.app[TOKEN_CACHE]) == 2
 
-    env = {**os.environ, **keys_as_env(keys), "PYTHONPATH": str(ROOT)}
-    revoker = subprocess.run(  # noqa: ASYNC221 (a short, bounded child)
-        [sys.executable, "-c", REVOKE, service_db_url, str(tmp_path), str(await token_id_of(conn, token))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert revoker.returncode == 0, revoker.stderr.decode()[-2000:]
+    token_id = str(await token_id_of(conn, token))
+    run_in_another_process(REVOKE, service_db_url, str(tmp_path), token_id, keys=keys)
     for client in (first, second):
         assert await status_within(client, token, 401, timeout_s=5) < 1.0
         assert (await client.get(URL, headers=auth(other))).status == 200  # only that token was dropped

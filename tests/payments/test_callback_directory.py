@@ -6,9 +6,6 @@ and a process that cannot hear changes reads the tables for every callback."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +14,8 @@ import pytest
 import payments.callback_directory
 from core.appkeys import POOL
 from core.demo_bank_key import DEMO_BANK_CODE
-from core.keys import keys_as_env
 from payments.callback_directory import CALLBACK_DIRECTORY
-from tests.listeners import cut_listener
+from tests.listeners import cut_listener, run_in_another_process
 from tests.payments.conftest import BANK_ACCOUNT, BANK_BIN
 from tests.payments.test_callbacks import URL, new_request, signed, v1_body
 
@@ -111,16 +107,7 @@ async def test_a_key_retired_through_another_process_is_refused_by_this_one(
     client, cache = await listening_app(make_app, aiohttp_client)
     assert await callback(client, db_url, keys, bank_key, "FT-TWO-0") == 200
     assert cache.cached() is not None
-    env = {**os.environ, **keys_as_env(keys), "PYTHONPATH": str(ROOT)}
-    retirer = subprocess.run(  # noqa: ASYNC221 (a short, bounded child)
-        [sys.executable, "-c", RETIRE, service_db_url, str(tmp_path), DEMO_BANK_CODE, bank_key[0]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert retirer.returncode == 0, retirer.stderr.decode()[-2000:]
+    run_in_another_process(RETIRE, service_db_url, str(tmp_path), DEMO_BANK_CODE, bank_key[0], keys=keys)
     assert await status_within(client, db_url, keys, bank_key, 401, timeout_s=5) < 1.0
 
 
