@@ -41,6 +41,10 @@ async def test_attendant_checkout_paid_by_the_simulated_bank_counts_as_cashless(
         await page.fill("#plate", "30A67890")
         await page.click("#check-out")
         await expect(page.locator("#exit-amount")).to_have_text("85.000 ₫")
+        # The image may still be on its way (a cold render): read it once the phone shows it.
+        await page.wait_for_function(
+            "() => { const q = document.getElementById('exit-qr'); return q.complete && q.naturalWidth > 0; }"
+        )
         shot = await page.locator("#exit-qr").screenshot()
         payload = zxingcpp.read_barcodes(Image.open(BytesIO(shot)), formats=QR_ONLY)[0].text
 
