@@ -377,8 +377,10 @@ async def _principal_from_token(conn: asyncpg.Connection, raw: str) -> Principal
 
 async def _principal_from_session(conn: asyncpg.Connection, cookie: str) -> Principal | None:
     row = await _session_row(conn, secret_digest(cookie))
-    if row is None:
-        return None
+    return None if row is None else _session_principal(row)
+
+
+def _session_principal(row: asyncpg.Record) -> Principal:
     return Principal("staff", row["id"], row["username"], row["role"], csrf_token=row["csrf_token"])
 
 
@@ -406,7 +408,7 @@ async def _principal_from_cached_session(request: web.Request, cookie: str) -> P
         row = await _session_row(conn, digest)
     if row is None:
         return None
-    principal = Principal("staff", row["id"], row["username"], row["role"], csrf_token=row["csrf_token"])
+    principal = _session_principal(row)
     cache.put(digest, principal, row["expires_at"], generation)
     return principal
 

@@ -16,6 +16,7 @@ a quiet connection, since a half-open one delivers nothing and raises nothing). 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import weakref
@@ -34,7 +35,7 @@ RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.2, 10.0
 PING_EVERY_S = 15.0  # a half-open listening connection delivers nothing and raises nothing: a ping finds out
 
 
-class NotifiedCache:
+class NotifiedCache(abc.ABC):
     """Base of a cache invalidated by NOTIFY on `channel`. Subclasses drop their entries in `_drop` (all) and
     may read the payload in `invalidate` (the default drops everything)."""
 
@@ -65,8 +66,9 @@ class NotifiedCache:
         for cache in cls.in_this_process():
             cache.clear()
 
+    @abc.abstractmethod
     def _drop(self) -> None:
-        raise NotImplementedError
+        """Forget every entry (called by `clear`, with the generation already bumped)."""
 
     def clear(self) -> None:
         self.generation += 1

@@ -111,3 +111,15 @@ def test_an_entry_is_never_used_past_its_sessions_expiry():
     cache.clear()
     cache.put(b"k", principal, now + timedelta(hours=1), generation)
     assert cache.get(b"k", now) is None
+
+
+async def test_unknown_cookies_are_refused_and_nothing_is_kept(make_app, aiohttp_client, staff_login):
+    client, cache = await listening_app(make_app, aiohttp_client)
+    admin = await staff_login("admin")
+    forged = ["", "x" * 4000, admin.cookie[:-1], admin.cookie + "=", "%E2%80%8B" + admin.cookie]
+    for cookie in forged * 2:  # twice: a refusal is not remembered as anything
+        resp = await client.get(URL, headers={"Cookie": f"citypay_session={cookie}"})
+        assert resp.status == 401, cookie
+    assert len(cache) == 0
+    assert (await client.get(URL, headers=admin.headers())).status == 200
+    assert len(cache) == 1
