@@ -76,6 +76,13 @@ async def verify_password(password_hash: str, password: str) -> bool:
     )
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Replaces this process's argon2 parameters. Only the test suite calls it, with cheap ones: its thousands
+    of logins would otherwise spend a third of the suite's time in argon2."""
+    global _hasher
+    _hasher = hasher
+
+
 def hash_password_sync(password: str) -> str:
     """For command-line tools and demo data, which have no event loop to keep free."""
     return _hasher.hash(password)

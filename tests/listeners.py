@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 async def cut_listener(conn, cache) -> None:
     """End the cache's LISTEN connection from the server side and wait until the cache knows it is deaf."""
     await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = $1 AND datname = current_database()",
         cache.application_name,
     )
     for _ in range(200):

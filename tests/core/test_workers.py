@@ -108,7 +108,8 @@ async def test_two_workers_answer_on_one_port_and_sigterm_stops_all(server_env, 
         conn = await asyncpg.connect(db_url)
         try:
             campaigners = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND datname = current_database()",
                 "citypay-elected:audit-checkpoints",
             )
             scope = f"{socket.gethostname()}:{tmp_path.resolve()}"  # one checkpoint writer per var/
@@ -217,7 +218,8 @@ async def test_a_leader_whose_connection_dies_steps_down(db_url):
         conn = await asyncpg.connect(db_url)
         try:  # the database ends the leader's session (a restart, a failover, an admin)
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND datname = current_database()",
                 "citypay-elected:test-conn-job",
             )
         finally:
