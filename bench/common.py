@@ -1036,7 +1036,7 @@ def machine_info() -> dict[str, Any]:
 
 def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
     cells = [[_fmt(c) for c in row] + [""] * (len(headers) - len(row)) for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]  # rows may be none
     print(f"\n{title}")
     for line in [headers, ["-" * w for w in widths], *cells]:  # first column left-aligned, numbers right
         padded = [

@@ -33,19 +33,16 @@ def request_fingerprint(method: str, path: str, canonical_body: str) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).hexdigest()
 
 
-class KeyTaken(Exception):
+class _KeyTaken(Exception):
     """Another request with this key committed first: undo our work and answer with its response."""
-
-
-_KeyTaken = KeyTaken
 
 
 @dataclass(frozen=True)
 class KeyClaim:
-    """What an action needs to write the key row in the same statement as its own insert (one round trip
-    fewer): `insert_sql(n, source)` inserts the row for each row of `source` (a CTE of that statement),
-    taking the key, fingerprint, status and body as parameters $n … $n+4 (`params(status, body)`); it returns
-    no row when the key is taken, and the action then raises KeyTaken."""
+    """What an attempt needs to write the key row in the statement of its own insert: `insert_sql(n, source)`
+    inserts the row for each row of `source` (a CTE of that statement), taking the key, fingerprint, status
+    and body as parameters $n … $n+4 (`params(status, body)`). A key already taken makes the statement fail
+    (UniqueViolation), so nothing it wrote is kept."""
 
     principal: str
     key: str
@@ -56,15 +53,17 @@ class KeyClaim:
         return f"""INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
                    SELECT ${n}::text, ${n + 1}::text, ${n + 2}::text, ${n + 3}::int, ${n + 4}::jsonb
                      FROM {source}
-                   ON CONFLICT (principal, key) DO NOTHING RETURNING true"""
+                   RETURNING true"""
 
     def params(self, status: int, body: dict[str, Any]) -> tuple[Any, ...]:
         return (self.principal, self.key, self.fingerprint, status, body)
 
 
-# (status, body) — or, given a KeyClaim, (status, body, whether the action wrote the key row itself)
+# (status, body) from the action, inside the transaction that then stores the key with them.
 Action = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
-ClaimingAction = Callable[[asyncpg.Connection, KeyClaim], Awaitable[tuple[int, dict[str, Any], bool]]]
+# (status, body) from one statement that wrote its work and the key row (KeyClaim) and committed on its own;
+# None when it wrote nothing and the Action should run instead.
+Attempt = Callable[[asyncpg.Connection, KeyClaim], Awaitable[tuple[int, dict[str, Any]] | None]]
 
 
 async def run_idempotent(
@@ -73,8 +72,8 @@ async def run_idempotent(
     principal: str,
     key: str,
     fingerprint: str,
-    action: Action | None = None,
-    claiming_action: ClaimingAction | None = None,
+    action: Action,
+    attempt: Attempt | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """Returns (status, body, replayed). The action's writes and the key row with the stored response commit
     in one transaction; if the action fails, nothing is kept and the key may be used again.
@@ -85,29 +84,20 @@ async def run_idempotent(
     and then does the same. A repeat whose action fails (the fee was withdrawn since, say) still gets the
     stored response, since that is what the key promised.
 
-    A `claiming_action` may write the key row itself, in the statement of its own insert (KeyClaim), and
-    saves the separate statement; the race is the same (the unique index makes a concurrent duplicate wait,
-    and the statement then inserts no key row: KeyTaken)."""
-    if (action is None) == (claiming_action is None):
-        raise TypeError("give one of action and claiming_action")
+    An `attempt` runs first, outside any transaction: one statement that writes the work and the key row
+    together (no BEGIN or COMMIT: one round trip in all). Its duplicates race the same way, on the same
+    unique index; when it cannot do the work in one statement it writes nothing and the action runs."""
+    claim = KeyClaim(principal, key, fingerprint)
     try:
+        if attempt is not None and (done := await attempt(conn, claim)) is not None:
+            return (*done, False)
         async with conn.transaction():
-            if claiming_action is not None:
-                status, body, written = await claiming_action(conn, KeyClaim(principal, key, fingerprint))
-                if written:
-                    return status, body, False
-            else:
-                assert action is not None
-                status, body = await action(conn)
+            status, body = await action(conn)
             inserted = await conn.fetchval(
                 """INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
                    VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (principal, key) DO NOTHING RETURNING true""",
-                principal,
-                key,
-                fingerprint,
-                status,
-                body,
+                *claim.params(status, body),
             )
             if not inserted:
                 raise _KeyTaken

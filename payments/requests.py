@@ -14,11 +14,12 @@ import asyncpg
 from core.audit import record_audit
 from core.db import own_or_joined_transaction
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.idempotency import KeyClaim, KeyTaken
+from core.idempotency import KeyClaim
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
 from ledger import accounts, post_entry
+from payments.fee_terms import FeeTerms
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
 from payments.vietqr import VietQR, build_payload
@@ -107,8 +108,7 @@ async def notify_status(conn: asyncpg.Connection, reference: str) -> None:
 # the request is not created after all.
 _FEE_TERMS_WITH_SUBSIDY = """
 WITH f AS (
-    SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name,
-           (SELECT b.short_name FROM banks b WHERE b.bin = c.bin) AS bank_name
+    SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name
       FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
      WHERE f.code = $1 AND f.active_from <= $3 AND (f.active_until IS NULL OR f.active_until > $3)
        AND c.active),
@@ -144,7 +144,6 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
             "holder": fee["holder_name"],
             "subsidy_code": fee["subsidy_code"],
             "subsidy": fee["subsidy"],
-            "bank_name": fee["bank_name"],
         }
     account: Mapping[str, Any] | None
     if new.collection_account is not None:
@@ -180,12 +179,58 @@ async def issue_payment_request(
     amount_cap: int,
     default_expiry: timedelta,
     now: datetime | None = None,
-) -> asyncpg.Record:
-    """Create a request (one transaction). A fully subsidised request settles at once, without a QR."""
-    row, _ = await issue_payment_request_answered(
-        conn, keys, new, created_by=created_by, amount_cap=amount_cap, default_expiry=default_expiry, now=now
-    )
-    return row
+) -> Mapping[str, Any]:
+    """Create a request (one transaction), with the bank's name for the answer. A fully subsidised request
+    settles at once, without a QR."""
+    now = now or datetime.now(UTC)
+    async with own_or_joined_transaction(conn):
+        terms = await _fee_terms(conn, new, now)
+        if terms["fee_amount"] > amount_cap:  # raising rolls back the subsidy just taken
+            raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
+        columns = _request_columns(new, terms, created_by=created_by, now=now, default_expiry=default_expiry)
+        record = await conn.fetchrow(
+            f"""WITH pr AS ({_INSERT_REQUEST} RETURNING *)
+               SELECT pr.*, b.short_name AS bank_name FROM pr JOIN banks b ON b.bin = pr.collection_bin""",
+            *columns.values(),
+        )
+        if record["amount_due"] == 0:
+            record = await _settle_fully_subsidised(conn, keys, record, now)
+    return record
+
+
+def _request_columns(
+    new: NewRequest, terms: Mapping[str, Any], *, created_by: str, now: datetime, default_expiry: timedelta
+) -> dict[str, Any]:
+    """The new row's columns, in _INSERT_REQUEST's order, from a fee's terms (as _fee_terms gives them)."""
+    subsidy_code, subsidy = terms["subsidy_code"], terms["subsidy"]
+    due = terms["fee_amount"] - subsidy
+    reference = new_reference()
+    payload = None
+    if due > 0:
+        qr = VietQR(bin=terms["bin"], account=terms["account"], amount=due, purpose=reference)
+        payload = build_payload(qr)
+    return {
+        "id": uuid.uuid4(),
+        "reference": reference,
+        "kind": new.kind,
+        "fee_code": new.fee_code,
+        "purpose_vi": terms["purpose_vi"],
+        "purpose_en": terms["purpose_en"],
+        "payer_reference": new.payer_reference,
+        "channel": new.channel,
+        "fee_amount": terms["fee_amount"],
+        "subsidy_code": subsidy_code,
+        "subsidy_amount": subsidy,
+        "amount_due": due,
+        "revenue_account": terms["revenue_account"],
+        "collection_bin": terms["bin"],
+        "collection_account": terms["account"],
+        "collection_holder": terms["holder"],
+        "qr_payload": payload,
+        "created_by": created_by,
+        "created_at": now,
+        "expires_at": now + (new.expires_in or default_expiry),
+    }
 
 
 # What the payment_requests row holds right after its insert, beyond the inserted columns (their defaults).
@@ -199,78 +244,47 @@ _FRESH_DEFAULTS = {
 }
 
 
-async def issue_payment_request_answered(
+async def issue_in_one_statement(
     conn: asyncpg.Connection,
-    keys: AppKeys,
+    terms: FeeTerms,
     new: NewRequest,
     *,
     created_by: str,
     amount_cap: int,
     default_expiry: timedelta,
+    claim: KeyClaim,
+    answer: Callable[[Mapping[str, Any]], tuple[int, dict[str, Any]]],
     now: datetime | None = None,
-    claim: KeyClaim | None = None,
-    answer: Callable[[Mapping[str, Any]], tuple[int, dict[str, Any]]] | None = None,
-) -> tuple[Mapping[str, Any], bool]:
-    """`issue_payment_request`, and with a KeyClaim and `answer` (the API's answer from the new row), the
-    idempotency key row is written by the same statement as the request: one round trip fewer. The row is
-    then the one inserted, as known before the insert (id chosen here, defaults from _FRESH_DEFAULTS), and the
-    second value says the key was written. A fully subsidised request takes the usual path (False)."""
+) -> tuple[int, dict[str, Any]] | None:
+    """A service-fee request with no subsidy, created from its fee's cached terms together with its
+    idempotency key (which stores `answer(row)`) in one statement: no BEGIN, no COMMIT, one round trip. The
+    statement inserts only if the fee still has exactly these terms and no subsidy programme could apply;
+    None, with nothing written, when that does not hold (the caller takes the full path). A key already
+    taken fails the whole statement with a UniqueViolation, so the request is not kept either."""
+    if new.kind != "service_fee" or not 0 < terms.amount <= amount_cap:
+        return None  # the full path settles a free request or names the cap
     now = now or datetime.now(UTC)
-    async with own_or_joined_transaction(conn):
-        terms = await _fee_terms(conn, new, now)
-        if terms["fee_amount"] > amount_cap:  # raising rolls back the subsidy just taken
-            raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
-        subsidy_code, subsidy = terms["subsidy_code"], terms["subsidy"]
-        due = terms["fee_amount"] - subsidy
-        reference = new_reference()
-        payload = None
-        if due > 0:
-            payload = build_payload(
-                VietQR(bin=terms["bin"], account=terms["account"], amount=due, purpose=reference)
-            )
-        columns = {
-            "id": uuid.uuid4(),
-            "reference": reference,
-            "kind": new.kind,
-            "fee_code": new.fee_code,
-            "purpose_vi": terms["purpose_vi"],
-            "purpose_en": terms["purpose_en"],
-            "payer_reference": new.payer_reference,
-            "channel": new.channel,
-            "fee_amount": terms["fee_amount"],
-            "subsidy_code": subsidy_code,
-            "subsidy_amount": subsidy,
-            "amount_due": due,
-            "revenue_account": terms["revenue_account"],
-            "collection_bin": terms["bin"],
-            "collection_account": terms["account"],
-            "collection_holder": terms["holder"],
-            "qr_payload": payload,
-            "created_by": created_by,
-            "created_at": now,
-            "expires_at": now + (new.expires_in or default_expiry),
-        }
-        values = list(columns.values())
-        if claim is not None and answer is not None and due > 0 and terms.get("bank_name") is not None:
-            row = {**columns, **_FRESH_DEFAULTS, "bank_name": terms["bank_name"], "receipt_id": None}
-            status, body = answer(row)
-            written = await conn.fetchval(
-                f"WITH pr AS ({_INSERT_REQUEST} RETURNING id) {claim.insert_sql(len(values) + 1, 'pr')}",
-                *values,
-                *claim.params(status, body),
-            )
-            if not written:
-                raise KeyTaken
-            return row, True
-        # The bank's name rides along so the API can answer without reading the row back.
-        record = await conn.fetchrow(
-            f"""WITH pr AS ({_INSERT_REQUEST} RETURNING *)
-               SELECT pr.*, b.short_name AS bank_name FROM pr JOIN banks b ON b.bin = pr.collection_bin""",
-            *values,
-        )
-        if due == 0:
-            record = await _settle_fully_subsidised(conn, keys, record, now)
-    return record, False
+    fee = {
+        "fee_amount": terms.amount,
+        "purpose_vi": terms.name_vi,
+        "purpose_en": terms.name_en,
+        "revenue_account": terms.revenue_account,
+        "bin": terms.bin,
+        "account": terms.account_number,
+        "holder": terms.holder_name,
+        "subsidy_code": None,
+        "subsidy": 0,
+    }
+    columns = _request_columns(new, fee, created_by=created_by, now=now, default_expiry=default_expiry)
+    status, body = answer({**columns, **_FRESH_DEFAULTS, "bank_name": terms.bank_name, "receipt_id": None})
+    values = list(columns.values())
+    written = await conn.fetchval(
+        f"WITH pr AS ({_INSERT_ON_TERMS} RETURNING id) {claim.insert_sql(len(values) + 2, 'pr')}",
+        *values,
+        terms.bank_name,
+        *claim.params(status, body),
+    )
+    return (status, body) if written else None
 
 
 _INSERT_REQUEST = """INSERT INTO payment_requests (
@@ -278,6 +292,24 @@ _INSERT_REQUEST = """INSERT INTO payment_requests (
         subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin, collection_account,
         collection_holder, qr_payload, created_by, created_at, expires_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"""
+_REQUEST_COLUMNS = _INSERT_REQUEST.partition("VALUES")[0]
+
+# _INSERT_REQUEST when, in this statement's snapshot, the fee has exactly the given terms ($4 code, $5 $6
+# purpose, $9 amount, $13 revenue account, $14–$16 account, $21 bank name) at $19, the moment of creation,
+# and no subsidy programme could apply; otherwise it inserts nothing. The same conditions as _fee_terms.
+_INSERT_ON_TERMS = f"""{_REQUEST_COLUMNS}
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+     WHERE EXISTS (
+            SELECT 1 FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
+                                          JOIN banks b ON b.bin = c.bin
+             WHERE f.code = $4 AND f.active_from <= $19 AND (f.active_until IS NULL OR f.active_until > $19)
+               AND c.active AND f.amount = $9 AND f.name_vi = $5 AND f.name_en = $6
+               AND f.revenue_account = $13 AND c.bin = $14 AND c.account_number = $15
+               AND c.holder_name = $16 AND b.short_name = $21)
+       AND NOT EXISTS (
+            SELECT 1 FROM subsidy_programmes sp
+             WHERE sp.fee_code = $4 AND (sp.channel IS NULL OR sp.channel = $8)
+               AND $19 >= sp.valid_from AND $19 < sp.valid_until)"""
 
 
 async def _settle_fully_subsidised(

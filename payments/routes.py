@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -20,13 +20,15 @@ from core.json import json_body_response
 from core.responses import ResponseModel, Timestamp, dump, json_response
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
+from payments.fee_terms import FEE_TERMS
 from payments.narrative import personal_digits
 from payments.requests import (
     CANCEL_REASON_MAX,
     NewRequest,
     cancel_payment_request,
     check_token_may_issue,
-    issue_payment_request_answered,
+    issue_in_one_statement,
+    issue_payment_request,
 )
 
 routes = Routes(tags=("payment-requests",))
@@ -218,18 +220,19 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
     if principal.kind == "token":  # staff (admin, finance) are not bound to an agency's fees
         check_token_may_issue(new, fee_codes=principal.fee_codes, channels=principal.channels)
 
-    answered: list[tuple[int, dict]] = []
-
     def answer(row: Mapping[str, Any]) -> tuple[int, dict]:
         # Stored for replays as the JSON it answers (core/idempotency.py keeps plain JSON).
-        answered[:] = [(201, dump(payment_request_out(row, settings.public_base_url)))]
-        return answered[0]
+        return 201, dump(payment_request_out(row, settings.public_base_url))
 
-    async def action(conn: asyncpg.Connection, claim: KeyClaim) -> tuple[int, dict, bool]:
-        # The key row is written by the request's own insert where it can be (one round trip fewer).
-        row, key_written = await issue_payment_request_answered(
+    async def in_one_statement(conn: asyncpg.Connection, claim: KeyClaim) -> tuple[int, dict] | None:
+        # Most fees have no subsidy: their request and its key are one statement on the fee's cached terms.
+        fee_terms = request.app[FEE_TERMS]
+        terms = await fee_terms.terms(conn, body.fee_code, body.channel, datetime.now(UTC))
+        if terms is None:
+            return None
+        done = await issue_in_one_statement(
             conn,
-            request.app[KEYS],
+            terms,
             new,
             created_by=principal.actor,
             amount_cap=settings.amount_cap,
@@ -237,13 +240,24 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             claim=claim,
             answer=answer,
         )
-        if key_written:
-            return (*answered[0], True)
+        if done is None:
+            fee_terms.forget(body.fee_code, body.channel)
+        return done
+
+    async def action(conn: asyncpg.Connection) -> tuple[int, dict]:
+        row = await issue_payment_request(
+            conn,
+            request.app[KEYS],
+            new,
+            created_by=principal.actor,
+            amount_cap=settings.amount_cap,
+            default_expiry=timedelta(minutes=settings.expiry_service_fee_minutes),
+        )
         if row["amount_due"] == 0:  # settled at once: read it back with its receipt
             row = await fetch_request(conn, row["id"], None)
         else:
             row = {**row, "receipt_id": None}
-        return (*answer(row), False)
+        return answer(row)
 
     async with request.app[POOL].acquire() as conn:
         status, out, replayed = await run_idempotent(
@@ -251,7 +265,8 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             principal=principal.actor,
             key=key,
             fingerprint=request_fingerprint("POST", request.path, body.model_dump_json()),
-            claiming_action=action,
+            action=action,
+            attempt=in_one_statement,
         )
     resp = json_body_response(out, status=status)
     if replayed:

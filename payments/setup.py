@@ -26,6 +26,7 @@ from payments import (
 from payments import routes as payment_routes
 from payments.callback_directory import callback_directory
 from payments.demo import load_payments_demo
+from payments.fee_terms import fee_terms_cache
 from payments.group_commit import group_committer
 from payments.live_status import status_listener
 from payments.qr_images import qr_renderer
@@ -62,7 +63,7 @@ CAPABILITY = Capability(
         StaffLink("admin.bank_apps.link", "/admin/bank-apps", frozenset({"admin"})),
         StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
     ),
-    services=(status_listener, callback_directory, group_committer, qr_renderer),
+    services=(status_listener, callback_directory, fee_terms_cache, group_committer, qr_renderer),
     background=(expiry_sweeper,),
     demo=Demo(load=load_payments_demo, probe=_probe),
 )

@@ -158,11 +158,13 @@ async def test_the_key_row_is_written_by_the_requests_own_insert(make_app, aioht
     seen: list[str] = []
     async with client.app[POOL].acquire() as conn:  # the pool's one connection: the request will use it
         conn.add_query_logger(lambda record: seen.append(record.query))
+    assert (await create(client, agency)).status == 201  # reads the token and the fee's terms first
+    assert sum("AS subsidised" in q for q in seen) == 1 and not any(q.startswith("BEGIN") for q in seen)
+    seen.clear()
     resp = await create(client, agency, key="one-statement")
     assert resp.status == 201
-    writes = [q for q in seen if "INSERT INTO" in q]
-    # One statement inserts the request and the idempotency key (no separate round trip for the key) …
-    assert len(writes) == 1 and "payment_requests" in writes[0] and "idempotency_keys" in writes[0], seen
+    # On the fee's cached terms the request and its idempotency key are one statement: no BEGIN, no COMMIT …
+    assert len(seen) == 1 and "payment_requests" in seen[0] and "idempotency_keys" in seen[0], seen
     # … and what it stored for replays is what the request reads back as.
     stored = await client.app[POOL].fetchval(
         "SELECT response_body FROM idempotency_keys WHERE key = 'one-statement'"

@@ -1,0 +1,86 @@
+"""A fee's terms as last read, per process: what lets a payment request be created in one statement.
+
+The cache is a hint, never the truth. The statement that inserts the request checks in the same snapshot
+that the fee still has exactly these terms, still pays into this account, and still has no subsidy
+programme; when anything differs it inserts nothing and the creation takes the full path (which reads the
+terms afresh). So an edited fee, a retired account or a new programme cost a slower creation, never a wrong
+one — no invalidation is needed, and entries live a few seconds only so that a fee that gained or lost a
+programme comes back to the one-statement path soon.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    """A fee with no subsidy programme that could apply: its amount, purpose and collection account."""
+
+    amount: int
+    name_vi: str
+    name_en: str
+    revenue_account: str
+    bin: str
+    account_number: str
+    holder_name: str
+    bank_name: str
+
+
+# The same conditions as payments.requests' full path, and whether any subsidy programme could apply to a
+# request of this fee and channel now (its budget aside: a programme sends the creation the full path).
+_READ_TERMS = """
+SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name,
+       b.short_name AS bank_name,
+       EXISTS (SELECT 1 FROM subsidy_programmes sp
+                WHERE sp.fee_code = $1 AND (sp.channel IS NULL OR sp.channel = $2)
+                  AND $3 >= sp.valid_from AND $3 < sp.valid_until) AS subsidised
+  FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
+                       JOIN banks b ON b.bin = c.bin
+ WHERE f.code = $1 AND f.active_from <= $3 AND (f.active_until IS NULL OR f.active_until > $3) AND c.active
+ LIMIT 1"""
+
+
+class FeeTermsCache:
+    TTL_S = 10.0
+    MAX_ENTRIES = 1_000  # fee codes × channels; a full cache starts again
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str | None], tuple[float, FeeTerms | None]] = {}
+
+    async def terms(
+        self, conn: asyncpg.Connection, fee_code: str, channel: str | None, now: datetime
+    ) -> FeeTerms | None:
+        """The fee's terms, or None when a creation must take the full path (no such active fee, or a
+        subsidy programme that could apply)."""
+        key = (fee_code, channel)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        row = await conn.fetchrow(_READ_TERMS, fee_code, channel, now)
+        terms = None
+        if row is not None and not row["subsidised"]:
+            terms = FeeTerms(**{k: v for k, v in row.items() if k != "subsidised"})
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.TTL_S, terms)
+        return terms
+
+    def forget(self, fee_code: str, channel: str | None) -> None:
+        """The terms did not hold at an insert: read them again next time."""
+        self._entries.pop((fee_code, channel), None)
+
+
+FEE_TERMS = web.AppKey("fee_terms", FeeTermsCache)
+
+
+async def fee_terms_cache(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: one cache per app (tests run several apps, each on its own database, in one process)."""
+    app[FEE_TERMS] = FeeTermsCache()
+    yield
