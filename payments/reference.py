@@ -50,7 +50,8 @@ def _check_prefix(prefix: str) -> None:
 
 def new_reference(prefix: str = "CP") -> str:
     _check_prefix(prefix)
-    body = prefix + "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    bits = secrets.randbits(5 * RANDOM_LENGTH)  # one draw from the OS, five bits a symbol
+    body = prefix + "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(RANDOM_LENGTH))
     return body + check_symbol(body)
 
 
