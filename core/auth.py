@@ -21,7 +21,7 @@ from core.api import Access
 from core.appkeys import POOL, PRINCIPAL, SETTINGS
 from core.audit import record_audit
 from core.errors import Forbidden, Unauthorized, ValidationFailed
-from core.passwords import DUMMY_HASH, MIN_PASSWORD_LENGTH, hash_password, needs_rehash, verify_password
+from core.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, needs_rehash, verify_password
 from core.session_cache import STAFF_SESSION_CACHE, forget_staff_sessions
 from core.tokens import TOKEN_CACHE, TOKEN_PREFIX, cache_key, secret_digest
 from core.vocabulary import ROLES, USERNAME_RE
@@ -241,7 +241,7 @@ async def login(
             "SELECT id, username, role, password_hash FROM staff_users WHERE username = $1 AND active",
             username,
         )
-    ok = await verify_password(user["password_hash"] if user else DUMMY_HASH, password)
+    ok = await verify_password(user["password_hash"] if user else dummy_hash(), password)
     if not ok or user is None:
         raise LoginFailed()
     new_hash = await hash_password(password) if needs_rehash(user["password_hash"]) else None

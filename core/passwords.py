@@ -18,8 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps the timing of "no such user" and "wrong password"
-# the same.
-DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# the same (so it is made again with the parameters whenever they change).
+_dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
 
 # argon2 takes 100–400 ms of CPU per check. It runs in a small pool of its own threads (argon2-cffi releases
 # the GIL), so a burst of logins queues there instead of stalling the event loop and every other request;
@@ -79,8 +79,14 @@ async def verify_password(password_hash: str, password: str) -> bool:
 def use_password_hasher(hasher: PasswordHasher) -> None:
     """Replaces this process's argon2 parameters. Only the test suite calls it, with cheap ones: its thousands
     of logins would otherwise spend a third of the suite's time in argon2."""
-    global _hasher
+    global _hasher, _dummy_hash
     _hasher = hasher
+    _dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+
+
+def dummy_hash() -> str:
+    """A hash of no one's password, at the current parameters: checked when the user does not exist."""
+    return _dummy_hash
 
 
 def hash_password_sync(password: str) -> str:
