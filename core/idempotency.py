@@ -33,10 +33,6 @@ def request_fingerprint(method: str, path: str, canonical_body: str) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).hexdigest()
 
 
-class _KeyTaken(Exception):
-    """Another request with this key committed first: undo our work and answer with its response."""
-
-
 @dataclass(frozen=True)
 class KeyClaim:
     """What an attempt needs to write the key row in the statement of its own insert: `insert_sql(n, source)`
@@ -93,14 +89,13 @@ async def run_idempotent(
             return (*done, False)
         async with conn.transaction():
             status, body = await action(conn)
-            inserted = await conn.fetchval(
+            # A key another request took first fails this insert (UniqueViolation): our work rolls back
+            # and the stored response is answered below, as for an attempt.
+            await conn.execute(
                 """INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (principal, key) DO NOTHING RETURNING true""",
+                   VALUES ($1, $2, $3, $4, $5)""",
                 *claim.params(status, body),
             )
-            if not inserted:
-                raise _KeyTaken
         return status, body, False
     except Exception:
         stored = await _stored(conn, principal, key)

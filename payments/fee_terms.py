@@ -33,17 +33,33 @@ class FeeTerms:
     bank_name: str
 
 
-# The same conditions as payments.requests' full path, and whether any subsidy programme could apply to a
-# request of this fee and channel now (its budget aside: a programme sends the creation the full path).
-_READ_TERMS = """
+def active_fee_sql(code: str, at: str) -> str:
+    """The condition that fee `f` (joined to its collection account `c`) with code `code` may be charged
+    at `at` (SQL expressions, e.g. "$1"): one place for the full path, this cache and the one-statement
+    insert."""
+    return (
+        f"f.code = {code} AND f.active_from <= {at} AND (f.active_until IS NULL OR f.active_until > {at})"
+        " AND c.active"
+    )
+
+
+def programme_may_apply_sql(code: str, channel: str, at: str) -> str:
+    """The condition that programme `sp` covers a request of fee `code` on `channel` at `at`, its budget
+    aside (the full path also checks the budget; a programme sends a creation there)."""
+    return (
+        f"sp.fee_code = {code} AND (sp.channel IS NULL OR sp.channel = {channel})"
+        f" AND {at} >= sp.valid_from AND {at} < sp.valid_until"
+    )
+
+
+_READ_TERMS = f"""
 SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name,
        b.short_name AS bank_name,
-       EXISTS (SELECT 1 FROM subsidy_programmes sp
-                WHERE sp.fee_code = $1 AND (sp.channel IS NULL OR sp.channel = $2)
-                  AND $3 >= sp.valid_from AND $3 < sp.valid_until) AS subsidised
+       EXISTS (SELECT 1 FROM subsidy_programmes sp WHERE {programme_may_apply_sql("$1", "$2", "$3")})
+           AS subsidised
   FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
                        JOIN banks b ON b.bin = c.bin
- WHERE f.code = $1 AND f.active_from <= $3 AND (f.active_until IS NULL OR f.active_until > $3) AND c.active
+ WHERE {active_fee_sql("$1", "$3")}
  LIMIT 1"""
 
 

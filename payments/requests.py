@@ -19,7 +19,7 @@ from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
 from ledger import accounts, post_entry
-from payments.fee_terms import FeeTerms
+from payments.fee_terms import FeeTerms, active_fee_sql, programme_may_apply_sql
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
 from payments.vietqr import VietQR, build_payload
@@ -106,17 +106,15 @@ async def notify_status(conn: asyncpg.Connection, reference: str) -> None:
 # issuers queue on it and PostgreSQL re-checks the budget condition on the row version it finally locks: the
 # cap is never overrun (a CHECK constraint backs that up). The caller's transaction gives the subsidy back if
 # the request is not created after all.
-_FEE_TERMS_WITH_SUBSIDY = """
+_FEE_TERMS_WITH_SUBSIDY = f"""
 WITH f AS (
     SELECT f.amount, f.name_vi, f.name_en, f.revenue_account, c.bin, c.account_number, c.holder_name
       FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
-     WHERE f.code = $1 AND f.active_from <= $3 AND (f.active_until IS NULL OR f.active_until > $3)
-       AND c.active),
+     WHERE {active_fee_sql("$1", "$3")}),
 p AS (
     SELECT sp.code, LEAST(sp.per_request, f.amount) AS share
       FROM subsidy_programmes sp, f
-     WHERE sp.fee_code = $1 AND (sp.channel IS NULL OR sp.channel = $2)
-       AND $3 >= sp.valid_from AND $3 < sp.valid_until
+     WHERE {programme_may_apply_sql("$1", "$2", "$3")}
        AND sp.budget_used + LEAST(sp.per_request, f.amount) <= sp.budget_cap
      ORDER BY sp.valid_until, sp.code
      LIMIT 1
@@ -296,20 +294,18 @@ _REQUEST_COLUMNS = _INSERT_REQUEST.partition("VALUES")[0]
 
 # _INSERT_REQUEST when, in this statement's snapshot, the fee has exactly the given terms ($4 code, $5 $6
 # purpose, $9 amount, $13 revenue account, $14–$16 account, $21 bank name) at $19, the moment of creation,
-# and no subsidy programme could apply; otherwise it inserts nothing. The same conditions as _fee_terms.
+# and no subsidy programme could apply; otherwise it inserts nothing. The conditions are _fee_terms' own.
 _INSERT_ON_TERMS = f"""{_REQUEST_COLUMNS}
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
      WHERE EXISTS (
             SELECT 1 FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
                                           JOIN banks b ON b.bin = c.bin
-             WHERE f.code = $4 AND f.active_from <= $19 AND (f.active_until IS NULL OR f.active_until > $19)
-               AND c.active AND f.amount = $9 AND f.name_vi = $5 AND f.name_en = $6
+             WHERE {active_fee_sql("$4", "$19")}
+               AND f.amount = $9 AND f.name_vi = $5 AND f.name_en = $6
                AND f.revenue_account = $13 AND c.bin = $14 AND c.account_number = $15
                AND c.holder_name = $16 AND b.short_name = $21)
        AND NOT EXISTS (
-            SELECT 1 FROM subsidy_programmes sp
-             WHERE sp.fee_code = $4 AND (sp.channel IS NULL OR sp.channel = $8)
-               AND $19 >= sp.valid_from AND $19 < sp.valid_until)"""
+            SELECT 1 FROM subsidy_programmes sp WHERE {programme_may_apply_sql("$4", "$8", "$19")})"""
 
 
 async def _settle_fully_subsidised(
