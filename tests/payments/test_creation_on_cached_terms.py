@@ -129,8 +129,8 @@ async def test_a_key_reused_with_another_body_is_refused_on_cached_terms(client,
 async def test_a_price_raised_by_hand_past_the_cap_is_refused_naming_the_cap(client, agency):
     await cached_create(client, agency)
     await client.app[POOL].execute("UPDATE fee_catalogue SET amount = 10000000000000 WHERE code = 'LLTP'")
-    for key in ("capped-1",) * 20:  # the same request 20 times: each refused, nothing written, key still free
-        resp, problem = await create(client, agency, key=key)
+    answers = await asyncio.gather(*(create(client, agency, key="capped-1") for _ in range(20)))  # at once
+    for resp, problem in answers:  # each refused naming the cap; nothing written, the key still free
         assert resp.status == 422 and problem["field"] == "amount", problem
     assert await requests_count(client) == 1
     assert (
