@@ -66,7 +66,7 @@ def _refuse(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _jsonb_text(value: object) -> str:
+def jsonb_text(value: object) -> str:
     """orjson where it can (several times faster: idempotency answers, audit rows and receipts are jsonb), the
     standard library for the rest (integers past 64 bits, which orjson refuses, and what neither takes, which
     raises as before). jsonb keeps its own normal form, so the stored value does not depend on which encoder
@@ -80,7 +80,7 @@ def _jsonb_text(value: object) -> str:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=_jsonb_text, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=jsonb_text, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 

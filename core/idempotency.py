@@ -35,21 +35,12 @@ def request_fingerprint(method: str, path: str, canonical_body: str) -> str:
 
 @dataclass(frozen=True)
 class KeyClaim:
-    """What an attempt needs to write the key row in the statement of its own insert: `insert_sql(n, source)`
-    inserts the row for each row of `source` (a CTE of that statement), taking the key, fingerprint, status
-    and body as parameters $n … $n+4 (`params(status, body)`). A key already taken makes the statement fail
-    (UniqueViolation), so nothing it wrote is kept."""
+    """Who uses which key for which request: what the key row stores besides the answer. A path that writes
+    its work and the key row in one statement (payments/creation_groups.py) takes it from here."""
 
     principal: str
     key: str
     fingerprint: str
-
-    @staticmethod
-    def insert_sql(n: int, source: str) -> str:
-        return f"""INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
-                   SELECT ${n}::text, ${n + 1}::text, ${n + 2}::text, ${n + 3}::int, ${n + 4}::jsonb
-                     FROM {source}
-                   RETURNING true"""
 
     def params(self, status: int, body: dict[str, Any]) -> tuple[Any, ...]:
         return (self.principal, self.key, self.fingerprint, status, body)
@@ -57,19 +48,13 @@ class KeyClaim:
 
 # (status, body) from the action, inside the transaction that then stores the key with them.
 Action = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
-# (status, body) from one statement that wrote its work and the key row (KeyClaim) and committed on its own;
-# None when it wrote nothing and the Action should run instead.
-Attempt = Callable[[asyncpg.Connection, KeyClaim], Awaitable[tuple[int, dict[str, Any]] | None]]
 
 
 async def run_idempotent(
     conn: asyncpg.Connection,
     *,
-    principal: str,
-    key: str,
-    fingerprint: str,
+    claim: KeyClaim,
     action: Action,
-    attempt: Attempt | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """Returns (status, body, replayed). The action's writes and the key row with the stored response commit
     in one transaction; if the action fails, nothing is kept and the key may be used again.
@@ -78,19 +63,12 @@ async def run_idempotent(
     repeat does the work again and finds the key taken at the end: everything it did is rolled back and the
     stored response replayed. A concurrent duplicate waits on the first one's uncommitted key (unique index)
     and then does the same. A repeat whose action fails (the fee was withdrawn since, say) still gets the
-    stored response, since that is what the key promised.
-
-    An `attempt` runs first, outside any transaction: one statement that writes the work and the key row
-    together (no BEGIN or COMMIT: one round trip in all). Its duplicates race the same way, on the same
-    unique index; when it cannot do the work in one statement it writes nothing and the action runs."""
-    claim = KeyClaim(principal, key, fingerprint)
+    stored response, since that is what the key promised."""
     try:
-        if attempt is not None and (done := await attempt(conn, claim)) is not None:
-            return (*done, False)
         async with conn.transaction():
             status, body = await action(conn)
             # A key another request took first fails this insert (UniqueViolation): our work rolls back
-            # and the stored response is answered below, as for an attempt.
+            # and the stored response is answered below.
             await conn.execute(
                 """INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
                    VALUES ($1, $2, $3, $4, $5)""",
@@ -98,11 +76,13 @@ async def run_idempotent(
             )
         return status, body, False
     except Exception:
-        stored = await _stored(conn, principal, key)
+        stored = await _stored(conn, claim.principal, claim.key)
         if stored is None:
             raise
-    if stored["request_hash"] != fingerprint:
-        raise IdempotencyConflict(f"{HEADER} {key!r} was already used with a different request", field=HEADER)
+    if stored["request_hash"] != claim.fingerprint:
+        raise IdempotencyConflict(
+            f"{HEADER} {claim.key!r} was already used with a different request", field=HEADER
+        )
     return stored["response_status"], stored["response_body"], True
 
 

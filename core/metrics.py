@@ -45,6 +45,18 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # Payment requests written in groups (payments/creation_groups.py).
+        self.creation_group_size = Histogram(
+            "citypay_creation_group_size",
+            "Payment requests on cached fee terms written per statement",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.creation_group_failed = Counter(
+            "citypay_creation_group_failed",
+            "Groups of payment requests whose statement failed (each then created alone, on the full path)",
+            registry=self.registry,
+        )
         # Group commit of bank callbacks (payments/group_commit.py).
         self.callback_group_size = Histogram(
             "citypay_callback_group_size",

@@ -71,15 +71,15 @@ class FeeTermsCache:
         self._entries: dict[tuple[str, str | None], tuple[float, FeeTerms | None]] = {}
 
     async def terms(
-        self, conn: asyncpg.Connection, fee_code: str, channel: str | None, now: datetime
+        self, db: asyncpg.Connection | asyncpg.Pool, fee_code: str, channel: str | None, now: datetime
     ) -> FeeTerms | None:
         """The fee's terms, or None when a creation must take the full path (no such active fee, or a
-        subsidy programme that could apply)."""
+        subsidy programme that could apply). `db`: a pool is asked for a connection only on a miss."""
         key = (fee_code, channel)
         hit = self._entries.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        row = await conn.fetchrow(_READ_TERMS, fee_code, channel, now)
+        row = await db.fetchrow(_READ_TERMS, fee_code, channel, now)
         terms = None
         if row is not None and not row["subsidised"]:
             terms = FeeTerms(**{k: v for k, v in row.items() if k != "subsidised"})

@@ -19,6 +19,7 @@ from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
 from ledger import accounts, post_entry
+from payments.creation_groups import CreationGroups
 from payments.fee_terms import FeeTerms, active_fee_sql, programme_may_apply_sql
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
@@ -242,8 +243,8 @@ _FRESH_DEFAULTS = {
 }
 
 
-async def issue_in_one_statement(
-    conn: asyncpg.Connection,
+async def issue_in_group(
+    groups: CreationGroups,
     terms: FeeTerms,
     new: NewRequest,
     *,
@@ -255,10 +256,10 @@ async def issue_in_one_statement(
     now: datetime | None = None,
 ) -> tuple[int, dict[str, Any]] | None:
     """A service-fee request with no subsidy, created from its fee's cached terms together with its
-    idempotency key (which stores `answer(row)`) in one statement: no BEGIN, no COMMIT, one round trip. The
-    statement inserts only if the fee still has exactly these terms and no subsidy programme could apply;
-    None, with nothing written, when that does not hold (the caller takes the full path). A key already
-    taken fails the whole statement with a UniqueViolation, so the request is not kept either."""
+    idempotency key (which stores `answer(row)`), in the statement that writes a group of such creations
+    (payments/creation_groups.py): no BEGIN, no COMMIT, and one round trip shared with the group. The row
+    is written only if the fee still has exactly these terms, no subsidy programme could apply and the key
+    is free; None, with nothing written, otherwise (the caller takes the full path)."""
     if new.kind != "service_fee" or not 0 < terms.amount <= amount_cap:
         return None  # the full path settles a free request or names the cap
     now = now or datetime.now(UTC)
@@ -275,13 +276,7 @@ async def issue_in_one_statement(
     }
     columns = _request_columns(new, fee, created_by=created_by, now=now, default_expiry=default_expiry)
     status, body = answer({**columns, **_FRESH_DEFAULTS, "bank_name": terms.bank_name, "receipt_id": None})
-    values = list(columns.values())
-    written = await conn.fetchval(
-        f"WITH pr AS ({_INSERT_ON_TERMS} RETURNING id) {claim.insert_sql(len(values) + 2, 'pr')}",
-        *values,
-        terms.bank_name,
-        *claim.params(status, body),
-    )
+    written = await groups.write(columns, terms.bank_name, claim, status, body)
     return (status, body) if written else None
 
 
@@ -290,22 +285,6 @@ _INSERT_REQUEST = """INSERT INTO payment_requests (
         subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin, collection_account,
         collection_holder, qr_payload, created_by, created_at, expires_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"""
-_REQUEST_COLUMNS = _INSERT_REQUEST.partition("VALUES")[0]
-
-# _INSERT_REQUEST when, in this statement's snapshot, the fee has exactly the given terms ($4 code, $5 $6
-# purpose, $9 amount, $13 revenue account, $14–$16 account, $21 bank name) at $19, the moment of creation,
-# and no subsidy programme could apply; otherwise it inserts nothing. The conditions are _fee_terms' own.
-_INSERT_ON_TERMS = f"""{_REQUEST_COLUMNS}
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
-     WHERE EXISTS (
-            SELECT 1 FROM fee_catalogue f JOIN collection_accounts c ON c.id = f.collection_account_id
-                                          JOIN banks b ON b.bin = c.bin
-             WHERE {active_fee_sql("$4", "$19")}
-               AND f.amount = $9 AND f.name_vi = $5 AND f.name_en = $6
-               AND f.revenue_account = $13 AND c.bin = $14 AND c.account_number = $15
-               AND c.holder_name = $16 AND b.short_name = $21)
-       AND NOT EXISTS (
-            SELECT 1 FROM subsidy_programmes sp WHERE {programme_may_apply_sql("$4", "$8", "$19")})"""
 
 
 async def _settle_fully_subsidised(

@@ -17,9 +17,10 @@ from core.auth import Principal, principal_of
 from core.errors import NotFound
 from core.idempotency import KeyClaim, idempotency_key, request_fingerprint, run_idempotent
 from core.json import json_body_response
-from core.responses import ResponseModel, Timestamp, dump, json_response
+from core.responses import ResponseModel, Timestamp, json_response
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
+from payments.creation_groups import CREATION_GROUPS
 from payments.fee_terms import FEE_TERMS
 from payments.narrative import personal_digits
 from payments.requests import (
@@ -27,7 +28,7 @@ from payments.requests import (
     NewRequest,
     cancel_payment_request,
     check_token_may_issue,
-    issue_in_one_statement,
+    issue_in_group,
     issue_payment_request,
 )
 
@@ -140,45 +141,54 @@ _SELECT = """SELECT pr.*, b.short_name AS bank_name, r.id AS receipt_id
                LEFT JOIN receipts r ON r.payment_request_id = pr.id"""
 
 
-def payment_request_out(row: Mapping[str, Any], base_url: str) -> PaymentRequestOut:
+def payment_request_json(row: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+    """A request as the API answers it: PaymentRequestOut's JSON form, built directly (the creation's hot path
+    skips the model's validation and serialisation; tests/payments/test_requests.py checks both agree)."""
     has_qr = row["qr_payload"] is not None
-    transfer = None
-    if has_qr:
-        transfer = TransferDetails(
-            bank_bin=row["collection_bin"],
-            bank_name=row["bank_name"],
-            account_number=row["collection_account"],
-            account_holder=row["collection_holder"],
-            note=row["reference"],
-        )
     api = f"{base_url}/api/v1/payment-requests/{row['id']}"
-    return PaymentRequestOut(
-        id=str(row["id"]),
-        reference=row["reference"],
-        kind=row["kind"],
-        status=row["status"],
-        fee_code=row["fee_code"],
-        purpose=Purpose(vi=row["purpose_vi"], en=row["purpose_en"]),
-        payer_reference=row["payer_reference"],
-        channel=row["channel"],
-        currency="VND",
-        fee_amount=row["fee_amount"],
-        subsidy_code=row["subsidy_code"],
-        subsidy_amount=row["subsidy_amount"],
-        amount_due=row["amount_due"],
-        amount_received=row["amount_received"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        settled_at=row["settled_at"],
-        closed_at=row["closed_at"],
-        qr_payload=row["qr_payload"],
-        pay_url=f"{base_url}/pay/{row['reference']}",
-        qr_png_url=f"{api}/qr.png" if has_qr else None,
-        qr_svg_url=f"{api}/qr.svg" if has_qr else None,
-        transfer=transfer,
-        receipt_id=str(row["receipt_id"]) if row["receipt_id"] else None,
-        cancel_reason=row["cancel_reason"],
-    )
+    return {
+        "id": str(row["id"]),
+        "reference": row["reference"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "fee_code": row["fee_code"],
+        "purpose": {"vi": row["purpose_vi"], "en": row["purpose_en"]},
+        "payer_reference": row["payer_reference"],
+        "channel": row["channel"],
+        "currency": "VND",
+        "fee_amount": row["fee_amount"],
+        "subsidy_code": row["subsidy_code"],
+        "subsidy_amount": row["subsidy_amount"],
+        "amount_due": row["amount_due"],
+        "amount_received": row["amount_received"],
+        "created_at": row["created_at"].isoformat(),
+        "expires_at": row["expires_at"].isoformat(),
+        "settled_at": _iso(row["settled_at"]),
+        "closed_at": _iso(row["closed_at"]),
+        "qr_payload": row["qr_payload"],
+        "pay_url": f"{base_url}/pay/{row['reference']}",
+        "qr_png_url": f"{api}/qr.png" if has_qr else None,
+        "qr_svg_url": f"{api}/qr.svg" if has_qr else None,
+        "transfer": {
+            "bank_bin": row["collection_bin"],
+            "bank_name": row["bank_name"],
+            "account_number": row["collection_account"],
+            "account_holder": row["collection_holder"],
+            "note": row["reference"],
+        }
+        if has_qr
+        else None,
+        "receipt_id": str(row["receipt_id"]) if row["receipt_id"] else None,
+        "cancel_reason": row["cancel_reason"],
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def payment_request_out(row: Mapping[str, Any], base_url: str) -> PaymentRequestOut:
+    return PaymentRequestOut.model_validate(payment_request_json(row, base_url))
 
 
 def parse_request_id(request: web.Request) -> uuid.UUID:
@@ -222,16 +232,17 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
 
     def answer(row: Mapping[str, Any]) -> tuple[int, dict]:
         # Stored for replays as the JSON it answers (core/idempotency.py keeps plain JSON).
-        return 201, dump(payment_request_out(row, settings.public_base_url))
+        return 201, payment_request_json(row, settings.public_base_url)
 
-    async def in_one_statement(conn: asyncpg.Connection, claim: KeyClaim) -> tuple[int, dict] | None:
-        # Most fees have no subsidy: their request and its key are one statement on the fee's cached terms.
+    async def in_a_group(claim: KeyClaim) -> tuple[int, dict] | None:
+        # Most fees have no subsidy: their request and its key are written on the fee's cached terms, in one
+        # statement with the other creations of the moment (payments/creation_groups.py).
         fee_terms = request.app[FEE_TERMS]
-        terms = await fee_terms.terms(conn, body.fee_code, body.channel, datetime.now(UTC))
+        terms = await fee_terms.terms(request.app[POOL], body.fee_code, body.channel, datetime.now(UTC))
         if terms is None:
             return None
-        done = await issue_in_one_statement(
-            conn,
+        done = await issue_in_group(
+            request.app[CREATION_GROUPS],
             terms,
             new,
             created_by=principal.actor,
@@ -240,7 +251,7 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             claim=claim,
             answer=answer,
         )
-        if done is None:
+        if done is None:  # the terms changed (or the key is taken): read them afresh next time
             fee_terms.forget(body.fee_code, body.channel)
         return done
 
@@ -259,15 +270,13 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
             row = {**row, "receipt_id": None}
         return answer(row)
 
-    async with request.app[POOL].acquire() as conn:
-        status, out, replayed = await run_idempotent(
-            conn,
-            principal=principal.actor,
-            key=key,
-            fingerprint=request_fingerprint("POST", request.path, body.model_dump_json()),
-            action=action,
-            attempt=in_one_statement,
-        )
+    claim = KeyClaim(principal.actor, key, request_fingerprint("POST", request.path, body.model_dump_json()))
+    done = await in_a_group(claim)
+    if done is not None:
+        status, out, replayed = *done, False
+    else:  # the full path: the terms read afresh, in a transaction of its own
+        async with request.app[POOL].acquire() as conn:
+            status, out, replayed = await run_idempotent(conn, claim=claim, action=action)
     resp = json_body_response(out, status=status)
     if replayed:
         resp.headers["Idempotent-Replayed"] = "true"
@@ -283,7 +292,7 @@ async def create_payment_request(request: web.Request, body: PaymentRequestCreat
 async def get_payment_request(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await fetch_request(conn, parse_request_id(request), principal_of(request))
-    return json_response(payment_request_out(row, request.app[SETTINGS].public_base_url))
+    return json_body_response(payment_request_json(row, request.app[SETTINGS].public_base_url))
 
 
 @routes.post(
@@ -301,7 +310,7 @@ async def cancel_request(request: web.Request, body: CancelBody) -> web.Response
         await fetch_request(conn, request_id, principal)
         await cancel_payment_request(conn, request_id, actor=principal.actor, reason=body.reason)
         row = await fetch_request(conn, request_id, principal)
-    return json_response(payment_request_out(row, request.app[SETTINGS].public_base_url))
+    return json_body_response(payment_request_json(row, request.app[SETTINGS].public_base_url))
 
 
 @routes.get(

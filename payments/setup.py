@@ -25,6 +25,7 @@ from payments import (
 )
 from payments import routes as payment_routes
 from payments.callback_directory import callback_directory
+from payments.creation_groups import creation_groups
 from payments.demo import load_payments_demo
 from payments.fee_terms import fee_terms_cache
 from payments.group_commit import group_committer
@@ -63,7 +64,14 @@ CAPABILITY = Capability(
         StaffLink("admin.bank_apps.link", "/admin/bank-apps", frozenset({"admin"})),
         StaffLink("finance.payments.link", "/finance/payments", frozenset({"finance", "admin"})),
     ),
-    services=(status_listener, callback_directory, fee_terms_cache, group_committer, qr_renderer),
+    services=(
+        status_listener,
+        callback_directory,
+        fee_terms_cache,
+        creation_groups,
+        group_committer,
+        qr_renderer,
+    ),
     background=(expiry_sweeper,),
     demo=Demo(load=load_payments_demo, probe=_probe),
 )

@@ -171,3 +171,24 @@ async def test_the_key_row_is_written_by_the_requests_own_insert(make_app, aioht
     )
     got = await client.get(f"/api/v1/payment-requests/{stored['id']}", headers=agency)
     assert stored == await resp.json() == await got.json()
+
+
+async def test_the_answer_built_directly_is_the_documented_models_json(client, agency):
+    """payment_request_json skips PaymentRequestOut on the hot path: for a pending, a cancelled and a paid
+    request (with its receipt), it is exactly what the model validates and serialises to."""
+    from core.responses import dump
+    from payments.routes import _SELECT, PaymentRequestOut, payment_request_json
+
+    pending = await (await create(client, agency)).json()
+    cancelled = await (await create(client, agency)).json()
+    url = f"/api/v1/payment-requests/{cancelled['id']}/cancel"
+    assert (await client.post(url, json={"reason": "dossier withdrawn"}, headers=agency)).status == 200
+    paid = await (
+        await create(client, agency, body={"kind": "service_fee", "fee_code": "LLTP", "channel": "vneid"})
+    ).json()
+    rows = await client.app[POOL].fetch(_SELECT + " ORDER BY pr.created_at")
+    assert {r["status"] for r in rows} == {"pending", "cancelled", "paid"}
+    for row in rows:
+        built = payment_request_json(row, "https://pay.example")
+        assert dump(PaymentRequestOut.model_validate(built)) == built
+    assert pending["receipt_id"] is None and paid["receipt_id"] and paid["settled_at"]

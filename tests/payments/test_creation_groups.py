@@ -1,0 +1,117 @@
+"""Payment requests written in groups (payments/creation_groups.py), over real HTTP against a real PostgreSQL:
+creations sent together share statements and each is written once with the answer its key stores;
+duplicates of a key inside one group, across groups and across two servers make one request; a row that
+breaks its group's statement fails nobody (every creation of the group is made alone)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from core.appkeys import METRICS, POOL
+from core.db import connect
+from payments import requests as payment_requests
+from tests.payments.test_creation_on_cached_terms import LLTP, agency, cached_create, create  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+
+def group_sizes(app) -> tuple[float, float]:
+    """(statements that wrote a group, creations in them) from citypay_creation_group_size."""
+    registry = app[METRICS].registry
+    return (
+        registry.get_sample_value("citypay_creation_group_size_count") or 0,
+        registry.get_sample_value("citypay_creation_group_size_sum") or 0,
+    )
+
+
+def failed_groups(app) -> float:
+    return app[METRICS].registry.get_sample_value("citypay_creation_group_failed_total") or 0
+
+
+async def assert_each_answer_is_its_row(client, agency, answers) -> None:  # noqa: F811
+    """What each creation answered is what its key stored and what the request reads back as."""
+    pool = client.app[POOL]
+    for resp, pr in answers:
+        assert resp.status == 201, pr
+        got = await client.get(f"/api/v1/payment-requests/{pr['id']}", headers=agency)
+        assert await got.json() == pr
+    stored = await pool.fetch("SELECT response_body FROM idempotency_keys")
+    assert {s["response_body"]["id"] for s in stored} >= {pr["id"] for _, pr in answers}
+
+
+async def test_creations_sent_together_share_statements_and_are_each_written_once(client, agency):  # noqa: F811
+    await cached_create(client, agency)
+    before = group_sizes(client.app)
+    answers = await asyncio.gather(*(create(client, agency) for _ in range(40)))
+    await assert_each_answer_is_its_row(client, agency, answers)
+    assert len({pr["id"] for _, pr in answers}) == len({pr["reference"] for _, pr in answers}) == 40
+    statements, written = (a - b for a, b in zip(group_sizes(client.app), before, strict=True))
+    assert written == 40 and statements < 40  # at least one statement wrote several requests
+    pool = client.app[POOL]
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 41
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 41
+    assert failed_groups(client.app) == 0
+
+
+async def test_duplicates_inside_and_across_groups_make_one_request_per_key(client, agency):  # noqa: F811
+    await cached_create(client, agency)
+    keys = [f"order-{n}" for n in range(10)] * 4  # each key four times, all sent at once
+    answers = await asyncio.gather(*(create(client, agency, key=k) for k in keys))
+    assert {resp.status for resp, _ in answers} == {201}
+    ids_by_key: dict[str, set[str]] = {}
+    for key, (_, pr) in zip(keys, answers, strict=True):
+        ids_by_key.setdefault(key, set()).add(pr["id"])
+    assert all(len(ids) == 1 for ids in ids_by_key.values())
+    replayed = Counter(
+        key for key, (resp, _) in zip(keys, answers, strict=True) if resp.headers.get("Idempotent-Replayed")
+    )
+    assert replayed == dict.fromkeys(ids_by_key, 3)
+    assert await client.app[POOL].fetchval("SELECT count(*) FROM payment_requests") == 11
+
+
+async def test_two_servers_receiving_the_same_key_at_once_make_one_request(
+    make_app,
+    aiohttp_client,
+    agency,
+    db_url,  # noqa: F811
+):
+    """Two apps, two pools, two sets of creation groups on one database: what two server processes are."""
+    clients = [await aiohttp_client(make_app()) for _ in range(2)]
+    for c in clients:
+        await cached_create(c, agency)
+    answers = await asyncio.gather(*(create(clients[n % 2], agency, key="across") for n in range(20)))
+    assert {resp.status for resp, _ in answers} == {201}
+    assert len({pr["id"] for _, pr in answers}) == 1
+    assert sum(resp.headers.get("Idempotent-Replayed") == "true" for resp, _ in answers) == 19
+    conn = await connect(db_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM payment_requests") == 3
+        assert await conn.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = 'across'") == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_row_that_breaks_its_groups_statement_fails_nobody(client, agency, monkeypatch):  # noqa: F811
+    """A reference drawn twice (one in 2^50) breaks the unique index: the whole statement fails, and every
+    creation of the group is made alone on the full path, which draws a new reference."""
+    await cached_create(client, agency)
+    taken = await client.app[POOL].fetchval("SELECT reference FROM payment_requests")
+    drawn = {"n": 0}
+    real = payment_requests.new_reference
+
+    def collide() -> str:
+        drawn["n"] += 1
+        return taken if drawn["n"] == 3 else real()
+
+    monkeypatch.setattr(payment_requests, "new_reference", collide)
+    answers = await asyncio.gather(*(create(client, agency) for _ in range(12)))
+    await assert_each_answer_is_its_row(client, agency, answers)
+    references = {pr["reference"] for _, pr in answers}
+    assert len(references) == 12 and taken not in references
+    assert failed_groups(client.app) == 1
+    pool = client.app[POOL]
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 13
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 13
