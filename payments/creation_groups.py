@@ -160,7 +160,9 @@ class CreationGroups:
 
     def _start_groups(self) -> None:
         while self._waiting and len(self._groups) < self.in_flight:
-            group, later, keys = [], [], set()
+            group: list[_Waiting] = []
+            later: list[_Waiting] = []
+            keys: set[tuple[str, str]] = set()
             while self._waiting and len(group) < self.max_size:
                 waiting = self._waiting.popleft()
                 key = (waiting.claim.principal, waiting.claim.key)

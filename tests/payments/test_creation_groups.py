@@ -13,9 +13,14 @@ import pytest
 from core.appkeys import METRICS, POOL
 from core.db import connect
 from payments import requests as payment_requests
-from tests.payments.test_creation_on_cached_terms import LLTP, agency, cached_create, create  # noqa: F401
+from tests.payments.test_creation_on_cached_terms import cached_create, create
 
 pytestmark = pytest.mark.usefixtures("catalogue")
+
+
+@pytest.fixture
+async def agency(api_token):
+    return {"Authorization": f"Bearer {await api_token('payment-requests:write')}"}
 
 
 def group_sizes(app) -> tuple[float, float]:
@@ -31,7 +36,7 @@ def failed_groups(app) -> float:
     return app[METRICS].registry.get_sample_value("citypay_creation_group_failed_total") or 0
 
 
-async def assert_each_answer_is_its_row(client, agency, answers) -> None:  # noqa: F811
+async def assert_each_answer_is_its_row(client, agency, answers) -> None:
     """What each creation answered is what its key stored and what the request reads back as."""
     pool = client.app[POOL]
     for resp, pr in answers:
@@ -42,7 +47,7 @@ async def assert_each_answer_is_its_row(client, agency, answers) -> None:  # noq
     assert {s["response_body"]["id"] for s in stored} >= {pr["id"] for _, pr in answers}
 
 
-async def test_creations_sent_together_share_statements_and_are_each_written_once(client, agency):  # noqa: F811
+async def test_creations_sent_together_share_statements_and_are_each_written_once(client, agency):
     await cached_create(client, agency)
     before = group_sizes(client.app)
     answers = await asyncio.gather(*(create(client, agency) for _ in range(40)))
@@ -56,7 +61,7 @@ async def test_creations_sent_together_share_statements_and_are_each_written_onc
     assert failed_groups(client.app) == 0
 
 
-async def test_duplicates_inside_and_across_groups_make_one_request_per_key(client, agency):  # noqa: F811
+async def test_duplicates_inside_and_across_groups_make_one_request_per_key(client, agency):
     await cached_create(client, agency)
     keys = [f"order-{n}" for n in range(10)] * 4  # each key four times, all sent at once
     answers = await asyncio.gather(*(create(client, agency, key=k) for k in keys))
@@ -76,7 +81,7 @@ async def test_two_servers_receiving_the_same_key_at_once_make_one_request(
     make_app,
     aiohttp_client,
     agency,
-    db_url,  # noqa: F811
+    db_url,
 ):
     """Two apps, two pools, two sets of creation groups on one database: what two server processes are."""
     clients = [await aiohttp_client(make_app()) for _ in range(2)]
@@ -94,7 +99,7 @@ async def test_two_servers_receiving_the_same_key_at_once_make_one_request(
         await conn.close()
 
 
-async def test_a_row_that_breaks_its_groups_statement_fails_nobody(client, agency, monkeypatch):  # noqa: F811
+async def test_a_row_that_breaks_its_groups_statement_fails_nobody(client, agency, monkeypatch):
     """A reference drawn twice (one in 2^50) breaks the unique index: the whole statement fails, and every
     creation of the group is made alone on the full path, which draws a new reference."""
     await cached_create(client, agency)
