@@ -218,6 +218,17 @@ def audit_insert_sql(first: int) -> str:
     return f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({values})"
 
 
+def audit_insert_when_sql(first: int, condition: str) -> str:
+    """`audit_insert_sql` for a CTE of the statement that makes the change: the row is inserted only when
+    `condition` holds (e.g. "EXISTS (SELECT 1 FROM added)") and its position is still free; it RETURNING seq.
+    No row back (position taken since the head was read): the caller appends with record_audit instead."""
+    values = ", ".join(f"${i}" for i in range(first, first + _AUDIT_PARAMS))
+    return (
+        f"INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} WHERE {condition} "
+        "ON CONFLICT (stream, stream_seq) DO NOTHING RETURNING seq"
+    )
+
+
 def audit_head_sql(stream_param: str) -> str:
     """A one-row subquery: the next seq and the head (audit_pos, audit_hash) of the stream named by the
     parameter `stream_param` (e.g. "$5"); a caller folds it into a statement it runs anyway."""

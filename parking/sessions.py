@@ -7,6 +7,7 @@ vehicle at once produce one outcome; every action is recorded in the audit log i
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from core.audit import record_audit
+from core.audit import audit_head_sql, audit_insert_when_sql, audit_stream, prepare_audit, record_audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
@@ -165,15 +166,29 @@ async def ensure_attendant_of(conn: asyncpg.Connection, lot_id: str, principal) 
     """The active lot `lot_id`, if `principal` may act in it (an admin anywhere, an attendant in their lots):
     one round trip for both checks."""
     lot = await conn.fetchrow(
-        """SELECT l.*, EXISTS (SELECT 1 FROM lot_attendants a WHERE a.lot_id = l.id AND a.staff_user_id = $2)
-                  AS attendant_of
-             FROM parking_lots l WHERE l.id = $1 AND l.active""",
+        f"SELECT l.*, {_ATTENDANT_OF} FROM parking_lots l WHERE l.id = $1 AND l.active",
         lot_id,
-        principal.id if principal.kind == "staff" else None,  # a token is never a lot's attendant
+        _staff_id(principal),
     )
+    return _may_act_in(lot, principal)
+
+
+# Whether the staff user $2 is an attendant of lot `l`.
+_ATTENDANT_OF = (
+    "EXISTS (SELECT 1 FROM lot_attendants a WHERE a.lot_id = l.id AND a.staff_user_id = $2) AS attendant_of"
+)
+
+
+def _staff_id(principal) -> int | None:
+    return principal.id if principal.kind == "staff" else None  # a token is never a lot's attendant
+
+
+def _may_act_in(lot: asyncpg.Record | None, principal) -> asyncpg.Record:
+    """`lot` (a row with attendant_of), refusing a missing or inactive lot and a principal with no right in
+    it; `principal` None: the service itself (demo data, tests)."""
     if lot is None:
         raise NotFound("no such lot", field="lot_id")
-    if principal.role != "admin" and not lot["attendant_of"]:
+    if principal is not None and principal.role != "admin" and not lot["attendant_of"]:
         raise Forbidden("you are not an attendant of this lot", field="lot_id")
     return lot
 
@@ -186,22 +201,35 @@ def _lot_open(row: asyncpg.Record, now: datetime) -> bool:
     return opens <= local < closes if opens < closes else (local >= opens or local < closes)
 
 
-# After the capacity row is locked (a statement of its own: a statement that waited for a lock still sees the
-# rows of its snapshot, taken before the wait), one statement counts the class's vehicles inside, finds where
-# the plate is, and inserts the session if neither refuses it.
-_CHECK_IN = """
+# A check-in's first statement: the lot (the caller's right to act in it, its opening hours), the class's
+# capacity row locked, and the head of the audit stream of the new session's rows ($4). The capacity row is
+# the lock that makes "count, then insert" safe against a concurrent check-in; the count is the next
+# statement's (a statement that waited for a lock still sees the rows of its snapshot, taken before the wait).
+_LOT_FOR_CHECK_IN = f"""
+SELECT l.*, {_ATTENDANT_OF}, cap.capacity, head.*
+  FROM parking_lots l
+  LEFT JOIN LATERAL (SELECT capacity FROM lot_capacities
+                      WHERE lot_id = l.id AND vehicle_class = $3 FOR UPDATE) AS cap ON true
+ CROSS JOIN ({audit_head_sql("$4")}) AS head
+ WHERE l.id = $1 AND l.active"""
+
+# The second and last: count the class's vehicles inside, find where the plate is, and insert the session with
+# its audit row if neither refuses it (the audit row only if its stream position is still free).
+_CHECK_IN = f"""
 WITH taken AS (
     SELECT count(*) AS n FROM parking_sessions
      WHERE lot_id = $1 AND vehicle_class = $4 AND status IN ('inside', 'awaiting_payment')),
 plate_at AS (
     SELECT lot_id FROM parking_sessions WHERE plate = $2 AND status IN ('inside', 'awaiting_payment')),
 added AS (
-    INSERT INTO parking_sessions (lot_id, plate, plate_written, vehicle_class, plate_override_reason,
+    INSERT INTO parking_sessions (id, lot_id, plate, plate_written, vehicle_class, plate_override_reason,
                                   recognition, entered_at, checked_in_by)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8
+    SELECT $10, $1, $2, $3, $4, $5, $6, $7, $8
      WHERE (SELECT n FROM taken) < $9 AND NOT EXISTS (SELECT 1 FROM plate_at)
-    RETURNING *)
-SELECT (SELECT n FROM taken) AS taken_before, (SELECT lot_id FROM plate_at) AS plate_inside_lot, added.*
+    RETURNING *),
+logged AS ({audit_insert_when_sql(11, "EXISTS (SELECT 1 FROM added)")})
+SELECT (SELECT n FROM taken) AS taken_before, (SELECT lot_id FROM plate_at) AS plate_inside_lot,
+       (SELECT seq FROM logged) AS audit_logged, added.*
   FROM (SELECT) one LEFT JOIN added ON true"""
 
 
@@ -213,23 +241,27 @@ async def check_in(
     entry: PlateInput,
     actor: str,
     now: datetime,
-    lot: asyncpg.Record | None = None,
+    principal=None,
 ) -> asyncpg.Record:
-    """Check a vehicle in. `lot`: the lot's row when the caller has just read it (ensure_attendant_of)."""
-    plate = resolve_plate(entry, vehicle_class)
+    """Check a vehicle in: four round trips (BEGIN, the lot with its capacity locked, the check-in with its
+    audit row, COMMIT). `principal`: whose right to act in the lot is checked (None: the service itself)."""
+    session_id = uuid.uuid4()
+    subject = f"session:{session_id}"
     async with conn.transaction():
-        if lot is None:
-            lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1 AND active", lot_id)
-        if lot is None:
-            raise NotFound("no such lot", field="lot_id")
+        lot = _may_act_in(
+            await conn.fetchrow(
+                _LOT_FOR_CHECK_IN,
+                lot_id,
+                _staff_id(principal) if principal is not None else None,
+                vehicle_class,
+                audit_stream("parking.check_in", subject),
+            ),
+            principal,
+        )
+        plate = resolve_plate(entry, vehicle_class)
         if not _lot_open(lot, now):
             raise LotClosed(f"open {lot['opens_at']:%H:%M}–{lot['closes_at']:%H:%M}", field="lot_id")
-        # The capacity row is the lock that makes "count, then insert" safe against a concurrent check-in.
-        capacity = await conn.fetchval(
-            "SELECT capacity FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = $2 FOR UPDATE",
-            lot_id,
-            vehicle_class,
-        )
+        capacity = lot["capacity"]
         if capacity is None:
             raise ValidationFailed(
                 f"this lot takes no {vehicle_class}",
@@ -237,6 +269,14 @@ async def check_in(
                 message="console.err.class_not_taken",
             )
         recognition = [{"plate": c, "score": s} for c, s in entry.candidates] or None
+        audit_after = {
+            "lot": lot_id,
+            "plate": plate.written,
+            "class": vehicle_class,
+            "override_reason": plate.override_reason,
+            "class_confirmed": entry.class_confirmed or None,
+        }
+        audit = prepare_audit(lot, actor=actor, action="parking.check_in", subject=subject, after=audit_after)
         try:
             row = await conn.fetchrow(
                 _CHECK_IN,
@@ -249,6 +289,8 @@ async def check_in(
                 now,
                 actor,
                 capacity,
+                session_id,
+                *audit.params(),
             )
         except asyncpg.UniqueViolationError as exc:
             # The plate checked in elsewhere between this statement's snapshot and its insert.
@@ -263,19 +305,10 @@ async def check_in(
             raise PlateAlreadyInside(
                 f"{plate.written} is inside lot {row['plate_inside_lot']}", field="plate"
             )
-        await record_audit(
-            conn,
-            actor=actor,
-            action="parking.check_in",
-            subject=f"session:{row['id']}",
-            after={
-                "lot": lot_id,
-                "plate": plate.written,
-                "class": vehicle_class,
-                "override_reason": plate.override_reason,
-                "class_confirmed": entry.class_confirmed or None,
-            },
-        )
+        if row["audit_logged"] is None:  # another row took the stream position since the head was read
+            await record_audit(
+                conn, actor=actor, action="parking.check_in", subject=subject, after=audit_after
+            )
     return row
 
 
