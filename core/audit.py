@@ -111,6 +111,15 @@ def audit_stream(action: str, subject: str) -> str:
     return f"field:{shard:02d}"
 
 
+def field_stream_sql(subject: str, streams: str) -> str:
+    """audit_stream of a parking session action in SQL: the field stream of the subject `subject` (an SQL text
+    expression) among `streams` (an SQL integer expression: pass FIELD_STREAMS as a parameter). For a
+    statement that reads a stream's head before it knows the subject's id in Python."""
+    digest = f"encode(sha256(convert_to({subject}, 'UTF8')), 'hex')"
+    shard = f"(('x' || left({digest}, 8))::bit(32)::bigint % {streams})"  # its first 4 bytes, big-endian
+    return f"('field:' || lpad({shard}::text, 2, '0'))"
+
+
 def _row_body(
     seq, at, actor, action, subject, before, after, request_id, stream=None, stream_seq=None
 ) -> str:

@@ -46,6 +46,18 @@ class KeyClaim:
         return (self.principal, self.key, self.fingerprint, status, body)
 
 
+def claim_keys_sql(source: str) -> str:
+    """For a statement that writes many creations with their keys: insert the key rows of `source` (a CTE
+    with columns principal, key, request_hash, response_status, response_body as JSON text), in key order so
+    concurrent statements take them in the same order; a key already taken is skipped (one in flight elsewhere
+    is waited for first). RETURNING the keys it took: only their work may be written."""
+    return f"""INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
+    SELECT principal, key, request_hash, response_status, response_body::jsonb FROM {source}
+     ORDER BY principal, key
+    ON CONFLICT (principal, key) DO NOTHING
+    RETURNING principal, key"""
+
+
 # (status, body) from the action, inside the transaction that then stores the key with them.
 Action = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
 

@@ -372,11 +372,10 @@ async def check_out_route(request: web.Request, body: CheckOutBody) -> web.Respo
     lot_id = request.match_info["lot_id"]
     settings = request.app[SETTINGS]
     async with request.app[POOL].acquire() as conn:
-        lot = await ensure_attendant_of(conn, lot_id, principal)
         result = await check_out(
             conn,
             request.app[KEYS],
-            lot=lot,
+            principal=principal,
             lot_id=lot_id,
             entry=body.plate_input(),
             actor=principal.actor,

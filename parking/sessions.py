@@ -16,7 +16,15 @@ from typing import Any
 
 import asyncpg
 
-from core.audit import audit_head_sql, audit_insert_when_sql, audit_stream, prepare_audit, record_audit
+from core import audit
+from core.audit import (
+    audit_head_sql,
+    audit_insert_when_sql,
+    audit_stream,
+    field_stream_sql,
+    prepare_audit,
+    record_audit,
+)
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
@@ -384,19 +392,47 @@ class CheckOut:
     payment_request: Mapping[str, Any] | None = None  # the request issued by this check-out, as inserted
 
 
-# What a check-out needs besides the session, in one statement: whether the plate has a pass for the lot that
-# day, the tariff in force for its class (a row of NULLs when none), and the lot's collection account when it
-# is active (NULLs otherwise).
-_EXIT_TERMS = """
-SELECT EXISTS (SELECT 1 FROM monthly_passes
-                WHERE lot_id = $1 AND plate = $2 AND $3 BETWEEN valid_from AND valid_until) AS has_pass,
-       t.*, c.bin AS collection_bin, c.account_number AS collection_account,
-       c.holder_name AS collection_holder
-  FROM (SELECT) one
+# A check-out's first statement: the lot and the caller's right in it; the open session of the plate ($5, in
+# order of preference) or of the id $4, locked (only when the caller may act in the lot: $3 or attendant); and
+# what its exit needs: whether the plate has a pass for the lot that day, the tariff in force for its class,
+# the lot's collection account when active (NULLs otherwise), and the head of the session's audit stream.
+_CHECK_OUT_START = f"""
+WITH l AS (
+    SELECT l.id, l.name, l.zone_code, l.collection_account_code, {_ATTENDANT_OF}
+      FROM parking_lots l WHERE l.id = $1 AND l.active),
+s AS (
+    SELECT ps.* FROM parking_sessions ps
+     WHERE ps.lot_id = $1 AND ps.status IN ('inside', 'awaiting_payment')
+       AND (ps.id = $4 OR ($4::uuid IS NULL AND ps.plate = ANY($5::text[])))
+       AND EXISTS (SELECT 1 FROM l WHERE l.attendant_of OR $3)
+     ORDER BY array_position($5::text[], ps.plate) LIMIT 1
+       FOR UPDATE OF ps)
+SELECT l.name AS lot_name, l.zone_code AS lot_zone, l.collection_account_code AS lot_collection_account,
+       l.attendant_of, s.*,
+       EXISTS (SELECT 1 FROM monthly_passes mp
+                WHERE mp.lot_id = $1 AND mp.plate = s.plate AND $6 BETWEEN mp.valid_from AND mp.valid_until)
+           AS has_pass,
+       t.effective_from, t.day_turn_price, t.night_turn_price, t.hourly_blocks, t.overnight_multiplier,
+       t.monthly_pass_price,
+       c.bin AS collection_bin, c.account_number AS collection_account, c.holder_name AS collection_holder,
+       h.audit_seq, h.audit_pos, h.audit_hash
+  FROM l LEFT JOIN s ON true
   LEFT JOIN LATERAL (SELECT * FROM tariffs
-                      WHERE zone_code = $4 AND vehicle_class = $5 AND effective_from <= $6
+                      WHERE zone_code = l.zone_code AND vehicle_class = s.vehicle_class
+                        AND effective_from <= $7
                       ORDER BY effective_from DESC LIMIT 1) t ON true
-  LEFT JOIN payments_active_collection_accounts c ON c.code = $7"""
+  LEFT JOIN payments_active_collection_accounts c ON c.code = l.collection_account_code
+  LEFT JOIN LATERAL ({audit_head_sql(field_stream_sql("'session:' || s.id::text", "$8"))}) h
+         ON s.id IS NOT NULL"""
+
+# The session awaits its exit payment, and its audit row (if the stream position read is still free).
+_AWAIT_PAYMENT = f"""
+WITH updated AS (
+    UPDATE parking_sessions SET status = 'awaiting_payment', exit_requested_at = $2, checked_out_by = $3,
+           fee_amount = $4, fee_lines = $5, payment_request_id = $6
+     WHERE id = $1 RETURNING *),
+logged AS ({audit_insert_when_sql(7, "EXISTS (SELECT 1 FROM updated)")})
+SELECT updated.*, (SELECT seq FROM logged) AS audit_logged FROM updated"""
 
 
 async def find_open_session(
@@ -433,41 +469,48 @@ async def check_out(
     session_id=None,
     amount_cap: int,
     payment_expiry: timedelta,
-    lot: asyncpg.Record | None = None,
+    principal=None,
 ) -> CheckOut:
-    """Check a vehicle out. `lot`: the lot's row when the caller has just read it (ensure_attendant_of)."""
-    async with conn.transaction():
-        if session_id is not None:  # the attendant confirmed one of the suggested sessions
-            session = await conn.fetchrow(
-                "SELECT * FROM parking_sessions WHERE id = $1 AND lot_id = $2 "
-                "AND status IN ('inside', 'awaiting_payment') FOR UPDATE",
-                session_id,
-                lot_id,
+    """Check a vehicle out: five round trips (BEGIN, the lot with the session locked and its exit terms, the
+    payment request, the session with its audit row, COMMIT). `principal`: whose right to act in the lot is
+    checked (None: the service itself)."""
+    texts: list[str] = []
+    if session_id is None:  # else the attendant confirmed one of the suggested sessions
+        texts = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
+        if not texts:
+            raise ValidationFailed(
+                "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
             )
-            if session is None:
+    async with conn.transaction():
+        start = _may_act_in(
+            await conn.fetchrow(
+                _CHECK_OUT_START,
+                lot_id,
+                _staff_id(principal) if principal is not None else None,
+                principal is None or principal.role == "admin",
+                session_id,
+                [normalise_plate(t) for t in texts],
+                business_date_of(now),
+                now,
+                audit.FIELD_STREAMS,
+            ),
+            principal,
+        )
+        if start["id"] is None:
+            if session_id is not None:
                 raise PlateNotInside("that session is not open in this lot", field="session_id")
-        else:
-            session = await find_open_session(conn, lot_id, entry, None)
+            readings = [(t, 1.0) for t in texts] if entry.text else list(entry.candidates)
+            suggestions = await candidates_inside(conn, lot_id, readings)
+            raise PlateNotInside(f"{texts[0]} is not inside this lot", field="plate", suggestions=suggestions)
+        session = start
         if session["status"] == "awaiting_payment":
             pending = await request_status(conn, session["payment_request_id"])
             if pending == "pending":  # a second attendant (or a retry): the same request, not a new one
                 return CheckOut(session, session["payment_request_id"])
-        if lot is None:
-            lot = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1", lot_id)
-        terms = await conn.fetchrow(
-            _EXIT_TERMS,
-            lot_id,
-            session["plate"],
-            business_date_of(now),
-            lot["zone_code"],
-            session["vehicle_class"],
-            now,
-            lot["collection_account_code"],
-        )
-        if terms["has_pass"]:
+        if start["has_pass"]:
             closed = await _close(conn, session, reason="pass", actor=actor, now=now, fee=0, lines=[])
             return CheckOut(closed, None)
-        tariff = tariff_of(terms, lot["zone_code"], session["vehicle_class"])
+        tariff = tariff_of(start, start["lot_zone"], session["vehicle_class"])
         quote = quote_exit_fee(tariff, session["vehicle_class"], session["entered_at"], now)
         if quote.amount == 0:
             closed = await _close(
@@ -475,8 +518,8 @@ async def check_out(
             )
             return CheckOut(closed, None)
         collection = None
-        if terms["collection_bin"] is not None:
-            collection = (terms["collection_bin"], terms["collection_account"], terms["collection_holder"])
+        if start["collection_bin"] is not None:
+            collection = (start["collection_bin"], start["collection_account"], start["collection_holder"])
         request = await issue_payment_request(
             conn,
             keys,
@@ -484,10 +527,10 @@ async def check_out(
                 kind="parking",
                 fee_code=None,
                 amount=quote.amount,
-                purpose_vi=f"Phí gửi xe {session['plate_written']} tại {lot['name']}"[:200],
-                purpose_en=f"Parking {session['plate_written']} at {lot['name']}"[:200],
+                purpose_vi=f"Phí gửi xe {session['plate_written']} tại {start['lot_name']}"[:200],
+                purpose_en=f"Parking {session['plate_written']} at {start['lot_name']}"[:200],
                 revenue_account=accounts.parking_revenue(lot_id),
-                collection_account_code=lot["collection_account_code"],
+                collection_account_code=start["lot_collection_account"],
                 collection_account=collection,
                 expires_in=payment_expiry,
                 payer_reference=f"parking:{session['id']}",
@@ -497,24 +540,25 @@ async def check_out(
             default_expiry=payment_expiry,
             now=now,  # the exit payment is dated at the check-out, on the same clock as the session
         )
+        subject = f"session:{session['id']}"
+        audit_after = {"fee": quote.amount, "payment_request": str(request["id"])}
+        row = prepare_audit(
+            start, actor=actor, action="parking.check_out", subject=subject, after=audit_after
+        )
         session = await conn.fetchrow(
-            """UPDATE parking_sessions SET status = 'awaiting_payment', exit_requested_at = $2,
-                   checked_out_by = $3, fee_amount = $4, fee_lines = $5, payment_request_id = $6
-             WHERE id = $1 RETURNING *""",
+            _AWAIT_PAYMENT,
             session["id"],
             now,
             actor,
             quote.amount,
             quote_json(quote),
             request["id"],
+            *row.params(),
         )
-        await record_audit(
-            conn,
-            actor=actor,
-            action="parking.check_out",
-            subject=f"session:{session['id']}",
-            after={"fee": quote.amount, "payment_request": str(request["id"])},
-        )
+        if session["audit_logged"] is None:  # another row took the stream position since the head was read
+            await record_audit(
+                conn, actor=actor, action="parking.check_out", subject=subject, after=audit_after
+            )
     return CheckOut(session, request["id"], request)
 
 

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from core.appkeys import METRICS, POOL
 from core.db import database_unavailable, jsonb_text
-from core.idempotency import KeyClaim
+from core.idempotency import KeyClaim, claim_keys_sql
 from core.metrics import Metrics
 from payments.fee_terms import active_fee_sql, programme_may_apply_sql
 
@@ -95,12 +95,7 @@ ok AS (
        AND NOT EXISTS (
             SELECT 1 FROM subsidy_programmes sp
              WHERE {programme_may_apply_sql("r.fee_code", "r.channel", "r.created_at")})),
-k AS (
-    INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
-    SELECT principal, key, request_hash, response_status, response_body::jsonb FROM ok
-     ORDER BY principal, key
-    ON CONFLICT (principal, key) DO NOTHING
-    RETURNING principal, key)
+k AS ({claim_keys_sql("ok")})
 INSERT INTO payment_requests ({request_columns})
 SELECT {", ".join(f"ok.{name}" for name, _ in REQUEST_COLUMNS)}
   FROM ok JOIN k ON k.principal = ok.principal AND k.key = ok.key

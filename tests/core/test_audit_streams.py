@@ -194,3 +194,28 @@ async def test_concurrent_appends_to_one_stream_take_each_position_once(conn, db
         assert [r["seq"] for r in ordered] == sorted(r["seq"] for r in ordered)
     report = await verify_audit_chain(conn)
     assert report.ok and report.rows == 60
+
+
+@pytest.mark.parametrize("streams", [16, 7, 1])
+async def test_the_sql_field_stream_is_the_python_one(db_url, streams, monkeypatch):
+    """A check-out reads its session's stream head in SQL before Python knows the session's id: both must
+    name the same stream for every subject (a different one would append to another chain and retry)."""
+    import uuid
+
+    from core import audit
+    from core.audit import field_stream_sql
+
+    subjects = [f"session:{uuid.uuid4()}" for _ in range(300)] + ["session:ăn-đồng", "session:"]
+    conn = await connect(db_url)
+    try:
+        in_sql = await conn.fetch(
+            f"SELECT s, {field_stream_sql('s', '$2')} AS stream FROM unnest($1::text[]) AS s",
+            subjects,
+            streams,
+        )
+    finally:
+        await conn.close()
+    monkeypatch.setattr(audit, "FIELD_STREAMS", streams)
+    assert {r["s"]: r["stream"] for r in in_sql} == {
+        s: audit_stream("parking.check_out", s) for s in subjects
+    }
