@@ -7,8 +7,8 @@ alone waits for nothing; under load, what queued meanwhile goes together (up to 
 pays once instead of once per creation: the round trip, the statement's execution and the commit with its
 WAL flush.
 
-One statement writes a group. For each row it checks, in its own snapshot, what the one-statement path
-checked for one request: the fee still has exactly these terms and no subsidy programme could apply. It
+One statement writes a group. For each row it checks, in its own snapshot, what a request made from cached
+terms must still match: the fee still has exactly these terms and no subsidy programme could apply. It
 inserts the idempotency keys of the rows that pass, in key order, `ON CONFLICT DO NOTHING` (a key taken by a
 committed creation is skipped; one in flight elsewhere is waited for, then skipped or taken), and then the
 payment requests of exactly the keys it inserted. A row not written (terms changed, key taken) returns False

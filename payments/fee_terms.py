@@ -1,11 +1,12 @@
-"""A fee's terms as last read, per process: what lets a payment request be created in one statement.
+"""A fee's terms as last read, per process: what lets a payment request be written without a transaction of
+its own (payments/creation_groups.py).
 
 The cache is a hint, never the truth. The statement that inserts the request checks in the same snapshot
 that the fee still has exactly these terms, still pays into this account, and still has no subsidy
 programme; when anything differs it inserts nothing and the creation takes the full path (which reads the
 terms afresh). So an edited fee, a retired account or a new programme cost a slower creation, never a wrong
 one — no invalidation is needed, and entries live a few seconds only so that a fee that gained or lost a
-programme comes back to the one-statement path soon.
+programme comes back to the grouped path soon.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class FeeTerms:
 
 def active_fee_sql(code: str, at: str) -> str:
     """The condition that fee `f` (joined to its collection account `c`) with code `code` may be charged
-    at `at` (SQL expressions, e.g. "$1"): one place for the full path, this cache and the one-statement
+    at `at` (SQL expressions, e.g. "$1"): one place for the full path, this cache and the grouped
     insert."""
     return (
         f"f.code = {code} AND f.active_from <= {at} AND (f.active_until IS NULL OR f.active_until > {at})"
