@@ -160,6 +160,7 @@ def _serve(settings: Settings, dsn: str, *, workers: int = 1) -> int:
         )
         return 1
     keys = load_keys(embedded=settings.embedded, var_dir=settings.var_dir)
+    configure_logging(settings.log_format, settings.log_level, cache=True)  # serving: stderr stays put
     url = f"http://{settings.host}:{settings.port}"
     if workers == 1:  # this process serves, as before --workers
         app = create_app(settings=settings, keys=keys, database_url=dsn)

@@ -59,7 +59,9 @@ def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -
     return {k: _mask_value(k, v) for k, v in event_dict.items()}
 
 
-def configure_logging(fmt: str = "auto", level: str = "info") -> None:
+def configure_logging(fmt: str = "auto", level: str = "info", *, cache: bool = False) -> None:
+    """`cache`: each logger keeps what it bound at its first use (a serving process; saves a bind on every
+    call). Off elsewhere: tests swap stderr, and a cached logger would keep writing to the old one."""
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Any = (
@@ -80,5 +82,5 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # Look stderr up per logger, not once: tests swap it out, and a stale stream must not break requests.
         logger_factory=lambda *_: structlog.PrintLogger(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )

@@ -6,6 +6,7 @@ Pure functions: no I/O. Every rule violation is a VietQRError naming the offendi
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 
@@ -65,25 +66,34 @@ def crc16_ccitt_false(data: bytes) -> int:
 
 def build_payload(qr: VietQR) -> str:
     _validate(qr)
-    beneficiary = _tlv("38.01.00", qr.bin) + _tlv("38.01.01", qr.account)
-    merchant = _tlv("38.00", GUID) + _tlv("38.01", beneficiary) + _tlv("38.02", qr.service)
+    head, head_crc = _head(qr.bin, qr.account, qr.service, qr.amount, qr.merchant_name, qr.city)
     additional = {"01": qr.bill_number, "08": qr.purpose, **dict(qr.extra_data)}
     additional_value = "".join(
         _tlv(f"62.{tag}", value) for tag, value in sorted(additional.items()) if value is not None
     )
-    body = (
+    tail = (_tlv("62", additional_value) if additional_value else "") + "6304"
+    return head + tail + f"{binascii.crc_hqx(tail.encode('ascii'), head_crc):04X}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _head(
+    bin_: str, account: str, service: str, amount: int | None, merchant_name: str | None, city: str | None
+) -> tuple[str, int]:
+    """The data objects before 62 (the same for every request of a fee's terms) and the CRC state after
+    them: a creation then encodes and checksums only its reference (CRC-16 runs on, byte by byte)."""
+    beneficiary = _tlv("38.01.00", bin_) + _tlv("38.01.01", account)
+    merchant = _tlv("38.00", GUID) + _tlv("38.01", beneficiary) + _tlv("38.02", service)
+    head = (
         _tlv("00", "01")
-        + _tlv("01", DYNAMIC if qr.dynamic else STATIC)
+        + _tlv("01", DYNAMIC if amount is not None else STATIC)
         + _tlv("38", merchant)
         + _tlv("53", "704")
-        + (_tlv("54", str(qr.amount)) if qr.amount is not None else "")
+        + (_tlv("54", str(amount)) if amount is not None else "")
         + _tlv("58", "VN")
-        + (_tlv("59", qr.merchant_name) if qr.merchant_name is not None else "")
-        + (_tlv("60", qr.city) if qr.city is not None else "")
-        + (_tlv("62", additional_value) if additional_value else "")
-        + "6304"
+        + (_tlv("59", merchant_name) if merchant_name is not None else "")
+        + (_tlv("60", city) if city is not None else "")
     )
-    return body + f"{crc16_ccitt_false(body.encode('ascii')):04X}"
+    return head, crc16_ccitt_false(head.encode("ascii"))
 
 
 def _tlv(path: str, value: str) -> str:
