@@ -180,7 +180,7 @@ class CreationGroups:
                 self.metrics.creation_group_size.observe(len(group))
             columns = [list(c) for c in zip(*(w.values for w in group), strict=True)]
             async with self.pool.acquire() as conn:
-                written = {row["id"] for row in await conn.fetch(_GROUP_SQL, *columns)}
+                written = await self._insert(conn, columns)
         except Exception as exc:
             # Each goes the full path alone, which reports an unavailable database as the handler should.
             if self.metrics is not None:
@@ -194,6 +194,11 @@ class CreationGroups:
         finally:
             for waiting in group:
                 waiting.answer(waiting.values[0] in written)
+
+    @staticmethod
+    async def _insert(conn: asyncpg.Connection, columns: list[list[Any]]) -> set[Any]:
+        """The group's statement (autocommitted): the ids of the requests it wrote."""
+        return {row["id"] for row in await conn.fetch(_GROUP_SQL, *columns)}
 
     async def close(self) -> None:
         """Write what is waiting, then end."""

@@ -1,7 +1,8 @@
 """Payment requests written in groups (payments/creation_groups.py), over real HTTP against a real PostgreSQL:
 creations sent together share statements and each is written once with the answer its key stores;
 duplicates of a key inside one group, across groups and across two servers make one request; a row that
-breaks its group's statement fails nobody (every creation of the group is made alone)."""
+breaks its group's statement fails nobody (every creation of the group is made alone); a group committed
+but never answered replays what it stored."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ async def test_creations_sent_together_share_statements_and_are_each_written_onc
     answers = await asyncio.gather(*(create(client, agency) for _ in range(40)))
     await assert_each_answer_is_its_row(client, agency, answers)
     assert len({pr["id"] for _, pr in answers}) == len({pr["reference"] for _, pr in answers}) == 40
+    assert not any(
+        resp.headers.get("Idempotent-Replayed") for resp, _ in answers
+    )  # each written by its group
     statements, written = (a - b for a, b in zip(group_sizes(client.app), before, strict=True))
     assert written == 40 and statements < 40  # at least one statement wrote several requests
     pool = client.app[POOL]
@@ -120,3 +124,26 @@ async def test_a_row_that_breaks_its_groups_statement_fails_nobody(client, agenc
     pool = client.app[POOL]
     assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 13
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 13
+
+
+async def test_a_group_committed_but_unanswered_replays_each_stored_answer(client, agency, monkeypatch):
+    """Killed halfway: the group's statement commits, then its connection breaks before the answer arrives.
+    Every creation of the group goes the full path, finds its key taken and answers what the group stored:
+    nothing is created twice."""
+    from payments.creation_groups import CreationGroups
+
+    await cached_create(client, agency)
+    real = CreationGroups._insert
+
+    async def committed_then_lost(conn, columns):
+        await real(conn, columns)
+        raise ConnectionResetError("the connection broke after COMMIT")
+
+    monkeypatch.setattr(CreationGroups, "_insert", staticmethod(committed_then_lost))
+    answers = await asyncio.gather(*(create(client, agency, key=f"lost-{n}") for n in range(10)))
+    await assert_each_answer_is_its_row(client, agency, answers)
+    assert all(resp.headers.get("Idempotent-Replayed") == "true" for resp, _ in answers)
+    assert failed_groups(client.app) >= 1
+    pool = client.app[POOL]
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 11
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 11
