@@ -98,6 +98,19 @@ class PlateInput:
     # The attendant saw the readings of a plate-class-mismatch and chose the class anyway.
     class_confirmed: bool = False
 
+    def texts(self) -> list[str]:
+        """The typed plate, or the candidates best first; refuses an input with neither."""
+        texts = [self.text] if self.text else [c for c, _ in sorted(self.candidates, key=lambda c: -c[1])]
+        if not texts:
+            raise ValidationFailed(
+                "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
+            )
+        return texts
+
+    def readings(self) -> list[tuple[str, float]]:
+        """What candidates_inside ranks: the typed plate at score 1, or the plate reader's candidates."""
+        return [(self.text, 1.0)] if self.text else list(self.candidates)
+
 
 @dataclass(frozen=True)
 class ResolvedPlate:
@@ -139,11 +152,7 @@ _OVERRIDE_PLATE = re.compile(r"[A-Z0-9Đ]{1,15}")
 
 
 def resolve_plate(entry: PlateInput, vehicle_class: str) -> ResolvedPlate:
-    options = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
-    if not options:
-        raise ValidationFailed(
-            "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
-        )
+    options = entry.texts()
     try:  # the API refuses these already; callers that build a PlateInput themselves get the same rule
         options = [plate_text(text) for text in options]
     except InvalidPlate as exc:
@@ -435,29 +444,6 @@ logged AS ({audit_insert_when_sql(7, "EXISTS (SELECT 1 FROM updated)")})
 SELECT updated.*, (SELECT seq FROM logged) AS audit_logged FROM updated"""
 
 
-async def find_open_session(
-    conn: asyncpg.Connection, lot_id: str, entry: PlateInput, vehicle_class: str | None
-) -> asyncpg.Record:
-    texts = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
-    if not texts:
-        raise ValidationFailed(
-            "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
-        )
-    compacts = [normalise_plate(t) for t in texts]
-    row = await conn.fetchrow(
-        """SELECT * FROM parking_sessions WHERE lot_id = $1 AND plate = ANY($2::text[])
-              AND status IN ('inside', 'awaiting_payment')
-            ORDER BY array_position($2::text[], plate) LIMIT 1 FOR UPDATE""",
-        lot_id,
-        compacts,
-    )
-    if row is not None:
-        return row
-    readings = [(t, 1.0) for t in texts] if entry.text else list(entry.candidates)
-    suggestions = await candidates_inside(conn, lot_id, readings)
-    raise PlateNotInside(f"{texts[0]} is not inside this lot", field="plate", suggestions=suggestions)
-
-
 async def check_out(
     conn: asyncpg.Connection,
     keys: AppKeys,
@@ -476,11 +462,7 @@ async def check_out(
     checked (None: the service itself)."""
     texts: list[str] = []
     if session_id is None:  # else the attendant confirmed one of the suggested sessions
-        texts = [entry.text] if entry.text else [c for c, _ in sorted(entry.candidates, key=lambda c: -c[1])]
-        if not texts:
-            raise ValidationFailed(
-                "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
-            )
+        texts = entry.texts()
     async with conn.transaction():
         start = _may_act_in(
             await conn.fetchrow(
@@ -499,8 +481,7 @@ async def check_out(
         if start["id"] is None:
             if session_id is not None:
                 raise PlateNotInside("that session is not open in this lot", field="session_id")
-            readings = [(t, 1.0) for t in texts] if entry.text else list(entry.candidates)
-            suggestions = await candidates_inside(conn, lot_id, readings)
+            suggestions = await candidates_inside(conn, lot_id, entry.readings())
             raise PlateNotInside(f"{texts[0]} is not inside this lot", field="plate", suggestions=suggestions)
         session = start
         if session["status"] == "awaiting_payment":

@@ -41,7 +41,8 @@ from payments.fee_terms import active_fee_sql, programme_may_apply_sql
 
 log = structlog.get_logger("citypay.creation_groups")
 
-# The request's columns as _request_columns gives them (payments/requests.py), with their types.
+# The columns a creation writes, with their types: the group's statement and the full path's insert
+# (payments/requests.py) both take them from here, and _request_columns gives them by name.
 REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
     ("reference", "text"),

@@ -19,7 +19,7 @@ from core.keys import AppKeys
 from core.money import LOCAL_TZ
 from core.text import InvisibleCharacter, clean_text
 from ledger import accounts, post_entry
-from payments.creation_groups import CreationGroups
+from payments.creation_groups import REQUEST_COLUMNS, CreationGroups
 from payments.fee_terms import FeeTerms, active_fee_sql, programme_may_apply_sql
 from payments.receipts import issue_receipt
 from payments.reference import new_reference
@@ -190,7 +190,7 @@ async def issue_payment_request(
         record = await conn.fetchrow(
             f"""WITH pr AS ({_INSERT_REQUEST} RETURNING *)
                SELECT pr.*, b.short_name AS bank_name FROM pr JOIN banks b ON b.bin = pr.collection_bin""",
-            *columns.values(),
+            *(columns[name] for name, _ in REQUEST_COLUMNS),
         )
         if record["amount_due"] == 0:
             record = await _settle_fully_subsidised(conn, keys, record, now)
@@ -200,7 +200,7 @@ async def issue_payment_request(
 def _request_columns(
     new: NewRequest, terms: Mapping[str, Any], *, created_by: str, now: datetime, default_expiry: timedelta
 ) -> dict[str, Any]:
-    """The new row's columns, in _INSERT_REQUEST's order, from a fee's terms (as _fee_terms gives them)."""
+    """The new row's columns (REQUEST_COLUMNS, by name) from a fee's terms (as _fee_terms gives them)."""
     subsidy_code, subsidy = terms["subsidy_code"], terms["subsidy"]
     due = terms["fee_amount"] - subsidy
     reference = new_reference()
@@ -280,11 +280,12 @@ async def issue_in_group(
     return (status, body) if written else None
 
 
-_INSERT_REQUEST = """INSERT INTO payment_requests (
-        id, reference, kind, fee_code, purpose_vi, purpose_en, payer_reference, channel, fee_amount,
-        subsidy_code, subsidy_amount, amount_due, revenue_account, collection_bin, collection_account,
-        collection_holder, qr_payload, created_by, created_at, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"""
+# One list of the columns a creation writes (payments/creation_groups.py, with their types for the group's
+# arrays): this insert and the group's statement both take it, by name.
+_INSERT_REQUEST = (
+    f"INSERT INTO payment_requests ({', '.join(name for name, _ in REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(REQUEST_COLUMNS) + 1))})"
+)
 
 
 async def _settle_fully_subsidised(
