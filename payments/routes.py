@@ -42,7 +42,8 @@ class PaymentRequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["service_fee"] = Field(description="Parking requests are issued by the parking check-out.")
     fee_code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{1,30}$", description="Code in the fee catalogue")
-    payer_reference: str | None = Field(
+    # Printed on receipts and searched by finance: no zero-width or bidirectional characters (core/text.py).
+    payer_reference: FreeText | None = Field(
         default=None,
         max_length=100,
         description="The agency's own reference, e.g. a dossier number. It is stored in clear and printed "

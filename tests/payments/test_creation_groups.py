@@ -7,6 +7,7 @@ but never answered replays what it stored."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from core.appkeys import METRICS, POOL
 from core.db import connect
 from payments import requests as payment_requests
-from tests.payments.test_creation_on_cached_terms import cached_create, create
+from tests.payments.test_creation_on_cached_terms import LLTP, cached_create, create
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 
@@ -147,3 +148,38 @@ async def test_a_group_committed_but_unanswered_replays_each_stored_answer(clien
     pool = client.app[POOL]
     assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 11
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 11
+
+
+async def test_hostile_bodies_sent_among_a_burst_are_refused_and_fail_no_group(client, agency):
+    """A lone surrogate, a NUL, invisible characters, an over-long reference and 10^13 đồng of expiry sent in
+    the same burst as 20 good creations: each hostile one is refused with a problem before it reaches a group,
+    so no group's statement fails and exactly the good ones are written."""
+    import json
+
+    await cached_create(client, agency)
+    hostile = [
+        '{"kind": "service_fee", "fee_code": "LLTP", "payer_reference": "HS-\\ud800"}',
+        '{"kind": "service_fee", "fee_code": "LLTP", "payer_reference": "HS\\u0000-1"}',
+        json.dumps({**LLTP, "payer_reference": "HS-2026\u200b-0001\u2066"}),
+        json.dumps({**LLTP, "payer_reference": "H" * 101}),
+        json.dumps({**LLTP, "expires_in_minutes": 10**13}),
+        json.dumps({**LLTP, "fee_code": "LLTP\u200b"}),
+    ]
+
+    async def send(raw: str):
+        resp = await client.post(
+            "/api/v1/payment-requests",
+            data=raw.encode(),
+            headers={**agency, "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
+        )
+        return resp, await resp.json()
+
+    answers = await asyncio.gather(*(create(client, agency) for _ in range(20)), *(send(r) for r in hostile))
+    good, bad = answers[:20], answers[20:]
+    assert {resp.status for resp, _ in good} == {201}
+    for raw, (resp, problem) in zip(hostile, bad, strict=True):
+        assert resp.status in (400, 422) and resp.content_type == "application/problem+json", (raw, problem)
+    assert failed_groups(client.app) == 0
+    pool = client.app[POOL]
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 21
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 21
