@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -14,6 +15,7 @@ from core.appkeys import ENDPOINT, METRICS, PRINCIPAL, SETTINGS
 
 log = structlog.get_logger("citypay.http")
 REQUEST_ID_HEADER = "X-Request-ID"
+CANCELLED_STATUS = 499
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -29,7 +31,7 @@ async def request_context_middleware(request: web.Request, handler):
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
-    status = 500
+    status = 500  # whatever escapes as an exception (problem_middleware renders the rest)
     try:
         response = await handler(request)
         status = response.status
@@ -38,6 +40,11 @@ async def request_context_middleware(request: web.Request, handler):
     except web.HTTPException as exc:  # redirects raised by page handlers
         status = exc.status
         exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
+    except asyncio.CancelledError:
+        # Cancelled, not failed: the server is shutting down (or the client went away) mid-request. Logged as
+        # 499, nginx's "client closed request", so a log reader does not look for a crash that did not happen.
+        status = CANCELLED_STATUS
         raise
     finally:
         elapsed = time.perf_counter() - started

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from core.api import openapi_path
 from core.appkeys import REGISTRY
 from core.logging import configure_logging
+from core.middleware import request_context_middleware
 
 
 async def test_healthz_and_readyz(client):
@@ -87,3 +91,19 @@ async def test_request_id_is_honoured_or_generated_and_logged(client, capsys):
     assert {"request_id": "abc-123", "route": "/healthz", "status": 200}.items() <= canonical[-2].items()
     assert canonical[-1]["request_id"] == generated
     assert "duration_ms" in canonical[-1]
+
+
+async def test_a_cancelled_request_is_logged_as_cancelled_not_as_a_crash(client, capsys):
+    """A handler cancelled mid-request (the server shutting down) logs 499, not a 500 nobody can explain."""
+    configure_logging("json")
+
+    async def cancelled(request):
+        raise asyncio.CancelledError
+
+    request = make_mocked_request("POST", "/sim/api/payouts", app=client.app)
+    with pytest.raises(asyncio.CancelledError):
+        await request_context_middleware(request, cancelled)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert [(line["path"], line["status"]) for line in lines if line.get("event") == "request"] == [
+        ("/sim/api/payouts", 499)
+    ]
