@@ -633,12 +633,16 @@ def run_loads(
             cpu = meter.end()
         for w in watchers:
             w.end()
-    return [_collect_load(procs, spec, workers, cpu) for spec, workers in started]
+    results = [_collect_load(procs, spec, workers) for spec, workers in started]
+    # "others" is what no process of ours used: every phase's load generators count as ours, not only this
+    # phase's (cheap GETs beside cold renders run two of them at once).
+    loadgens = sum(r.cpu_cores["loadgen"] for r in results)
+    for r in results:
+        r.cpu_cores = _with_others({**cpu, "loadgen": r.cpu_cores["loadgen"]}, loadgens)
+    return results
 
 
-def _collect_load(
-    procs: Processes, spec: LoadSpec, workers: list[subprocess.Popen], cpu: dict[str, float]
-) -> LoadResult:
+def _collect_load(procs: Processes, spec: LoadSpec, workers: list[subprocess.Popen]) -> LoadResult:
     results = []
     budget = 1.5 + spec.warmup + spec.seconds + spec.timeout + 30
     for proc in workers:
@@ -667,15 +671,17 @@ def _collect_load(
         error_samples=samples[:5],
         late=sum(r["late"] for r in results),
         sent=sum(r["sent"] for r in results),
-        cpu_cores=_with_others({**cpu, "loadgen": round(sum(r["busy_cores"] for r in results), 2)}),
+        cpu_cores={"loadgen": round(sum(r["busy_cores"] for r in results), 2)},
     )
 
 
-def _with_others(cores: dict[str, float]) -> dict[str, float]:
-    """Replace the machine-wide figure by what processes other than ours used (tests, another server …)."""
+def _with_others(cores: dict[str, float], loadgens: float) -> dict[str, float]:
+    """Replace the machine-wide figure by what processes other than ours used (tests, another server …);
+    `loadgens` is every load generator running in the window, this phase's and any beside it."""
     system = cores.pop("system", None)
     if system is not None:
-        cores["others"] = round(max(0.0, system - sum(v for v in cores.values() if v == v)), 2)
+        ours = sum(v for k, v in cores.items() if k != "loadgen" and v == v) + loadgens
+        cores["others"] = round(max(0.0, system - ours), 2)
     return cores
 
 
@@ -920,7 +926,7 @@ def run_pgbench(
         seconds=seconds,
         scale=scale,
         binary=binary,
-        cpu_cores=_with_others({**meter.last, "pgbench": round(client_cores, 2)}),
+        cpu_cores=_with_others({**meter.last, "pgbench": round(client_cores, 2)}, loadgens=0.0),
     )
 
 

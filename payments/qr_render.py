@@ -97,10 +97,20 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
         stdout.flush()
 
 
+def yield_the_cores() -> None:
+    """Run only on a core nothing else wants (Linux SCHED_IDLE: the scheduler's lowest class, preempted at
+    once by any ordinary process) so that a burst of cold renders cannot delay the server's requests; where
+    that class does not exist, the lowest niceness we allow ourselves instead."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(RENDER_NICENESS)
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for the server: it closes stdin
-    with contextlib.suppress(OSError):
-        os.nice(RENDER_NICENESS)
+    yield_the_cores()
     serve(sys.stdin.buffer, sys.stdout.buffer)
 
 

@@ -56,9 +56,8 @@ async def test_a_cold_render_runs_in_another_process_and_matches_the_direct_rend
         assert pool is not None
         workers = set(pool.pids)
         assert workers and os.getpid() not in workers
-        for pid in workers:  # at a lower priority than the server: requests get the cores first
-            own = os.getpriority(os.PRIO_PROCESS, 0)
-            assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + qr_images.RENDER_NICENESS, 19)
+        for pid in workers:  # in the idle class, below the server: requests get the cores first
+            assert os.sched_getscheduler(pid) == os.SCHED_IDLE
         hits = png_cache_info().hits
         assert await render_qr_png(payload(1), 300) == png
         assert png_cache_info().hits == hits + 1  # the second time from the cache, not the pool
