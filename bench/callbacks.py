@@ -324,12 +324,62 @@ async def verify_database(db: CitypayDatabase, accepted: int, opening_balance: i
     }
 
 
+def group_commit_counters(base_url: str) -> dict[str, float]:
+    """The server's group-commit counters from /metrics (allowed from 127.0.0.1): groups, credits in them,
+    seconds spent settling them, credits settled alone after their group. With `--workers N` the answer is
+    one worker's, whichever the kernel hands the connection to."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urlopen(f"{base_url.rstrip('/')}/metrics", timeout=10) as resp:  # noqa: S310 (our own server on localhost)
+        text = resp.read().decode()
+    wanted = {
+        "citypay_callback_group_size_count": "groups",
+        "citypay_callback_group_size_sum": "credits",
+        "citypay_callback_group_duration_seconds_sum": "seconds",
+        "citypay_callback_group_alone_total": "alone",
+    }
+    out = dict.fromkeys(wanted.values(), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out[wanted[sample.name]] += sample.value
+    return out
+
+
+def _group_line(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    d = {k: after[k] - before[k] for k in after}
+    groups = d["groups"] or float("nan")
+    figures = {
+        "groups_per_s": round(d["groups"] / seconds, 1),
+        "mean_size": round(d["credits"] / groups, 1),
+        "mean_ms": round(d["seconds"] * 1000 / groups, 2),
+        "alone": d["alone"],
+    }
+    print(
+        f"  group commits: {figures['groups_per_s']}/s, {figures['mean_size']} credits each, "
+        f"{figures['mean_ms']} ms each from first statement to commit; {d['alone']:.0f} settled alone",
+        flush=True,
+    )
+    return figures
+
+
 def _phase(
-    name: str, procs: Processes, spec: LoadSpec, meter: CpuMeter, explainer: Explainer | None = None
+    name: str,
+    procs: Processes,
+    spec: LoadSpec,
+    meter: CpuMeter,
+    explainer: Explainer | None = None,
+    *,
+    citypay: bool = True,  # False for the empty handler: no /metrics to read
 ) -> tuple[LoadResult, dict]:
     print(f"… {name}: {spec.describe()}", flush=True)
+    before = group_commit_counters(spec.base_url) if citypay else None
     result = run_load(procs, spec, meter, watchers=[explainer] if explainer else [])
     s = result.summary()
+    if before is not None:
+        s["group_commits"] = _group_line(before, group_commit_counters(spec.base_url), result.window_s)
     print(
         f"  {s['ok_per_s']:,.0f} ok/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, errors {s['errors']}"
         + (f" {s['statuses']}" if s["errors"] else "")
@@ -515,7 +565,9 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
 
     baseline = start_baseline(procs)
     spec = LoadSpec(baseline.url, "common:fixed_request", {"path": "/"}, procs=args.loadgen_procs, **common)
-    _, phases["baseline"] = _phase("empty handler", procs, spec, CpuMeter(baseline.proc.pid, None))
+    _, phases["baseline"] = _phase(
+        "empty handler", procs, spec, CpuMeter(baseline.proc.pid, None), citypay=False
+    )
     info["loadgen"] = spec.describe()
     procs.stop(baseline.proc)
 
