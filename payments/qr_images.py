@@ -152,6 +152,12 @@ class _RenderProcess:
             self.kill()
             raise
 
+    async def reaped(self) -> None:
+        """Wait until asyncio has seen a killed process end: its transport closes in those callbacks, which
+        an event loop that ends first never runs (the transport would be collected unclosed)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.process.wait(), RENDER_STOP_GRACE_S)
+
     def kill(self) -> None:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -168,6 +174,7 @@ class RenderPool:
         self._slots = asyncio.Semaphore(self.size)
         self._idle: list[_RenderProcess] = []
         self._running: set[_RenderProcess] = set()
+        self._reaping: set[asyncio.Future[None]] = set()  # killed processes until asyncio has seen them end
         self._closed = False
 
     @property
@@ -194,6 +201,9 @@ class RenderPool:
         else:
             self._running.discard(process)
             process.kill()
+            reaping = asyncio.ensure_future(process.reaped())
+            self._reaping.add(reaping)
+            reaping.add_done_callback(self._reaping.discard)
         self._slots.release()
 
     async def ask(self, text: str, size: int) -> bytes:
@@ -232,7 +242,7 @@ class RenderPool:
     async def close(self) -> None:
         self._closed = True
         running, self._running, self._idle = list(self._running), set(), []
-        await asyncio.gather(*(p.stop() for p in running), return_exceptions=True)
+        await asyncio.gather(*(p.stop() for p in running), *self._reaping, return_exceptions=True)
 
     def kill_all(self) -> None:
         """For a pool whose event loop is gone: its processes are killed, not waited for."""
