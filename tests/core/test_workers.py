@@ -4,6 +4,7 @@ when one dies on its own; `elected` runs a job in one process and hands it over 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -72,6 +73,15 @@ async def answering_pids(base: str, want: int, *, tries: int = 200) -> set[int]:
     return seen
 
 
+def frozen_objects(log: Path) -> dict[int, int]:
+    """Per serving process, how many objects it froze at the end of its startup (main.py
+    freeze_startup_objects): many thousands, or the freeze ran before the app was built."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    frozen = {line["pid"]: line["objects"] for line in lines if line.get("event") == "startup_objects_frozen"}
+    assert all(n > 10_000 for n in frozen.values()), frozen
+    return frozen
+
+
 async def wait_exit(proc: subprocess.Popen, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None:
@@ -104,6 +114,8 @@ async def test_two_workers_answer_on_one_port_and_sigterm_stops_all(server_env, 
         pids = await answering_pids(f"http://127.0.0.1:{port}", 2)
         assert len(pids) == 2, (pids, (tmp_path / "serve.log").read_text()[-3000:])
         assert {parent_of(pid) for pid in pids} == {proc.pid}  # forked by the supervisor
+        # Each worker froze what it built at startup: the garbage collector's full passes skip it.
+        assert frozen_objects(tmp_path / "serve.log").keys() == pids
         # Both workers run the audit checkpointer's election; exactly one of them holds its lock.
         conn = await asyncpg.connect(db_url)
         try:
@@ -153,6 +165,7 @@ async def test_one_worker_is_the_plain_server(server_env, tmp_path):
     try:
         pids = await answering_pids(f"http://127.0.0.1:{port}", 1, tries=1)
         assert pids == {proc.pid}  # no supervisor: the process itself serves
+        assert frozen_objects(tmp_path / "serve.log").keys() == pids
         proc.send_signal(signal.SIGTERM)
         assert await wait_exit(proc, 90) == 0
     finally:
