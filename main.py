@@ -152,8 +152,8 @@ async def freeze_startup_objects(app: web.Application) -> None:
     """The last startup step of a serving process: what the process has built so far (modules, the app,
     its routes, templates, caches) lives as long as the process, so the garbage collector stops scanning it.
     A full collection walked all of it — ≈ 125,000 objects, 55–105 ms with the event loop stopped — every
-    few seconds under load: the long tail of the p99 figures (docs/PERFORMANCE.md). Not in create_app: the test
-    suite builds thousands of apps in one process, and frozen objects are never freed."""
+    few seconds under load: the long tail of the p99 figures (docs/PERFORMANCE.md). Not in create_app:
+    the test suite builds thousands of apps in one process, and frozen objects are never freed."""
     gc.collect()
     gc.freeze()
     log.info("startup_objects_frozen", pid=os.getpid(), objects=gc.get_freeze_count())
