@@ -181,6 +181,3 @@ async def test_an_app_stopped_while_its_render_processes_start_leaves_none(
     await client.close()
     assert not any(alive(pid) for pid in pool.pids)
     assert pool._running == set()
-
-
-
