@@ -73,6 +73,9 @@ async def _phone(browser: Browser, base_url: str) -> BrowserContext:
     return context
 
 
+UNBOUNDED_WAIT_S = 30  # for the Playwright calls that have no timeout of their own
+
+
 def _decode(png: bytes) -> list[str]:
     return [r.text for r in zxingcpp.read_barcodes(Image.open(BytesIO(png)), formats=QR_ONLY)]
 
@@ -89,11 +92,18 @@ async def _downloaded_qr(page: Page) -> tuple[str, str]:
     async with page.expect_download() as info:
         await page.click("#save-qr")
     download = await info.value
-    path = await download.path()
+    # Playwright waits for a download's file without a timeout of its own: bounded here, so a download that
+    # never finishes fails this test with a reason instead of hanging until pytest-timeout.
+    path = await asyncio.wait_for(download.path(), UNBOUNDED_WAIT_S)
     png = await asyncio.to_thread(path.read_bytes)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     [payload] = _decode(png)
     return download.suggested_filename, payload
+
+
+async def _clipboard(page: Page) -> str:
+    """The clipboard's text, as the page reads it (page.evaluate awaits the promise without a timeout)."""
+    return await asyncio.wait_for(page.evaluate("navigator.clipboard.readText()"), UNBOUNDED_WAIT_S)
 
 
 async def _amounts_in_links(page: Page) -> set[str]:
@@ -165,7 +175,7 @@ async def test_pay_from_the_same_phone(server, browser: Browser, db_url, setting
             await page.click(button)
             await expect(page.locator("#copy-status")).to_have_text("Đã chép")
             await expect(page.locator(button)).to_have_text("Đã chép")
-            assert await page.evaluate("navigator.clipboard.readText()") == expected
+            assert await _clipboard(page) == expected
         texts = await _visible_sentences(page)
         assert "Đã chép" in texts and not_in_catalogue(texts) == [], texts
         assert await _fits(page)
@@ -234,7 +244,7 @@ async def test_a_partial_payment_through_the_simulated_bank_shows_the_rest_live(
         assert await _amounts_in_links(page) == {"50000"}
         await page.click("#copy-amount")
         await expect(page.locator("#copy-status")).to_have_text("Đã chép")
-        assert await page.evaluate("navigator.clipboard.readText()") == "50000"
+        assert await _clipboard(page) == "50000"
         # Nothing invites paying the full amount again: not in words, not in a link (the demo's simulated-bank
         # button carried the full QR), not in the QR.
         body = await page.inner_text("body")
