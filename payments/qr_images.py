@@ -29,14 +29,13 @@ import structlog
 from qrcode.image.svg import SvgPathFillImage
 
 from payments import qr_render
-from payments.qr_render import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QUIET_ZONE, RENDER_NICENESS, render_png
+from payments.qr_render import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, QUIET_ZONE, render_png
 
 __all__ = [
     "DEFAULT_SIZE",
     "MAX_SIZE",
     "MIN_SIZE",
     "QUIET_ZONE",
-    "RENDER_NICENESS",
     "png_cache_info",
     "qr_etag",
     "qr_png",

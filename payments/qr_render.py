@@ -30,7 +30,7 @@ from PIL import Image
 
 QUIET_ZONE = 4
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 128, 1024, 360
-RENDER_NICENESS = 10  # render processes yield the cores to the server's (a render waits, not the requests)
+RENDER_NICENESS = 10  # where SCHED_IDLE is missing (yield_the_cores): a render waits, not the requests
 
 REQUEST = struct.Struct(">IH")
 ANSWER = struct.Struct(">BI")
