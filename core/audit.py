@@ -57,7 +57,13 @@ ALG_LEGACY = "sha256"
 ALG_KEYED = "hmac-sha256"
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"
 MAIN_STREAM = "main"
-FIELD_STREAMS = 16
+# 256: an append reads its stream's head, hashes in Python, then inserts; an action of another session on the
+# same stream in that window (a few ms under load) takes the position and the append is redone. With 16
+# streams a third of the check-ins under 32 attendants were redone (bench/parking.py --explain). Raised from
+# 16 with 3-digit names (the "field:NN" rows stay chains of their own): a session open at the change has its
+# later rows in another stream than its check-in; every chain stays whole and `seq` still orders them.
+FIELD_STREAMS = 256
+assert FIELD_STREAMS <= 1000  # the names have 3 digits
 # Actions of the parking hot path; everything else is staff administration on the main stream.
 FIELD_ACTIONS = (
     "parking.check_in",
@@ -108,7 +114,7 @@ def audit_stream(action: str, subject: str) -> str:
     if not action.startswith(FIELD_ACTIONS):
         return MAIN_STREAM
     shard = int.from_bytes(hashlib.sha256(subject.encode()).digest()[:4], "big") % FIELD_STREAMS
-    return f"field:{shard:02d}"
+    return f"field:{shard:03d}"
 
 
 def field_stream_sql(subject: str, streams: str) -> str:
@@ -117,7 +123,7 @@ def field_stream_sql(subject: str, streams: str) -> str:
     statement that reads a stream's head before it knows the subject's id in Python."""
     digest = f"encode(sha256(convert_to({subject}, 'UTF8')), 'hex')"
     shard = f"(('x' || left({digest}, 8))::bit(32)::bigint % {streams})"  # its first 4 bytes, big-endian
-    return f"('field:' || lpad({shard}::text, 2, '0'))"
+    return f"('field:' || lpad({shard}::text, 3, '0'))"  # lpad cuts a longer text: 3 digits hold 0–255
 
 
 def _row_body(
@@ -217,13 +223,13 @@ AUDIT_COLUMNS = (
     "seq, at, actor, action, subject, before, after, request_id, prev_hash, hash, alg, key_id, "
     "stream, stream_seq"
 )
-_AUDIT_PARAMS = len(AUDIT_COLUMNS.split(","))
+AUDIT_PARAMS = len(AUDIT_COLUMNS.split(","))  # how many values an AuditAppend gives its insert
 
 
 def audit_insert_sql(first: int) -> str:
     """`INSERT INTO audit_log …` of one AuditAppend whose params() start at ${first}, to run alone or as a CTE
     of the statement that makes the change (then the row and the change commit in one round trip)."""
-    values = ", ".join(f"${i}" for i in range(first, first + _AUDIT_PARAMS))
+    values = ", ".join(f"${i}" for i in range(first, first + AUDIT_PARAMS))
     return f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({values})"
 
 
@@ -231,7 +237,7 @@ def audit_insert_when_sql(first: int, condition: str) -> str:
     """`audit_insert_sql` for a CTE of the statement that makes the change: the row is inserted only when
     `condition` holds (e.g. "EXISTS (SELECT 1 FROM added)") and its position is still free; it RETURNING seq.
     No row back (position taken since the head was read): the caller appends with record_audit instead."""
-    values = ", ".join(f"${i}" for i in range(first, first + _AUDIT_PARAMS))
+    values = ", ".join(f"${i}" for i in range(first, first + AUDIT_PARAMS))
     return (
         f"INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} WHERE {condition} "
         "ON CONFLICT (stream, stream_seq) DO NOTHING RETURNING seq"

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 
 from core import audit
 from core.audit import (
+    AUDIT_PARAMS,
     audit_head_sql,
     audit_insert_when_sql,
     audit_stream,
@@ -44,6 +45,8 @@ from payments import (
     business_date_of,
     cancel_payment_request,
     issue_payment_request,
+    prepare_request,
+    request_insert_when_sql,
     request_status,
 )
 
@@ -218,35 +221,37 @@ def _lot_open(row: asyncpg.Record, now: datetime) -> bool:
     return opens <= local < closes if opens < closes else (local >= opens or local < closes)
 
 
-# A check-in's first statement: the lot (the caller's right to act in it, its opening hours), the class's
-# capacity row locked, and the head of the audit stream of the new session's rows ($4). The capacity row is
-# the lock that makes "count, then insert" safe against a concurrent check-in; the count is the next
-# statement's (a statement that waited for a lock still sees the rows of its snapshot, taken before the wait).
+# A check-in's first statement, which locks nothing: the lot (the caller's right to act in it, its opening
+# hours), whether it takes the class ($3), and the head of the audit stream of the new session's rows ($4).
 _LOT_FOR_CHECK_IN = f"""
 SELECT l.*, {_ATTENDANT_OF}, cap.capacity, head.*
   FROM parking_lots l
-  LEFT JOIN LATERAL (SELECT capacity FROM lot_capacities
-                      WHERE lot_id = l.id AND vehicle_class = $3 FOR UPDATE) AS cap ON true
+  LEFT JOIN lot_capacities cap ON cap.lot_id = l.id AND cap.vehicle_class = $3
  CROSS JOIN ({audit_head_sql("$4")}) AS head
  WHERE l.id = $1 AND l.active"""
 
-# The second and last: count the class's vehicles inside, find where the plate is, and insert the session with
-# its audit row if neither refuses it (the audit row only if its stream position is still free).
+# The second and last, on its own (no BEGIN, no COMMIT): lock the class's capacity row, whose count of
+# vehicles inside (migration 0029) is the newest one once the lock is granted, find where the plate is, and if
+# neither refuses, insert the audit row at the stream position read, then the session only if that row went
+# in. A position taken since the head was read writes nothing: the caller reads the head again. The capacity
+# row is locked from this statement to its commit only, never while Python runs.
 _CHECK_IN = f"""
-WITH taken AS (
-    SELECT count(*) AS n FROM parking_sessions
-     WHERE lot_id = $1 AND vehicle_class = $4 AND status IN ('inside', 'awaiting_payment')),
+WITH cap AS (
+    SELECT capacity, inside FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = $4 FOR UPDATE),
 plate_at AS (
     SELECT lot_id FROM parking_sessions WHERE plate = $2 AND status IN ('inside', 'awaiting_payment')),
+fits AS (
+    SELECT coalesce((SELECT inside < capacity FROM cap), false)
+           AND NOT EXISTS (SELECT 1 FROM plate_at) AS ok),
+logged AS ({audit_insert_when_sql(10, "(SELECT ok FROM fits)")}),
 added AS (
     INSERT INTO parking_sessions (id, lot_id, plate, plate_written, vehicle_class, plate_override_reason,
                                   recognition, entered_at, checked_in_by)
-    SELECT $10, $1, $2, $3, $4, $5, $6, $7, $8
-     WHERE (SELECT n FROM taken) < $9 AND NOT EXISTS (SELECT 1 FROM plate_at)
-    RETURNING *),
-logged AS ({audit_insert_when_sql(11, "EXISTS (SELECT 1 FROM added)")})
-SELECT (SELECT n FROM taken) AS taken_before, (SELECT lot_id FROM plate_at) AS plate_inside_lot,
-       (SELECT seq FROM logged) AS audit_logged, added.*
+    SELECT $9, $1, $2, $3, $4, $5, $6, $7, $8
+     WHERE EXISTS (SELECT 1 FROM logged)
+    RETURNING *)
+SELECT (SELECT inside FROM cap) AS taken_before, (SELECT capacity FROM cap) AS capacity_now,
+       (SELECT lot_id FROM plate_at) AS plate_inside_lot, added.*
   FROM (SELECT) one LEFT JOIN added ON true"""
 
 
@@ -260,31 +265,29 @@ async def check_in(
     now: datetime,
     principal=None,
 ) -> asyncpg.Record:
-    """Check a vehicle in: four round trips (BEGIN, the lot with its capacity locked, the check-in with its
-    audit row, COMMIT). `principal`: whose right to act in the lot is checked (None: the service itself)."""
+    """Check a vehicle in: two round trips, no transaction held between them (the lot with the audit head,
+    then the check-in with its audit row in one statement). `principal`: whose right to act in the lot is
+    checked (None: the service itself)."""
     session_id = uuid.uuid4()
     subject = f"session:{session_id}"
-    async with conn.transaction():
+    stream = audit_stream("parking.check_in", subject)
+    plate: ResolvedPlate | None = None
+    for _ in range(_APPEND_TRIES):
         lot = _may_act_in(
             await conn.fetchrow(
                 _LOT_FOR_CHECK_IN,
                 lot_id,
                 _staff_id(principal) if principal is not None else None,
                 vehicle_class,
-                audit_stream("parking.check_in", subject),
+                stream,
             ),
             principal,
         )
-        plate = resolve_plate(entry, vehicle_class)
+        plate = plate or resolve_plate(entry, vehicle_class)
         if not _lot_open(lot, now):
             raise LotClosed(f"open {lot['opens_at']:%H:%M}–{lot['closes_at']:%H:%M}", field="lot_id")
-        capacity = lot["capacity"]
-        if capacity is None:
-            raise ValidationFailed(
-                f"this lot takes no {vehicle_class}",
-                field="vehicle_class",
-                message="console.err.class_not_taken",
-            )
+        if lot["capacity"] is None:
+            _refuse_class(vehicle_class)
         recognition = [{"plate": c, "score": s} for c, s in entry.candidates] or None
         audit_after = {
             "lot": lot_id,
@@ -305,7 +308,6 @@ async def check_in(
                 recognition,
                 now,
                 actor,
-                capacity,
                 session_id,
                 *audit.params(),
             )
@@ -315,18 +317,28 @@ async def check_in(
                 raise
             raise PlateAlreadyInside(f"{plate.written} is already inside a lot", field="plate") from None
         assert row is not None
-        if row["id"] is None:
-            if row["taken_before"] >= capacity:
-                taken = row["taken_before"]
-                raise ClassFull(f"{taken} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
-            raise PlateAlreadyInside(
-                f"{plate.written} is inside lot {row['plate_inside_lot']}", field="plate"
-            )
-        if row["audit_logged"] is None:  # another row took the stream position since the head was read
-            await record_audit(
-                conn, actor=actor, action="parking.check_in", subject=subject, after=audit_after
-            )
-    return row
+        if row["id"] is not None:
+            return row
+        if row["capacity_now"] is None:  # the class's capacity row went since the lot was read
+            _refuse_class(vehicle_class)
+        taken, capacity = row["taken_before"], row["capacity_now"]
+        if taken >= capacity:
+            raise ClassFull(f"{taken} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
+        if row["plate_inside_lot"] is not None:
+            where = row["plate_inside_lot"]
+            raise PlateAlreadyInside(f"{plate.written} is inside lot {where}", field="plate")
+        # It fitted, but another row took the audit stream position since the head was read: read it again.
+    raise RuntimeError(f"audit stream {stream}: no free position after {_APPEND_TRIES} tries")
+
+
+# Each try fails only because another session's row took the audit stream position meanwhile.
+_APPEND_TRIES = 100
+
+
+def _refuse_class(vehicle_class: str) -> NoReturn:
+    raise ValidationFailed(
+        f"this lot takes no {vehicle_class}", field="vehicle_class", message="console.err.class_not_taken"
+    )
 
 
 def tariff_of(row: Mapping[str, Any] | None, zone_code: str, vehicle_class: str) -> Tariff:
@@ -402,15 +414,16 @@ class CheckOut:
 
 
 # A check-out's first statement: the lot and the caller's right in it; the open session of the plate ($5, in
-# order of preference) or of the id $4, locked (only when the caller may act in the lot: $3 or attendant); and
-# what its exit needs: whether the plate has a pass for the lot that day, the tariff in force for its class,
-# the lot's collection account when active (NULLs otherwise), and the head of the session's audit stream.
+# order of preference) or of the id $4, locked (only when the caller may act in the lot: $3 or attendant),
+# with its row version (xmin: any change to the row makes a new one); and what its exit needs: whether the
+# plate has a pass for the lot that day, the tariff in force for its class, the lot's collection account when
+# active (NULLs otherwise), and the head of the session's audit stream.
 _CHECK_OUT_START = f"""
 WITH l AS (
     SELECT l.id, l.name, l.zone_code, l.collection_account_code, {_ATTENDANT_OF}
       FROM parking_lots l WHERE l.id = $1 AND l.active),
 s AS (
-    SELECT ps.* FROM parking_sessions ps
+    SELECT ps.*, ps.xmin::text AS row_version FROM parking_sessions ps
      WHERE ps.lot_id = $1 AND ps.status IN ('inside', 'awaiting_payment')
        AND (ps.id = $4 OR ($4::uuid IS NULL AND ps.plate = ANY($5::text[])))
        AND EXISTS (SELECT 1 FROM l WHERE l.attendant_of OR $3)
@@ -433,6 +446,24 @@ SELECT l.name AS lot_name, l.zone_code AS lot_zone, l.collection_account_code AS
   LEFT JOIN payments_active_collection_accounts c ON c.code = l.collection_account_code
   LEFT JOIN LATERAL ({audit_head_sql(field_stream_sql("'session:' || s.id::text", "$8"))}) h
          ON s.id IS NOT NULL"""
+# The same, locking nothing: the first statement of the usual exit, whose write re-checks the row version.
+_CHECK_OUT_READ = _CHECK_OUT_START.replace("\n       FOR UPDATE OF ps", "")
+assert _CHECK_OUT_READ != _CHECK_OUT_START
+
+# The usual exit's second and last statement, on its own (no BEGIN, no COMMIT): lock the session if it is
+# still inside and unchanged since it was read ($2: its row version), then its audit row at the stream
+# position read, then only if that row went in: the session awaits its payment, and the payment request is
+# inserted. No row back: the session changed or the position was taken meanwhile, and nothing was written.
+_CHECK_OUT_AT_ONCE = f"""
+WITH s AS (
+    SELECT id FROM parking_sessions WHERE id = $1 AND xmin::text = $2 AND status = 'inside' FOR UPDATE),
+logged AS ({audit_insert_when_sql(8, "EXISTS (SELECT 1 FROM s)")}),
+updated AS (
+    UPDATE parking_sessions ps SET status = 'awaiting_payment', exit_requested_at = $3, checked_out_by = $4,
+           fee_amount = $5, fee_lines = $6, payment_request_id = $7
+     WHERE ps.id = (SELECT id FROM s) AND EXISTS (SELECT 1 FROM logged) RETURNING ps.*),
+issued AS ({request_insert_when_sql(8 + AUDIT_PARAMS, "EXISTS (SELECT 1 FROM updated)")})
+SELECT updated.*, (SELECT id FROM issued) AS issued FROM updated"""
 
 # The session awaits its exit payment, and its audit row (if the stream position read is still free).
 _AWAIT_PAYMENT = f"""
@@ -457,76 +488,166 @@ async def check_out(
     payment_expiry: timedelta,
     principal=None,
 ) -> CheckOut:
-    """Check a vehicle out: five round trips (BEGIN, the lot with the session locked and its exit terms, the
-    payment request, the session with its audit row, COMMIT). `principal`: whose right to act in the lot is
-    checked (None: the service itself)."""
+    """Check a vehicle out. The usual exit (a vehicle inside, no pass, a fee to pay) takes two round trips and
+    holds no transaction between them: its terms read, then the payment request, the session and its audit
+    row written in one statement that re-checks the session is unchanged. Any other exit, and one whose
+    session changed in between, takes the locking path. `principal`: whose right to act in the lot is checked
+    (None: the service itself)."""
     texts: list[str] = []
     if session_id is None:  # else the attendant confirmed one of the suggested sessions
         texts = entry.texts()
+    steps = _Exit(
+        conn,
+        keys,
+        lot_id=lot_id,
+        entry=entry,
+        texts=texts,
+        session_id=session_id,
+        actor=actor,
+        now=now,
+        amount_cap=amount_cap,
+        payment_expiry=payment_expiry,
+        principal=principal,
+    )
+    start = await steps.start(_CHECK_OUT_READ)
+    if start["status"] == "inside" and not start["has_pass"] and start["collection_bin"] is not None:
+        done = await steps.at_once(start)
+        if done is not None:
+            return done
     async with conn.transaction():
+        return await steps.locked(await steps.start(_CHECK_OUT_START))
+
+
+@dataclass(frozen=True)
+class _Exit:
+    """One check-out's arguments, and its steps."""
+
+    conn: asyncpg.Connection
+    keys: AppKeys
+    lot_id: str
+    entry: PlateInput
+    texts: list[str]
+    session_id: Any
+    actor: str
+    now: datetime
+    amount_cap: int
+    payment_expiry: timedelta
+    principal: Any
+
+    async def start(self, sql: str) -> asyncpg.Record:
+        """The lot, the open session and its exit terms (`sql`: _CHECK_OUT_READ or _CHECK_OUT_START); refuses
+        a lot the caller may not act in and a vehicle not inside."""
+        principal = self.principal
         start = _may_act_in(
-            await conn.fetchrow(
-                _CHECK_OUT_START,
-                lot_id,
+            await self.conn.fetchrow(
+                sql,
+                self.lot_id,
                 _staff_id(principal) if principal is not None else None,
                 principal is None or principal.role == "admin",
-                session_id,
-                [normalise_plate(t) for t in texts],
-                business_date_of(now),
-                now,
+                self.session_id,
+                [normalise_plate(t) for t in self.texts],
+                business_date_of(self.now),
+                self.now,
                 audit.FIELD_STREAMS,
             ),
             principal,
         )
         if start["id"] is None:
-            if session_id is not None:
+            if self.session_id is not None:
                 raise PlateNotInside("that session is not open in this lot", field="session_id")
-            suggestions = await candidates_inside(conn, lot_id, entry.readings())
-            raise PlateNotInside(f"{texts[0]} is not inside this lot", field="plate", suggestions=suggestions)
-        session = start
+            suggestions = await candidates_inside(self.conn, self.lot_id, self.entry.readings())
+            raise PlateNotInside(
+                f"{self.texts[0]} is not inside this lot", field="plate", suggestions=suggestions
+            )
+        return start
+
+    def quote(self, start: asyncpg.Record) -> FeeQuote:
+        tariff = tariff_of(start, start["lot_zone"], start["vehicle_class"])
+        return quote_exit_fee(tariff, start["vehicle_class"], start["entered_at"], self.now)
+
+    def request(self, start: asyncpg.Record, quote: FeeQuote) -> NewRequest:
+        """The exit payment request of the session `start` for `quote`."""
+        collection = None
+        if start["collection_bin"] is not None:
+            collection = (start["collection_bin"], start["collection_account"], start["collection_holder"])
+        return NewRequest(
+            kind="parking",
+            fee_code=None,
+            amount=quote.amount,
+            purpose_vi=f"Phí gửi xe {start['plate_written']} tại {start['lot_name']}"[:200],
+            purpose_en=f"Parking {start['plate_written']} at {start['lot_name']}"[:200],
+            revenue_account=accounts.parking_revenue(self.lot_id),
+            collection_account_code=start["lot_collection_account"],
+            collection_account=collection,
+            expires_in=self.payment_expiry,
+            payer_reference=f"parking:{start['id']}",
+        )
+
+    async def at_once(self, start: asyncpg.Record) -> CheckOut | None:
+        """The usual exit in one statement; None, with nothing written, when it is not one after all (no fee)
+        or the session or its audit stream moved since `start` was read."""
+        quote = self.quote(start)
+        if quote.amount == 0:
+            return None
+        request = prepare_request(
+            self.request(start, quote),
+            created_by=self.actor,
+            amount_cap=self.amount_cap,
+            default_expiry=self.payment_expiry,
+            now=self.now,  # the exit payment is dated at the check-out, on the same clock as the session
+        )
+        subject = f"session:{start['id']}"
+        audit_after = {"fee": quote.amount, "payment_request": str(request.id)}
+        row = prepare_audit(
+            start, actor=self.actor, action="parking.check_out", subject=subject, after=audit_after
+        )
+        session = await self.conn.fetchrow(
+            _CHECK_OUT_AT_ONCE,
+            start["id"],
+            start["row_version"],
+            self.now,
+            self.actor,
+            quote.amount,
+            quote_json(quote),
+            request.id,
+            *row.params(),
+            *request.params(),
+        )
+        if session is None:
+            return None
+        return CheckOut(session, request.id, request.record)
+
+    async def locked(self, session: asyncpg.Record) -> CheckOut:
+        """Any exit, in the caller's transaction, with the session locked by `session`'s statement."""
+        conn, actor, now = self.conn, self.actor, self.now
         if session["status"] == "awaiting_payment":
             pending = await request_status(conn, session["payment_request_id"])
             if pending == "pending":  # a second attendant (or a retry): the same request, not a new one
                 return CheckOut(session, session["payment_request_id"])
-        if start["has_pass"]:
+        if session["has_pass"]:
             closed = await _close(conn, session, reason="pass", actor=actor, now=now, fee=0, lines=[])
             return CheckOut(closed, None)
-        tariff = tariff_of(start, start["lot_zone"], session["vehicle_class"])
-        quote = quote_exit_fee(tariff, session["vehicle_class"], session["entered_at"], now)
+        quote = self.quote(session)
         if quote.amount == 0:
             closed = await _close(
                 conn, session, reason="free", actor=actor, now=now, fee=0, lines=quote_json(quote)
             )
             return CheckOut(closed, None)
-        collection = None
-        if start["collection_bin"] is not None:
-            collection = (start["collection_bin"], start["collection_account"], start["collection_holder"])
         request = await issue_payment_request(
             conn,
-            keys,
-            NewRequest(
-                kind="parking",
-                fee_code=None,
-                amount=quote.amount,
-                purpose_vi=f"Phí gửi xe {session['plate_written']} tại {start['lot_name']}"[:200],
-                purpose_en=f"Parking {session['plate_written']} at {start['lot_name']}"[:200],
-                revenue_account=accounts.parking_revenue(lot_id),
-                collection_account_code=start["lot_collection_account"],
-                collection_account=collection,
-                expires_in=payment_expiry,
-                payer_reference=f"parking:{session['id']}",
-            ),
+            self.keys,
+            self.request(session, quote),
             created_by=actor,
-            amount_cap=amount_cap,
-            default_expiry=payment_expiry,
+            amount_cap=self.amount_cap,
+            default_expiry=self.payment_expiry,
             now=now,  # the exit payment is dated at the check-out, on the same clock as the session
         )
         subject = f"session:{session['id']}"
         audit_after = {"fee": quote.amount, "payment_request": str(request["id"])}
         row = prepare_audit(
-            start, actor=actor, action="parking.check_out", subject=subject, after=audit_after
+            session, actor=actor, action="parking.check_out", subject=subject, after=audit_after
         )
-        session = await conn.fetchrow(
+        updated = await conn.fetchrow(
             _AWAIT_PAYMENT,
             session["id"],
             now,
@@ -536,11 +657,11 @@ async def check_out(
             request["id"],
             *row.params(),
         )
-        if session["audit_logged"] is None:  # another row took the stream position since the head was read
+        if updated["audit_logged"] is None:  # another row took the stream position since the head was read
             await record_audit(
                 conn, actor=actor, action="parking.check_out", subject=subject, after=audit_after
             )
-    return CheckOut(session, request["id"], request)
+        return CheckOut(updated, request["id"], request)
 
 
 async def _close(

@@ -29,10 +29,13 @@ from payments.payment_detail import (
 from payments.reference import find_reference_in_narrative
 from payments.requests import (
     NewRequest,
+    PreparedRequest,
     business_date_of,
     cancel_payment_request,
     issue_payment_request,
     payment_summary,
+    prepare_request,
+    request_insert_when_sql,
     request_status,
     summary_of,
 )
@@ -44,6 +47,7 @@ __all__ = [
     "NewRequest",
     "NotSupported",
     "PaidPerRevenueAccount",
+    "PreparedRequest",
     "Settlement",
     "StatementSource",
     "active_collection_account_codes",
@@ -64,8 +68,10 @@ __all__ = [
     "paid_per_revenue_account",
     "payment_by_reference",
     "payment_summary",
+    "prepare_request",
     "record_opening_balance",
     "redact_narrative",
+    "request_insert_when_sql",
     "request_status",
     "scheme_named",
     "search_payments",

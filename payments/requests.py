@@ -152,6 +152,12 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
             "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
             new.collection_account_code,
         )
+    return _given_terms(new, account)
+
+
+def _given_terms(new: NewRequest, account: Mapping[str, Any] | None) -> dict:
+    """The terms of a request whose caller gives them all (a parking exit): its collection account `account`
+    (bin, account_number, holder_name; None: not active)."""
     if account is None or not new.amount or not new.revenue_account:
         raise ValidationFailed(
             "a parking request needs an amount, a revenue account and a collection account"
@@ -195,6 +201,54 @@ async def issue_payment_request(
         if record["amount_due"] == 0:
             record = await _settle_fully_subsidised(conn, keys, record, now)
     return record
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request with terms its caller gives in full (a parking exit, with the collection account just read),
+    ready to insert in the caller's own statement with `request_insert_when_sql`: the caller's change and the
+    request then commit in one round trip, or neither does."""
+
+    columns: Mapping[str, Any]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.columns["id"]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The row as the insert writes it (what issue_payment_request would return, but the bank's name)."""
+        return {**self.columns, **_FRESH_DEFAULTS}
+
+    def params(self) -> list[Any]:
+        """The values for request_insert_when_sql, in order."""
+        return [self.columns[name] for name, _ in REQUEST_COLUMNS]
+
+
+def prepare_request(
+    new: NewRequest, *, created_by: str, amount_cap: int, default_expiry: timedelta, now: datetime
+) -> PreparedRequest:
+    """The request `new` (its amount, revenue account and active collection account given), checked as
+    issue_payment_request checks it; nothing is written."""
+    if new.kind == "service_fee" or new.collection_account is None:
+        raise ValueError("prepare_request takes a request whose terms are given (kind parking)")
+    account = dict(zip(("bin", "account_number", "holder_name"), new.collection_account, strict=True))
+    terms = _given_terms(new, account)
+    if terms["fee_amount"] > amount_cap:
+        raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
+    return PreparedRequest(
+        _request_columns(new, terms, created_by=created_by, now=now, default_expiry=default_expiry)
+    )
+
+
+def request_insert_when_sql(first: int, condition: str) -> str:
+    """`INSERT INTO payment_requests …` of a PreparedRequest whose params() start at ${first}, for a CTE of
+    the caller's statement: the row is inserted only when `condition` holds; it RETURNING id."""
+    values = ", ".join(f"${first + n}::{kind}" for n, (_, kind) in enumerate(REQUEST_COLUMNS))
+    return (
+        f"INSERT INTO payment_requests ({', '.join(name for name, _ in REQUEST_COLUMNS)}) "
+        f"SELECT {values} WHERE {condition} RETURNING id"
+    )
 
 
 def _request_columns(

@@ -196,7 +196,7 @@ async def test_concurrent_appends_to_one_stream_take_each_position_once(conn, db
     assert report.ok and report.rows == 60
 
 
-@pytest.mark.parametrize("streams", [16, 7, 1])
+@pytest.mark.parametrize("streams", [256, 16, 7, 1])
 async def test_the_sql_field_stream_is_the_python_one(db_url, streams, monkeypatch):
     """A check-out reads its session's stream head in SQL before Python knows the session's id: both must
     name the same stream for every subject (a different one would append to another chain and retry)."""
