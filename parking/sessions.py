@@ -418,14 +418,14 @@ class CheckOut:
 # with its row version (xmin: any change to the row makes a new one); and what its exit needs: whether the
 # plate has a pass for the lot that day, the tariff in force for its class, the lot's collection account when
 # active (NULLs otherwise), and the head of the session's audit stream.
-_CHECK_OUT_START = f"""
+_CHECK_OUT_TEMPLATE = f"""
 WITH l AS (
     SELECT l.id, l.name, l.zone_code, l.collection_account_code, {_ATTENDANT_OF}
       FROM parking_lots l WHERE l.id = $1 AND l.active),
 s AS (
     SELECT ps.*, ps.xmin::text AS row_version FROM parking_sessions ps
      WHERE ps.lot_id = $1 AND ps.status IN ('inside', 'awaiting_payment')
-       AND (ps.id = $4 OR ($4::uuid IS NULL AND ps.plate = ANY($5::text[])))
+       AND {{_SESSION_MATCH}}
        AND EXISTS (SELECT 1 FROM l WHERE l.attendant_of OR $3)
      ORDER BY array_position($5::text[], ps.plate) LIMIT 1
        FOR UPDATE OF ps)
@@ -446,9 +446,18 @@ SELECT l.name AS lot_name, l.zone_code AS lot_zone, l.collection_account_code AS
   LEFT JOIN payments_active_collection_accounts c ON c.code = l.collection_account_code
   LEFT JOIN LATERAL ({audit_head_sql(field_stream_sql("'session:' || s.id::text", "$8"))}) h
          ON s.id IS NOT NULL"""
-# The same, locking nothing: the first statement of the usual exit, whose write re-checks the row version.
-_CHECK_OUT_READ = _CHECK_OUT_START.replace("\n       FOR UPDATE OF ps", "")
-assert _CHECK_OUT_READ != _CHECK_OUT_START
+# One statement per way of naming the session, so that each has a plan that finds it by an index: with
+# "id = $4 OR ($4 IS NULL AND plate = ANY($5))" the generic plan of the prepared statement could use neither
+# index and read every open session of the lot. And the same, locking nothing: the first statement of the
+# usual exit, whose write re-checks the row version. By (lock, by session id).
+_CHECK_OUT_STARTS = {
+    (lock, by_id): _CHECK_OUT_TEMPLATE.replace(
+        "{_SESSION_MATCH}", "ps.id = $4" if by_id else "ps.plate = ANY($5::text[]) AND $4::uuid IS NULL"
+    ).replace("\n       FOR UPDATE OF ps", "\n       FOR UPDATE OF ps" if lock else "")
+    for lock in (True, False)
+    for by_id in (True, False)
+}
+assert len(set(_CHECK_OUT_STARTS.values())) == 4
 
 # The usual exit's second and last statement, on its own (no BEGIN, no COMMIT): lock the session if it is
 # still inside and unchanged since it was read ($2: its row version), then its audit row at the stream
@@ -509,13 +518,13 @@ async def check_out(
         payment_expiry=payment_expiry,
         principal=principal,
     )
-    start = await steps.start(_CHECK_OUT_READ)
+    start = await steps.start(lock=False)
     if start["status"] == "inside" and not start["has_pass"] and start["collection_bin"] is not None:
         done = await steps.at_once(start)
         if done is not None:
             return done
     async with conn.transaction():
-        return await steps.locked(await steps.start(_CHECK_OUT_START))
+        return await steps.locked(await steps.start(lock=True))
 
 
 @dataclass(frozen=True)
@@ -534,13 +543,13 @@ class _Exit:
     payment_expiry: timedelta
     principal: Any
 
-    async def start(self, sql: str) -> asyncpg.Record:
-        """The lot, the open session and its exit terms (`sql`: _CHECK_OUT_READ or _CHECK_OUT_START); refuses
-        a lot the caller may not act in and a vehicle not inside."""
+    async def start(self, *, lock: bool) -> asyncpg.Record:
+        """The lot, the open session (locked if `lock`) and its exit terms; refuses a lot the caller may not
+        act in and a vehicle not inside."""
         principal = self.principal
         start = _may_act_in(
             await self.conn.fetchrow(
-                sql,
+                _CHECK_OUT_STARTS[lock, self.session_id is not None],
                 self.lot_id,
                 _staff_id(principal) if principal is not None else None,
                 principal is None or principal.role == "admin",
