@@ -87,23 +87,20 @@ async def correct_session(
                 "plate and class are unchanged", field="plate", message="console.err.unchanged"
             )
         if new_class != session["vehicle_class"]:
-            capacity = await conn.fetchval(
-                "SELECT capacity FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = $2 FOR UPDATE",
+            # The row check-in locks; the version locked holds the newest count of vehicles inside (0029).
+            space = await conn.fetchrow(
+                "SELECT capacity, inside FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = $2 "
+                "FOR UPDATE",
                 lot_id,
                 new_class,
             )
-            if not capacity:
+            if space is None or not space["capacity"]:
                 raise ValidationFailed(
                     f"this lot takes no {new_class}",
                     field="vehicle_class",
                     message="console.err.class_not_taken",
                 )
-            inside = await conn.fetchval(
-                "SELECT count(*) FROM parking_sessions WHERE lot_id = $1 AND vehicle_class = $2 "
-                "AND status IN ('inside', 'awaiting_payment')",
-                lot_id,
-                new_class,
-            )
+            capacity, inside = space["capacity"], space["inside"]
             if inside >= capacity:
                 raise ClassFull(f"{inside} of {capacity} {new_class} spaces taken", field="vehicle_class")
         if resolved.compact != session["plate"]:

@@ -64,12 +64,9 @@ async def _search(
     if ward is not None:
         ward = await resolve_ward(conn, ward)
     return await conn.fetch(
-        f"""WITH free AS (
-                SELECT c.lot_id, c.vehicle_class, c.capacity, c.capacity - count(s.id) AS free
-                  FROM lot_capacities c
-                  LEFT JOIN parking_sessions s ON s.lot_id = c.lot_id AND s.vehicle_class = c.vehicle_class
-                       AND s.status IN ('inside', 'awaiting_payment')
-                 GROUP BY c.lot_id, c.vehicle_class, c.capacity)
+        f"""WITH free AS (  -- each capacity row keeps its count of vehicles inside (migration 0029)
+                SELECT c.lot_id, c.vehicle_class, c.capacity, c.capacity - c.inside AS free
+                  FROM lot_capacities c)
             SELECT l.*, d.distance_m, sp.spaces
               FROM parking_lots l
              CROSS JOIN LATERAL (SELECT CASE WHEN $7 THEN {_DISTANCE_SQL} END AS distance_m) d

@@ -86,6 +86,13 @@ async def test_the_kept_count_follows_every_way_a_session_opens_closes_or_moves(
     assert resp.status == 200, await resp.text()
     assert (await inside(client, "car"), await inside(client, "motorbike")) == (cars + 1, bikes)
     await no_drift(client)
+    # The public lot search shows free spaces from the same count.
+    found = await (await client.get("/api/v1/parking/lots?vehicle_class=car&limit=50")).json()
+    spaces = {i["id"]: i["spaces"] for i in found["items"]}[LOT]
+    capacity = await client.app[POOL].fetchval(
+        "SELECT capacity FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = 'car'", LOT
+    )
+    assert spaces["car"] == {"capacity": capacity, "free": capacity - (cars + 1)}
 
 
 async def test_a_capacity_row_added_later_starts_from_the_sessions_already_inside(client, attendant):
