@@ -96,6 +96,13 @@ def own_or_joined_transaction(conn: asyncpg.Connection):
     return contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction()
 
 
+def savepoint_if_nested(conn: asyncpg.Connection):
+    """For one statement that may fail and is its own transaction when called alone: inside a caller's
+    transaction, a SAVEPOINT around it, so that its failure (a refusal the caller may catch) leaves the
+    caller's transaction usable; alone, nothing (no BEGIN, no COMMIT)."""
+    return conn.transaction() if conn.is_in_transaction() else contextlib.nullcontext()
+
+
 async def _light_reset(conn: asyncpg.Connection) -> None:
     """What a released connection needs here. asyncpg's default reset sends `SELECT pg_advisory_unlock_all();
     CLOSE ALL; UNLISTEN *; RESET ALL` on every release (a round trip per request); pooled connections keep

@@ -3,6 +3,10 @@
 -- version it locks (after waiting for a concurrent check-in, the newest one) carries the count it checks.
 -- Counting the sessions instead needs a second statement after the lock, as a statement that waited for a
 -- lock still sees only the rows of its snapshot. Triggers keep the count, so no writer can forget it.
+-- No session may change between the count below and the triggers that keep it (a server of the previous
+-- version may still be running while this migrates): the lock lets reads through and waits for writers.
+LOCK TABLE parking_sessions IN SHARE ROW EXCLUSIVE MODE;
+
 ALTER TABLE lot_capacities ADD COLUMN inside integer NOT NULL DEFAULT 0 CHECK (inside >= 0);
 
 UPDATE lot_capacities c

@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+import structlog
 
 from core.audit import record_audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parking.console_messages import CORRECTION_WINDOW
 from parking.sessions import ClassFull, PlateAlreadyInside, PlateInput, resolve_plate
+
+log = structlog.get_logger("citypay.parking")
 
 CANCEL_REASON = "nhập nhầm khi nhận xe"  # stored when the attendant gives no reason (void_reason needs 5+)
 
@@ -70,6 +73,44 @@ async def correct_session(
     principal,
     now: datetime,
 ) -> asyncpg.Record:
+    """Correct a session's plate or class. A class change locks two capacity rows; a transaction that closes
+    sessions of two classes (a bank's group of payments) may hold them in the other order, and PostgreSQL
+    then aborts one of the two: the correction is tried again rather than answered with an error."""
+    for attempt in range(_DEADLOCK_TRIES):
+        try:
+            return await _correct_session(
+                conn,
+                lot_id=lot_id,
+                session_id=session_id,
+                plate=plate,
+                vehicle_class=vehicle_class,
+                override_reason=override_reason,
+                class_confirmed=class_confirmed,
+                principal=principal,
+                now=now,
+            )
+        except asyncpg.DeadlockDetectedError:
+            if attempt == _DEADLOCK_TRIES - 1:
+                raise
+            log.info("correction_deadlock_retried", session_id=str(session_id), attempt=attempt + 1)
+    raise AssertionError("unreachable")
+
+
+_DEADLOCK_TRIES = 5
+
+
+async def _correct_session(
+    conn: asyncpg.Connection,
+    *,
+    lot_id: str,
+    session_id,
+    plate: str | None,
+    vehicle_class: str | None,
+    override_reason: str | None,
+    class_confirmed: bool,
+    principal,
+    now: datetime,
+) -> asyncpg.Record:
     async with conn.transaction():
         session = await _session_for_update(conn, lot_id, session_id)
         _check_may_undo(session, principal, now)
@@ -87,13 +128,19 @@ async def correct_session(
                 "plate and class are unchanged", field="plate", message="console.err.unchanged"
             )
         if new_class != session["vehicle_class"]:
-            # The row check-in locks; the version locked holds the newest count of vehicles inside (0029).
-            space = await conn.fetchrow(
-                "SELECT capacity, inside FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = $2 "
-                "FOR UPDATE",
-                lot_id,
-                new_class,
-            )
+            # The rows check-in locks, whose locked versions hold the newest counts of vehicles inside (0029).
+            # Both classes' rows, in one order: the update below moves the count from the old class's row to
+            # the new one's, and two opposite corrections locking them in their own orders would deadlock.
+            spaces = {
+                r["vehicle_class"]: r
+                for r in await conn.fetch(
+                    "SELECT vehicle_class, capacity, inside FROM lot_capacities "
+                    "WHERE lot_id = $1 AND vehicle_class = ANY($2::text[]) ORDER BY vehicle_class FOR UPDATE",
+                    lot_id,
+                    [session["vehicle_class"], new_class],
+                )
+            }
+            space = spaces.get(new_class)
             if space is None or not space["capacity"]:
                 raise ValidationFailed(
                     f"this lot takes no {new_class}",

@@ -26,6 +26,7 @@ from core.audit import (
     prepare_audit,
     record_audit,
 )
+from core.db import savepoint_if_nested
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed, map_constraint
 from core.keys import AppKeys
 from core.money import LOCAL_TZ
@@ -298,19 +299,20 @@ async def check_in(
         }
         audit = prepare_audit(lot, actor=actor, action="parking.check_in", subject=subject, after=audit_after)
         try:
-            row = await conn.fetchrow(
-                _CHECK_IN,
-                lot_id,
-                plate.compact,
-                plate.written,
-                vehicle_class,
-                plate.override_reason,
-                recognition,
-                now,
-                actor,
-                session_id,
-                *audit.params(),
-            )
+            async with savepoint_if_nested(conn):
+                row = await conn.fetchrow(
+                    _CHECK_IN,
+                    lot_id,
+                    plate.compact,
+                    plate.written,
+                    vehicle_class,
+                    plate.override_reason,
+                    recognition,
+                    now,
+                    actor,
+                    session_id,
+                    *audit.params(),
+                )
         except asyncpg.UniqueViolationError as exc:
             # The plate checked in elsewhere between this statement's snapshot and its insert.
             if exc.constraint_name != "parking_sessions_one_open_per_plate":
@@ -610,18 +612,19 @@ class _Exit:
         row = prepare_audit(
             start, actor=self.actor, action="parking.check_out", subject=subject, after=audit_after
         )
-        session = await self.conn.fetchrow(
-            _CHECK_OUT_AT_ONCE,
-            start["id"],
-            start["row_version"],
-            self.now,
-            self.actor,
-            quote.amount,
-            quote_json(quote),
-            request.id,
-            *row.params(),
-            *request.params(),
-        )
+        async with savepoint_if_nested(self.conn):
+            session = await self.conn.fetchrow(
+                _CHECK_OUT_AT_ONCE,
+                start["id"],
+                start["row_version"],
+                self.now,
+                self.actor,
+                quote.amount,
+                quote_json(quote),
+                request.id,
+                *row.params(),
+                *request.params(),
+            )
         if session is None:
             return None
         return CheckOut(session, request.id, request.record)

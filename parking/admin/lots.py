@@ -175,7 +175,9 @@ async def create_lot(conn: asyncpg.Connection, body: LotIn, *, actor: str) -> No
 async def update_lot(conn: asyncpg.Connection, lot_id: str, body: LotFields, *, actor: str) -> None:
     _check_hours(body)
     async with conn.transaction():
-        before = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1 FOR UPDATE", lot_id)
+        # NO KEY UPDATE, as the UPDATE below takes: FOR UPDATE would also stop a check-in's foreign-key check
+        # (FOR KEY SHARE) on the lot, which holds its capacity row meanwhile.
+        before = await conn.fetchrow("SELECT * FROM parking_lots WHERE id = $1 FOR NO KEY UPDATE", lot_id)
         if before is None:
             raise NotFound("no such lot", field="lot_id")
         if body.collection_account_code != before["collection_account_code"]:
@@ -209,7 +211,9 @@ async def set_capacity(
     if vehicle_class not in VEHICLE_CLASSES:
         raise NotFound(f"no vehicle class {vehicle_class!r}", field="vehicle_class")
     async with conn.transaction():
-        if not await conn.fetchval("SELECT 1 FROM parking_lots WHERE id = $1 FOR UPDATE", lot_id):
+        # NO KEY UPDATE: FOR UPDATE would stop a check-in's foreign-key check on the lot (FOR KEY SHARE) while
+        # that check-in holds the capacity row locked below, and the two would deadlock.
+        if not await conn.fetchval("SELECT 1 FROM parking_lots WHERE id = $1 FOR NO KEY UPDATE", lot_id):
             raise NotFound("no such lot", field="lot_id")
         # The same row check-in locks, so a capacity change and a check-in are ordered.
         before = await conn.fetchval(

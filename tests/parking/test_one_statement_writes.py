@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
+import pytest
+
 from core.appkeys import CLOCK, KEYS, POOL
 from payments.settlement import settle_credit
 from tests.payments.conftest import credit
@@ -223,3 +226,181 @@ async def test_twenty_check_outs_of_one_vehicle_at_once_issue_one_request(client
         )
         == 1
     )
+
+
+async def _backends_waiting_for_a_lock(db_url: str, n: int) -> None:
+    """Until `n` backends of this database wait for a lock (the scene of a test is set)."""
+    watcher = await asyncpg.connect(db_url)
+    try:
+        for _ in range(200):
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+            if waiting >= n:
+                return
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"{n} backends never waited for a lock")
+    finally:
+        await watcher.close()
+
+
+async def _checked_in(client, attendant, plate, cls):
+    resp = await post(client, attendant, f"{API}/check-ins", {"plate": plate, "vehicle_class": cls})
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+def _count_correction_tries(monkeypatch) -> list[str]:
+    from parking import corrections
+
+    tries: list[str] = []
+    one_try = corrections._correct_session
+
+    async def counted(conn, **kw):
+        tries.append(str(kw["session_id"]))
+        return await one_try(conn, **kw)
+
+    monkeypatch.setattr(corrections, "_correct_session", counted)
+    return tries
+
+
+async def test_two_opposite_class_corrections_at_once_both_succeed(client, attendant, db_url, monkeypatch):
+    """A correction moves the count from one capacity row to another (0029's trigger): both rows are locked in
+    one order, so a car corrected to a motorbike and a motorbike corrected to a car at the same moment do not
+    deadlock (found by a review: one of them answered 500)."""
+    tries = _count_correction_tries(monkeypatch)
+    car = await _checked_in(client, attendant, "30A10006", "car")
+    bike = await _checked_in(client, attendant, "30A10007", "motorbike")
+    holder = await asyncpg.connect(db_url)  # holds both rows until both corrections wait, then lets go
+    tx = holder.transaction()
+    await tx.start()
+    await holder.execute(
+        "SELECT 1 FROM lot_capacities WHERE lot_id = $1 AND vehicle_class IN ('car', 'motorbike') FOR UPDATE",
+        LOT,
+    )
+    first = asyncio.ensure_future(
+        post(client, attendant, f"{API}/sessions/{car['id']}/correct", {"vehicle_class": "motorbike"})
+    )
+    second = asyncio.ensure_future(
+        post(client, attendant, f"{API}/sessions/{bike['id']}/correct", {"vehicle_class": "car"})
+    )
+    await _backends_waiting_for_a_lock(db_url, 2)
+    await tx.commit()
+    await holder.close()
+    first_resp, second_resp = await first, await second
+    assert (first_resp.status, second_resp.status) == (200, 200), await first_resp.text()
+    assert sorted(tries) == sorted([car["id"], bike["id"]])  # each in one try: no deadlock to retry
+    await no_drift(client)
+
+
+async def test_a_correction_caught_in_a_deadlock_with_a_bank_settlement_is_tried_again(
+    client, attendant, db_url, monkeypatch
+):
+    """A bank's transaction closes a motorbike, then a car (it holds the motorbike's capacity row, then waits
+    for the car's); a correction of a car to a motorbike holds the car's row and waits for the motorbike's.
+    PostgreSQL aborts one of them: the correction, which waited first. It is tried again and succeeds once
+    the bank's transaction has committed; nothing is answered 500."""
+    tries = _count_correction_tries(monkeypatch)
+    bike = await _checked_in(client, attendant, "29-B1 100.08", "motorbike")
+    car = await _checked_in(client, attendant, "30A-100.09", "car")
+    client.app[CLOCK].advance(timedelta(minutes=30))
+    out = {}
+    for s in (bike, car):
+        resp = await post(client, attendant, f"{API}/check-outs", {"plate": s["plate"]})
+        assert resp.status == 200, await resp.text()
+        out[s["id"]] = (await resp.json())["payment"]
+    moved = await _checked_in(client, attendant, "30A10010", "car")  # within its correction window
+    from core.db import connect
+
+    bank = await connect(db_url)
+    try:
+        tx = bank.transaction()
+        await tx.start()
+        await settle_credit(
+            bank, client.app[KEYS], credit(out[bike["id"]]["reference"], out[bike["id"]]["amount_due"])
+        )
+        correction = asyncio.ensure_future(
+            post(client, attendant, f"{API}/sessions/{moved['id']}/correct", {"vehicle_class": "motorbike"})
+        )
+        await _backends_waiting_for_a_lock(
+            db_url, 1
+        )  # the correction holds the car's row, waits for the other
+        await settle_credit(
+            bank, client.app[KEYS], credit(out[car["id"]]["reference"], out[car["id"]]["amount_due"])
+        )
+        await tx.commit()
+    finally:
+        await bank.close()
+    resp = await correction
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["vehicle_class"] == "motorbike"
+    assert tries == [moved["id"]] * 2  # aborted once by the deadlock, then done
+    closed = await client.app[POOL].fetchval(
+        "SELECT count(*) FROM parking_sessions WHERE id = ANY($1::uuid[]) AND status = 'closed'",
+        [bike["id"], car["id"]],
+    )
+    assert closed == 2
+    await no_drift(client)
+
+
+async def test_a_capacity_change_does_not_wait_for_a_check_ins_key_share_on_the_lot(client, db_url, lots):
+    """A check-in holds its class's capacity row while its session's foreign key takes FOR KEY SHARE on the
+    lot. A capacity change that locked the lot FOR UPDATE, then the capacity row, deadlocked with it (a
+    review reproduced the 500); it now takes FOR NO KEY UPDATE, which a key share does not wait for."""
+    from parking.admin.lots import set_capacity
+
+    fk_check = await asyncpg.connect(db_url)
+    tx = fk_check.transaction()
+    await tx.start()
+    try:
+        await fk_check.execute("SELECT 1 FROM parking_lots WHERE id = $1 FOR KEY SHARE", LOT)
+        async with client.app[POOL].acquire() as conn:
+            await asyncio.wait_for(set_capacity(conn, LOT, "car", 77, actor="admin:test"), timeout=10)
+    finally:
+        await tx.rollback()
+        await fk_check.close()
+    assert (
+        await client.app[POOL].fetchval(
+            "SELECT capacity FROM lot_capacities WHERE lot_id = $1 AND vehicle_class = 'car'", LOT
+        )
+        == 77
+    )
+
+
+async def test_a_refused_check_in_leaves_the_callers_transaction_usable(client, db_url, lots):
+    """Called inside a caller's transaction, the one-statement check-in runs under a savepoint: a plate that
+    another lot checked in meanwhile is refused (409's exception) and the caller's transaction goes on."""
+    from datetime import UTC, datetime
+
+    from core.db import connect
+    from parking.sessions import PlateAlreadyInside, PlateInput, check_in
+
+    other, conn, now = await connect(db_url), await connect(db_url), datetime.now(UTC)
+    try:
+        other_tx = other.transaction()
+        await other_tx.start()
+        await check_in(
+            other,
+            lot_id="tl-my-dinh",
+            vehicle_class="car",
+            entry=PlateInput("30A-909.09"),
+            actor="t",
+            now=now,
+        )
+        async with conn.transaction():
+            await conn.execute("CREATE TEMP TABLE note (x int)")
+            task = asyncio.ensure_future(
+                check_in(
+                    conn, lot_id=LOT, vehicle_class="car", entry=PlateInput("30A-909.09"), actor="t", now=now
+                )
+            )
+            await _backends_waiting_for_a_lock(db_url, 1)  # on the plate's unique index
+            await other_tx.commit()
+            with pytest.raises(PlateAlreadyInside):
+                await task
+            await conn.execute("INSERT INTO note VALUES (1)")  # the caller's transaction is still usable
+            assert await conn.fetchval("SELECT count(*) FROM note") == 1
+    finally:
+        await other.close()
+        await conn.close()
