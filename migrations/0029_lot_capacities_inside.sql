@@ -52,3 +52,11 @@ CREATE TRIGGER parking_sessions_inside_at_update AFTER UPDATE OF status, lot_id,
 CREATE TRIGGER parking_sessions_inside_at_delete AFTER DELETE ON parking_sessions
     FOR EACH ROW WHEN (OLD.status IN ('inside', 'awaiting_payment'))
     EXECUTE FUNCTION parking_sessions_keep_inside();
+-- TRUNCATE fires no row trigger: emptying the sessions empties every count.
+CREATE FUNCTION parking_sessions_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE lot_capacities SET inside = 0 WHERE inside <> 0;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER parking_sessions_inside_at_truncate AFTER TRUNCATE ON parking_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION parking_sessions_truncated();

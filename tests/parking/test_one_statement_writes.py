@@ -404,3 +404,17 @@ async def test_a_refused_check_in_leaves_the_callers_transaction_usable(client, 
     finally:
         await other.close()
         await conn.close()
+
+
+async def test_emptying_the_sessions_table_empties_the_counts(client, attendant, db_url):
+    """TRUNCATE fires no row trigger; a statement trigger of 0029 resets the counts (an operator's reset of a
+    test or training database must not leave every lot looking full)."""
+    await _checked_in(client, attendant, "30A-100.11", "car")
+    assert await inside(client, "car") >= 1
+    owner = await asyncpg.connect(db_url)  # the service's role may not TRUNCATE; the owner may
+    try:
+        await owner.execute("TRUNCATE parking_sessions")
+    finally:
+        await owner.close()
+    assert await inside(client, "car") == 0
+    await no_drift(client)
