@@ -314,6 +314,31 @@ async def cancel_request(request: web.Request, body: CancelBody) -> web.Response
     return json_body_response(payment_request_json(row, request.app[SETTINGS].public_base_url))
 
 
+# The list's filters, each an SQL condition on its one value. Only the filters asked for go into the
+# statement: with "($4 IS NULL OR reference = $4)" for all of them, the generic plan PostgreSQL settles on for
+# a prepared statement cannot use the reference's unique index, and a search by reference reads the table.
+_LIST_FILTERS = (
+    ("status", "pr.status = {}"),
+    ("kind", "pr.kind = {}"),
+    ("fee_code", "pr.fee_code = {}"),
+    ("reference", "pr.reference = {}"),
+    ("underpaid", "(pr.status = 'pending' AND pr.amount_received > 0) = {}"),
+    ("created_from", "pr.created_at >= {}"),
+    ("created_to", "pr.created_at < {}"),
+)
+
+
+def _list_filter(query: ListQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause of the filters `query` sets (the conditions are constants; values are parameters)."""
+    conditions, args = [], []
+    for name, condition in _LIST_FILTERS:
+        value = getattr(query, name)
+        if value is not None:
+            args.append(value)
+            conditions.append(condition.format(f"${len(args)}"))
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), args
+
+
 @routes.get(
     "/api/v1/payment-requests",
     access=STAFF_READERS,
@@ -322,24 +347,12 @@ async def cancel_request(request: web.Request, body: CancelBody) -> web.Response
     response=PaymentRequestList,
 )
 async def list_payment_requests(request: web.Request, query: ListQuery) -> web.Response:
-    where = """WHERE ($1::text IS NULL OR pr.status = $1) AND ($2::text IS NULL OR pr.kind = $2)
-                 AND ($3::text IS NULL OR pr.fee_code = $3) AND ($4::text IS NULL OR pr.reference = $4)
-                 AND ($5::bool IS NULL OR (pr.status = 'pending' AND pr.amount_received > 0) = $5)
-                 AND ($6::timestamptz IS NULL OR pr.created_at >= $6)
-                 AND ($7::timestamptz IS NULL OR pr.created_at < $7)"""
-    args = (
-        query.status,
-        query.kind,
-        query.fee_code,
-        query.reference,
-        query.underpaid,
-        query.created_from,
-        query.created_to,
-    )
+    where, args = _list_filter(query)
     async with request.app[POOL].acquire() as conn:
         total = await conn.fetchval(f"SELECT count(*) FROM payment_requests pr {where}", *args)
+        n = len(args)
         rows = await conn.fetch(
-            f"{_SELECT} {where} ORDER BY pr.created_at DESC, pr.id LIMIT $8 OFFSET $9",
+            f"{_SELECT} {where} ORDER BY pr.created_at DESC, pr.id LIMIT ${n + 1} OFFSET ${n + 2}",
             *args,
             query.limit,
             query.offset,

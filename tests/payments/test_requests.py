@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
 import pytest
 
 from core.appkeys import POOL
@@ -118,6 +119,60 @@ async def test_staff_list_filters(client, agency, staff_login):
         await client.get("/api/v1/payment-requests?status=pending", headers=finance.headers())
     ).json()
     assert listing["total"] == 2
+
+
+async def test_every_list_filter_alone_and_together(client, agency, staff_login):
+    """Each filter of the staff list selects what it names, alone and with the others (the statement holds
+    only the filters asked for)."""
+    a = await (await create(client, agency)).json()
+    b = await (await create(client, agency, body={"kind": "service_fee", "fee_code": "GPLX-DOI"})).json()
+    c = await (await create(client, agency)).json()
+    pool = client.app[POOL]
+    await pool.execute("UPDATE payment_requests SET amount_received = 1000 WHERE id = $1::uuid", a["id"])
+    await pool.execute(
+        "UPDATE payment_requests SET status = 'cancelled', closed_at = now() WHERE id = $1::uuid", c["id"]
+    )
+    finance = await staff_login("finance")
+
+    async def ids(query: str) -> set[str]:
+        resp = await client.get(f"/api/v1/payment-requests?{query}&limit=200", headers=finance.headers())
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert body["total"] == len(body["items"])
+        return {i["id"] for i in body["items"]}
+
+    mine = {a["id"], b["id"], c["id"]}
+    assert await ids(f"reference={b['reference']}") == {b["id"]}
+    assert await ids("reference=CP00000000000") == set()
+    assert await ids("underpaid=true") & mine == {a["id"]}
+    assert await ids("underpaid=false") & mine == {b["id"], c["id"]}
+    assert await ids("status=cancelled") & mine == {c["id"]}
+    assert await ids("kind=parking") & mine == set()
+    assert await ids("kind=service_fee&fee_code=LLTP&status=pending") & mine == {a["id"]}
+    assert await ids(f"fee_code=LLTP&reference={b['reference']}") == set()
+    assert (
+        await ids("created_from=2000-01-01T00:00:00%2B00:00&created_to=2100-01-01T00:00:00%2B00:00") >= mine
+    )
+    assert await ids("created_to=2000-01-01T00:00:00%2B00:00") == set()
+    assert await ids("offset=0") >= mine  # no filter
+
+
+async def test_a_search_by_reference_finds_the_request_by_its_index(client, agency, db_url):
+    """The statement a search by reference runs, prepared and planned generically (as PostgreSQL plans it
+    after five runs), reads the reference's unique index, not the table."""
+    from payments.routes import ListQuery, _list_filter
+
+    await create(client, agency)
+    where, _ = _list_filter(ListQuery(reference="CP0000000000A"))
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE q(text) AS SELECT count(*) FROM payment_requests pr {where}")
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE q('CP0000000000A')"))
+    finally:
+        await conn.close()
+    assert "payment_requests_reference_key" in plan and "Seq Scan" not in plan, plan
 
 
 async def test_fully_subsidised_request_settles_without_qr(client, agency):
