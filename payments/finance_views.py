@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 import asyncpg
 
 from core.money import LOCAL_TZ
+from core.sql_filters import where_set
 
 # Outcomes whose money the city holds for somebody: in suspense (late, cancelled, already paid, unknown)
 # or in refunds (the excess of an over-payment).
@@ -46,17 +47,21 @@ async def payment_requests_for_review(
     limit: int = 200,
 ) -> tuple[list[asyncpg.Record], int]:
     """Requests newest first, and how many match in all. "Underpaid" = pending and holding a part payment."""
-    where = """WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR fee_code = $2)
-                 AND ($3::timestamptz IS NULL OR created_at >= $3)
-                 AND ($4::timestamptz IS NULL OR created_at < $4)
-                 AND (NOT $5 OR (status = 'pending' AND amount_received > 0))"""
-    args = (status, fee_code, created_from, created_to, underpaid_only)
+    where, args = where_set(  # only the filters set (core/sql_filters.py: a date range then uses its index)
+        [
+            ("status = {}", status),
+            ("fee_code = {}", fee_code),
+            ("created_at >= {}", created_from),
+            ("created_at < {}", created_to),
+            ("(status = 'pending' AND amount_received > 0) = {}", True if underpaid_only else None),
+        ]
+    )
     total = await conn.fetchval(f"SELECT count(*) FROM payment_requests {where}", *args)
     rows = await conn.fetch(
         f"""SELECT id, reference, kind, fee_code, purpose_vi, purpose_en, subsidy_amount, amount_due,
                    amount_received, status, created_at, expires_at, cancelled_by, cancel_reason
               FROM payment_requests {where}
-             ORDER BY created_at DESC, id LIMIT $6""",
+             ORDER BY created_at DESC, id LIMIT ${len(args) + 1}""",
         *args,
         limit,
     )

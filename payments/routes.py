@@ -18,6 +18,7 @@ from core.errors import NotFound
 from core.idempotency import KeyClaim, idempotency_key, request_fingerprint, run_idempotent
 from core.json import json_body_response
 from core.responses import ResponseModel, Timestamp, json_response
+from core.sql_filters import where_set
 from core.text import FreeText
 from core.timebounds import BoundedDatetime
 from payments.creation_groups import CREATION_GROUPS
@@ -314,9 +315,8 @@ async def cancel_request(request: web.Request, body: CancelBody) -> web.Response
     return json_body_response(payment_request_json(row, request.app[SETTINGS].public_base_url))
 
 
-# The list's filters, each an SQL condition on its one value. Only the filters asked for go into the
-# statement: with "($4 IS NULL OR reference = $4)" for all of them, the generic plan PostgreSQL settles on for
-# a prepared statement cannot use the reference's unique index, and a search by reference reads the table.
+# The list's filters, each an SQL condition on its one value (core/sql_filters.py: only those set go into the
+# statement, so a search by reference uses the reference's unique index).
 _LIST_FILTERS = (
     ("status", "pr.status = {}"),
     ("kind", "pr.kind = {}"),
@@ -329,14 +329,7 @@ _LIST_FILTERS = (
 
 
 def _list_filter(query: ListQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause of the filters `query` sets (the conditions are constants; values are parameters)."""
-    conditions, args = [], []
-    for name, condition in _LIST_FILTERS:
-        value = getattr(query, name)
-        if value is not None:
-            args.append(value)
-            conditions.append(condition.format(f"${len(args)}"))
-    return ("WHERE " + " AND ".join(conditions) if conditions else ""), args
+    return where_set((condition, getattr(query, name)) for name, condition in _LIST_FILTERS)
 
 
 @routes.get(
