@@ -5,6 +5,7 @@ with the old and new values. After the window only an admin voids, with a reason
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import asyncpg
@@ -61,6 +62,27 @@ async def _session_for_update(conn: asyncpg.Connection, lot_id: str, session_id)
     return row
 
 
+def _retried_on_deadlock(action):
+    """Try `action` again when PostgreSQL aborted it in a deadlock (it rolled back: nothing of it stays)."""
+
+    @functools.wraps(action)
+    async def retried(*args, **kwargs):
+        for attempt in range(_DEADLOCK_TRIES):
+            try:
+                return await action(*args, **kwargs)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == _DEADLOCK_TRIES - 1:
+                    raise
+                log.info("deadlock_retried", action=action.__name__, attempt=attempt + 1)
+        raise AssertionError("unreachable")
+
+    return retried
+
+
+_DEADLOCK_TRIES = 5
+
+
+@_retried_on_deadlock
 async def correct_session(
     conn: asyncpg.Connection,
     *,
@@ -76,41 +98,6 @@ async def correct_session(
     """Correct a session's plate or class. A class change locks two capacity rows; a transaction that closes
     sessions of two classes (a bank's group of payments) may hold them in the other order, and PostgreSQL
     then aborts one of the two: the correction is tried again rather than answered with an error."""
-    for attempt in range(_DEADLOCK_TRIES):
-        try:
-            return await _correct_session(
-                conn,
-                lot_id=lot_id,
-                session_id=session_id,
-                plate=plate,
-                vehicle_class=vehicle_class,
-                override_reason=override_reason,
-                class_confirmed=class_confirmed,
-                principal=principal,
-                now=now,
-            )
-        except asyncpg.DeadlockDetectedError:
-            if attempt == _DEADLOCK_TRIES - 1:
-                raise
-            log.info("correction_deadlock_retried", session_id=str(session_id), attempt=attempt + 1)
-    raise AssertionError("unreachable")
-
-
-_DEADLOCK_TRIES = 5
-
-
-async def _correct_session(
-    conn: asyncpg.Connection,
-    *,
-    lot_id: str,
-    session_id,
-    plate: str | None,
-    vehicle_class: str | None,
-    override_reason: str | None,
-    class_confirmed: bool,
-    principal,
-    now: datetime,
-) -> asyncpg.Record:
     async with conn.transaction():
         session = await _session_for_update(conn, lot_id, session_id)
         _check_may_undo(session, principal, now)

@@ -254,14 +254,14 @@ async def _checked_in(client, attendant, plate, cls):
 def _count_correction_tries(monkeypatch) -> list[str]:
     from parking import corrections
 
-    tries: list[str] = []
-    one_try = corrections._correct_session
+    tries: list[str] = []  # each try of a correction starts by locking its session
+    lock_session = corrections._session_for_update
 
-    async def counted(conn, **kw):
-        tries.append(str(kw["session_id"]))
-        return await one_try(conn, **kw)
+    async def counted(conn, lot_id, session_id):
+        tries.append(str(session_id))
+        return await lock_session(conn, lot_id, session_id)
 
-    monkeypatch.setattr(corrections, "_correct_session", counted)
+    monkeypatch.setattr(corrections, "_session_for_update", counted)
     return tries
 
 
