@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -101,6 +102,29 @@ def savepoint_if_nested(conn: asyncpg.Connection):
     transaction, a SAVEPOINT around it, so that its failure (a refusal the caller may catch) leaves the
     caller's transaction usable; alone, nothing (no BEGIN, no COMMIT)."""
     return conn.transaction() if conn.is_in_transaction() else contextlib.nullcontext()
+
+
+DEADLOCK_TRIES = 5
+
+
+def retried_on_deadlock(action):
+    """Decorate a service function that runs one transaction: when PostgreSQL aborts it in a deadlock
+    (everything of it rolled back), run it again, up to DEADLOCK_TRIES times. For actions that lock rows in
+    an order another writer cannot share (a class correction's two capacity rows against a settlement that
+    closed sessions of both classes)."""
+
+    @functools.wraps(action)
+    async def retried(*args, **kwargs):
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                return await action(*args, **kwargs)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_TRIES:
+                    raise
+                log.info("deadlock_retried", action=action.__qualname__, attempt=attempt)
+        raise AssertionError("unreachable")
+
+    return retried
 
 
 async def _light_reset(conn: asyncpg.Connection) -> None:

@@ -52,8 +52,8 @@ async def console_lots(request: web.Request) -> web.Response:
     # Admins may work any lot; an attendant only the lots they are bound to.
     lots = await request.app[POOL].fetch(
         """SELECT l.id, l.name, l.address,
-                  (SELECT count(*) FROM parking_sessions s
-                    WHERE s.lot_id = l.id AND s.status IN ('inside', 'awaiting_payment')) AS inside
+                  (SELECT coalesce(sum(c.inside), 0) FROM lot_capacities c  -- kept counts (0029)
+                    WHERE c.lot_id = l.id) AS inside
              FROM parking_lots l
             WHERE l.active AND ($1 OR EXISTS (SELECT 1 FROM lot_attendants a
                                                WHERE a.lot_id = l.id AND a.staff_user_id = $2))

@@ -5,18 +5,21 @@ with the old and new values. After the window only an admin voids, with a reason
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
 import asyncpg
-import structlog
 
 from core.audit import record_audit
+from core.db import retried_on_deadlock
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from parking.console_messages import CORRECTION_WINDOW
-from parking.sessions import ClassFull, PlateAlreadyInside, PlateInput, resolve_plate
-
-log = structlog.get_logger("citypay.parking")
+from parking.sessions import (
+    ClassFull,
+    PlateAlreadyInside,
+    PlateInput,
+    refuse_class_not_taken,
+    resolve_plate,
+)
 
 CANCEL_REASON = "nhập nhầm khi nhận xe"  # stored when the attendant gives no reason (void_reason needs 5+)
 
@@ -62,27 +65,7 @@ async def _session_for_update(conn: asyncpg.Connection, lot_id: str, session_id)
     return row
 
 
-def _retried_on_deadlock(action):
-    """Try `action` again when PostgreSQL aborted it in a deadlock (it rolled back: nothing of it stays)."""
-
-    @functools.wraps(action)
-    async def retried(*args, **kwargs):
-        for attempt in range(_DEADLOCK_TRIES):
-            try:
-                return await action(*args, **kwargs)
-            except asyncpg.DeadlockDetectedError:
-                if attempt == _DEADLOCK_TRIES - 1:
-                    raise
-                log.info("deadlock_retried", action=action.__name__, attempt=attempt + 1)
-        raise AssertionError("unreachable")
-
-    return retried
-
-
-_DEADLOCK_TRIES = 5
-
-
-@_retried_on_deadlock
+@retried_on_deadlock
 async def correct_session(
     conn: asyncpg.Connection,
     *,
@@ -129,11 +112,7 @@ async def correct_session(
             }
             space = spaces.get(new_class)
             if space is None or not space["capacity"]:
-                raise ValidationFailed(
-                    f"this lot takes no {new_class}",
-                    field="vehicle_class",
-                    message="console.err.class_not_taken",
-                )
+                refuse_class_not_taken(new_class)
             capacity, inside = space["capacity"], space["inside"]
             if inside >= capacity:
                 raise ClassFull(f"{inside} of {capacity} {new_class} spaces taken", field="vehicle_class")

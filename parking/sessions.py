@@ -288,7 +288,7 @@ async def check_in(
         if not _lot_open(lot, now):
             raise LotClosed(f"open {lot['opens_at']:%H:%M}–{lot['closes_at']:%H:%M}", field="lot_id")
         if lot["capacity"] is None:
-            _refuse_class(vehicle_class)
+            refuse_class_not_taken(vehicle_class)
         recognition = [{"plate": c, "score": s} for c, s in entry.candidates] or None
         audit_after = {
             "lot": lot_id,
@@ -322,7 +322,7 @@ async def check_in(
         if row["id"] is not None:
             return row
         if row["capacity_now"] is None:  # the class's capacity row went since the lot was read
-            _refuse_class(vehicle_class)
+            refuse_class_not_taken(vehicle_class)
         taken, capacity = row["taken_before"], row["capacity_now"]
         if taken >= capacity:
             raise ClassFull(f"{taken} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
@@ -337,7 +337,8 @@ async def check_in(
 _APPEND_TRIES = 100
 
 
-def _refuse_class(vehicle_class: str) -> NoReturn:
+def refuse_class_not_taken(vehicle_class: str) -> NoReturn:
+    """The lot has no spaces for this class (no capacity row, or a capacity of 0 for a correction)."""
     raise ValidationFailed(
         f"this lot takes no {vehicle_class}", field="vehicle_class", message="console.err.class_not_taken"
     )
@@ -430,7 +431,7 @@ s AS (
        AND {{_SESSION_MATCH}}
        AND EXISTS (SELECT 1 FROM l WHERE l.attendant_of OR $3)
      ORDER BY array_position($5::text[], ps.plate) LIMIT 1
-       FOR UPDATE OF ps)
+       {{_LOCK}})
 SELECT l.name AS lot_name, l.zone_code AS lot_zone, l.collection_account_code AS lot_collection_account,
        l.attendant_of, s.*,
        EXISTS (SELECT 1 FROM monthly_passes mp
@@ -455,11 +456,10 @@ SELECT l.name AS lot_name, l.zone_code AS lot_zone, l.collection_account_code AS
 _CHECK_OUT_STARTS = {
     (lock, by_id): _CHECK_OUT_TEMPLATE.replace(
         "{_SESSION_MATCH}", "ps.id = $4" if by_id else "ps.plate = ANY($5::text[]) AND $4::uuid IS NULL"
-    ).replace("\n       FOR UPDATE OF ps", "\n       FOR UPDATE OF ps" if lock else "")
+    ).replace("{_LOCK}", "FOR UPDATE OF ps" if lock else "")
     for lock in (True, False)
     for by_id in (True, False)
 }
-assert len(set(_CHECK_OUT_STARTS.values())) == 4
 
 # The usual exit's second and last statement, on its own (no BEGIN, no COMMIT): lock the session if it is
 # still inside and unchanged since it was read ($2: its row version), then its audit row at the stream
@@ -504,15 +504,11 @@ async def check_out(
     row written in one statement that re-checks the session is unchanged. Any other exit, and one whose
     session changed in between, takes the locking path. `principal`: whose right to act in the lot is checked
     (None: the service itself)."""
-    texts: list[str] = []
-    if session_id is None:  # else the attendant confirmed one of the suggested sessions
-        texts = entry.texts()
     steps = _Exit(
         conn,
         keys,
         lot_id=lot_id,
         entry=entry,
-        texts=texts,
         session_id=session_id,
         actor=actor,
         now=now,
@@ -537,13 +533,18 @@ class _Exit:
     keys: AppKeys
     lot_id: str
     entry: PlateInput
-    texts: list[str]
     session_id: Any
     actor: str
     now: datetime
     amount_cap: int
     payment_expiry: timedelta
     principal: Any
+
+    @property
+    def texts(self) -> list[str]:
+        """The plates the attendant typed or the camera read; none when they confirmed a suggested session.
+        Refuses a check-out naming neither (start() asks for it before its round trip)."""
+        return [] if self.session_id is not None else self.entry.texts()
 
     async def start(self, *, lock: bool) -> asyncpg.Record:
         """The lot, the open session (locked if `lock`) and its exit terms; refuses a lot the caller may not

@@ -146,13 +146,23 @@ async def _fee_terms(conn: asyncpg.Connection, new: NewRequest, now: datetime) -
         }
     account: Mapping[str, Any] | None
     if new.collection_account is not None:
-        account = dict(zip(("bin", "account_number", "holder_name"), new.collection_account, strict=True))
+        account = _given_account(new.collection_account)
     else:
         account = await conn.fetchrow(
             "SELECT bin, account_number, holder_name FROM collection_accounts WHERE code = $1 AND active",
             new.collection_account_code,
         )
     return _given_terms(new, account)
+
+
+def _given_account(account: tuple[str, str, str]) -> dict[str, str]:
+    """NewRequest.collection_account as the collection_accounts row it was read from."""
+    return dict(zip(("bin", "account_number", "holder_name"), account, strict=True))
+
+
+def _refuse_over_cap(terms: Mapping[str, Any], amount_cap: int) -> None:
+    if terms["fee_amount"] > amount_cap:
+        raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
 
 
 def _given_terms(new: NewRequest, account: Mapping[str, Any] | None) -> dict:
@@ -190,8 +200,7 @@ async def issue_payment_request(
     now = now or datetime.now(UTC)
     async with own_or_joined_transaction(conn):
         terms = await _fee_terms(conn, new, now)
-        if terms["fee_amount"] > amount_cap:  # raising rolls back the subsidy just taken
-            raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
+        _refuse_over_cap(terms, amount_cap)  # raising rolls back the subsidy just taken
         columns = _request_columns(new, terms, created_by=created_by, now=now, default_expiry=default_expiry)
         record = await conn.fetchrow(
             f"""WITH pr AS ({_INSERT_REQUEST} RETURNING *)
@@ -232,10 +241,8 @@ def prepare_request(
     issue_payment_request checks it; nothing is written."""
     if new.kind == "service_fee" or new.collection_account is None:
         raise ValueError("prepare_request takes a request whose terms are given (kind parking)")
-    account = dict(zip(("bin", "account_number", "holder_name"), new.collection_account, strict=True))
-    terms = _given_terms(new, account)
-    if terms["fee_amount"] > amount_cap:
-        raise ValidationFailed(f"amount exceeds the cap of {amount_cap} đồng", field="amount")
+    terms = _given_terms(new, _given_account(new.collection_account))
+    _refuse_over_cap(terms, amount_cap)
     return PreparedRequest(
         _request_columns(new, terms, created_by=created_by, now=now, default_expiry=default_expiry)
     )

@@ -418,3 +418,36 @@ async def test_emptying_the_sessions_table_empties_the_counts(client, attendant,
         await owner.close()
     assert await inside(client, "car") == 0
     await no_drift(client)
+
+
+async def test_a_fee_of_ten_trillion_dong_is_refused_at_check_out_and_nothing_is_written(client, attendant):
+    """The one-statement exit checks the amount cap before it writes (payments.prepare_request): a tariff
+    raised by hand to 10^13 đồng per turn gets 422 naming `amount`, twenty times at once, and the session
+    stays inside with no request, no check-out audit row and the same kept count."""
+    session = await _checked_in(client, attendant, "30A-100.12", "car")
+    pool = client.app[POOL]
+    await pool.execute(
+        "UPDATE tariffs SET day_turn_price = 10000000000000, night_turn_price = 10000000000000, "
+        "hourly_blocks = '[[1, 10000000000000]]'::jsonb WHERE vehicle_class = 'car'"
+    )
+    before = await inside(client, "car")
+    client.app[CLOCK].advance(timedelta(hours=3))
+    results = await asyncio.gather(
+        *(post(client, attendant, f"{API}/check-outs", {"plate": "30A10012"}) for _ in range(20))
+    )
+    for r in results:
+        assert r.status == 422 and r.content_type == "application/problem+json", await r.text()
+        assert (await r.json())["field"] == "amount"
+    row = await pool.fetchrow(
+        "SELECT status, payment_request_id FROM parking_sessions WHERE id = $1::uuid", session["id"]
+    )
+    assert tuple(row) == ("inside", None)
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests WHERE kind = 'parking'") == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'parking.check_out' AND subject = $1",
+            f"session:{session['id']}",
+        )
+        == 0
+    )
+    assert await inside(client, "car") == before

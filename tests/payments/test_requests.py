@@ -247,3 +247,33 @@ async def test_the_answer_built_directly_is_the_documented_models_json(client, a
         built = payment_request_json(row, "https://pay.example")
         assert dump(PaymentRequestOut.model_validate(built)) == built
     assert pending["receipt_id"] is None and paid["receipt_id"] and paid["settled_at"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "reference=CP%00000000000",  # NUL: PostgreSQL text cannot hold it
+        "reference=CP0000%E2%80%8B0000000",  # a zero-width space inside
+        "reference=" + "C" * 33,  # past the field's length
+        "reference=",
+        "created_from=0001-01-01T00:00:00%2B00:00",
+        "created_to=9999-12-31T23:59:59%2B00:00",
+        "underpaid=maybe",
+        "status=PAID",
+        "kind=%E2%80%AEparking",  # a right-to-left override before the word
+    ],
+)
+async def test_odd_list_filters_get_a_clear_answer_and_change_nothing(client, agency, staff_login, query):
+    """Each filter's value reaches the statement only as a parameter of a condition written in the code; odd
+    values are refused with a problem (422) or simply match nothing, never a 500, and nothing is written."""
+    await create(client, agency)
+    pool = client.app[POOL]
+    before = await pool.fetchval("SELECT count(*) FROM payment_requests")
+    finance = await staff_login("finance")
+    resp = await client.get(f"/api/v1/payment-requests?{query}", headers=finance.headers())
+    assert resp.status in (200, 422), await resp.text()
+    if resp.status == 422:
+        assert resp.content_type == "application/problem+json"
+    else:
+        assert (await resp.json())["total"] == 0
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == before
