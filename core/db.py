@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
 import json
 import logging
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -105,6 +107,7 @@ def savepoint_if_nested(conn: asyncpg.Connection):
 
 
 DEADLOCK_TRIES = 5
+DEADLOCK_BACKOFF_S = 0.02  # per attempt, jittered
 
 
 def retried_on_deadlock(action):
@@ -122,6 +125,10 @@ def retried_on_deadlock(action):
                 if attempt == DEADLOCK_TRIES:
                     raise
                 log.info("deadlock_retried", action=action.__qualname__, attempt=attempt)
+                # The other side was woken by our abort and must re-take the row we released; a retry
+                # sent at once can take it first and deadlock again (seen in CI). A short jittered wait
+                # lets it go ahead.
+                await asyncio.sleep(random.uniform(0.5, 1.5) * DEADLOCK_BACKOFF_S * attempt)
         raise AssertionError("unreachable")
 
     return retried

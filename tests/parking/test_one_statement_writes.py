@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from core.appkeys import CLOCK, KEYS, POOL
+from core.db import DEADLOCK_TRIES
 from payments.settlement import settle_credit
 from tests.payments.conftest import credit
 
@@ -335,7 +336,9 @@ async def test_a_correction_caught_in_a_deadlock_with_a_bank_settlement_is_tried
     resp = await correction
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["vehicle_class"] == "motorbike"
-    assert tries == [moved["id"]] * 2  # aborted once by the deadlock, then done
+    # aborted by the deadlock, then done: usually on the second try; on a loaded machine the retry can
+    # meet the bank's woken transaction again before it re-takes its row (CI saw three tries)
+    assert 2 <= len(tries) <= DEADLOCK_TRIES and set(tries) == {moved["id"]}
     closed = await client.app[POOL].fetchval(
         "SELECT count(*) FROM parking_sessions WHERE id = ANY($1::uuid[]) AND status = 'closed'",
         [bike["id"], car["id"]],
