@@ -564,7 +564,14 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
 
     baseline = start_baseline(procs)
-    spec = LoadSpec(baseline.url, "common:fixed_request", {"path": "/"}, procs=args.loadgen_procs, **common)
+    spec = LoadSpec(
+        baseline.url,
+        "common:fixed_request",
+        {"path": "/"},
+        client=args.loadgen_client,
+        procs=args.loadgen_procs,
+        **common,
+    )
     _, phases["baseline"] = _phase(
         "empty handler", procs, spec, CpuMeter(baseline.proc.pid, None), citypay=False
     )
@@ -606,6 +613,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
                 seconds=seconds,
                 warmup=0,
                 clients=args.clients,
+                client=args.loadgen_client,
                 procs=args.loadgen_procs,
             )
             measured = not key_name.startswith("callbacks_warmup")

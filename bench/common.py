@@ -406,7 +406,15 @@ def serve_accepts_workers() -> bool:
 
 
 def add_throughput_args(p: argparse.ArgumentParser) -> None:
-    """--workers and --explain, the same in every benchmark that starts citypay (issue 13)."""
+    """--workers, --explain and --loadgen-client, the same in every benchmark that starts citypay (issue
+    13)."""
+    p.add_argument(
+        "--loadgen-client",
+        choices=("lean", "aiohttp"),
+        default="lean",
+        help="the load generator's HTTP client: lean (bench/lean_http.py, default: a fraction of aiohttp's "
+        "CPU per request, which the server and PostgreSQL share the cores with) or aiohttp's ClientSession",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -519,13 +527,15 @@ class LoadSpec:
     max_in_flight: int = 256
     procs: int = 1
     timeout: float = 30.0
+    client: str = "lean"  # "lean" (bench/lean_http.py) or "aiohttp" (its ClientSession, as before 2026-12-03)
 
     @property
     def mode(self) -> str:
         return "open" if self.rate else "closed"
 
     def describe(self) -> str:
-        who = f"{self.procs} loadgen process(es), aiohttp, keep-alive"
+        client = "lean HTTP/1.1 client" if self.client == "lean" else "aiohttp client"
+        who = f"{self.procs} loadgen process(es), {client}, keep-alive"
         if self.rate:
             return f"open loop {self.rate:g}/s, ≤{self.max_in_flight} in flight, {self.seconds:g} s; {who}"
         return (
@@ -728,9 +738,21 @@ def cycle_paths(params: dict[str, Any], worker: int) -> RequestFactory:
     return make
 
 
-async def _loadgen(spec: LoadSpec, worker: int, start_at: float) -> dict[str, Any]:
+def _client_session(spec: LoadSpec) -> Any:
+    """The load generator's HTTP session: both kinds are async context managers with the same
+    `request`/`post` calls and answers (`status`, `headers`, `await read()`)."""
+    if spec.client == "lean":
+        from lean_http import LeanSession
+
+        return LeanSession(spec.base_url, timeout=spec.timeout)
     import aiohttp
 
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
+    timeout = aiohttp.ClientTimeout(total=spec.timeout)
+    return aiohttp.ClientSession(spec.base_url, connector=connector, timeout=timeout)
+
+
+async def _loadgen(spec: LoadSpec, worker: int, start_at: float) -> dict[str, Any]:
     make: Any = _resolve_factory(spec.factory)(spec.params, worker)
     sampler = inspect.iscoroutinefunction(make)
     seq = itertools.count()
@@ -739,9 +761,7 @@ async def _loadgen(spec: LoadSpec, worker: int, start_at: float) -> dict[str, An
     samples: list[str] = []
     late = 0
     issued = [0]  # every request, warm-up included
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
-    timeout = aiohttp.ClientTimeout(total=spec.timeout)
-    async with aiohttp.ClientSession(spec.base_url, connector=connector, timeout=timeout) as session:
+    async with _client_session(spec) as session:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         t0 = time.perf_counter()
         measure_from, measure_to = t0 + spec.warmup, t0 + spec.warmup + spec.seconds

@@ -400,7 +400,14 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
 
     baseline = start_baseline(procs)
-    spec = LoadSpec(baseline.url, "common:fixed_request", {"path": "/"}, procs=args.loadgen_procs, **common)
+    spec = LoadSpec(
+        baseline.url,
+        "common:fixed_request",
+        {"path": "/"},
+        client=args.loadgen_client,
+        procs=args.loadgen_procs,
+        **common,
+    )
     _, phases["baseline"] = _phase("empty handler", procs, spec, CpuMeter(baseline.proc.pid, None))
     info["loadgen"] = spec.describe()
     procs.stop(baseline.proc)
@@ -436,6 +443,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
                 seconds=seconds,
                 warmup=0,
                 clients=args.clients,
+                client=args.loadgen_client,
                 procs=args.loadgen_procs,
             )
             explainer = None

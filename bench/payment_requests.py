@@ -96,7 +96,9 @@ def _creation_spec(args: argparse.Namespace, url: str, token: str, **kw: Any) ->
         "unique_header": "Idempotency-Key",
         "run_id": "bench-" + secrets.token_hex(4),  # keys never repeat, across phases and runs
     }
-    return LoadSpec(url, "common:fixed_request", params, procs=args.loadgen_procs, **kw)
+    return LoadSpec(
+        url, "common:fixed_request", params, client=args.loadgen_client, procs=args.loadgen_procs, **kw
+    )
 
 
 def _phase(
@@ -400,6 +402,7 @@ def png_phases(
             seconds=args.png_seconds,
             warmup=args.warmup,
             clients=clients,
+            client=args.loadgen_client,
             procs=1 if clients == 1 else args.loadgen_procs,
         )
         watching = explainer if key == "png_cold_n" else None
@@ -417,6 +420,7 @@ def png_phases(
         seconds=args.png_seconds,
         warmup=args.warmup,
         clients=PROBE_CLIENTS,
+        client=args.loadgen_client,
         procs=1,
     )
     _, phases["probe_alone" + tag] = _phase("GET payment request JSON alone", procs, probe, meter)
@@ -427,6 +431,7 @@ def png_phases(
         seconds=args.png_seconds,
         warmup=args.warmup,
         clients=args.clients,
+        client=args.loadgen_client,
         procs=args.loadgen_procs,
     )
     print(f"… the same GETs beside cold qr.png renders at {args.clients} clients", flush=True)
@@ -458,7 +463,14 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
 
     baseline = start_baseline(procs)
-    spec = LoadSpec(baseline.url, "common:fixed_request", {"path": "/"}, procs=args.loadgen_procs, **common)
+    spec = LoadSpec(
+        baseline.url,
+        "common:fixed_request",
+        {"path": "/"},
+        client=args.loadgen_client,
+        procs=args.loadgen_procs,
+        **common,
+    )
     _, phases["baseline"] = _phase("empty handler", procs, spec, CpuMeter(baseline.proc.pid, None))
     info["loadgen"] = spec.describe()
     procs.stop(baseline.proc)
