@@ -1,5 +1,6 @@
 """The load generator's lean HTTP/1.1 client (bench/lean_http.py) against a real aiohttp server: what it reads
-must be what the server sent, or the benchmarks would count answers they never got."""
+must be what the server sent, or the benchmarks would count answers they never got; an answer cut short is
+an error, never a success."""
 
 from __future__ import annotations
 
@@ -116,5 +117,7 @@ async def test_a_closing_server_a_cut_answer_and_a_timeout_are_told_apart(aiohtt
             async with session.get("/slow"):
                 pass
         assert session.all == set()  # the cut and timed-out connections are dropped
+        with pytest.raises(ValueError, match="HEAD"):
+            session.request("HEAD", "/big")
         async with session.post("/echo", data=b"after") as resp:  # and the session goes on
             assert resp.status == 201
