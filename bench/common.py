@@ -433,6 +433,21 @@ def add_throughput_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def baseline_spec(url: str, args: argparse.Namespace) -> LoadSpec:
+    """The empty-handler phase every server benchmark measures first: `GET /` in a closed loop with the
+    run's clients, seconds, warm-up and load generator."""
+    return LoadSpec(
+        url,
+        "common:fixed_request",
+        {"path": "/"},
+        seconds=args.seconds,
+        warmup=args.warmup,
+        clients=args.clients,
+        client=args.loadgen_client,
+        procs=args.loadgen_procs,
+    )
+
+
 def worker_counts(args: argparse.Namespace) -> list[int | None]:
     """The server process counts to run, in order. Without --workers support in `serve` only one run, with
     the flag left out (and a note), since a run of N workers cannot be had."""

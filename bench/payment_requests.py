@@ -32,6 +32,7 @@ from common import (
     Processes,
     Server,
     add_throughput_args,
+    baseline_spec,
     bench_var_dir,
     exit_on_signals,
     machine_info,
@@ -463,14 +464,7 @@ def run(args: argparse.Namespace, procs: Processes, pg: PgServer, db: CitypayDat
     common = {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients}
 
     baseline = start_baseline(procs)
-    spec = LoadSpec(
-        baseline.url,
-        "common:fixed_request",
-        {"path": "/"},
-        client=args.loadgen_client,
-        procs=args.loadgen_procs,
-        **common,
-    )
+    spec = baseline_spec(baseline.url, args)
     _, phases["baseline"] = _phase("empty handler", procs, spec, CpuMeter(baseline.proc.pid, None))
     info["loadgen"] = spec.describe()
     procs.stop(baseline.proc)
