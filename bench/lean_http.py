@@ -80,6 +80,10 @@ class _Connection(asyncio.Protocol):
             self._fail(HttpError(f"not HTTP/1.1: {exc}"))
 
     # httptools' side
+    def on_message_begin(self) -> None:
+        if self.waiter is None:  # a second answer in the same bytes as the one awaited: nobody asked for it
+            self.reusable = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
@@ -180,9 +184,9 @@ class LeanSession:
     async def _connection(self) -> _Connection:
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed:
+            if conn.reusable and not conn.closed:
                 return conn
-            self.all.discard(conn)
+            self._drop(conn)  # closed while idle, or sent bytes nobody asked for
         loop = asyncio.get_running_loop()
         _, conn = await asyncio.wait_for(
             loop.create_connection(_Connection, self.host, self.port), self.timeout

@@ -132,3 +132,28 @@ async def test_a_closing_server_a_cut_answer_and_a_timeout_are_told_apart(aiohtt
             session.request("HEAD", "/big")
         async with session.post("/echo", data=b"after") as resp:  # and the session goes on
             assert resp.status == 201
+
+
+async def test_a_connection_that_sends_more_than_its_answer_is_not_used_again():
+    """Bytes after the answer (a server bug, or an answer this client misread) would be taken for the next
+    answer on that connection: the connection is dropped, and the next request opens a new one."""
+    peers: list = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername"))
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 Stale\r\n\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with LeanSession(f"http://127.0.0.1:{port}/", timeout=5) as session:
+            for _ in range(3):
+                async with session.get("/") as resp:
+                    assert (resp.status, await resp.read()) == (200, b"ok")
+                await asyncio.sleep(0.05)  # the extra bytes arrive while the connection is idle
+        assert len(peers) == 3
+    finally:
+        server.close()
+        await server.wait_closed()
