@@ -209,6 +209,16 @@ def _wants_html(request: web.Request) -> bool:
     return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
 
 
+# nginx's "client closed request": the client went away before it could be answered.
+CLIENT_CLOSED_STATUS = 499
+
+
+def client_gone(request: web.Request) -> bool:
+    """The client's connection is closed (or closing): no answer can reach it."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler):
     try:
@@ -224,6 +234,13 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status not in _HTTP_TO_PROBLEM:
             from_http.status = exc.status  # type: ignore[misc]
         return await _render(request, from_http)
+    except ConnectionResetError as exc:
+        if not client_gone(request):
+            return await _unexpected(request, exc)  # another connection of ours broke (a bank's, say)
+        # The client hung up before its body arrived: nobody to answer, nothing done, nothing failed here.
+        # Answered (to no one) and counted as 499, nginx's "client closed request", never as a 500.
+        log.info("client_closed_request", error=str(exc)[:100])
+        return web.Response(status=CLIENT_CLOSED_STATUS, reason="Client Closed Request")
     except Exception as exc:
         if not database_unavailable(exc):
             return await _unexpected(request, exc)

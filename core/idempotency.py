@@ -19,7 +19,10 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def idempotency_key(request: web.Request) -> str:
-    key = request.headers.get(HEADER)
+    keys = request.headers.getall(HEADER, [])
+    if len(keys) > 1:  # which one the client meant is a guess; a proxy may have added or split one
+        raise ValidationFailed(f"send one {HEADER} header, not {len(keys)}", field=HEADER)
+    key = keys[0] if keys else None
     if key is None:
         raise ValidationFailed(
             f"send an {HEADER} header (any unique string up to 255 characters)", field=HEADER

@@ -12,10 +12,10 @@ import structlog
 from aiohttp import web
 
 from core.appkeys import ENDPOINT, METRICS, PRINCIPAL, SETTINGS
+from core.errors import CLIENT_CLOSED_STATUS
 
 log = structlog.get_logger("citypay.http")
 REQUEST_ID_HEADER = "X-Request-ID"
-CANCELLED_STATUS = 499
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -44,7 +44,7 @@ async def request_context_middleware(request: web.Request, handler):
     except asyncio.CancelledError:
         # Cancelled, not failed: the server is shutting down (or the client went away) mid-request. Logged as
         # 499, nginx's "client closed request", so a log reader does not look for a crash that did not happen.
-        status = CANCELLED_STATUS
+        status = CLIENT_CLOSED_STATUS
         raise
     finally:
         elapsed = time.perf_counter() - started

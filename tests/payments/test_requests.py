@@ -77,6 +77,23 @@ async def test_a_repeat_replays_even_when_the_fee_was_withdrawn_since(client, ag
     assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 1
 
 
+async def test_two_idempotency_keys_in_one_request_are_refused(client, agency):
+    """Which one the client meant is a guess (a proxy may have added one): neither is used."""
+    from multidict import CIMultiDict
+
+    headers = CIMultiDict(agency)
+    headers.add("Idempotency-Key", "first")
+    headers.add("Idempotency-Key", "second")
+    resp = await client.post(
+        "/api/v1/payment-requests", json={"kind": "service_fee", "fee_code": "LLTP"}, headers=headers
+    )
+    assert resp.status == 422 and (await resp.json())["field"] == "Idempotency-Key"
+    assert resp.content_type == "application/problem+json"
+    pool = client.app[POOL]
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 0
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
 async def test_missing_key_and_unknown_fee_change_nothing(client, agency):
     resp = await client.post(
         "/api/v1/payment-requests", json={"kind": "service_fee", "fee_code": "LLTP"}, headers=agency
