@@ -88,6 +88,13 @@ class MalformedJSON(Problem):
     slug, title_vi, title_en = "malformed-json", "Nội dung JSON không hợp lệ", "Malformed JSON body"
 
 
+class MalformedHTTP(Problem):
+    """A request aiohttp's HTTP parser refused before the app saw it (see answer_unparsable_with_problems)."""
+
+    slug = "malformed-http-request"
+    title_vi, title_en = "Yêu cầu HTTP không đọc được", "Malformed HTTP request"
+
+
 class ValidationFailed(Problem):
     status, slug = 422, "validation-failed"
     title_vi, title_en = "Dữ liệu không hợp lệ", "Invalid input"
@@ -275,3 +282,42 @@ async def _render(request: web.Request, problem: Problem) -> web.StreamResponse:
         page.headers.update(problem.headers)  # Retry-After, Allow: a person's browser is told too
         return page
     return problem_response(problem, request)
+
+
+# What the parser refused, said without echoing the client's bytes (a refused line may be a credential's).
+_UNPARSABLE = {
+    400: "the request is not valid HTTP/1.1: a malformed line or header, a control character, a header or "
+    "line too long, or a malformed chunked body",
+    413: "the request body is too large",
+    431: "the request's headers are too large",
+}
+
+
+def answer_unparsable_with_problems() -> None:
+    """aiohttp answers a request its parser refuses (a control character in a header, a line over its limit,
+    a malformed chunked body) itself, before the app's middlewares, in text/plain, and logs a traceback. Make
+    that answer application/problem+json like every other refusal, and log one line without the client's
+    bytes. Errors after parsing (5xx) keep aiohttp's handling. Called at import of core/middleware.py."""
+    from aiohttp.web_protocol import RequestHandler
+
+    original = RequestHandler.handle_error
+    if getattr(original, "_citypay", False):
+        return
+
+    def handle_error(self, request, status=500, exc=None, message=None):
+        if not 400 <= status < 500 or request.writer.output_size > 0:
+            return original(self, request, status, exc, message)
+        log.info(
+            "malformed_http_request",
+            status=status,
+            error=type(exc).__name__ if exc is not None else None,
+            remote=request.remote,
+        )
+        problem = MalformedHTTP(_UNPARSABLE.get(status, _UNPARSABLE[400]))
+        problem.status = status
+        resp = problem_response(problem, request)
+        resp.force_close()
+        return resp
+
+    handle_error._citypay = True  # type: ignore[attr-defined]
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from core.appkeys import ENDPOINT, METRICS, PRINCIPAL, SETTINGS
-from core.errors import CLIENT_CLOSED_STATUS
+from core.errors import CLIENT_CLOSED_STATUS, answer_unparsable_with_problems
 
 log = structlog.get_logger("citypay.http")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -73,6 +73,8 @@ NO_STORE = "no-store"
 # it cannot parse (they never reach the app, its middlewares or its signals). Its default names versions.
 if hasattr(aiohttp.web_response, "SERVER_SOFTWARE"):
     aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME
+# …and in text/plain: in problem+json instead (core/errors.py).
+answer_unparsable_with_problems()
 
 
 def served_over_tls(request: web.Request) -> bool:
