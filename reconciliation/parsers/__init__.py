@@ -20,6 +20,7 @@ from reconciliation.parsers.camt import message_kind
 from reconciliation.parsers.camt053 import parse_camt053, read_camt053
 from reconciliation.parsers.camt054 import parse_camt054, read_camt054
 from reconciliation.parsers.csv_exports import MAPPINGS, XLSX_MAGIC, ColumnMapping, parse_export
+from reconciliation.parsers.limits import check_limits
 from reconciliation.parsers.mt940 import looks_like_mt940, parse_mt940
 from reconciliation.parsers.safe_xml import MAX_TEXT_BYTES, check_size, parse_xml
 from reconciliation.statement import Statement, StatementRefused
@@ -42,7 +43,15 @@ def parse_statement(
     data: bytes, *, filename: str | None = None, mapping: str | None = None, account: str | None = None
 ) -> list[Statement]:
     """Every statement in the file. `mapping` names a CSV/Excel column mapping (else it is recognised by its
-    header); `account` gives the account number to an export that does not print it."""
+    header); `account` gives the account number to an export that does not print it. Each is checked against
+    limits.py: dates in 2000–2100, its period in order, references and amounts that fit."""
+    statements = _parse(data, filename=filename, mapping=mapping, account=account)
+    for n, statement in enumerate(statements, start=1):
+        check_limits(statement, f"statement {n} ({statement.statement_id[:40]})")
+    return statements
+
+
+def _parse(data: bytes, *, filename: str | None, mapping: str | None, account: str | None) -> list[Statement]:
     check_size(data, limit=MAX_TEXT_BYTES)  # XML and CSV/Excel check their own, lower, limit again
     name = (filename or "").lower()
     if data[:4] == XLSX_MAGIC or name.endswith(".xlsx"):

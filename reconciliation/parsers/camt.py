@@ -70,9 +70,9 @@ def local_date(text: str, *, where: str) -> date:
         if "T" not in text:
             return date.fromisoformat(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise StatementRefused(f"date {text!r} is not an ISO date", where=where) from None
-    return (moment.astimezone(LOCAL_TZ) if moment.tzinfo else moment).date()
+        return (moment.astimezone(LOCAL_TZ) if moment.tzinfo else moment).date()
+    except (ValueError, OverflowError):  # OverflowError: a year-1 moment that Hà Nội time puts before year 1
+        raise StatementRefused(f"date {text!r} is not an ISO date in range", where=where) from None
 
 
 def date_choice(r: Reader, element: etree._Element | None, *, where: str) -> date | None:
