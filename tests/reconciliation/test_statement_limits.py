@@ -164,3 +164,22 @@ async def test_an_upload_dated_9999_is_a_422_stores_nothing_and_the_pages_keep_w
     assert workbench.status == 200
     fine = await upload(client, finance, camt_statement())
     assert fine.status == 201, await fine.json()
+
+
+async def test_the_database_refuses_such_dates_too(db_url):
+    """Migration 0030: the last line, should a path ever skip the checks above."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        for statement in (
+            "INSERT INTO journal_entries (idempotency_key, kind, business_date, content_hash) "
+            "VALUES ('far', 'test', 'infinity', 'x')",
+            "INSERT INTO journal_entries (idempotency_key, kind, business_date, content_hash) "
+            "VALUES ('old', 'test', '0001-01-01', 'x')",
+        ):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
+                await conn.execute(statement)
+            assert refused.value.constraint_name == "journal_entries_business_date_range"
+    finally:
+        await conn.close()
