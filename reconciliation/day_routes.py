@@ -1,4 +1,5 @@
-"""Day close per collection account, for finance: by API (`POST /api/v1/reconciliation/days/close`) and on
+"""Day close per collection account, for finance: by API (`POST /api/v1/reconciliation/days/close`, or the
+day named in the path: `…/days/{bin}/{account}/{date}/close`, as SPEC.md fixes it) and on
 the `/reconciliation/days` page. Both go through reconciliation.days.close_account_day, which refuses a day
 whose statement is missing, whose exceptions are open, or whose balances differ (naming the difference)."""
 
@@ -7,9 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.api import Routes, staff
+from core.api import Routes, staff, validation_problem
 from core.appkeys import CLOCK, POOL
 from core.auth import principal_of
 from core.forms import EMPTY_FORM, FormState
@@ -102,6 +103,25 @@ async def close_account_day_api(request: web.Request, body: CloseAccountDayIn) -
     return json_response(_out(await _close(request, body)), status=201)
 
 
+@routes.post(
+    "/api/v1/reconciliation/days/{bin}/{account}/{date}/close",
+    access=CLOSERS,
+    summary="Close a collection account's day, named in the path (the same as …/days/close with a body)",
+    response=AccountDayOut,
+    status=201,
+    responses={409: "Already closed, exceptions open, or the balances differ", 422: "No statement"},
+)
+async def close_account_day_by_path(request: web.Request) -> web.Response:
+    try:
+        body = CloseAccountDayIn.model_validate(
+            {field: request.match_info[name] for name, field in _DAY_IN_PATH.items()}
+        )
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+    return json_response(_out(await _close(request, body)), status=201)
+
+
+_DAY_IN_PATH = {"bin": "bin", "account": "account_number", "date": "business_date"}  # path name: field
 _MONEY = {"ledger_closing", "statement_closing", "difference"}  # the refusal's other numbers are counts
 
 

@@ -238,3 +238,35 @@ async def test_clean_day_closes_and_a_back_dated_entry_is_refused(client, staff_
     assert listed["days"][0]["business_date"] == day.isoformat()
     page = await client.get("/reconciliation/exceptions", headers=finance.headers())
     assert page.status == 200 and "Ngoại lệ" in await page.text()
+
+
+async def test_the_day_named_in_the_path_closes_as_spec_md_fixes_it(client, staff_login, keys, catalogue):
+    """`POST /api/v1/reconciliation/days/{bin}/{account}/{date}/close` (SPEC.md's fixed path): the same
+    close as the body form; a malformed day or account in the path is a 422 naming it, and nothing closes."""
+    pool = client.app[POOL]
+    day = yesterday()
+    finance = await staff_login("finance")
+    headers = finance.headers(unsafe=True)
+    base = "/api/v1/reconciliation/days"
+    for bad, field in (
+        (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/9999-12-31/close", "business_date"),
+        (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/2026-02-30/close", "business_date"),
+        (f"{base}/97043/{BANK_ACCOUNT}/{day.isoformat()}/close", "bin"),
+        (f"{base}/{BANK_BIN}/{'1' * 35}/{day.isoformat()}/close", "account_number"),
+    ):
+        refused = await client.post(bad, headers=headers)
+        assert refused.status == 422 and (await refused.json())["field"] == field, bad
+    path = f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/{day.isoformat()}/close"
+    assert (await client.post(path, headers=headers)).status == 422  # no statement yet
+    async with pool.acquire() as conn:
+        pr = await new_request(conn, keys)
+        await book_credit(conn, keys, pr["reference"], 200_000, "FT-P", day)
+        await add_statement(conn, keys, day, [Line("FT-P", 200_000, pr["reference"])])
+    await match(client, finance, day)
+    done = await client.post(path, headers=headers)
+    out = await done.json()
+    assert done.status == 201 and out["business_date"] == day.isoformat() and out["ledger_day_closed"]
+    assert (await client.post(path, headers=headers)).status == 409
+    assert await pool.fetchval("SELECT count(*) FROM recon_account_days") == 1
+    spec = await (await client.get("/openapi.json")).json()
+    assert "/api/v1/reconciliation/days/{bin}/{account}/{date}/close" in spec["paths"]
