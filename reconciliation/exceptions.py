@@ -333,7 +333,10 @@ async def resolve_exception(
             await _settle_line(conn, match["line_id"], list(match["entry_ids"]), actor)
             await _close_exception(conn, row, "accepted_match", actor, note)
         elif action in ("expected", "carry"):
-            await _close_exception(conn, row, "expected" if action == "expected" else "carried", actor, note)
+            resolution = "expected" if action == "expected" else "carried"
+            # The same carry again (a form sent twice, a retry) changes nothing and records nothing.
+            if (row["state"], row["resolution"], row["note"]) != ("carried", resolution, note):
+                await _close_exception(conn, row, resolution, actor, note)
         elif action in CORRECTIONS:
             if row["amount"] == 0:
                 raise ResolutionRefused(

@@ -4,6 +4,8 @@ refused with open exceptions or a balance difference (named) — and then the le
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -270,3 +272,37 @@ async def test_the_day_named_in_the_path_closes_as_spec_md_fixes_it(client, staf
     assert await pool.fetchval("SELECT count(*) FROM recon_account_days") == 1
     spec = await (await client.get("/openapi.json")).json()
     assert "/api/v1/reconciliation/days/{bin}/{account}/{date}/close" in spec["paths"]
+
+
+async def test_a_carry_sent_five_times_at_once_is_recorded_once(client, staff_login, keys, catalogue):
+    pool = client.app[POOL]
+    day = yesterday()
+    finance = await staff_login("finance")
+    async with pool.acquire() as conn:
+        pr = await new_request(conn, keys)
+        await book_credit(conn, keys, pr["reference"], 200_000, "FT-K", day)
+        await add_statement(conn, keys, day, [], closing=0)
+    await match(client, finance, day)
+    [exc] = await open_exceptions(client, finance)
+    url = f"/api/v1/reconciliation/exceptions/{exc['id']}/resolve"
+    body = {"action": "carry", "note": "chờ sao kê ngày sau"}
+    answers = await asyncio.gather(
+        *(client.post(url, json=body, headers=finance.headers(unsafe=True)) for _ in range(5))
+    )
+    assert [a.status for a in answers] == [200] * 5
+    audited = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'recon.exception_resolved' AND subject = $1",
+        f"recon_exception:{exc['id']}",
+    )
+    assert audited == 1
+    again = await client.post(
+        url, json={**body, "note": "vẫn chờ, đã gọi ngân hàng"}, headers=finance.headers(unsafe=True)
+    )
+    assert again.status == 200  # a new note is a new action
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'recon.exception_resolved' AND subject = $1",
+            f"recon_exception:{exc['id']}",
+        )
+        == 2
+    )
