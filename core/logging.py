@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -54,8 +55,20 @@ def _mask_value(key: str, value: Any) -> Any:
     return value
 
 
+# PostgreSQL's DETAIL quotes the row or key a statement failed on ("Failing row contains (…)", "Key (…)=(…)"):
+# names and other values of people, which the masks above cannot tell from other words.
+_DB_DETAIL = re.compile(r"^DETAIL:  .*$", re.MULTILINE)
+
+
 def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: masks citizen ids and account numbers anywhere in the event."""
+    """structlog processor: masks citizen ids and account numbers anywhere in the event, and drops the row
+    values a database error quotes from a logged traceback."""
+    exception = event_dict.get("exception")
+    if isinstance(exception, str) and "DETAIL:  " in exception:
+        event_dict = {
+            **event_dict,
+            "exception": _DB_DETAIL.sub("DETAIL:  (the row's values are not logged)", exception),
+        }
     return {k: _mask_value(k, v) for k, v in event_dict.items()}
 
 

@@ -107,3 +107,24 @@ async def test_a_cancelled_request_is_logged_as_cancelled_not_as_a_crash(client,
     assert [(line["path"], line["status"]) for line in lines if line.get("event") == "request"] == [
         ("/sim/api/payouts", 499)
     ]
+
+
+async def test_a_database_error_is_logged_without_the_row_values_it_quotes(capsys, db_url):
+    """PostgreSQL's DETAIL ("Failing row contains (…)") would put a payer's name in the log."""
+    import asyncpg
+    import structlog
+
+    configure_logging("json")
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("CREATE TEMP TABLE people (name text, n int CHECK (n > 0))")
+        try:
+            await conn.execute("INSERT INTO people VALUES ($1, -1)", "NGUYEN VAN " + "PIIX")
+        except asyncpg.CheckViolationError as exc:
+            structlog.get_logger("t").error("database_error", sqlstate=exc.sqlstate, exc_info=exc)
+    finally:
+        await conn.close()
+    err = capsys.readouterr().err
+    [line] = [json.loads(x) for x in err.splitlines() if x.startswith("{") and "database_error" in x]
+    assert "violates check constraint" in line["exception"]  # what failed is still there
+    assert "NGUYEN VAN PIIX" not in err and "DETAIL:  (the row's values are not logged)" in line["exception"]
