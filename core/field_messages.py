@@ -51,6 +51,10 @@ FORM_MESSAGES: dict[str, tuple[str, str]] = {
         "Có ký tự ẩn hoặc ký tự điều khiển; hãy gõ lại.",
         "Contains hidden or control characters; please type it again.",
     ),
+    "given_twice": (
+        "Mục này được gửi nhiều lần; hãy gửi lại biểu mẫu.",
+        "This field was sent more than once; please send the form again.",
+    ),
     "invalid": ("Giá trị không hợp lệ.", "Invalid value."),
     "fix_fields": (
         "Chưa lưu: hãy sửa các mục được đánh dấu bên dưới.",

@@ -65,12 +65,15 @@ def _field_names(model: type[BaseModel]) -> dict[str, bool]:
 class PostedForm:
     values: dict[str, Any]  # what the model is validated with (empty inputs left out)
     typed: dict[str, str]  # what was typed, to fill the form again
+    # Fields refused before validation (sent twice, a NUL, too long): (field_messages type, its context)
+    refused: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 async def read_form(request: web.Request, model: type[BaseModel]) -> PostedForm:
     """The posted fields the model knows; other keys (a submit button's name, the CSRF token) are ignored.
     An empty input counts as not given, so a default applies or "missing" is reported. A key sent twice
-    for a single-valued field is refused, as in the JSON API."""
+    for a single-valued field is refused, as in the JSON API, and so is a NUL or an over-long value: each in
+    `refused`, so the page shows the form again with the message beside the field."""
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise ValidationFailed("send the form as application/x-www-form-urlencoded")
     try:
@@ -78,28 +81,28 @@ async def read_form(request: web.Request, model: type[BaseModel]) -> PostedForm:
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"the form may be at most {request.client_max_size} bytes") from None
     names = _field_names(model)
-    values: dict[str, Any] = {}
-    typed: dict[str, str] = {}
+    form = PostedForm({}, {})
     for key in set(posted.keys()):
         if key not in names or key == CSRF_FIELD:
             continue
         raw = [v for v in posted.getall(key) if isinstance(v, str)]
-        for value in raw:
-            if "\x00" in value:
-                raise ValidationFailed(f"{key}: text may not contain NUL characters", field=key)
-            if len(value) > MAX_FORM_FIELD_CHARS:
-                raise ValidationFailed(f"{key}: at most {MAX_FORM_FIELD_CHARS} characters", field=key)
+        if any(len(value) > MAX_FORM_FIELD_CHARS for value in raw):
+            form.refused[key] = ("string_too_long", {"max_length": MAX_FORM_FIELD_CHARS})
+            continue  # not typed back either: the page would carry it again
+        if any("\x00" in value for value in raw):
+            form.refused[key] = ("invisible_characters", {})
+            raw = [value.replace("\x00", "") for value in raw]
         if names[key]:
-            values[key] = [v for v in raw if v.strip()]
-            typed[key] = ", ".join(raw)
+            form.values[key] = [v for v in raw if v.strip()]
+            form.typed[key] = ", ".join(raw)
             continue
         if len(raw) > 1:
-            raise ValidationFailed(f"{key} was given {len(raw)} times", field=key)
+            form.refused.setdefault(key, ("given_twice", {}))
         if raw:
-            typed[key] = raw[0]
+            form.typed[key] = raw[0]
             if raw[0].strip():
-                values[key] = raw[0]
-    return PostedForm(values, typed)
+                form.values[key] = raw[0]
+    return form
 
 
 # What a page shows ------------------------------------------------------------------------------------------
@@ -181,6 +184,10 @@ async def serve_form(
     lang = request_language(request)
     posted = await read_form(request, model)
     action = request.path
+    if posted.refused:
+        state = FormState(action=action, typed=posted.typed)
+        state.errors.update({k: field_message(kind, lang, ctx) for k, (kind, ctx) in posted.refused.items()})
+        return await page(request, form=state, status=422)
     try:
         parsed = model.model_validate(posted.values, context=FORM_CONTEXT)
     except ValidationError as exc:

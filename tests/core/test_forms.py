@@ -161,6 +161,31 @@ async def test_repeated_keys_and_nul_are_refused(client, staff_login, db_url, da
             body.add(key, one)
     resp = await client.post("/admin/staff", data=body, headers=admin.headers(), allow_redirects=False)
     assert resp.status == 422
+    # The form again, the message beside the field, in the person's language (not an API problem).
+    html = await resp.text()
+    assert resp.content_type == "text/html" and 'id="err-username"' in html
+    assert "gửi nhiều lần" in html or "ký tự ẩn" in html
+    assert await _staff_count(db_url) == before
+
+
+async def test_an_over_long_field_is_shown_beside_it_and_not_typed_back(client, staff_login, db_url):
+    from core.field_messages import field_message
+    from core.forms import MAX_FORM_FIELD_CHARS
+
+    admin = await staff_login("admin")
+    before = await _staff_count(db_url)
+    data = {
+        "csrf_token": admin.csrf,
+        "username": "lan",
+        "display_name": "L" * (MAX_FORM_FIELD_CHARS + 1),
+        "role": "attendant",
+        "password": "a long password",
+    }
+    resp = await client.post("/admin/staff", data=data, headers=admin.headers(), allow_redirects=False)
+    html = await resp.text()
+    expected = field_message("string_too_long", "vi", {"max_length": MAX_FORM_FIELD_CHARS})
+    assert resp.status == 422 and 'id="err-display_name"' in html and expected in html
+    assert "L" * (MAX_FORM_FIELD_CHARS + 1) not in html
     assert await _staff_count(db_url) == before
 
 
