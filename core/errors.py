@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 import asyncpg
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from core.appkeys import POOL
 from core.db import database_unavailable, note_unavailable
@@ -241,6 +243,11 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status not in _HTTP_TO_PROBLEM:
             from_http.status = exc.status  # type: ignore[misc]
         return await _render(request, from_http)
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        # aiohttp could not read the body it was sent: a Content-Encoding that does not decode, a control
+        # character in a multipart part's header. The client's fault, said without echoing its bytes.
+        log.info("malformed_request_body", error=type(exc).__name__)
+        return await _render(request, MalformedHTTP(_UNREADABLE_BODY))
     except ConnectionResetError as exc:
         if not client_gone(request):
             return await _unexpected(request, exc)  # another connection of ours broke (a bank's, say)
@@ -284,6 +291,9 @@ async def _render(request: web.Request, problem: Problem) -> web.StreamResponse:
     return problem_response(problem, request)
 
 
+_UNREADABLE_BODY = (
+    "the request's body could not be read: a Content-Encoding it is not in, or a malformed multipart part"
+)
 # What the parser refused, said without echoing the client's bytes (a refused line may be a credential's).
 _UNPARSABLE = {
     400: "the request is not valid HTTP/1.1: a malformed line or header, a control character, a header or "

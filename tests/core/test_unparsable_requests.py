@@ -55,3 +55,26 @@ async def test_a_request_the_parser_refuses_gets_problem_json_without_its_bytes(
     assert headers.get("server") == "citypay"
     # The server goes on serving.
     assert (await client.get("/healthz")).status == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("path", ["/api/v1/bank-callbacks/payos", "/login", "/api/v1/receipts/verify"])
+async def test_a_body_that_does_not_decode_is_a_400_problem_not_a_500(client, encoding, path):
+    """No credentials needed to reach these: a body claiming an encoding it is not in."""
+    kind = "application/x-www-form-urlencoded" if path == "/login" else "application/json"
+    resp = await client.post(
+        path, data=b"abcde", headers={"Content-Encoding": encoding, "Content-Type": kind}
+    )
+    assert resp.status == 400 and resp.content_type == "application/problem+json", await resp.text()
+    assert (await resp.json())["type"] == "/problems/malformed-http-request"
+
+
+@pytest.mark.parametrize("path", ["/receipts/verify", "/login"])
+async def test_a_control_character_in_a_multipart_header_is_a_400_not_a_500(client, path):
+    body = (
+        b"--XyZb\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="a\x01.png"\r\n'
+        b"Content-Type: image/png\r\n\r\nPNG\r\n--XyZb--\r\n"
+    )
+    resp = await client.post(path, data=body, headers={"Content-Type": "multipart/form-data; boundary=XyZb"})
+    assert resp.status == 400, await resp.text()
