@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from core.api import Routes, path_id, staff
 from core.appkeys import CLOCK, KEYS, POOL, SETTINGS
@@ -45,12 +45,19 @@ RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class ExceptionsQuery(BaseModel):
+    """SPEC.md names the filters `account`, `date`, `kind`, `state`; `account_number` and `business_date`,
+    the names of the answer's fields, are taken too."""
+
     model_config = ConfigDict(extra="forbid")
     state: Literal["open", "resolved", "carried"] | None = "open"
     kind: Kind | None = None
     bin: Bin | None = None
-    account_number: AccountNumber | None = None
-    business_date: BoundedDate | None = None
+    account_number: AccountNumber | None = Field(
+        default=None, validation_alias=AliasChoices("account", "account_number")
+    )
+    business_date: BoundedDate | None = Field(
+        default=None, validation_alias=AliasChoices("date", "business_date")
+    )
 
 
 class ExceptionOut(ResponseModel):

@@ -5,6 +5,7 @@ refused with open exceptions or a balance difference (named) — and then the le
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -306,3 +307,35 @@ async def test_a_carry_sent_five_times_at_once_is_recorded_once(client, staff_lo
         )
         == 2
     )
+
+
+async def test_exceptions_are_filtered_by_spec_md_s_names_and_by_the_answer_s(
+    client, staff_login, keys, catalogue
+):
+    """SPEC.md: `account`, `date`, `kind`, `state`; the answer's own field names work too."""
+    pool = client.app[POOL]
+    day = yesterday()
+    finance = await staff_login("finance")
+    async with pool.acquire() as conn:
+        pr = await new_request(conn, keys)
+        await book_credit(conn, keys, pr["reference"], 200_000, "FT-F", day)
+        await add_statement(conn, keys, day, [], closing=0)
+    await match(client, finance, day)
+    spec_names = {
+        "account": BANK_ACCOUNT,
+        "date": day.isoformat(),
+        "kind": "in_ledger_not_bank",
+        "state": "open",
+    }
+    own_names = {"account_number": BANK_ACCOUNT, "business_date": day.isoformat()}
+    found = await open_exceptions(client, finance, **spec_names)
+    assert len(found) == 1 and found == await open_exceptions(client, finance, **own_names)
+    assert await open_exceptions(client, finance, date=(day - timedelta(days=1)).isoformat()) == []
+    assert await open_exceptions(client, finance, account="9999999999") == []
+    refused = await client.get(
+        "/api/v1/reconciliation/exceptions", params={"date": "9999-12-31"}, headers=finance.headers()
+    )
+    assert refused.status == 422
+    spec = await (await client.get("/openapi.json")).json()
+    names = {p["name"] for p in spec["paths"]["/api/v1/reconciliation/exceptions"]["get"]["parameters"]}
+    assert {"account", "date", "kind", "state"} <= names, names
