@@ -52,11 +52,18 @@ class Problem(Exception):
         """What a page shows a person: the message key's sentence, else the first field's sentence, else the
         title. Always from the catalogue; `detail` is English for API callers and never shown on a page."""
         if self.message:
-            return translate(self.message, lang)
+            try:  # a sentence may name the problem's own figures ("{open_exceptions} still open")
+                return translate(self.message, lang, **self.sentence_values())
+            except (KeyError, IndexError, ValueError):
+                return translate(self.message, lang)
         if self.error_types:
             kind, ctx = self.error_types[0]
             return field_message(kind, lang, ctx)
         return self.title_en if lang == "en" else self.title_vi
+
+    def sentence_values(self) -> dict[str, Any]:
+        """The values a message's sentence may name: its extra fields (a subclass may format them)."""
+        return self.extra
 
     @property
     def type(self) -> str:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from core.auth import CSRF_FIELD
 from core.errors import PayloadTooLarge, Problem, ValidationFailed, problem_from_database_error
 from core.field_messages import error_type, field_message
-from core.i18n import request_language, translate
+from core.i18n import request_language
 
 FORM_CONTEXT = {
     "form": True
@@ -157,7 +157,7 @@ def problem_text(problem: Problem, lang: str) -> str:
     """A service refusal for a person: its message key if it has one, else its title — never the English
     `detail`, which is written for API callers."""
     if problem.message:
-        return translate(problem.message, lang)
+        return problem.sentence(lang)  # the message, with the problem's own figures filled in
     return problem.title_en if lang == "en" else problem.title_vi
 
 

@@ -14,8 +14,7 @@ from core.api import Routes, staff, validation_problem
 from core.appkeys import CLOCK, POOL
 from core.auth import principal_of
 from core.forms import EMPTY_FORM, FormState
-from core.i18n import request_language, translate
-from core.money import format_vnd
+from core.i18n import request_language
 from core.pages import render_html
 from core.responses import ResponseModel, Timestamp, json_response
 from core.timebounds import BoundedDate
@@ -122,7 +121,6 @@ async def close_account_day_by_path(request: web.Request) -> web.Response:
 
 
 _DAY_IN_PATH = {"bin": "bin", "account": "account_number", "date": "business_date"}  # path name: field
-_MONEY = {"ledger_closing", "statement_closing", "difference"}  # the refusal's other numbers are counts
 
 
 async def _days_page(
@@ -162,13 +160,12 @@ async def close_account_day_form(request: web.Request, form: CloseAccountDayIn) 
     try:
         await _close(request, form)
     except AccountDayRefused as refused:
-        # The page names the numbers too (the generic form path would show the message without them).
+        # The refusal's sentence, with its figures, as the form's summary (not beside one field).
         lang = request_language(request)
-        values = {k: format_vnd(v) if k in _MONEY else v for k, v in refused.extra.items()}
         state = FormState(
             action=request.path,
             typed=form.model_dump(mode="json"),
-            summary=translate(refused.message or "", lang, **values),
+            summary=refused.sentence(lang),
         )
         return await _days_page(request, form=state, status=refused.status)
     raise web.HTTPSeeOther("/reconciliation/days?saved=1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 
@@ -24,6 +25,13 @@ class AccountDayRefused(Conflict):
     slug = "recon-day-refused"
     title_vi = "Chưa khóa được ngày của tài khoản này"
     title_en = "This account's day cannot be closed yet"
+
+    def sentence_values(self) -> dict[str, Any]:
+        """Its money as a person reads it (1.234.567 ₫); the other numbers are counts."""
+        return {k: format_vnd(v) if k in _MONEY else v for k, v in self.extra.items()}
+
+
+_MONEY = {"ledger_closing", "statement_closing", "difference"}
 
 
 class AccountDayAlreadyClosed(Conflict):

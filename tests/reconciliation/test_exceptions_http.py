@@ -186,6 +186,7 @@ async def test_day_close_refused_until_clean_then_the_ledger_day_is_closed(
     refused = await client.post(CLOSE, json=body, headers=finance.headers(unsafe=True))
     problem = await refused.json()
     assert refused.status == 409 and problem["open_exceptions"] == 1
+    assert "{" not in problem["message"] and "1" in problem["message"]  # its figures filled in
     assert await pool.fetchval("SELECT count(*) FROM recon_account_days") == 0
 
     [exc] = await open_exceptions(client, finance)
@@ -200,6 +201,7 @@ async def test_day_close_refused_until_clean_then_the_ledger_day_is_closed(
     problem = await differs.json()
     # ledger 400.000 (two credits) vs statement 201.000
     assert differs.status == 409 and problem["difference"] == 199_000
+    assert "199.000" in problem["message"] and "{" not in problem["message"]
     assert "199.000" in problem["detail"]
     page = await client.post(
         "/reconciliation/days/close",
