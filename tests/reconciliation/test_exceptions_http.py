@@ -277,15 +277,20 @@ async def test_the_day_named_in_the_path_closes_as_spec_md_fixes_it(client, staf
     assert "/api/v1/reconciliation/days/{bin}/{account}/{date}/close" in spec["paths"]
 
 
+async def _a_credit_the_bank_never_booked(client, finance, keys, day, bank_txn_id: str) -> None:
+    """A booked credit and an empty statement for `day`, matched: one "in ledger, not in bank" exception."""
+    async with client.app[POOL].acquire() as conn:
+        pr = await new_request(conn, keys)
+        await book_credit(conn, keys, pr["reference"], 200_000, bank_txn_id, day)
+        await add_statement(conn, keys, day, [], closing=0)
+    await match(client, finance, day)
+
+
 async def test_a_carry_sent_five_times_at_once_is_recorded_once(client, staff_login, keys, catalogue):
     pool = client.app[POOL]
     day = yesterday()
     finance = await staff_login("finance")
-    async with pool.acquire() as conn:
-        pr = await new_request(conn, keys)
-        await book_credit(conn, keys, pr["reference"], 200_000, "FT-K", day)
-        await add_statement(conn, keys, day, [], closing=0)
-    await match(client, finance, day)
+    await _a_credit_the_bank_never_booked(client, finance, keys, day, "FT-K")
     [exc] = await open_exceptions(client, finance)
     url = f"/api/v1/reconciliation/exceptions/{exc['id']}/resolve"
     body = {"action": "carry", "note": "chờ sao kê ngày sau"}
@@ -315,14 +320,9 @@ async def test_exceptions_are_filtered_by_spec_md_s_names_and_by_the_answer_s(
     client, staff_login, keys, catalogue
 ):
     """SPEC.md: `account`, `date`, `kind`, `state`; the answer's own field names work too."""
-    pool = client.app[POOL]
     day = yesterday()
     finance = await staff_login("finance")
-    async with pool.acquire() as conn:
-        pr = await new_request(conn, keys)
-        await book_credit(conn, keys, pr["reference"], 200_000, "FT-F", day)
-        await add_statement(conn, keys, day, [], closing=0)
-    await match(client, finance, day)
+    await _a_credit_the_bank_never_booked(client, finance, keys, day, "FT-F")
     spec_names = {
         "account": BANK_ACCOUNT,
         "date": day.isoformat(),
