@@ -7,6 +7,7 @@ these types, so such input is a 422 naming the field before any code runs.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -82,8 +83,13 @@ def _iso_moment(raw: str) -> datetime:
         raise PydanticCustomError("datetime_parsing", "an ISO 8601 date-time with an offset") from None
 
 
+_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _iso_day(raw: str) -> date:
     try:
+        if not _YYYY_MM_DD.fullmatch(raw):  # Python 3.11 also reads 20261201 and 2026-W49-1: not what we say
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise PydanticCustomError("date_parsing", "an ISO 8601 date (YYYY-MM-DD)") from None

@@ -17,6 +17,7 @@ from core.errors import NotFound
 from core.i18n import request_language
 from core.pages import render_html
 from core.responses import ResponseModel, dump, json_response
+from core.timebounds import BoundedDate
 from ledger import messages as _messages  # noqa: F401  (registers the ledger's texts)
 from ledger.accounts import ACCOUNT_PATH, name_of
 from ledger.balances import account_entries, period_balances
@@ -36,11 +37,13 @@ class PeriodQuery(BaseModel):
     """`as_of` alone (everything up to that day, as before), or a period `from`..`to` (both inclusive)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
-    as_of: date | None = Field(default=None, description="Business date (YYYY-MM-DD); default: everything")
-    start: date | None = Field(
+    as_of: BoundedDate | None = Field(
+        default=None, description="Business date (YYYY-MM-DD); default: everything"
+    )
+    start: BoundedDate | None = Field(
         default=None, alias="from", description="First business day of the period; default: the beginning"
     )
-    end: date | None = Field(default=None, alias="to", description="Last business day of the period")
+    end: BoundedDate | None = Field(default=None, alias="to", description="Last business day of the period")
 
     @model_validator(mode="after")
     def _one_end(self) -> Self:

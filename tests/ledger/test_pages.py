@@ -79,9 +79,18 @@ async def test_period_has_opening_movements_and_closing(booked, staff_login):
 
 
 @pytest.mark.parametrize(
-    "query", ["as_of=2026-11-02&to=2026-11-03", "from=2026-11-03&to=2026-11-02", "start=2026-11-01"]
+    "query",
+    [
+        "as_of=2026-11-02&to=2026-11-03",
+        "from=2026-11-03&to=2026-11-02",
+        "start=2026-11-01",
+        "as_of=0001-01-01",  # the years every date input of the service takes: 2000–2100
+        "as_of=9999-12-31",
+        "from=1999-12-31",
+        "to=20261102",  # ISO's basic form, but not the YYYY-MM-DD the API says
+    ],
 )
-async def test_contradictory_periods_are_422(booked, staff_login, query):
+async def test_contradictory_periods_and_dates_out_of_range_are_422(booked, staff_login, query):
     finance = await staff_login("finance")
     resp = await booked.get(f"/api/v1/ledger/trial-balance?{query}", headers=finance.headers())
     assert resp.status == 422

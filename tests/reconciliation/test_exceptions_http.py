@@ -256,6 +256,8 @@ async def test_the_day_named_in_the_path_closes_as_spec_md_fixes_it(client, staf
     for bad, field in (
         (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/9999-12-31/close", "business_date"),
         (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/2026-02-30/close", "business_date"),
+        (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/20261201/close", "business_date"),  # ISO, but not YYYY-MM-DD
+        (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/2026-W49-1/close", "business_date"),
         (f"{base}/97043/{BANK_ACCOUNT}/{day.isoformat()}/close", "bin"),
         (f"{base}/{BANK_BIN}/{'1' * 35}/{day.isoformat()}/close", "account_number"),
     ):
