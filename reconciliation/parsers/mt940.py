@@ -263,6 +263,11 @@ def _page(chunk: str, number: int, *, fast: bool = True) -> tuple[Statement, boo
             _line(t.data, where=f"{where}, :61: line {n}") for n, t in enumerate(parsed.transactions, start=1)
         ]
     closing_day = date(closing.date.year, closing.date.month, closing.date.day)
+    if date(opening.date.year, opening.date.month, opening.date.day) > closing_day:
+        raise StatementRefused(
+            f"the opening balance (:60:, {opening.date}) is dated after the closing (:62:, {closing_day})",
+            where=where,
+        )
     days = [line.booking_date for line in lines] + [closing_day]
     number_text = (info.get("statement_number") or "").strip()
     statement = Statement(

@@ -110,6 +110,9 @@ def test_the_well_formed_files_are_read():
         ),
         pytest.param(mt940(":61:2602300230C200000,NTRFREF1//B1"), "not a calendar date", id="mt940-30-feb"),
         pytest.param(
+            mt940().replace(b":60F:C261202", b":60F:C261204"), "dated after the closing", id="mt940-backwards"
+        ),
+        pytest.param(
             mt940(":61:2612031203C200000,NTRFREF1//B1", "123456789012345678,"),
             "not an MT940",
             id="mt940-long-closing",
