@@ -329,6 +329,7 @@ def read_rows(
     balance_days: list[date] = []
     lines: list[StatementLine] = []
     footers = [_norm(f) for f in mapping.footer_labels]
+    dated: dict[bool, date] = {}  # the balance rows' days: True the opening's, False the closing's
     ended = False
     for number, row in enumerate(rows, start=1):
         where = f"row {number}"
@@ -355,8 +356,17 @@ def read_rows(
             value = _amount(cols.get(row, mapping.balance_column), mapping, where=where)
             if value is None:
                 raise StatementRefused("balance row without a balance", where=where)
+            if (opening if kind == mapping.opening_kind else closing) is not None:
+                raise StatementRefused(f"a second {kind} row: which balance holds is a guess", where=where)
             if cols.get(row, mapping.date) not in (None, ""):
-                balance_days.append(_day(cols.get(row, mapping.date), mapping.date_formats, where=where))
+                day = _day(cols.get(row, mapping.date), mapping.date_formats, where=where)
+                balance_days.append(day)
+                dated[kind == mapping.opening_kind] = day
+                if True in dated and False in dated and dated[True] > dated[False]:
+                    raise StatementRefused(
+                        f"the opening balance ({dated[True]}) is dated after the closing ({dated[False]})",
+                        where=where,
+                    )
             if kind == mapping.opening_kind:
                 opening = value
             else:

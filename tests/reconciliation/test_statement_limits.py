@@ -186,3 +186,26 @@ async def test_the_database_refuses_such_dates_too(db_url):
             assert refused.value.constraint_name == "journal_entries_business_date_range"
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        (
+            [("OPENING", "2026-12-03", "", "", "1000000"), ("CLOSING", "2026-12-01", "", "", "1000000")],
+            "dated after the closing",
+        ),
+        (
+            [
+                ("OPENING", "2026-12-03", "", "", "1000000"),
+                ("OPENING", "2026-12-03", "", "", "5000000"),
+                ("CLOSING", "2026-12-03", "", "", "5000000"),
+            ],
+            "a second OPENING row",
+        ),
+    ],
+)
+def test_a_csv_statement_whose_balances_contradict_themselves_is_refused(rows, says):
+    with pytest.raises(StatementRefused) as refused:
+        parse_statement(csv_statement(*rows), mapping="banksim", account="0011001234567")
+    assert says in str(refused.value)
