@@ -102,6 +102,9 @@ async def close_account_day_api(request: web.Request, body: CloseAccountDayIn) -
     return json_response(_out(await _close(request, body)), status=201)
 
 
+_DAY_IN_PATH = {"bin": "bin", "account": "account_number", "date": "business_date"}  # path name: field
+
+
 @routes.post(
     "/api/v1/reconciliation/days/{bin}/{account}/{date}/close",
     access=CLOSERS,
@@ -118,9 +121,6 @@ async def close_account_day_by_path(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise validation_problem(exc) from None
     return json_response(_out(await _close(request, body)), status=201)
-
-
-_DAY_IN_PATH = {"bin": "bin", "account": "account_number", "date": "business_date"}  # path name: field
 
 
 async def _days_page(

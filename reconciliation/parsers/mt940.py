@@ -175,53 +175,42 @@ def _split_pairs(chunk: str) -> tuple[str, str, str] | None:
 
 # The start of a :61: line as SWIFT writes it: value date, optional entry date, mark, optional third letter
 # of the currency, and the amount (field 61's subfield 5: at most 15 characters, the decimal comma included),
-# which a transaction type (N, F or S and three characters) must follow. The library reads more leniently:
-# it took the first 15 characters of a longer amount and moved 30 February to the 28th, both silently.
-_LINE_START = re.compile(r":61:([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{4})?(?:RC|RD|C|D)[A-Z]?([0-9,]*)(.?)")
+# which a transaction type (N, F or S and three characters) must follow; and a balance line (:60F:, :62F:…):
+# mark, date, currency, amount. The library reads both more leniently: it took the first 15 characters of a
+# longer amount and moved 30 February to the 28th, both silently.
+_LINE_START = re.compile(r":61:([0-9]{6})([0-9]{4})?(?:RC|RD|C|D)[A-Z]?([0-9,]*)(.?)")
+_BALANCE = re.compile(r":(?:60[FM]|62[FM]|64|65):[CD]([0-9]{6})[A-Z]{3}(.*)")
 _SWIFT_AMOUNT = re.compile(r"[0-9]{1,14},[0-9]{0,14}")
 
 
-_BALANCE = re.compile(r":(60[FM]|62[FM]|64|65):[CD]([0-9]{2})([0-9]{2})([0-9]{2})[A-Z]{3}(.*)")
-
-
-def _check_balance(line: str, where: str) -> None:
-    m = _BALANCE.match(line)
-    if m is None:
-        return  # the library refuses what it cannot read
-    tag, yy, mm, dd, amount = m.groups()
-    try:
-        date(2000 + int(yy), int(mm), int(dd))
-    except ValueError:
-        raise StatementRefused(f":{tag}: {yy}{mm}{dd} is not a calendar date", where=where) from None
-    if len(amount) > 15 or not _SWIFT_AMOUNT.fullmatch(amount):
-        raise StatementRefused(
-            f":{tag}: amount {amount!r} is not an MT940 amount (at most 15 characters with the comma)",
-            where=where,
-        )
-
-
 def _check_line_starts(chunk: str, where: str) -> None:
-    """Refuses a :61: line whose dates are not calendar days or whose amount is not SWIFT's 15d, and a
-    balance (:60:, :62:, :64:, :65:) likewise."""
+    """Refuses a :61: or balance line whose dates are not calendar days or whose amount is not SWIFT's 15d
+    (a :61: amount also followed by its transaction type)."""
+    n = 0
     for line in chunk.split("\n"):
-        if line.startswith((":60", ":62", ":64:", ":65:")):
-            _check_balance(line.rstrip(), where)
-    for n, line in enumerate((x for x in chunk.split("\n") if x.startswith(":61:")), start=1):
-        at = f"{where}, :61: line {n}"
-        m = _LINE_START.match(line)
-        if m is None:
-            raise StatementRefused("the line does not start with a date, a mark and an amount", where=at)
-        yy, mm, dd, entry, amount, after = m.groups()
-        try:
-            date(2000 + int(yy), int(mm), int(dd))
-            if entry is not None:
-                date(2000, int(entry[:2]), int(entry[2:]))  # a leap year: 29 February is a day
-        except ValueError:
-            raise StatementRefused(f"{yy}{mm}{dd}{entry or ''} is not a calendar date", where=at) from None
+        if line.startswith(":61:"):
+            n += 1
+            at = f"{where}, :61: line {n}"
+            m = _LINE_START.match(line)
+            if m is None:
+                raise StatementRefused("the line does not start with a date, a mark and an amount", where=at)
+            day, entry, amount, after = m.groups()
+            # The entry date has no year: read in 2000, a leap year, so 29 February is a day.
+            days = [day] if entry is None else [day, "00" + entry]
+        elif line.startswith((":60", ":62", ":64:", ":65:")) and (m := _BALANCE.match(line.rstrip())):
+            at, after = f"{where}, {line[:5]}", "N"
+            (day, amount), days = m.groups(), [m.group(1)]
+        else:
+            continue
+        for yymmdd in days:
+            try:
+                date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
+            except ValueError:
+                raise StatementRefused(f"{yymmdd} is not a calendar date", where=at) from None
         if len(amount) > 15 or not _SWIFT_AMOUNT.fullmatch(amount) or after not in ("N", "F", "S"):
             raise StatementRefused(
-                f"amount {amount!r} is not an MT940 amount (at most 15 characters with its decimal comma, "
-                "then the transaction type)",
+                f"amount {amount!r} is not an MT940 amount (at most 15 characters with its decimal comma"
+                + (", then the transaction type)" if line.startswith(":61:") else ")"),
                 where=at,
             )
 

@@ -259,6 +259,7 @@ async def test_the_day_named_in_the_path_closes_as_spec_md_fixes_it(client, staf
         (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/20261201/close", "business_date"),  # ISO, but not YYYY-MM-DD
         (f"{base}/{BANK_BIN}/{BANK_ACCOUNT}/2026-W49-1/close", "business_date"),
         (f"{base}/97043/{BANK_ACCOUNT}/{day.isoformat()}/close", "bin"),
+        (f"{base}/%E2%80%8B{BANK_BIN}/{BANK_ACCOUNT}/{day.isoformat()}/close", "bin"),  # a zero-width space
         (f"{base}/{BANK_BIN}/{'1' * 35}/{day.isoformat()}/close", "account_number"),
     ):
         refused = await client.post(bad, headers=headers)
@@ -270,9 +271,11 @@ async def test_the_day_named_in_the_path_closes_as_spec_md_fixes_it(client, staf
         await book_credit(conn, keys, pr["reference"], 200_000, "FT-P", day)
         await add_statement(conn, keys, day, [Line("FT-P", 200_000, pr["reference"])])
     await match(client, finance, day)
-    done = await client.post(path, headers=headers)
+    answers = await asyncio.gather(*(client.post(path, headers=headers) for _ in range(20)))
+    assert sorted(a.status for a in answers) == [201] + [409] * 19  # the same close 20 times at once
+    [done] = [a for a in answers if a.status == 201]
     out = await done.json()
-    assert done.status == 201 and out["business_date"] == day.isoformat() and out["ledger_day_closed"]
+    assert out["business_date"] == day.isoformat() and out["ledger_day_closed"]
     assert (await client.post(path, headers=headers)).status == 409
     assert await pool.fetchval("SELECT count(*) FROM recon_account_days") == 1
     spec = await (await client.get("/openapi.json")).json()
