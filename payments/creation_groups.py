@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 from aiohttp import web
 
 from core.appkeys import METRICS, POOL
-from core.db import database_unavailable, jsonb_text
+from core.db import database_unavailable
 from core.idempotency import KeyClaim, claim_keys_sql
 from core.metrics import Metrics
 from payments.fee_terms import active_fee_sql, programme_may_apply_sql
@@ -72,17 +73,22 @@ _CHECK_COLUMNS = (
     ("key", "text"),
     ("request_hash", "text"),
     ("response_status", "int"),
-    ("response_body", "text"),  # JSON text, cast to jsonb in the statement
+    ("response_body", "jsonb"),
 )
 _ALL = REQUEST_COLUMNS + _CHECK_COLUMNS
 
 
 def _group_sql() -> str:
-    arrays = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(_ALL, start=1))
-    names = ", ".join(name for name, _ in _ALL)
+    # The group arrives as one JSON array of rows, each a positional array in _ALL's order: one parameter
+    # that orjson encodes in one call, where 26 typed arrays cost asyncpg an encoding call and several type
+    # checks per value (≈ 5 % of a creation's server CPU in py-spy).
+    fields = ", ".join(
+        f"e->{i} AS {name}" if kind == "jsonb" else f"(e->>{i})::{kind} AS {name}"
+        for i, (name, kind) in enumerate(_ALL)
+    )
     request_columns = ", ".join(name for name, _ in REQUEST_COLUMNS)
     return f"""
-WITH r AS (SELECT * FROM unnest({arrays}) AS r({names})),
+WITH r AS (SELECT {fields} FROM jsonb_array_elements($1::text::jsonb) AS e),
 ok AS (
     SELECT r.* FROM r
      WHERE EXISTS (
@@ -146,7 +152,7 @@ class CreationGroups:
             claim.key,
             claim.fingerprint,
             status,
-            jsonb_text(body),
+            body,
         )
         waiting = _Waiting(values, claim)
         self._waiting.append(waiting)
@@ -179,9 +185,10 @@ class CreationGroups:
         try:
             if self.metrics is not None:
                 self.metrics.creation_group_size.observe(len(group))
-            columns = [list(c) for c in zip(*(w.values for w in group), strict=True)]
+            # orjson's own forms: timestamps in RFC 3339 with their offset, UUIDs as text.
+            rows = orjson.dumps([w.values for w in group]).decode()
             async with self.pool.acquire() as conn:
-                written = await self._insert(conn, columns)
+                written = await self._insert(conn, rows)
         except Exception as exc:
             # Each goes the full path alone, which reports an unavailable database as the handler should.
             if self.metrics is not None:
@@ -197,9 +204,9 @@ class CreationGroups:
                 waiting.answer(waiting.values[0] in written)
 
     @staticmethod
-    async def _insert(conn: asyncpg.Connection, columns: list[list[Any]]) -> set[Any]:
+    async def _insert(conn: asyncpg.Connection, rows: str) -> set[Any]:
         """The group's statement (autocommitted): the ids of the requests it wrote."""
-        return {row["id"] for row in await conn.fetch(_GROUP_SQL, *columns)}
+        return {row["id"] for row in await conn.fetch(_GROUP_SQL, rows)}
 
     async def close(self) -> None:
         """Write what is waiting, then end."""

@@ -136,8 +136,8 @@ async def test_a_group_committed_but_unanswered_replays_each_stored_answer(clien
     await cached_create(client, agency)
     real = CreationGroups._insert
 
-    async def committed_then_lost(conn, columns):
-        await real(conn, columns)
+    async def committed_then_lost(conn, rows):
+        await real(conn, rows)
         raise ConnectionResetError("the connection broke after COMMIT")
 
     monkeypatch.setattr(CreationGroups, "_insert", staticmethod(committed_then_lost))
@@ -183,3 +183,27 @@ async def test_hostile_bodies_sent_among_a_burst_are_refused_and_fail_no_group(c
     pool = client.app[POOL]
     assert await pool.fetchval("SELECT count(*) FROM payment_requests") == 21
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 21
+
+
+async def test_text_that_json_escapes_is_stored_as_sent(client, agency):
+    """The group travels as one JSON document: quotes, backslashes and Vietnamese come back as sent,
+    and the timestamps keep their microseconds."""
+    await cached_create(client, agency)
+    before = group_sizes(client.app)[1]
+    reference = 'Hồ sơ "A\\B" / {x} ế'
+    resp = await client.post(
+        "/api/v1/payment-requests",
+        json={**LLTP, "payer_reference": reference},
+        headers={**agency, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    pr = await resp.json()
+    assert resp.status == 201, pr
+    assert group_sizes(client.app)[1] == before + 1  # written by a group, not the full path
+    row = await client.app[POOL].fetchrow(
+        "SELECT payer_reference, created_at, expires_at FROM payment_requests WHERE id = $1",
+        uuid.UUID(pr["id"]),
+    )
+    assert row["payer_reference"] == reference == pr["payer_reference"]
+    got = await (await client.get(f"/api/v1/payment-requests/{pr['id']}", headers=agency)).json()
+    assert got == pr
+    assert failed_groups(client.app) == 0
