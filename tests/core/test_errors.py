@@ -23,6 +23,8 @@ async def admin(staff_login):
     [
         (b'{"name": "x", "scopes": ["a:read"]', "application/json", 400, "malformed-json", None),
         (b"", "application/json", 400, "malformed-json", None),
+        ('{"name": "x", "scopes": []}'.encode("utf-16"), "application/json", 400, "malformed-json", None),
+        (b'{"name": "\xff", "scopes": ["a:read"]}', "application/json", 400, "malformed-json", None),
         (b'{"name": "x", "scopes": ["a:read"], "n": NaN}', "application/json", 400, "malformed-json", None),
         (
             b'{"name": "x", "scopes": ["a:read"], "name": "y"}',
