@@ -25,6 +25,7 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core import ed25519
 from core.keys import AppKeys
 from core.pii import decrypt_bytes
 
@@ -53,12 +54,12 @@ def b64url_decode(text: str) -> bytes:
 
 def sign_receipt(keys: AppKeys, body: dict[str, Any]) -> tuple[str, str]:
     text = canonical_json(body)
-    return text, b64url(keys.signing_key.sign(text.encode()))
+    return text, b64url(ed25519.sign(keys.signing_key, text.encode()))
 
 
 def verify_receipt_signature(public_key: Ed25519PublicKey, body_text: str, signature: str) -> bool:
     try:
-        public_key.verify(b64url_decode(signature), body_text.encode())
+        ed25519.verify(public_key, b64url_decode(signature), body_text.encode())
     except (InvalidSignature, ValueError, binascii.Error):
         return False
     return True

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from core import ed25519
 from core.keys import AppKeys
 from payments.banks.event import (
     BAD_SIGNATURE,
@@ -119,7 +120,7 @@ def sign_v1(private_key: PrivateKey, timestamp: str, body: bytes) -> str:
     """Base64 (standard alphabet, padded) of the signature over signed_message(timestamp, body)."""
     message = signed_message(timestamp, body)
     if isinstance(private_key, Ed25519PrivateKey):
-        signature = private_key.sign(message)
+        signature = ed25519.sign(private_key, message)
     elif isinstance(private_key, rsa.RSAPrivateKey):
         signature = private_key.sign(message, _PSS, hashes.SHA256())
     else:
@@ -164,7 +165,7 @@ def verify_v1(
     message = signed_message(timestamp, raw_body)
     try:
         if isinstance(key, Ed25519PublicKey):
-            key.verify(signature, message)
+            ed25519.verify(key, signature, message)
         elif isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, message, _PSS, hashes.SHA256())
         else:
