@@ -38,7 +38,9 @@ def test_any_changed_byte_of_the_message_or_the_signature_is_refused(message, wh
         ed25519.verify(KEY.public_key(), bytes(forged), message)
 
 
-@pytest.mark.parametrize("signature", [b"", b"\x00" * 63, b"\x00" * 64, b"\x00" * 65, KEY.sign(b"m") + b"\x00"])
+@pytest.mark.parametrize(
+    "signature", [b"", b"\x00" * 63, b"\x00" * 64, b"\x00" * 65, KEY.sign(b"m") + b"\x00"]
+)
 def test_a_signature_of_the_wrong_length_or_all_zeros_is_refused(signature):
     with pytest.raises(InvalidSignature):
         ed25519.verify(KEY.public_key(), signature, b"m")
