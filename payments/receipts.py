@@ -58,11 +58,26 @@ def sign_receipt(keys: AppKeys, body: dict[str, Any]) -> tuple[str, str]:
 
 
 def verify_receipt_signature(public_key: Ed25519PublicKey, body_text: str, signature: str) -> bool:
+    """True only for a receipt the key signed: the signature as the city issues it (base64url, no padding,
+    no stray bits), and the text a receipt in the canonical JSON it was signed in. The city key also signs
+    bank answers (`<timestamp>.<body>`) and audit checkpoints: their signatures verify, but they are not
+    receipts, and the API would read them as if they were."""
     try:
-        ed25519.verify(public_key, b64url_decode(signature), body_text.encode())
-    except (InvalidSignature, ValueError, binascii.Error):
+        raw = b64url_decode(signature)
+        if b64url(raw) != signature or not _is_receipt_text(body_text):
+            return False
+        ed25519.verify(public_key, raw, body_text.encode())
+    except (InvalidSignature, ValueError, binascii.Error):  # UnicodeEncodeError (a lone surrogate) included
         return False
     return True
+
+
+def _is_receipt_text(text: str) -> bool:
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and isinstance(body.get("receipt_id"), str) and canonical_json(body) == text
 
 
 def mask_person_name(name: str | None) -> str | None:

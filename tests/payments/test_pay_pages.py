@@ -18,9 +18,12 @@ import zxingcpp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from PIL import Image
 
+from core.appkeys import POOL
 from core.db import connect
+from core.demo_bank_key import DEMO_BANK_CODE
 from core.money import format_local_time
 from payments import live_status, pay_pages
+from payments.banks import verify_answer
 from payments.live_status import LISTENER_APPLICATION_NAME, STATUS_HUB
 from payments.qr_images import png_cache_info
 from payments.receipts import b64url, b64url_decode, verify_receipt_signature
@@ -372,6 +375,33 @@ async def test_verify_api_valid_and_tampered(client, db_url, keys):
         "/api/v1/receipts/verify", json={"body": out["body"], "signature": b64url(bytes(sig))}
     )
     assert await bad.json() == {"valid": False, "receipt_id": None, "on_record": False}
+
+
+async def test_verify_api_counts_only_receipts_and_canonical_signatures(client, db_url, keys):
+    """The city key also signs its answers to banks: such an answer, presented as a receipt, is not one (it
+    was a 500). A receipt's own signature with padding or changed spare bits decodes to the same bytes, but it
+    is not what the city issued, and the verify page says so too."""
+    count = "SELECT (SELECT count(*) FROM receipts) + (SELECT count(*) FROM callback_inbox)"
+    _, out = await paid_receipt(client, db_url, keys)
+    answer = await client.post(f"/api/v1/bank-callbacks/{DEMO_BANK_CODE}", json={})
+    assert answer.status == 401 and answer.headers["X-Citypay-Signature"]
+    signed_text = f"{answer.headers['X-Citypay-Timestamp']}.{await answer.text()}"
+    signature = b64url(base64.b64decode(answer.headers["X-Citypay-Signature"]))
+    city_keys = {answer.headers["X-Citypay-Key-Id"]: keys.signing_public_key}
+    verify_answer(city_keys, answer.headers, await answer.read(), datetime.now(UTC))  # the city's signature…
+    pool = client.app[POOL]
+    before = await pool.fetchval(count)
+    resp = await client.post("/api/v1/receipts/verify", json={"body": signed_text, "signature": signature})
+    assert resp.status == 200, await resp.text()  # …but not a receipt
+    assert await resp.json() == {"valid": False, "receipt_id": None, "on_record": False}
+    last = out["signature"][-1]
+    spare = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twin = out["signature"][:-1] + spare[spare.index(last) ^ 1]  # 64 bytes leave 2 spare bits at the end
+    assert b64url_decode(twin) == b64url_decode(out["signature"])
+    for variant in (out["signature"] + "=", out["signature"] + "==", twin):
+        got = await client.post("/api/v1/receipts/verify", json={"body": out["body"], "signature": variant})
+        assert await got.json() == {"valid": False, "receipt_id": None, "on_record": False}, variant
+    assert await pool.fetchval(count) == before
 
 
 @pytest.mark.parametrize(
