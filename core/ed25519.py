@@ -43,3 +43,10 @@ def verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> No
         nacl.bindings.crypto_sign_open(signature + message, public_key.public_bytes_raw())
     except nacl.exceptions.BadSignatureError:
         raise InvalidSignature from None
+
+
+def is_usable_public_key(public_key: Ed25519PublicKey) -> bool:
+    """A point a signer could hold: canonical, on the curve and in its prime-order group. A small-order point
+    (the identity, all zeros, …) lets anyone make signatures that lax verifiers accept; libsodium refuses
+    every signature under such a key, so a bank registering one could never be heard."""
+    return bool(nacl.bindings.crypto_core_ed25519_is_valid_point(public_key.public_bytes_raw()))

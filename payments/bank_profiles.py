@@ -12,8 +12,10 @@ from typing import Any
 import asyncpg
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import ed25519
 from core.audit import record_audit
 from core.errors import (
     Conflict,
@@ -194,6 +196,8 @@ def _registrable_key(pem: str):
     key = load_bank_public_key(pem.encode())
     if isinstance(key, rsa.RSAPublicKey) and key.public_numbers().e != 65537:
         raise ValueError("RSA keys must use the public exponent 65537")
+    if isinstance(key, Ed25519PublicKey) and not ed25519.is_usable_public_key(key):
+        raise ValueError("not a usable Ed25519 public key: a small-order or invalid point")
     return key
 
 
@@ -201,7 +205,7 @@ def _key_problem(exc: Exception) -> str:
     text = str(exc)
     if "Ed25519 or RSA" in text:
         return "bank keys must be Ed25519, or RSA of 2048 to 4096 bits"
-    if "65537" in text or "SubjectPublicKeyInfo" in text:
+    if "65537" in text or "SubjectPublicKeyInfo" in text or "small-order" in text:
         return text
     return "not a PEM public key (-----BEGIN PUBLIC KEY-----, Ed25519 or RSA 2048–4096 bits)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +60,15 @@ def test_a_non_canonical_signature_is_refused():
     s = int.from_bytes(signature[32:], "little") + order
     with pytest.raises(InvalidSignature):
         ed25519.verify(KEY.public_key(), signature[:32] + s.to_bytes(32, "little"), b"m")
+
+
+def test_small_order_keys_are_not_usable_and_a_real_one_is():
+    """Under the identity point, R = identity and S = 0 is a "signature" of every message to OpenSSL's
+    verifier; libsodium refuses it, and such a key cannot be registered (ed25519.is_usable_public_key)."""
+    identity = Ed25519PublicKey.from_public_bytes(b"\x01" + bytes(31))
+    forged = b"\x01" + bytes(31) + bytes(32)
+    with pytest.raises(InvalidSignature):
+        ed25519.verify(identity, forged, b"any message")
+    assert not ed25519.is_usable_public_key(identity)
+    assert not ed25519.is_usable_public_key(Ed25519PublicKey.from_public_bytes(bytes(32)))
+    assert ed25519.is_usable_public_key(KEY.public_key())

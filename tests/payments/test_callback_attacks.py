@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core.appkeys import POOL
 from core.demo_bank_key import DEMO_BANK_CODE
@@ -641,6 +642,15 @@ def _pem(key) -> str:
     )
 
 
+def _ed25519_point_pem(raw: bytes) -> str:
+    """An Ed25519 key of any 32 bytes, as a bank could upload it."""
+    return (
+        Ed25519PublicKey.from_public_bytes(raw)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
 @pytest.mark.parametrize(
     "pem",
     [
@@ -653,8 +663,11 @@ def _pem(key) -> str:
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
         .decode(),
+        # Small-order points: under them R = identity, S = 0 "signs" anything for OpenSSL's verifier.
+        _ed25519_point_pem(b"\x01" + bytes(31)),
+        _ed25519_point_pem(bytes(32)),
     ],
-    ids=["bad-pem", "not-pem", "rsa-1024", "ec-p256", "rsa-e3", "pkcs1-not-spki"],
+    ids=["bad-pem", "not-pem", "rsa-1024", "ec-p256", "rsa-e3", "pkcs1-not-spki", "identity", "zero-point"],
 )
 async def test_a_bad_bank_key_is_422_on_the_api_and_the_page(client, staff_login, pem):
     admin = await staff_login("admin")
