@@ -77,7 +77,7 @@ _MASKED = re.compile(r"[A-Za-z0-9*]{1,34}")
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # and lone surrogates, which UTF-8 cannot hold
 MAX_AMOUNT = 9_999_999_999_999  # 13 digits, the VietQR amount limit
 _MAX_SIGNATURE_B64 = 1024  # RSA-4096 is 684 characters
 STATEMENT_TIMEOUT_S = 60.0

@@ -5,6 +5,7 @@ Adapters are pure: they verify and parse; storing, matching and booking happen i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +66,18 @@ class CallbackRejected(Exception):
         self.reason = reason
         self.detail = detail
         self.field = field
+
+
+def storable_text(value: str, *, field: str) -> str:
+    """A bank's text as the database can keep it: no NUL, and no lone surrogate (a JSON "\\ud800" escape
+    parses into one, and UTF-8 cannot encode it). Refused at the door, such a callback is a 422 with nothing
+    stored; let through, it was stored in the inbox and then failed every settlement attempt."""
+    if "\x00" in value or _SURROGATE.search(value):
+        raise CallbackRejected(MALFORMED, "text with a NUL or a lone surrogate", field=field)
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from payments.banks.event import (
     UNSUPPORTED_MEDIA_TYPE,
     BankCredit,
     CallbackRejected,
+    storable_text,
 )
 from payments.banks.scheme import (
     RETRY_AFTER_S,
@@ -95,6 +96,7 @@ def parse_payos_webhook(body: Mapping[str, Any], *, bank_code: str, credited_bin
     description = data.get("description")
     if not isinstance(description, str):
         raise CallbackRejected(MALFORMED, "text expected", field="data.description")
+    storable_text(description, field="data.description")
     return BankCredit(
         bank_code=bank_code,
         bank_txn_id=_str(data, "reference", _REFERENCE),
@@ -134,7 +136,7 @@ def _optional(data: Mapping[str, Any], name: str) -> str | None:
     value = data.get(name)
     if value is not None and not isinstance(value, str):
         raise CallbackRejected(MALFORMED, "text or null expected", field=f"data.{name}")
-    return value or None
+    return storable_text(value, field=f"data.{name}") if value else None
 
 
 def _date_time(value: Any) -> datetime:

@@ -18,6 +18,7 @@ from core.demo_bank_key import DEMO_BANK_CODE
 from core.logging import configure_logging
 from core.pii import decrypt_bytes, decrypt_pii
 from payments.banks import verify_answer, vnpay_signature
+from payments.banks.payos import payos_signature
 from payments.callbacks import QUERY_CONTEXT, reprocess_inbox
 from payments.narrative import NARRATIVE_CONTEXT, redact_narrative
 from payments.receipts import key_id as city_key_id
@@ -386,6 +387,42 @@ async def test_a_booking_time_outside_the_window_is_422_and_stores_nothing(
     resp = await client.post(URL, data=body, headers=signed(bank_key, body))
     assert resp.status == 422
     assert json.loads(await resp.read())["field"] == "booked_at"
+    assert await counts(pool) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "text"), [("narrative", "\ud800"), ("payer_name", "AN \udfff"), ("narrative", "\x00")]
+)
+async def test_a_signed_callback_with_text_utf8_cannot_hold_is_422_and_stores_nothing(
+    client, db_url, keys, bank_key, field, text
+):
+    """A JSON escape of a lone surrogate parses into text PostgreSQL cannot store: such a callback was kept in
+    the inbox and then failed every settlement attempt, answering 503 "retry" each time."""
+    pool = client.app[POOL]
+    pr = await new_request(db_url, keys)
+    before = await counts(pool)
+    body = v1_body(pr["reference"], **{field: f"{pr['reference']} {text}"})
+    assert b"\\u" in body  # sent escaped, as JSON must carry it
+    resp = await client.post(URL, data=body, headers=signed(bank_key, body))
+    assert resp.status == 422, await resp.text()
+    assert json.loads(await resp.read())["field"] == field
+    assert await counts(pool) == before
+
+
+async def test_a_payos_description_utf8_cannot_hold_is_422_and_stores_nothing(
+    client, db_url, keys, staff_login
+):
+    await _gateway(client, await staff_login("admin"), "payos", PAYOS_KEY)
+    pool = client.app[POOL]
+    pr = await new_request(db_url, keys)
+    before = await counts(pool)
+    for name, text in (("description", f"{pr['reference']} \x00"), ("counterAccountName", "NGUYEN \x00")):
+        body = payos_body(pr["reference"], PAYOS_KEY)
+        body["data"][name] = text
+        body["signature"] = payos_signature(body["data"], PAYOS_KEY)
+        resp = await client.post("/api/v1/bank-callbacks/payos", json=body)
+        assert resp.status == 422, await resp.text()
+        assert (await resp.json())["field"] == f"data.{name}"
     assert await counts(pool) == before
 
 
