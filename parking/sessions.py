@@ -419,7 +419,8 @@ class CheckOut:
 # A check-out's first statement: the lot and the caller's right in it; the open session of the plate ($5, in
 # order of preference) or of the id $4, locked (only when the caller may act in the lot: $3 or attendant),
 # with its row version (xmin: any change to the row makes a new one); and what its exit needs: whether the
-# plate has a pass for the lot that day, the tariff in force for its class, the lot's collection account when
+# plate has a pass for the lot, that day and its class (a motorbike 30-A1 2345 and a car 30A-123.45 share the
+# compact plate 30A12345), the tariff in force for its class, the lot's collection account when
 # active (NULLs otherwise), and the head of the session's audit stream.
 _CHECK_OUT_TEMPLATE = f"""
 WITH l AS (
@@ -435,7 +436,8 @@ s AS (
 SELECT l.name AS lot_name, l.zone_code AS lot_zone, l.collection_account_code AS lot_collection_account,
        l.attendant_of, s.*,
        EXISTS (SELECT 1 FROM monthly_passes mp
-                WHERE mp.lot_id = $1 AND mp.plate = s.plate AND $6 BETWEEN mp.valid_from AND mp.valid_until)
+                WHERE mp.lot_id = $1 AND mp.plate = s.plate AND mp.vehicle_class = s.vehicle_class
+                  AND $6 BETWEEN mp.valid_from AND mp.valid_until)
            AS has_pass,
        t.effective_from, t.day_turn_price, t.night_turn_price, t.hourly_blocks, t.overnight_multiplier,
        t.monthly_pass_price,

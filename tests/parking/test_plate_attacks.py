@@ -200,6 +200,38 @@ async def test_a_car_pass_is_not_sold_at_the_motorbike_price(client, staff_login
     assert await client.app[POOL].fetchval("SELECT count(*) FROM monthly_passes") == 0
 
 
+async def test_a_motorbike_pass_does_not_let_the_car_with_the_same_compact_plate_out_free(
+    client, staff_login, attendant
+):
+    """30-A1 2345 (motorbike) and 30A-123.45 (car) are both 30A12345: the pass must be of the session's class,
+    or a 150,000 đồng motorbike pass parks a car free."""
+    admin = await staff_login("admin")
+    sold = await post(
+        client,
+        admin,
+        "/api/v1/admin/parking/passes",
+        {
+            "lot_id": LOT,
+            "plate": "30-A1 2345",
+            "vehicle_class": "motorbike",
+            "valid_from": "2026-01-01",
+            "valid_until": "2026-01-31",
+            "price": 150_000,
+        },
+    )
+    assert sold.status == 201, await sold.text()
+    pool = client.app[POOL]
+    await pool.execute(
+        "UPDATE monthly_passes SET valid_from = current_date - 1, valid_until = current_date + 1"
+    )
+    assert (await post(client, attendant, IN, {"plate": "30A-123.45", "vehicle_class": "car"})).status == 201
+    out = await post(client, attendant, OUT, {"plate": "30A-123.45"})
+    assert out.status == 200, await out.text()
+    session = await out.json()
+    assert session["status"] == "awaiting_payment" and session["close_reason"] is None, session
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests WHERE kind = 'parking'") == 1
+
+
 LOOKALIKES = [
     "30\u0410-777.77",  # Cyrillic capital А
     "30\u0430-777.77",  # Cyrillic small а
