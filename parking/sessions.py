@@ -44,11 +44,11 @@ from parking.tariffs import ClassTariff, FeeQuote, Tariff, quote_exit_fee
 from payments import (
     NewRequest,
     business_date_of,
-    cancel_payment_request,
     issue_payment_request,
     prepare_request,
     request_insert_when_sql,
     request_status,
+    supersede_request,
 )
 
 
@@ -639,6 +639,14 @@ class _Exit:
             pending = await request_status(conn, session["payment_request_id"])
             if pending == "pending":  # a second attendant (or a retry): the same request, not a new one
                 return CheckOut(session, session["payment_request_id"])
+            # A new QR replaces the expired one, which must no longer take a late payment.
+            was = await supersede_request(
+                conn, session["payment_request_id"], actor=actor, reason="a new exit QR code replaced it"
+            )
+            if was in ("pending", "paid"):  # paid or renewed since the read above: start again
+                raise Conflict(
+                    "this turn's payment changed meanwhile; look at the vehicle again", field="session_id"
+                )
         if session["has_pass"]:
             closed = await _close(conn, session, reason="pass", actor=actor, now=now, fee=0, lines=[])
             return CheckOut(closed, None)
@@ -733,13 +741,11 @@ async def record_cash(
             raise NotFound("no such session in this lot", field="session_id")
         if session["status"] != "awaiting_payment":
             raise Conflict("cash can only be recorded after check-out quoted a fee", field="session_id")
-        request_state = await request_status(conn, session["payment_request_id"])
+        request_state = await supersede_request(
+            conn, session["payment_request_id"], actor=actor, reason="parking fee taken in cash"
+        )
         if request_state == "paid":
             raise Conflict("this turn is already paid by transfer", field="session_id")
-        if request_state == "pending":
-            await cancel_payment_request(
-                conn, session["payment_request_id"], actor=actor, reason="parking fee taken in cash"
-            )
         await post_entry(
             conn,
             idempotency_key=f"parking-cash:{session['id']}",
@@ -773,11 +779,9 @@ async def void_session(
                 f"the session is {session['status']}", field="session_id", message="console.err.finished"
             )
         if session["payment_request_id"]:
-            status = await request_status(conn, session["payment_request_id"])
-            if status == "pending":
-                await cancel_payment_request(
-                    conn, session["payment_request_id"], actor=actor, reason="parking session voided"
-                )
+            await supersede_request(
+                conn, session["payment_request_id"], actor=actor, reason="parking session voided"
+            )
         row = await conn.fetchrow(
             """UPDATE parking_sessions SET status = 'voided', void_reason = $2, closed_at = $3, closed_by = $4
              WHERE id = $1 RETURNING *""",

@@ -38,6 +38,7 @@ from payments.requests import (
     request_insert_when_sql,
     request_status,
     summary_of,
+    supersede_request,
 )
 from payments.settlement import Settlement, collection_accounts_to_close, settle_statement_credit
 
@@ -78,5 +79,6 @@ __all__ = [
     "settle_statement_credit",
     "statement_sources",
     "summary_of",
+    "supersede_request",
     "suspense_credits",
 ]

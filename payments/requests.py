@@ -460,6 +460,50 @@ async def expire_overdue_requests(
     return len(rows)
 
 
+class RequestBeingPaid(Conflict):
+    slug = "payment-request-being-paid"
+    title_vi, title_en = "Đang ghi nhận một khoản thanh toán", "A payment is being booked"
+
+
+async def supersede_request(conn: asyncpg.Connection, request_id, *, actor: str, reason: str) -> str:
+    """Another capability settles what `request_id` asked for some other way (a new exit QR, cash, a void):
+    a pending request is cancelled, and so is an expired one. An expired request is otherwise reopened by a
+    payment booked within the late tolerance (payments/settlement.py), which would take the same fee twice;
+    cancelled, such a payment goes to suspense to be refunded. Returns the status found ("paid": nothing to
+    supersede, the caller must not take the money again). Inside the caller's transaction. The request's row
+    is taken without waiting: a payment of it being booked at that moment holds it, and waiting here while
+    holding the caller's own rows could deadlock with that booking; the caller is told to try again."""
+    try:
+        status = await conn.fetchval(
+            "SELECT status FROM payment_requests WHERE id = $1 FOR UPDATE NOWAIT", request_id
+        )
+    except asyncpg.LockNotAvailableError:
+        raise RequestBeingPaid(
+            "a payment of this request is being booked right now; try again in a few seconds",
+            field="payment_request_id",
+        ) from None
+    if status == "pending":
+        await cancel_payment_request(conn, request_id, actor=actor, reason=reason)
+    elif status == "expired":
+        reason = clean_cancel_reason(reason)
+        await conn.execute(
+            "UPDATE payment_requests SET status = 'cancelled', cancelled_by = $2, cancel_reason = $3 "
+            "WHERE id = $1",
+            request_id,
+            actor,
+            reason,
+        )
+        await record_audit(  # expiry already gave back the subsidy and moved any part payment to suspense
+            conn,
+            actor=actor,
+            action="payment_request.cancel",
+            subject=f"payment_request:{request_id}",
+            before={"status": "expired"},
+            after={"status": "cancelled", "reason": reason},
+        )
+    return status or "missing"
+
+
 async def request_status(conn: asyncpg.Connection, request_id) -> str | None:
     """The status of one payment request (None if there is no such request), for another capability."""
     status: str | None = await conn.fetchval("SELECT status FROM payment_requests WHERE id = $1", request_id)

@@ -9,6 +9,7 @@ import pytest
 
 from core.appkeys import CLOCK, KEYS, POOL
 from ledger import account_balance
+from payments.requests import expire_overdue_requests
 from payments.settlement import settle_credit
 from payments.vietqr import parse_payload
 from tests.payments.conftest import credit
@@ -349,3 +350,92 @@ async def test_check_ins_and_outs_at_once_each_leave_one_audit_row_in_a_chain_th
         assert {r["subject"]: r["n"] for r in rows if r["action"] == action} == dict.fromkeys(sessions_ids, 1)
     async with pool.acquire() as conn:
         assert (await verify_audit_chain(conn)).ok
+
+
+async def _expired_exit(client, attendant, plate: str) -> dict:
+    """A motorbike checked out whose exit QR then expired unpaid (the sweeper's own function)."""
+    await post(client, attendant, IN, {"plate": plate, "vehicle_class": "motorbike"})
+    out = await (await post(client, attendant, OUT, {"plate": plate})).json()
+    assert out["status"] == "awaiting_payment"
+    pool = client.app[POOL]
+    expires_at = await pool.fetchval(
+        "SELECT expires_at FROM payment_requests WHERE id = $1::uuid", out["payment"]["id"]
+    )
+    async with pool.acquire() as conn:
+        assert await expire_overdue_requests(conn, now=expires_at + timedelta(seconds=1)) >= 1
+    return {**out, "expires_at": expires_at}
+
+
+async def _pay_late_but_on_time(client, out: dict) -> str:
+    """The citizen's bank pays the expired QR, booked a minute after its expiry: within the late tolerance,
+    which would reopen an expired request."""
+    pool = client.app[POOL]
+    booked = out["expires_at"] + timedelta(minutes=1)
+    async with pool.acquire() as conn, conn.transaction():
+        done = await settle_credit(
+            conn, client.app[KEYS], credit(out["payment"]["reference"], out["fee_amount"], booked_at=booked)
+        )
+    return done.outcome
+
+
+async def test_a_late_payment_of_a_replaced_exit_qr_is_not_taken_as_well_as_the_new_one(client, attendant):
+    """The exit QR expired, the attendant showed a new one, then the bank paid the old one within the late
+    tolerance: that payment went in as revenue while the new QR could be paid too. The old QR is cancelled
+    when replaced, so the late payment goes to suspense to be refunded."""
+    out = await _expired_exit(client, attendant, "29-B1 777.01")
+    again = await post(client, attendant, OUT, {"session_id": out["id"]})
+    renewed = await again.json()
+    assert again.status == 200 and renewed["payment"]["id"] != out["payment"]["id"], renewed
+    pool = client.app[POOL]
+    old = await pool.fetchrow(
+        "SELECT status, cancel_reason FROM payment_requests WHERE id = $1::uuid", out["payment"]["id"]
+    )
+    assert old["status"] == "cancelled"
+    assert await _pay_late_but_on_time(client, out) == "cancelled"  # to suspense, refundable
+    assert (
+        await pool.fetchval("SELECT status FROM payment_requests WHERE id = $1::uuid", out["payment"]["id"])
+        == "cancelled"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        paid = await settle_credit(
+            conn, client.app[KEYS], credit(renewed["payment"]["reference"], out["fee_amount"])
+        )
+    assert paid.outcome == "settled"
+    session = await pool.fetchrow(
+        "SELECT status, close_reason FROM parking_sessions WHERE id = $1::uuid", out["id"]
+    )
+    assert tuple(session) == ("closed", "paid")
+    async with pool.acquire() as conn:
+        assert await account_balance(conn, f"revenue:parking:{LOT}") == -out["fee_amount"]  # once
+
+
+@pytest.mark.parametrize("how", ["cash", "void"])
+async def test_a_late_payment_after_cash_or_a_void_is_not_taken(client, attendant, staff_login, how):
+    out = await _expired_exit(client, attendant, f"29-B1 777.0{2 if how == 'cash' else 3}")
+    if how == "cash":
+        url = f"/api/v1/parking/lots/{LOT}/sessions/{out['id']}/cash"
+        resp = await post(client, attendant, url, {"reason": "khách trả tiền mặt"})
+    else:
+        url = f"/api/v1/parking/sessions/{out['id']}/void"
+        resp = await post(client, await staff_login("admin"), url, {"reason": "xe cứu thương"})
+    assert resp.status == 200, await resp.text()
+    assert await _pay_late_but_on_time(client, out) == "cancelled"
+    pool = client.app[POOL]
+    async with pool.acquire() as conn:
+        revenue = await account_balance(conn, f"revenue:parking:{LOT}")
+    assert revenue == (-out["fee_amount"] if how == "cash" else 0)  # the cash only, or nothing
+
+
+async def test_replacing_an_exit_qr_while_its_payment_is_being_booked_says_try_again(client, attendant):
+    """The old request is taken without waiting: a booking that holds it would otherwise deadlock with the
+    check-out, which already holds the session."""
+    out = await _expired_exit(client, attendant, "29-B1 777.04")
+    pool = client.app[POOL]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT 1 FROM payment_requests WHERE id = $1::uuid FOR UPDATE", out["payment"]["id"]
+        )
+        busy = await post(client, attendant, OUT, {"session_id": out["id"]})
+        assert busy.status == 409 and (await busy.json())["type"] == "/problems/payment-request-being-paid"
+    assert await pool.fetchval("SELECT count(*) FROM payment_requests WHERE kind = 'parking'") == 1
+    assert (await post(client, attendant, OUT, {"session_id": out["id"]})).status == 200  # once it is free
