@@ -64,6 +64,12 @@ register_messages(
         # Refusals a page shows beside the field (Problem(message=…), map_constraint(message=…))
         "padmin.err.lot_taken": ("Đã có bãi xe với mã này.", "A lot with this id exists."),
         "padmin.err.no_zone": ("Không có khu vực giá này.", "No such tariff zone."),
+        "padmin.err.lot_not_empty": (
+            "Còn {inside} xe trong bãi hoặc chờ thanh toán. Đặt sức chứa mọi loại xe về 0 để ngừng nhận xe, "
+            "rồi ngừng hoạt động bãi khi các xe đã ra.",
+            "{inside} vehicle(s) are still inside or awaiting payment. Set every capacity to 0 to stop new "
+            "check-ins, then deactivate the lot once they have left.",
+        ),
         "padmin.err.no_account": (
             "Không có tài khoản thu này, hoặc tài khoản không còn dùng.",
             "No such collection account in use.",

@@ -182,6 +182,8 @@ async def update_lot(conn: asyncpg.Connection, lot_id: str, body: LotFields, *, 
             raise NotFound("no such lot", field="lot_id")
         if body.collection_account_code != before["collection_account_code"]:
             await _check_collection_account(conn, body.collection_account_code)
+        if before["active"] and not body.active:
+            await _refuse_while_vehicles_inside(conn, lot_id)
         after = await conn.fetchrow(
             """UPDATE parking_lots SET name = $2, address = $3, ward = $4, lat = $5, lon = $6, zone_code = $7,
                    opens_at = $8, closes_at = $9, collection_account_code = $10, active = $11
@@ -203,6 +205,24 @@ async def update_lot(conn: asyncpg.Connection, lot_id: str, body: LotFields, *, 
             await record_audit(
                 conn, actor=actor, action="parking.lot.update", subject=f"lot:{lot_id}", before=old, after=new
             )
+
+
+async def _refuse_while_vehicles_inside(conn: asyncpg.Connection, lot_id: str) -> None:
+    """An inactive lot takes no check-out either (its console and API answer 404), so closing it with
+    vehicles inside would trap them: they could not leave, nor check in anywhere else. The capacity rows are
+    the ones a check-in locks, and their kept count (`inside`) is the newest once they are locked."""
+    inside = sum(
+        r["inside"]
+        for r in await conn.fetch("SELECT inside FROM lot_capacities WHERE lot_id = $1 FOR UPDATE", lot_id)
+    )
+    if inside:
+        raise Conflict(
+            f"{inside} vehicle(s) are still inside or awaiting payment; set every capacity to 0 to stop new "
+            "check-ins, and deactivate the lot once they have left",
+            field="active",
+            message="padmin.err.lot_not_empty",
+            inside=inside,
+        )
 
 
 async def set_capacity(

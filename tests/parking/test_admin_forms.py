@@ -392,3 +392,46 @@ async def test_overnight_multiplier_with_a_decimal_comma(client, admin):
     assert resp.status == 303
     page = await (await client.get(f"{PAGE}/tariffs", headers=admin.headers())).text()
     assert "Xe máy: miễn phí ban ngày, 8.000 ₫ / lượt ban đêm; gửi qua đêm (qua 0 giờ) 12.000 ₫" in page
+
+
+async def test_a_lot_with_vehicles_inside_is_not_deactivated_api_or_form(client, admin, attendant):
+    """An inactive lot answers 404 to check-outs: deactivating it with a vehicle inside trapped the vehicle
+    (it could neither leave nor check in elsewhere)."""
+    pool = client.app[POOL]
+    checked_in = await client.post(
+        "/api/v1/parking/lots/hk-hang-dau/check-ins",
+        json={"plate": "29-F1 123.45", "vehicle_class": "motorbike"},
+        headers=attendant.headers(unsafe=True),
+    )
+    assert checked_in.status == 201
+    url = "/api/v1/admin/parking/lots/hk-hang-dau"
+    current = await (await client.get(url, headers=admin.headers())).json()
+    fields = {k: current[k] for k in current if k not in ("id", "capacities", "attendants")}
+    resp = await client.put(url, json={**fields, "active": False}, headers=admin.headers(unsafe=True))
+    assert resp.status == 409, await resp.text()
+    assert (await resp.json())["field"] == "active"
+    lot = await pool.fetchrow("SELECT * FROM parking_lots WHERE id = 'hk-hang-dau'")
+    assert lot["active"] is True
+    page = await post(
+        client,
+        admin,
+        f"{PAGE}/lots/hk-hang-dau",
+        {
+            "name": lot["name"],
+            "address": lot["address"],
+            "ward": lot["ward"],
+            "lat": str(lot["lat"]),
+            "lon": str(lot["lon"]),
+            "zone": lot["zone_code"],
+            "collection_account_code": lot["collection_account_code"],
+        },
+    )
+    assert page.status == 409
+    assert field_error(await page.text(), "active").startswith("Còn 1 xe trong bãi")
+    assert await pool.fetchval("SELECT active FROM parking_lots WHERE id = 'hk-hang-dau'") is True
+    out = await client.post(
+        "/api/v1/parking/lots/hk-hang-dau/check-outs",
+        json={"plate": "29-F1 123.45"},
+        headers=attendant.headers(unsafe=True),
+    )
+    assert out.status == 200  # it can still leave
