@@ -65,7 +65,7 @@ async def _search(
         ward = await resolve_ward(conn, ward)
     return await conn.fetch(
         f"""WITH free AS (  -- each capacity row keeps its count of vehicles inside (migration 0029)
-                SELECT c.lot_id, c.vehicle_class, c.capacity, c.capacity - c.inside AS free
+                SELECT c.lot_id, c.vehicle_class, c.capacity, greatest(c.capacity - c.inside, 0) AS free
                   FROM lot_capacities c)
             SELECT l.*, d.distance_m, sp.spaces
               FROM parking_lots l

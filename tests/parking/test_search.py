@@ -34,6 +34,12 @@ async def test_class_and_free_spaces(client, attendant):
     assert all_cars["hk-hang-dau"]["spaces"]["car"] == {"capacity": 1, "free": 0}
     free = {i["id"] for i in (await (await client.get(q + "&available=true")).json())["items"]}
     assert "hk-hang-dau" not in free and "hk-tran-nhat-duat" in free
+    # Capacity lowered below the vehicles inside (allowed: they stay): no space free, never fewer than none.
+    await client.app[POOL].execute(
+        "UPDATE lot_capacities SET capacity = 0 WHERE lot_id = 'hk-hang-dau' AND vehicle_class = 'car'"
+    )
+    lowered = {i["id"]: i for i in (await (await client.get(q)).json())["items"]}
+    assert lowered["hk-hang-dau"]["spaces"]["car"] == {"capacity": 0, "free": 0}
     bikes = {
         i["id"]
         for i in (
