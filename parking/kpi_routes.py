@@ -236,12 +236,13 @@ def _page_filter(request: web.Request) -> tuple[KpiFilter, str | None]:
     raw = {k: v for k, v in request.query.items() if v != ""}
     raw.setdefault("from", default.date_from.isoformat())
     raw.setdefault("to", default.date_to.isoformat())
+    lang = request_language(request)  # the page shows the sentence in the reader's language, never `detail`
     try:
         return KpiQuery.model_validate(raw).kpi_filter(), None
     except ValidationError as exc:
-        return default, validation_problem(exc).detail
+        return default, validation_problem(exc).sentence(lang)
     except ValidationFailed as exc:
-        return default, exc.detail
+        return default, exc.sentence(lang)
 
 
 @routes.get(

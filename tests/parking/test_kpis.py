@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -337,6 +338,12 @@ async def test_page_shows_table_chart_and_csv_link(client, staff_login, kpi_day)
     assert 'data-key="hk-hang-dau" data-class="car"' in html
     bad = await client.get("/parking/kpis?from=2025-03-10&to=2025-03-01", headers=finance.headers())
     assert bad.status == 200 and 'id="filter-error"' in await bad.text()
+    # The reason is shown in the reader's language, not pydantic's English (it was, for these two).
+    for query in ("ward=%00", "from=2026-13-45"):
+        bad = await client.get(f"/parking/kpis?{query}", headers=finance.headers())
+        shown = re.search(r'id="filter-error"[^>]*>(.*?)<', await bad.text(), re.S).group(1)
+        assert bad.status == 200 and shown.strip(), query
+        assert "Value error" not in shown and "Input should" not in shown and "U+0000" not in shown, shown
 
 
 async def test_who_may_read_kpis(client, staff_login, lots):
