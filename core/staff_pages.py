@@ -63,8 +63,14 @@ async def public_home(request: web.Request) -> web.Response:
 
 
 def _login_page(
-    request: web.Request, *, error: str | None = None, username: str = "", status: int = 200
+    request: web.Request,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+    next_path: str | None = None,
 ) -> web.Response:
+    """`next_path`: where the form was to lead (a refused POST carries it in the form, not the query)."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = render_html(
         request,
@@ -73,7 +79,7 @@ def _login_page(
         error=error,
         username=username,
         login_csrf=token,
-        next=_safe_next(request.query.get("next")),
+        next=_safe_next(next_path if next_path is not None else request.query.get("next")),
     )
     resp.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -105,10 +111,13 @@ async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
     lang = request_language(request)
     username = str(form.get("username", ""))[:100]
+    next_path = str(form.get("next", ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     supplied = str(form.get("csrf_token", ""))
     if not expected or not hmac.compare_digest(expected, supplied):
-        return _login_page(request, error=translate("login.csrf", lang), username=username, status=403)
+        return _login_page(
+            request, error=translate("login.csrf", lang), username=username, status=403, next_path=next_path
+        )
     settings = request.app[SETTINGS]
     try:
         cookie, _ = await login(
@@ -126,13 +135,16 @@ async def login_submit(request: web.Request) -> web.Response:
             request,
             username=username,
             status=429,
+            next_path=next_path,
             error=translate("login.throttled", lang, wait=_wait_text(exc.retry_after_s, lang)),
         )
         resp.headers["Retry-After"] = str(exc.retry_after_s)
         return resp
     except LoginFailed:
-        return _login_page(request, error=translate("login.failed", lang), username=username, status=401)
-    resp = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
+        return _login_page(
+            request, error=translate("login.failed", lang), username=username, status=401, next_path=next_path
+        )
+    resp = web.HTTPSeeOther(_safe_next(next_path))
     set_session_cookie(request, resp, cookie)
     resp.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     raise resp

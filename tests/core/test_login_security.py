@@ -368,3 +368,21 @@ async def test_bearer_scheme_is_matched_case_insensitively(client, api_token):
         assert resp.status == 200, scheme
     wrong = await client.get("/api/v1/ledger/trial-balance", headers={"Authorization": f"Basic {token}"})
     assert wrong.status == 401 and wrong.content_type == "application/problem+json"
+
+
+async def test_where_the_login_leads_survives_a_wrong_password(client, staff_login):
+    """An attendant sent to /login?next=<console> who mistypes once landed on /staff after the right password:
+    the form shown again lost `next`."""
+    user = await staff_login("attendant")
+    target = "/parking/console/hk-hang-dau"
+    token = await _login_token(client)
+    headers = {"Cookie": f"citypay_login_csrf={token}"}
+    form = {"username": user.username, "csrf_token": token, "next": target}
+    again = await client.post("/login", data={**form, "password": WRONG}, headers=headers)
+    assert again.status == 401
+    shown = re.search(r'name="next" value="([^"]*)"', await again.text())
+    assert shown is not None and shown.group(1) == target
+    ok = await client.post(
+        "/login", data={**form, "password": user.password}, headers=headers, allow_redirects=False
+    )
+    assert ok.status == 303 and ok.headers["Location"] == target
