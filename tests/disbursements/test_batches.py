@@ -291,6 +291,35 @@ async def test_cancel_before_execution_frees_the_period_and_not_after(roster, cl
     assert missing.status == 404
 
 
+async def test_an_approved_batch_that_has_not_started_can_be_cancelled(roster, client, staff_login, conn):
+    """Approved but not started (waiting for funds): its cancel was a 500 from a check that wanted a
+    cancelled batch never approved, and the batch would have paid on its own once funded."""
+    finance = await staff_login("finance")
+    approver = await staff_login("approver")
+    built = await (
+        await client.post(
+            BASE, json={"programme": "pension", "period": "2026-06"}, headers=finance.headers(unsafe=True)
+        )
+    ).json()
+    ok = await client.post(f"{BASE}/{built['id']}/approve", json={}, headers=approver.headers(unsafe=True))
+    assert ok.status == 200 and (await ok.json())["state"] == "approved"
+    resp = await client.post(
+        f"{BASE}/{built['id']}/cancel", json={"note": "chưa đủ tiền"}, headers=finance.headers(unsafe=True)
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["state"] == "cancelled"
+    row = await conn.fetchrow("SELECT * FROM disb_batches WHERE id = $1", built["id"])
+    assert row["approved_at"] is not None and row["cancelled_at"] is not None  # both on record
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM disb_items WHERE batch_id = $1 AND state <> 'cancelled'", built["id"]
+        )
+        == 0
+    )
+    with pytest.raises(asyncpg.CheckViolationError):  # and it stays cancelled
+        await conn.execute("UPDATE disb_batches SET state = 'executing' WHERE id = $1", built["id"])
+
+
 async def test_an_expired_verification_is_held_at_build(conn, keys):
     await register_city_account(conn)
     await add_beneficiary(
