@@ -321,12 +321,23 @@ async def _carry_out_approval(conn: asyncpg.Connection, payload: dict[str, Any],
 register_approval_handler(APPROVAL_KIND, _carry_out_approval)
 
 
+async def _lock_approval_then_batch(conn: asyncpg.Connection, batch_id: int) -> Batch:
+    """The batch's approval row, then the batch's: the order `core.approvals.approve` takes them in (it locks
+    the approval, then its handler the batch). In the other order, the same batch approved here and through
+    /api/v1/approvals at once deadlocked, and one of the two answered 500. A batch's approval is fixed when
+    it is built, so reading it unlocked first is safe."""
+    approval_id = await conn.fetchval("SELECT approval_id FROM disb_batches WHERE id = $1", batch_id)
+    if approval_id is not None:
+        await conn.execute("SELECT 1 FROM approvals WHERE id = $1 FOR UPDATE", approval_id)
+    return await batch_by_id(conn, batch_id, lock=True)
+
+
 async def approve_batch(
     conn: asyncpg.Connection, batch_id: int, *, checker: str, note: str | None = None
 ) -> Batch:
     """Another person than the maker approves: the batch's approval is decided and carried out at once."""
     async with own_or_joined_transaction(conn):
-        batch = await batch_by_id(conn, batch_id, lock=True)
+        batch = await _lock_approval_then_batch(conn, batch_id)
         if batch.state != "awaiting_approval" or batch.approval_id is None:
             raise BatchNotAwaitingApproval(
                 f"batch {batch_id} is {batch.state}", field="batch_id", message="disb.batch.not_awaiting"
@@ -354,7 +365,7 @@ async def cancel_batch(
     proposed; the period is free for a new batch). A pending approval is rejected when the canceller may
     decide it (another person than the maker); otherwise it stays and is refused if ever approved."""
     async with own_or_joined_transaction(conn):
-        batch = await batch_by_id(conn, batch_id, lock=True)
+        batch = await _lock_approval_then_batch(conn, batch_id)
         if batch.state not in ("awaiting_approval", "approved"):
             raise BatchStarted(
                 f"batch {batch_id} is {batch.state}; only a batch not yet executing can be cancelled",

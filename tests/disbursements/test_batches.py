@@ -4,6 +4,7 @@ approved batch cannot change (the DB refuses), cancel before execution only, mas
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import date, timedelta
 
@@ -350,3 +351,36 @@ async def test_the_approvals_inbox_approves_a_batch_too(roster, client, staff_lo
     batch = await (await client.get(f"{BASE}/{built['id']}", headers=finance.headers())).json()
     assert batch["state"] == "approved" and batch["checker"] == f"staff:{approver.username}"
     assert await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'disbursements.execute'") == 4
+
+
+async def test_the_same_batch_approved_through_both_doors_at_once_is_approved_once_without_errors(
+    roster, client, staff_login, conn
+):
+    """The batch's own approve and the approvals inbox took the batch's and the approval's rows in opposite
+    orders: sent together they deadlocked, and one answered 500 (7 times in 8 in an outside test)."""
+    finance = await staff_login("finance")
+    approvers = [await staff_login("approver") for _ in range(2)]
+    for period in ("2026-07", "2026-08", "2026-09", "2026-10"):
+        built = await (
+            await client.post(
+                BASE, json={"programme": "pension", "period": period}, headers=finance.headers(unsafe=True)
+            )
+        ).json()
+        approval_id = await conn.fetchval("SELECT approval_id FROM disb_batches WHERE id = $1", built["id"])
+        answers = await asyncio.gather(
+            *(
+                client.post(url, json={}, headers=who.headers(unsafe=True))
+                for url in (f"{BASE}/{built['id']}/approve", f"/api/v1/approvals/{approval_id}/approve")
+                for who in approvers
+            )
+        )
+        statuses = sorted(a.status for a in answers)
+        assert statuses.count(200) == 1 and all(s == 409 for s in statuses if s != 200), statuses
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM audit_log WHERE action = 'approval.approved' AND subject = $1",
+                f"approval:{approval_id}",
+            )
+            == 1
+        )
+        assert (await _state(conn, built["id"]))[0] == "approved"
