@@ -50,7 +50,9 @@ from disbursements.report_pages import (
 from disbursements.reports import PERIOD_PATTERN, PROGRAMMES, REASON_CODES
 
 routes = Routes(tags=("disbursements",))
-MAKERS = staff("finance", "admin")  # who builds and cancels batches, and may download the payment file
+# Who builds and cancels batches, and may download the payment file: finance only. An admin, who manages
+# staff accounts, could otherwise build a batch, create an approver and approve it alone.
+MAKERS = staff("finance")
 APPROVERS = staff("approver")  # four eyes: another person than the maker
 ID_PATH = "{batch_id:[0-9]{1,18}}"
 BATCH_STATES = ("awaiting_approval", "approved", "executing", "completed", "cancelled")

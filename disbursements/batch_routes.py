@@ -31,7 +31,7 @@ from disbursements.batches import (
 )
 
 routes = Routes(tags=("disbursements",))
-MAKERS = staff("finance", "admin", scopes=("disbursements:write",))
+MAKERS = staff("finance", scopes=("disbursements:write",))  # not admins: see batch_pages.MAKERS
 APPROVERS = staff("approver")
 READERS = staff("finance", "admin", "approver", scopes=("disbursements:read",))
 BASE = "/api/v1/disbursements/batches"

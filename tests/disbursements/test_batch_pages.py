@@ -172,7 +172,7 @@ async def test_roles(client, conn, keys, staff_login) -> None:
     assert "Chỉ người có vai trò phê duyệt" in html
     approver = await staff_login("approver")
     status, html = await page(client, approver, f"/disbursements/batches/{batch}")
-    assert 'id="pain001"' not in html  # the payment file is finance's and admin's
+    assert 'id="pain001"' not in html  # the payment file is finance's
     resp = await client.post(
         "/disbursements/batches/build",
         data={"csrf_token": approver.csrf, "programme": "pension", "period": "2026-05"},

@@ -384,3 +384,22 @@ async def test_the_same_batch_approved_through_both_doors_at_once_is_approved_on
             == 1
         )
         assert (await _state(conn, built["id"]))[0] == "approved"
+
+
+async def test_an_admin_builds_no_batch_so_cannot_pay_one_with_an_approver_of_their_own(
+    roster, client, staff_login, conn
+):
+    """Admins manage staff accounts: one who could build a batch created an approver, logged in as it and
+    paid the batch alone (an outside audit). Batches are finance's, as SPEC.md says."""
+    admin = await staff_login("admin")
+    resp = await client.post(
+        BASE, json={"programme": "pension", "period": "2026-11"}, headers=admin.headers(unsafe=True)
+    )
+    assert resp.status == 403
+    page = await client.post(
+        "/disbursements/batches/build",
+        data={"csrf_token": admin.csrf, "programme": "pension", "period": "2026-11", "channel": "api"},
+        headers=admin.headers(),
+    )
+    assert page.status == 403
+    assert await conn.fetchval("SELECT count(*) FROM disb_batches") == 0
