@@ -218,6 +218,12 @@ async def reject(conn: asyncpg.Connection, approval_id: int, checker: str, note:
     return decided
 
 
+async def lock_approval(conn: asyncpg.Connection, approval_id: int) -> None:
+    """Take the approval's row lock (in the caller's transaction) before the subject's own rows: the order
+    `approve` takes them in (the approval, then its handler the subject's), so the two cannot deadlock."""
+    await conn.execute("SELECT 1 FROM approvals WHERE id = $1 FOR UPDATE", approval_id)
+
+
 async def approval_by_id(conn: asyncpg.Connection, approval_id: int) -> Approval | None:
     row = await conn.fetchrow("SELECT * FROM approvals WHERE id = $1", approval_id)
     return _approval(row) if row else None

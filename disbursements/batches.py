@@ -22,6 +22,7 @@ from core.approvals import (
     SameMakerAndChecker,
     approval_by_id,
     approve,
+    lock_approval,
     propose,
     register_approval_handler,
     reject,
@@ -328,7 +329,7 @@ async def _lock_approval_then_batch(conn: asyncpg.Connection, batch_id: int) -> 
     it is built, so reading it unlocked first is safe."""
     approval_id = await conn.fetchval("SELECT approval_id FROM disb_batches WHERE id = $1", batch_id)
     if approval_id is not None:
-        await conn.execute("SELECT 1 FROM approvals WHERE id = $1 FOR UPDATE", approval_id)
+        await lock_approval(conn, approval_id)
     return await batch_by_id(conn, batch_id, lock=True)
 
 
