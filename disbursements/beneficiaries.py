@@ -32,6 +32,7 @@ from core.pii import decrypt_pii, encrypt_pii, lookup_hash, mask_account, mask_c
 from disbursements.cccd import cccd_problem, clean_cccd
 from disbursements.names import invisible_characters, mask_name, normalise_name
 from disbursements.programmes import MAX_MONTHLY_AMOUNT, PROGRAMMES
+from payments import collection_account_bins, known_bank_bin
 
 NATIONAL_ID_CONTEXT = "disb.national_id"
 NAME_CONTEXT = "disb.name"
@@ -68,6 +69,19 @@ register_messages(
         "disb.ben.account_active": (
             "Người hưởng chỉ có một tài khoản đang dùng.",
             "A beneficiary has one active account.",
+        ),
+        "disb.ben.unknown_bin": (
+            "Không có ngân hàng nào mang mã BIN này trong danh sách ngân hàng.",
+            "No bank in the bank list has this BIN.",
+        ),
+        "disb.ben.city_account": (
+            "Đây là tài khoản của thành phố, không phải của người hưởng.",
+            "This is one of the city's own accounts, not the beneficiary's.",
+        ),
+        "disb.ben.account_shared": (
+            "Tài khoản này đã là tài khoản nhận tiền của một người hưởng khác; mỗi tài khoản chỉ nhận "
+            "cho một người.",
+            "This account already receives another beneficiary's payments; an account is paid to one person.",
         ),
     }
 )
@@ -312,6 +326,7 @@ class EnrolResult:
 async def _insert_account(
     conn: asyncpg.Connection, keys: AppKeys, beneficiary_id: int, bank_bin: str, number: str
 ) -> int:
+    await _check_destination(conn, keys, beneficiary_id, bank_bin, number)
     return await conn.fetchval(
         """INSERT INTO disb_accounts (beneficiary_id, bank_bin, account_enc, account_hash, account_masked)
            VALUES ($1, $2, $3, $4, $5) RETURNING id""",
@@ -321,6 +336,40 @@ async def _insert_account(
         account_hash(keys, number),
         mask_account(number),
     )
+
+
+async def _check_destination(
+    conn: asyncpg.Connection, keys: AppKeys, beneficiary_id: int, bank_bin: str, number: str
+) -> None:
+    """Where a beneficiary's money may go (an outside audit paid into each of these): a bank on the bank list,
+    not one of the city's own accounts, and no account another beneficiary is already paid into — two CCCDs
+    one digit apart with one name and one account were both verified and both paid for the same month. The
+    advisory lock orders two registrations of one account at the same moment."""
+    if not await known_bank_bin(conn, bank_bin):
+        raise ValidationFailed(
+            "no bank in the bank list has this BIN", field="bank_bin", message="disb.ben.unknown_bin"
+        )
+    if bank_bin in await collection_account_bins(conn, number):
+        raise ValidationFailed(
+            "this is one of the city's own accounts", field="account_number", message="disb.ben.city_account"
+        )
+    digest = account_hash(keys, number)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"disb-account:{digest.hex()}"
+    )
+    other = await conn.fetchval(
+        """SELECT beneficiary_id FROM disb_accounts
+            WHERE account_hash = $1 AND bank_bin = $2 AND active AND beneficiary_id <> $3 LIMIT 1""",
+        digest,
+        bank_bin,
+        beneficiary_id,
+    )
+    if other is not None:
+        raise BeneficiaryConflict(
+            f"this account already receives beneficiary {other}'s payments",
+            field="account_number",
+            message="disb.ben.account_shared",
+        )
 
 
 async def enrol_beneficiary(

@@ -9,6 +9,7 @@ from payments.catalogue import (
     active_collection_account_codes,
     collection_account_bins,
     collection_account_in_use,
+    known_bank_bin,
     statement_sources,
 )
 from payments.narrative import redact_narrative
@@ -64,6 +65,7 @@ __all__ = [
     "find_reference_in_narrative",
     "held_payments",
     "issue_payment_request",
+    "known_bank_bin",
     "load_bank_profile",
     "open_callback_issues",
     "paid_per_revenue_account",

@@ -458,6 +458,11 @@ async def collection_account_in_use(conn: asyncpg.Connection, code: str) -> bool
     return bool(await conn.fetchval("SELECT active FROM collection_accounts WHERE code = $1", code))
 
 
+async def known_bank_bin(conn: asyncpg.Connection, bin_: str) -> bool:
+    """Whether the bank list (banks, from the state bank's BIN list) has this BIN."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM banks WHERE bin = $1)", bin_))
+
+
 async def collection_account_bins(conn: asyncpg.Connection, account_number: str) -> list[str]:
     """The banks (BINs) at which the city holds a collection account with this number, active or not: a bank
     statement names the account number, and money may still arrive on an account taken out of use."""

@@ -415,3 +415,40 @@ async def test_oversized_fields_are_refused_without_echoing_them(client, staff_l
         assert resp.status == 422
         assert len(await resp.read()) < 3000
     assert await counts(pool) == before
+
+
+async def test_money_goes_only_to_a_listed_bank_never_to_the_city_nor_to_anothers_account(
+    client, staff_login
+):
+    """An outside audit paid into each of these: an unknown BIN, the city's own treasury account, and one
+    account registered for two CCCDs one digit apart (both verified, both paid for the same month)."""
+    finance = await staff_login("finance")
+    pool = client.app[POOL]
+    await pool.execute(
+        "INSERT INTO collection_accounts (code, bin, account_number, holder_name) VALUES "
+        "('hanoi-treasury-test', $1, '0011001234567', 'KHO BAC NHA NUOC HA NOI') ON CONFLICT DO NOTHING",
+        person()["bank_bin"],
+    )
+    first = await enrol_via_api(client, finance)
+    before = await counts(pool)
+    for changed, status, field in (
+        ({"bank_bin": "999999"}, 422, "bank_bin"),
+        ({"account_number": "0011001234567"}, 422, "account_number"),
+        ({"national_id": "001055001235", "full_name": "Nguyễn Văn An"}, 409, "account_number"),
+    ):
+        body = person(**{"national_id": "001055009876", "full_name": "Trần Thị Bình", **changed})
+        resp = await client.post(BENEFICIARIES, json=body, headers=finance.headers(unsafe=True))
+        assert resp.status == status, (changed, await resp.text())
+        assert (await resp.json())["field"] == field
+        assert await counts(pool) == before
+    # nor by changing an account afterwards
+    other = await enrol_via_api(
+        client, finance, national_id="001055009876", full_name="Trần Thị Bình", account_number="0011000999888"
+    )
+    moved = await client.put(
+        f"{BENEFICIARIES}/{other['id']}/account",
+        json={"bank_bin": person()["bank_bin"], "account_number": "0011000456789"},
+        headers=finance.headers(unsafe=True),
+    )
+    assert moved.status == 409 and (await moved.json())["field"] == "account_number"
+    assert first["id"] != other["id"]

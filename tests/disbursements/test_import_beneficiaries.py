@@ -196,3 +196,22 @@ async def test_nothing_personal_in_the_log_output(client, staff_login, capsys):
         "Ngọc",
     ):
         assert secret not in text
+
+
+async def test_rows_paying_an_unknown_bank_or_an_account_taken_are_reported_not_imported(client, staff_login):
+    finance = await staff_login("finance")
+    pool = client.app[POOL]
+    resp = await upload(
+        client,
+        finance,
+        csv_body(
+            GOOD[0],
+            "001060005555,Lý Thị Mai,1960-01-01,pension,100000,999999,0011000666666",  # no such bank
+            "001055001235,Nguyễn Văn An,1955-03-02,pension,3500000,970436,0011000456789",  # GOOD[0]'s account
+        ),
+    )
+    out = await resp.json()
+    assert resp.status == 200 and (out["created"], out["failed"]) == (1, 2), out
+    assert {(e["line"], e["field"]) for e in out["errors"]} == {(3, "bank_bin"), (4, "account_number")}
+    assert all(e["message"] for e in out["errors"])
+    assert await counts(pool) == (1, 1, 1, 1)
