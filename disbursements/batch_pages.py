@@ -307,8 +307,9 @@ async def batch_pain001(request: web.Request) -> web.Response:
                 message="disb.pain001.not_funded",
             )
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        initiation = await batch_initiation(conn, request.app[KEYS], batch_id)
+        # Issued first: an item held at issue (its account replaced since the build) is not in the file.
         await issue_file(conn, await batches.batch_by_id(conn, batch_id, lock=True), principal.actor)
+        initiation = await batch_initiation(conn, request.app[KEYS], batch_id)
         # Audited in the same transaction as the read: no file leaves without its row in the log.
         await record_audit(
             conn,

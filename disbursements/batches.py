@@ -322,6 +322,17 @@ async def _carry_out_approval(conn: asyncpg.Connection, payload: dict[str, Any],
 register_approval_handler(APPROVAL_KIND, _carry_out_approval)
 
 
+# Why a ready item is not sent after all, judged when it is sent (API channel: claimed by a lane; file
+# channel: the first download of the payment file), with `b` the beneficiary and `a` the item's account:
+# payments stopped by the bank, the account replaced since the batch was built, or no longer verified.
+HOLD_AT_SEND_SQL = """CASE WHEN b.payments_stopped_reason = 'AC04' THEN 'stopped_ac04'
+                WHEN b.payments_stopped_reason = 'MD07' THEN 'stopped_md07'
+                WHEN a.id IS NULL OR NOT a.active THEN 'account_changed'
+                WHEN a.state <> 'verified' THEN a.state
+                WHEN a.verified_until <= now() THEN 'expired'
+           END"""
+
+
 async def _lock_approval_then_batch(conn: asyncpg.Connection, batch_id: int) -> Batch:
     """The batch's approval row, then the batch's: the order `core.approvals.approve` takes them in (it locks
     the approval, then its handler the batch). In the other order, the same batch approved here and through

@@ -41,7 +41,7 @@ from core.money import LOCAL_TZ
 from core.outbox import Item, Kind, OutboxWorker, Outcome, again, done, retry
 from core.pii import decrypt_pii
 from core.settings import Settings
-from disbursements.batches import EXECUTE_KIND, EXECUTION_LANES, Batch, batch_by_id
+from disbursements.batches import EXECUTE_KIND, EXECUTION_LANES, HOLD_AT_SEND_SQL, Batch, batch_by_id
 from disbursements.payouts import (
     REQUEST_REFUSED_CODE,
     NoPayoutRoute,
@@ -149,7 +149,8 @@ class Claimed:
     full_name_enc: str
 
 
-_CLAIM = """
+_CLAIM = (
+    """
 WITH unknown AS (  -- unknown outcomes first (disb_items_claimable), then never-sent items (disb_items_ready)
     SELECT id, state AS was FROM disb_items
      WHERE batch_id = $1 AND state IN ('sending', 'sent_unknown') AND lease_until <= now()
@@ -162,13 +163,9 @@ WITH unknown AS (  -- unknown outcomes first (disb_items_claimable), then never-
     SELECT * FROM unknown UNION ALL SELECT * FROM ready LIMIT $2
 ), info AS (
     SELECT c.id, c.was, a.bank_bin, a.account_enc, b.full_name_enc,
-           CASE WHEN c.was <> 'ready' THEN NULL
-                WHEN b.payments_stopped_reason = 'AC04' THEN 'stopped_ac04'
-                WHEN b.payments_stopped_reason = 'MD07' THEN 'stopped_md07'
-                WHEN a.id IS NULL OR NOT a.active THEN 'account_changed'
-                WHEN a.state <> 'verified' THEN a.state
-                WHEN a.verified_until <= now() THEN 'expired'
-           END AS hold
+           CASE WHEN c.was = 'ready' THEN """
+    + HOLD_AT_SEND_SQL
+    + """ END AS hold
       FROM c JOIN disb_items i ON i.id = c.id
       JOIN disb_beneficiaries b ON b.id = i.beneficiary_id
       LEFT JOIN disb_accounts a ON a.id = i.account_id
@@ -183,6 +180,7 @@ UPDATE disb_items i
   FROM info WHERE i.id = info.id
 RETURNING i.id, info.was, i.state, i.attempts, i.amount, i.end_to_end_id, i.beneficiary_id, info.bank_bin,
           info.account_enc, info.full_name_enc, info.hold"""
+)
 
 
 async def claim_items(pool: asyncpg.Pool, batch: Batch, config: ExecutionConfig) -> list[Claimed]:

@@ -19,7 +19,7 @@ import structlog
 
 from core.audit import record_audit
 from core.money import LOCAL_TZ
-from disbursements.batches import Batch, batch_by_id
+from disbursements.batches import HOLD_AT_SEND_SQL, Batch, batch_by_id
 from ledger import Part, open_day_for, pending_by_id, release_part
 from ledger import resolve_parts as resolve_reserve_parts
 from reconciliation.claims import Claim, Scope
@@ -33,11 +33,25 @@ async def issue_file(conn: asyncpg.Connection, batch: Batch, actor: str) -> None
     issued. Runs in the caller's transaction, with the batch row locked and already executing."""
     if batch.channel != "file" or batch.file_issued_at is not None:
         return
-    sent = await conn.fetchval(
-        """WITH s AS (UPDATE disb_items SET state = 'sending', lease_until = 'infinity', sent_at = now(),
-                             attempts = attempts + 1
-                        WHERE batch_id = $1 AND state = 'ready' RETURNING 1)
-           SELECT count(*) FROM s""",
+    # An item no longer payable (its account replaced since the batch was built, say) is held, as the API
+    # channel holds it when sending: the file would otherwise name the old account. Its share of the reserve
+    # is released with the batch's rest when the batch completes.
+    sent, held = await conn.fetchrow(
+        f"""WITH info AS (
+                SELECT i.id, {HOLD_AT_SEND_SQL} AS hold
+                  FROM disb_items i JOIN disb_beneficiaries b ON b.id = i.beneficiary_id
+                  LEFT JOIN disb_accounts a ON a.id = i.account_id
+                 WHERE i.batch_id = $1 AND i.state = 'ready'),
+            s AS (UPDATE disb_items i
+                     SET state = CASE WHEN info.hold IS NULL THEN 'sending' ELSE 'held' END,
+                         hold_reason = info.hold,
+                         lease_until = CASE WHEN info.hold IS NULL THEN 'infinity'::timestamptz END,
+                         sent_at = CASE WHEN info.hold IS NULL THEN now() ELSE i.sent_at END,
+                         attempts = i.attempts + CASE WHEN info.hold IS NULL THEN 1 ELSE 0 END,
+                         resolved_at = CASE WHEN info.hold IS NULL THEN NULL ELSE now() END,
+                         share_settled = info.hold IS NOT NULL
+                    FROM info WHERE i.id = info.id RETURNING i.state)
+           SELECT count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'held') FROM s""",
         batch.id,
     )
     await conn.execute("UPDATE disb_batches SET file_issued_at = now() WHERE id = $1", batch.id)
@@ -47,7 +61,7 @@ async def issue_file(conn: asyncpg.Connection, batch: Batch, actor: str) -> None
         action="disb.batch_file_issued",
         subject=f"disb-batch:{batch.id}",
         before={"state": batch.state, "file_issued_at": None},
-        after={"items_sent": sent},
+        after={"items_sent": sent, "items_held": held},
     )
 
 

@@ -14,6 +14,7 @@ from lxml import etree
 import disbursements.setup  # noqa: F401  (registers the statement claimants, as the app does)
 from core.money import LOCAL_TZ
 from disbursements.batches import approve_batch, build_batch
+from disbursements.beneficiaries import change_account
 from ledger import account_balance, trial_balance
 from reconciliation.fetch import fetch_statements
 from tests.disbursements.test_batches import add_beneficiary
@@ -88,3 +89,39 @@ async def test_a_file_batch_is_sent_by_its_download_and_settled_by_the_statement
         )
         == "settled"
     )
+
+
+async def test_an_account_replaced_after_approval_is_held_out_of_the_file(
+    bank,  # noqa: F811
+    conn,
+    keys,
+    make_app,
+    aiohttp_client,
+    staff_login,
+):
+    """An outside audit changed a beneficiary's account after the file batch was approved: the file then
+    named the old account. The API channel holds such an item when sending; the file's issue does too."""
+    _, url, _ = bank
+    await add_beneficiary(conn, keys, name="Nguyễn Văn An", account="0011000456789", amount=3_000_000)
+    moved = await add_beneficiary(
+        conn, keys, name="Đỗ Thị Mai", account="101876543210", bin_="970415", amount=1_000_000
+    )
+    batch = await build_batch(conn, "pension", "2026-03", maker="staff:maker", channel="file")
+    await approve_batch(conn, batch.id, checker="staff:checker")
+    await change_account(conn, keys, moved, bank_bin="970415", account_number="101800000001", actor="staff:f")
+
+    client = await aiohttp_client(make_app(background=False, banksim_url=url))
+    resp = await client.get(
+        f"/disbursements/batches/{batch.id}/pain001.xml", headers=(await staff_login("finance")).headers()
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.read()
+    assert b"101876543210" not in body and b"101800000001" not in body
+    accounts = [
+        a.text for a in etree.fromstring(body).iterfind(".//p:CdtTrfTxInf/p:CdtrAcct/p:Id/p:Othr/p:Id", NS)
+    ]
+    assert accounts == ["0011000456789"]
+    items = dict(
+        await conn.fetch("SELECT beneficiary_id, hold_reason FROM disb_items WHERE batch_id = $1", batch.id)
+    )
+    assert items[moved] == "account_changed"
