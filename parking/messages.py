@@ -124,6 +124,16 @@ register_messages(
         ),
         "padmin.err.pass_too_long": ("Vé tháng dài tối đa 366 ngày.", "A pass covers at most 366 days."),
         "padmin.err.no_lot": ("Không có bãi xe này.", "No such lot."),
+        "parking.err.inside_here": (
+            "Xe này đang ở trong bãi này: tìm trong danh sách xe trong bãi.",
+            "This vehicle is already inside this lot: find it in the list of vehicles inside.",
+        ),
+        "parking.err.inside_elsewhere": (
+            "Xe này đang được ghi ở một bãi khác: nhân viên bãi đó cho xe ra, "
+            "hoặc quản trị viên huỷ lượt đó.",
+            "This vehicle is recorded in another lot: that lot's attendant checks it out, "
+            "or an admin voids it.",
+        ),
         "padmin.err.pass_overlap": (
             "Xe này đã có vé tháng ở bãi này trong những ngày đó.",
             "This plate already has a pass at this lot in these days.",

@@ -327,8 +327,19 @@ async def check_in(
         if taken >= capacity:
             raise ClassFull(f"{taken} of {capacity} {vehicle_class} spaces taken", field="vehicle_class")
         if row["plate_inside_lot"] is not None:
-            where = row["plate_inside_lot"]
-            raise PlateAlreadyInside(f"{plate.written} is inside lot {where}", field="plate")
+            # Which other lot is not said: any attendant could otherwise find where any plate is parked.
+            if row["plate_inside_lot"] == lot_id:
+                raise PlateAlreadyInside(
+                    f"{plate.written} is already inside this lot",
+                    field="plate",
+                    message="parking.err.inside_here",
+                )
+            raise PlateAlreadyInside(
+                f"{plate.written} is inside another lot: that lot's attendant checks it out, or an admin "
+                "voids the session",
+                field="plate",
+                message="parking.err.inside_elsewhere",
+            )
         # It fitted, but another row took the audit stream position since the head was read: read it again.
     raise RuntimeError(f"audit stream {stream}: no free position after {_APPEND_TRIES} tries")
 

@@ -60,6 +60,10 @@ async def test_plate_already_inside_and_full_class_are_refused(client, attendant
         {"plate": "29B112345", "vehicle_class": "motorbike"},
     )
     assert elsewhere.status == 409
+    # Which lot holds it is not told to another lot's attendant (any plate could be located that way).
+    told = await elsewhere.json()
+    assert LOT not in told["detail"] and "another lot" in told["detail"], told
+    assert "this lot" in (await dup.json())["detail"]
     await client.app[POOL].execute(
         "UPDATE lot_capacities SET capacity = 1 WHERE lot_id = $1 AND vehicle_class = 'car'", LOT
     )
