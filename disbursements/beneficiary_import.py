@@ -104,10 +104,14 @@ def _decode(data: bytes) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed(
-            "the file is not UTF-8 text (save the spreadsheet as 'CSV UTF-8')", field="file"
+            "the file is not UTF-8 text (save the spreadsheet as 'CSV UTF-8')",
+            field="file",
+            message="disb.import.not_utf8",
         ) from None
     if "\x00" in text:
-        raise ValidationFailed("the file holds NUL characters: not a CSV text file", field="file")
+        raise ValidationFailed(
+            "the file holds NUL characters: not a CSV text file", field="file", message="disb.import.nul"
+        )
     return text
 
 
@@ -116,11 +120,20 @@ def _header(raw: list[str]) -> list[str]:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ValidationFailed(
-            f"the header row lacks {', '.join(missing)} (expected: {','.join(COLUMNS)})", field="file"
+            f"the header row lacks {', '.join(missing)} (expected: {','.join(COLUMNS)})",
+            field="file",
+            message="disb.import.header_missing",
+            missing=", ".join(missing),
+            expected=",".join(COLUMNS),
         )
     dup = sorted({n for n in names if names.count(n) > 1 and n in COLUMNS})
     if dup:
-        raise ValidationFailed(f"the header row names {dup[0]} twice", field="file")
+        raise ValidationFailed(
+            f"the header row names {dup[0]} twice",
+            field="file",
+            message="disb.import.header_twice",
+            column=dup[0],
+        )
     return names
 
 
@@ -155,20 +168,30 @@ def parse_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
         header_row = next(reader, None)
         if header_row is None:
-            raise ValidationFailed("the file is empty", field="file")
+            raise ValidationFailed("the file is empty", field="file", message="disb.import.empty")
         names = _header(header_row)
         rows: list[tuple[int, dict[str, str]]] = []
         for raw in reader:
             if not any(cell.strip() for cell in raw):
                 continue
             if len(rows) >= MAX_ROWS:
-                raise ValidationFailed(f"at most {MAX_ROWS} rows per file", field="file")
+                raise ValidationFailed(
+                    f"at most {MAX_ROWS} rows per file",
+                    field="file",
+                    message="disb.import.too_many_rows",
+                    max_rows=MAX_ROWS,
+                )
             values = {names[i]: cell for i, cell in enumerate(raw[: len(names)]) if names[i] in COLUMNS}
             if len(raw) > len(names):
                 values["_extra"] = "1"
             rows.append((reader.line_num, values))
     except csv.Error as exc:
-        raise ValidationFailed(f"line {reader.line_num}: not readable as CSV ({exc})", field="file") from None
+        raise ValidationFailed(
+            f"line {reader.line_num}: not readable as CSV ({exc})",
+            field="file",
+            message="disb.import.unreadable",
+            line=reader.line_num,
+        ) from None
     return rows
 
 

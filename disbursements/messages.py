@@ -38,6 +38,31 @@ register_messages(
 
 register_messages(
     {
+        "disb.import.not_utf8": (
+            "Tệp không phải văn bản UTF-8: trong bảng tính, chọn Lưu thành 'CSV UTF-8'.",
+            "The file is not UTF-8 text: save the spreadsheet as 'CSV UTF-8'.",
+        ),
+        "disb.import.nul": (
+            "Tệp chứa ký tự NUL: đây không phải tệp CSV dạng văn bản.",
+            "The file holds NUL characters: it is not a CSV text file.",
+        ),
+        "disb.import.empty": ("Tệp trống.", "The file is empty."),
+        "disb.import.header_missing": (
+            "Dòng tiêu đề thiếu cột {missing}. Các cột cần có: {expected}.",
+            "The header row lacks {missing}. The columns are: {expected}.",
+        ),
+        "disb.import.header_twice": (
+            "Dòng tiêu đề có cột {column} hai lần.",
+            "The header row names {column} twice.",
+        ),
+        "disb.import.too_many_rows": (
+            "Mỗi tệp tối đa {max_rows} dòng; hãy chia thành nhiều tệp.",
+            "At most {max_rows} rows per file; split it.",
+        ),
+        "disb.import.unreadable": (
+            "Dòng {line} không đọc được như CSV (dấu ngoặc kép chưa đóng?).",
+            "Line {line} is not readable as CSV (an unclosed quote?).",
+        ),
         "disb.import.too_large": (
             "Tệp quá lớn (tối đa 5 MB); hãy chia thành nhiều tệp.",
             "The file is too large (at most 5 MB); split it.",

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 
+import pytest
 from aiohttp import FormData
 
 from core.appkeys import POOL
@@ -215,3 +216,23 @@ async def test_rows_paying_an_unknown_bank_or_an_account_taken_are_reported_not_
     assert {(e["line"], e["field"]) for e in out["errors"]} == {(3, "bank_bin"), (4, "account_number")}
     assert all(e["message"] for e in out["errors"])
     assert await counts(pool) == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ("national_id,full_name\n001055001234,An\n".encode("utf-16"), "không phải văn bản UTF-8"),
+        (b"national_id,full_name\n001055001234,An\n", "thiếu cột birth_date, programme"),
+        (b"", "Tệp trống"),
+        (HEADER.encode() + b'001055001234,"An,1955-03-02,pension,1,970436,1\n', "không đọc được như CSV"),
+    ],
+    ids=["utf-16", "columns", "empty", "open-quote"],
+)
+async def test_a_file_refused_whole_says_why_in_the_page_language(client, staff_login, data, said):
+    """The import page shows the answer's `message`: it was the bare title "Dữ liệu không hợp lệ"."""
+    finance = await staff_login("finance")
+    resp = await upload(client, finance, data)
+    assert resp.status in (400, 422)
+    problem = await resp.json()
+    assert said in problem["message"], problem
+    assert await counts(client.app[POOL]) == (0, 0, 0, 0)
