@@ -67,6 +67,10 @@ register_messages(
             "Tệp quá lớn (tối đa 5 MB); hãy chia thành nhiều tệp.",
             "The file is too large (at most 5 MB); split it.",
         ),
+        "disb.review.id_refuted": (
+            "Ngân hàng cho biết chủ tài khoản mang số CCCD khác: không thể chấp nhận, chỉ có thể từ chối.",
+            "The bank says the account holder has another CCCD: it cannot be accepted, only rejected.",
+        ),
         "disb.review.not_mismatch": (
             "Chỉ đề xuất được cho tài khoản đang 'tên không khớp' và chưa có quyết định.",
             "Only an undecided name mismatch can be proposed for a decision.",

@@ -383,8 +383,17 @@ async def propose_mismatch_decision(
     async with conn.transaction():
         account_id = await active_account_id(conn, beneficiary_id)
         account = await conn.fetchrow(
-            "SELECT state, review, checked_at FROM disb_accounts WHERE id = $1 FOR UPDATE", account_id
+            "SELECT state, review, checked_at, id_match FROM disb_accounts WHERE id = $1 FOR UPDATE",
+            account_id,
         )
+        if decision == "accept" and account["id_match"] is False:
+            # SPEC: a confirmed ID number outranks the name — and so does a refuted one. The bank says the
+            # account's holder has another CCCD: a spelling of the name cannot make it this person's.
+            raise NotReviewable(
+                "the bank says this account's holder has another CCCD: it cannot be accepted, only rejected",
+                field="decision",
+                message="disb.review.id_refuted",
+            )
         if account["state"] != "mismatch" or account["review"] is not None:
             raise NotReviewable(
                 f"the active account is {account['state']}"
@@ -416,7 +425,7 @@ async def propose_mismatch_decision(
 
 async def _decide_mismatch(conn: asyncpg.Connection, payload: dict[str, Any], approval: Approval) -> None:
     account = await conn.fetchrow(
-        """SELECT a.id, a.active, a.state, a.review, a.checked_at, a.beneficiary_id,
+        """SELECT a.id, a.active, a.state, a.review, a.checked_at, a.beneficiary_id, a.id_match,
                   coalesce((SELECT min(p.verification_valid_days) FROM disb_enrolments e
                               JOIN disb_programmes p ON p.code = e.programme
                              WHERE e.beneficiary_id = a.beneficiary_id AND e.active), $2) AS valid_days
@@ -436,6 +445,11 @@ async def _decide_mismatch(conn: asyncpg.Connection, payload: dict[str, Any], ap
             message="disb.review.stale",
         )
     accept = payload["decision"] == "accept"
+    if accept and account["id_match"] is False:  # proposed before the bank's answer said so
+        raise NotReviewable(
+            "the bank says this account's holder has another CCCD: it cannot be accepted, only rejected",
+            message="disb.review.id_refuted",
+        )
     await conn.execute(
         """UPDATE disb_accounts
               SET state = CASE WHEN $2 THEN 'verified' ELSE state END,

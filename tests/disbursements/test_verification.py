@@ -425,3 +425,27 @@ async def test_nothing_personal_in_the_log_output(app_client, staff_login, capsy
     assert "/verify" in text
     for secret in ("001058001111", "0011000678901", "LE DUC THANG", "Lê Đức", "Thành"):
         assert secret not in text
+
+
+async def test_a_mismatch_the_bank_refuted_by_cccd_cannot_be_accepted(app_client, staff_login):
+    """The bank says the account holder has another CCCD: an outside audit proposed "accept", had it approved,
+    and the account became payable. A refuted CCCD outranks the name as a confirmed one does."""
+    finance = await staff_login("finance")
+    created, out = await enrol_and_verify(app_client, finance, national_id="001055009999")
+    assert (out["state"], out["id_match"]) == ("mismatch", False)
+    refused = await propose(app_client, finance, created["id"], "accept")
+    assert refused.status == 409, await refused.text()
+    assert "CCCD" in (await refused.json())["message"]
+    pool = app_client.app[POOL]
+    assert await pool.fetchval("SELECT count(*) FROM approvals") == 0
+    # an accept proposed before the bank said so is refused when decided
+    await pool.execute("UPDATE disb_accounts SET id_match = NULL")
+    approval = await (await propose(app_client, finance, created["id"], "accept")).json()
+    await pool.execute("UPDATE disb_accounts SET id_match = false")
+    approver = await staff_login("approver")
+    decided = await decide(app_client, approver, approval["approval_id"])
+    assert decided.status == 409
+    assert await pool.fetchval("SELECT state FROM disb_accounts") == "mismatch"
+    # the approver rejects that request instead; then a rejection of the account stays possible
+    assert (await decide(app_client, approver, approval["approval_id"], "reject")).status == 200
+    assert (await propose(app_client, finance, created["id"], "reject")).status == 201
