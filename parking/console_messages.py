@@ -35,6 +35,10 @@ register_messages(
             "Plate and class are unchanged: nothing to correct.",
         ),
         "console.err.no_plate": ("Nhập biển số trước.", "Type the plate first."),
+        "console.err.unsure_reading": (
+            "Máy đọc biển số không chắc chắn: hãy nhập biển số hoặc chọn trong các gợi ý.",
+            "The plate reader is not sure: type the plate, or choose one of the suggestions.",
+        ),
         "console.err.class_not_taken": ("Bãi không nhận loại xe này.", "This lot takes no such vehicle."),
         "console.err.override_plate": (
             "Biển số chỉ gồm tối đa 15 chữ cái A–Z, Đ và chữ số.",

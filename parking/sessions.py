@@ -103,8 +103,8 @@ class PlateInput:
     class_confirmed: bool = False
 
     def texts(self) -> list[str]:
-        """The typed plate, or the candidates best first; refuses an input with neither."""
-        texts = [self.text] if self.text else [c for c, _ in sorted(self.candidates, key=lambda c: -c[1])]
+        """The typed plate, or the sure enough candidates best first; refuses an input with neither."""
+        texts = [self.text] if self.text else [c for c, _ in sorted(self._sure(), key=lambda c: -c[1])]
         if not texts:
             raise ValidationFailed(
                 "send a plate or plate-recognition candidates", field="plate", message="console.err.no_plate"
@@ -112,8 +112,25 @@ class PlateInput:
         return texts
 
     def readings(self) -> list[tuple[str, float]]:
-        """What candidates_inside ranks: the typed plate at score 1, or the plate reader's candidates."""
-        return [(self.text, 1.0)] if self.text else list(self.candidates)
+        """What candidates_inside ranks: the typed plate at score 1, or the plate reader's sure candidates."""
+        return [(self.text, 1.0)] if self.text else self._sure()
+
+    def _sure(self) -> list[tuple[str, float]]:
+        """The candidates a check-in or check-out may act on by itself. A reading the plate reader is unsure
+        of (score < MIN_CANDIDATE_SCORE) checked a vehicle out, or in under that plate, with nobody asked:
+        only the suggestions (POST …/candidates) offer those, for a person to tap."""
+        sure = [c for c in self.candidates if c[1] >= MIN_CANDIDATE_SCORE]
+        if self.candidates and not sure:
+            raise ValidationFailed(
+                f"no reading has a score of {MIN_CANDIDATE_SCORE} or more: type the plate, or ask for "
+                "suggestions",
+                field="candidates",
+                message="console.err.unsure_reading",
+            )
+        return sure
+
+
+MIN_CANDIDATE_SCORE = 0.5
 
 
 @dataclass(frozen=True)

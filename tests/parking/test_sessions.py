@@ -443,3 +443,23 @@ async def test_replacing_an_exit_qr_while_its_payment_is_being_booked_says_try_a
         assert busy.status == 409 and (await busy.json())["type"] == "/problems/payment-request-being-paid"
     assert await pool.fetchval("SELECT count(*) FROM payment_requests WHERE kind = 'parking'") == 1
     assert (await post(client, attendant, OUT, {"session_id": out["id"]})).status == 200  # once it is free
+
+
+async def test_a_reading_the_plate_reader_is_unsure_of_acts_on_nothing(client, attendant):
+    """Only 30A-555.66 inside; the reader's sure reading is of no car here, its 0.01 reading is that car:
+    the car was checked out with nobody asked (an outside test). Such readings are only suggestions."""
+    await post(client, attendant, IN, {"plate": "30A-555.66", "vehicle_class": "car"})
+    unsure = [{"plate": "51F-888.99", "score": 0.99}, {"plate": "30A-555.66", "score": 0.01}]
+    out = await post(client, attendant, OUT, {"candidates": unsure})
+    assert out.status == 404, await out.text()  # the sure reading is not inside; suggestions follow
+    only_unsure = await post(client, attendant, OUT, {"candidates": [{"plate": "30A-555.66", "score": 0.2}]})
+    assert only_unsure.status == 422 and (await only_unsure.json())["field"] == "candidates"
+    check_in = await post(
+        client,
+        attendant,
+        IN,
+        {"vehicle_class": "car", "candidates": [{"plate": "30A-666.77", "score": 0.02}]},
+    )
+    assert check_in.status == 422
+    rows = await client.app[POOL].fetch("SELECT plate, status FROM parking_sessions ORDER BY plate")
+    assert [tuple(r) for r in rows] == [("30A55566", "inside")]
