@@ -250,14 +250,19 @@ async def test_an_approved_batch_cannot_be_edited(roster, conn):
     assert (await _state(conn, batch.id)) == ("approved", 3, 7_000_000, 6)
 
 
+async def build_over_api(client, finance, period: str) -> dict:
+    """A pension batch for `period`, built by `finance` over HTTP (its answer)."""
+    resp = await client.post(
+        BASE, json={"programme": "pension", "period": period}, headers=finance.headers(unsafe=True)
+    )
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
 async def test_cancel_before_execution_frees_the_period_and_not_after(roster, client, staff_login, conn):
     finance = await staff_login("finance")
     approver = await staff_login("approver")
-    built = await (
-        await client.post(
-            BASE, json={"programme": "pension", "period": "2026-04"}, headers=finance.headers(unsafe=True)
-        )
-    ).json()
+    built = await build_over_api(client, finance, "2026-04")
     resp = await client.post(
         f"{BASE}/{built['id']}/cancel", json={"note": "sai kỳ"}, headers=finance.headers(unsafe=True)
     )
@@ -297,11 +302,7 @@ async def test_an_approved_batch_that_has_not_started_can_be_cancelled(roster, c
     cancelled batch never approved, and the batch would have paid on its own once funded."""
     finance = await staff_login("finance")
     approver = await staff_login("approver")
-    built = await (
-        await client.post(
-            BASE, json={"programme": "pension", "period": "2026-06"}, headers=finance.headers(unsafe=True)
-        )
-    ).json()
+    built = await build_over_api(client, finance, "2026-06")
     ok = await client.post(f"{BASE}/{built['id']}/approve", json={}, headers=approver.headers(unsafe=True))
     assert ok.status == 200 and (await ok.json())["state"] == "approved"
     resp = await client.post(
@@ -338,11 +339,7 @@ async def test_the_approvals_inbox_approves_a_batch_too(roster, client, staff_lo
     """core's four-eyes inbox (/api/v1/approvals/{id}/approve) carries out the same handler."""
     finance = await staff_login("finance")
     approver = await staff_login("approver")
-    built = await (
-        await client.post(
-            BASE, json={"programme": "pension", "period": "2026-06"}, headers=finance.headers(unsafe=True)
-        )
-    ).json()
+    built = await build_over_api(client, finance, "2026-06")
     approval_id = await conn.fetchval("SELECT approval_id FROM disb_batches WHERE id = $1", built["id"])
     resp = await client.post(
         f"/api/v1/approvals/{approval_id}/approve", json={}, headers=approver.headers(unsafe=True)
@@ -361,11 +358,7 @@ async def test_the_same_batch_approved_through_both_doors_at_once_is_approved_on
     finance = await staff_login("finance")
     approvers = [await staff_login("approver") for _ in range(2)]
     for period in ("2026-07", "2026-08", "2026-09", "2026-10"):
-        built = await (
-            await client.post(
-                BASE, json={"programme": "pension", "period": period}, headers=finance.headers(unsafe=True)
-            )
-        ).json()
+        built = await build_over_api(client, finance, period)
         approval_id = await conn.fetchval("SELECT approval_id FROM disb_batches WHERE id = $1", built["id"])
         answers = await asyncio.gather(
             *(
