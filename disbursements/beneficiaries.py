@@ -32,7 +32,7 @@ from core.pii import decrypt_pii, encrypt_pii, lookup_hash, mask_account, mask_c
 from disbursements.cccd import cccd_problem, clean_cccd
 from disbursements.names import invisible_characters, mask_name, normalise_name
 from disbursements.programmes import MAX_MONTHLY_AMOUNT, PROGRAMMES
-from payments import collection_account_bins, known_bank_bin
+from payments import payout_destination_problem
 
 NATIONAL_ID_CONTEXT = "disb.national_id"
 NAME_CONTEXT = "disb.name"
@@ -345,11 +345,12 @@ async def _check_destination(
     not one of the city's own accounts, and no account another beneficiary is already paid into — two CCCDs
     one digit apart with one name and one account were both verified and both paid for the same month. The
     advisory lock orders two registrations of one account at the same moment."""
-    if not await known_bank_bin(conn, bank_bin):
+    problem = await payout_destination_problem(conn, bank_bin, number)
+    if problem == "unknown_bank":
         raise ValidationFailed(
             "no bank in the bank list has this BIN", field="bank_bin", message="disb.ben.unknown_bin"
         )
-    if bank_bin in await collection_account_bins(conn, number):
+    if problem == "city_account":
         raise ValidationFailed(
             "this is one of the city's own accounts", field="account_number", message="disb.ben.city_account"
         )

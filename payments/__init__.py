@@ -9,7 +9,7 @@ from payments.catalogue import (
     active_collection_account_codes,
     collection_account_bins,
     collection_account_in_use,
-    known_bank_bin,
+    payout_destination_problem,
     statement_sources,
 )
 from payments.narrative import redact_narrative
@@ -65,12 +65,12 @@ __all__ = [
     "find_reference_in_narrative",
     "held_payments",
     "issue_payment_request",
-    "known_bank_bin",
     "load_bank_profile",
     "open_callback_issues",
     "paid_per_revenue_account",
     "payment_by_reference",
     "payment_summary",
+    "payout_destination_problem",
     "prepare_request",
     "record_opening_balance",
     "redact_narrative",

@@ -458,9 +458,18 @@ async def collection_account_in_use(conn: asyncpg.Connection, code: str) -> bool
     return bool(await conn.fetchval("SELECT active FROM collection_accounts WHERE code = $1", code))
 
 
-async def known_bank_bin(conn: asyncpg.Connection, bin_: str) -> bool:
-    """Whether the bank list (banks, from the state bank's BIN list) has this BIN."""
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM banks WHERE bin = $1)", bin_))
+async def payout_destination_problem(conn: asyncpg.Connection, bin_: str, account_number: str) -> str | None:
+    """Why the city must not pay out to this account, in one round trip (a beneficiary import asks per row):
+    "unknown_bank" (no such BIN on the bank list), "city_account" (one of the city's own collection
+    accounts, active or not), or None."""
+    problem: str | None = await conn.fetchval(
+        """SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM banks WHERE bin = $1) THEN 'unknown_bank'
+                       WHEN EXISTS (SELECT 1 FROM collection_accounts WHERE bin = $1 AND account_number = $2)
+                       THEN 'city_account' END""",
+        bin_,
+        account_number,
+    )
+    return problem
 
 
 async def collection_account_bins(conn: asyncpg.Connection, account_number: str) -> list[str]:
