@@ -30,6 +30,10 @@ register_messages(
             "The vehicle is awaiting payment: it can no longer be corrected or cancelled.",
         ),
         "console.err.finished": ("Lượt gửi xe này đã kết thúc.", "This parking session has ended."),
+        "console.err.payment_changed": (
+            "Thanh toán của lượt này vừa thay đổi: mở lại xe này để xem.",
+            "This turn's payment just changed: open the vehicle again to see it.",
+        ),
         "console.err.unchanged": (
             "Biển số và loại xe vẫn như cũ: không có gì để sửa.",
             "Plate and class are unchanged: nothing to correct.",

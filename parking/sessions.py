@@ -673,7 +673,9 @@ class _Exit:
             )
             if was in ("pending", "paid"):  # paid or renewed since the read above: start again
                 raise Conflict(
-                    "this turn's payment changed meanwhile; look at the vehicle again", field="session_id"
+                    "this turn's payment changed meanwhile; look at the vehicle again",
+                    field="session_id",
+                    message="console.err.payment_changed",
                 )
         if session["has_pass"]:
             closed = await _close(conn, session, reason="pass", actor=actor, now=now, fee=0, lines=[])

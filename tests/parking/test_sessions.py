@@ -463,3 +463,27 @@ async def test_a_reading_the_plate_reader_is_unsure_of_acts_on_nothing(client, a
     assert check_in.status == 422
     rows = await client.app[POOL].fetch("SELECT plate, status FROM parking_sessions ORDER BY plate")
     assert [tuple(r) for r in rows] == [("30A55566", "inside")]
+
+
+async def test_twenty_new_qr_requests_at_once_for_one_expired_turn_make_one(client, attendant):
+    """The same "new QR" tap 20 times at once (a double-tapping attendant, a retrying phone): one new request,
+    the expired one cancelled once, every answer the same turn's — and no 500."""
+    out = await _expired_exit(client, attendant, "29-B1 777.05")
+    answers = await asyncio.gather(
+        *(post(client, attendant, OUT, {"session_id": out["id"]}) for _ in range(20))
+    )
+    assert {a.status for a in answers} <= {200, 409}, [a.status for a in answers]
+    pool = client.app[POOL]
+    requests = await pool.fetch(
+        "SELECT status FROM payment_requests WHERE kind = 'parking' ORDER BY created_at"
+    )
+    assert [r["status"] for r in requests] == ["cancelled", "pending"]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'payment_request.cancel' AND subject = $1",
+            f"payment_request:{out['payment']['id']}",
+        )
+        == 1
+    )
+    ok = [await a.json() for a in answers if a.status == 200]
+    assert ok and {o["payment"]["status"] for o in ok} == {"pending"}
