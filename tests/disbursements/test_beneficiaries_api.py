@@ -452,3 +452,24 @@ async def test_money_goes_only_to_a_listed_bank_never_to_the_city_nor_to_another
     )
     assert moved.status == 409 and (await moved.json())["field"] == "account_number"
     assert first["id"] != other["id"]
+
+
+async def test_one_account_sent_for_twenty_people_at_once_goes_to_one(client, staff_login):
+    """The shared-account check is a read before an insert: an advisory lock on the account orders twenty
+    registrations sent together, so one person gets it and nineteen are told it is taken."""
+    import asyncio
+
+    finance = await staff_login("finance")
+    pool = client.app[POOL]
+    names = ["Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Vũ Văn Em", "Đỗ Thị Hoa"] * 4
+    bodies = [
+        person(national_id=f"0010550{n:05d}", full_name=name, account_number="0011000999777")
+        for n, name in enumerate(names, start=2000)
+    ]
+    answers = await asyncio.gather(
+        *(client.post(BENEFICIARIES, json=b, headers=finance.headers(unsafe=True)) for b in bodies)
+    )
+    statuses = sorted(a.status for a in answers)
+    assert statuses.count(201) == 1 and statuses.count(409) == 19, statuses
+    assert await pool.fetchval("SELECT count(*) FROM disb_accounts WHERE active") == 1
+    assert await pool.fetchval("SELECT count(*) FROM disb_beneficiaries") == 1
